@@ -1,0 +1,49 @@
+package restriction
+
+import (
+	"fmt"
+
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+)
+
+// Restriction is the part of one shard that a DoFn invocation owns: the
+// records from Start on, up to and including End when End is set.
+//
+// An unbounded restriction (End == "" and !Bounded) grows as the shard
+// grows. A bounded one ends at End; a bounded one with End == "" and Empty
+// set holds no record at all (the primary of a checkpoint that claimed
+// nothing).
+type Restriction struct {
+	ShardID string
+	Start   Position
+	End     string // inclusive last sequence number; "" = none known
+	Bounded bool
+	Empty   bool
+}
+
+// Validate reports a malformed restriction.
+func (r Restriction) Validate() error {
+	if r.ShardID == "" {
+		return fmt.Errorf("restriction without shard ID")
+	}
+	if err := r.Start.Validate(); err != nil {
+		return fmt.Errorf("shard %s: %w", r.ShardID, err)
+	}
+	if r.End != "" && !seqnum.Valid(r.End) {
+		return fmt.Errorf("shard %s: invalid end sequence number %q", r.ShardID, r.End)
+	}
+	return nil
+}
+
+// String describes the restriction for logs and errors.
+func (r Restriction) String() string {
+	switch {
+	case r.Empty:
+		return r.ShardID + "[empty]"
+	case r.End != "":
+		return fmt.Sprintf("%s[%v, %s]", r.ShardID, r.Start, r.End)
+	case r.Bounded:
+		return fmt.Sprintf("%s[%v, end of shard]", r.ShardID, r.Start)
+	}
+	return fmt.Sprintf("%s[%v, ∞)", r.ShardID, r.Start)
+}
