@@ -1,0 +1,98 @@
+// Package awsclient builds the Kinesis clients a worker uses, from
+// serializable settings only: credentials always come from the AWS default
+// chain of the worker (environment, shared config and credentials files,
+// SSO, web identity, IMDS), optionally through an assumed role. It also
+// names the narrow slice of the Kinesis API the connector calls and
+// classifies errors as throttling, transient or permanent.
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// Settings are the serializable client settings a DoFn carries. None of
+// them is a secret.
+type Settings struct {
+	Region      string // "" = from the stream ARN or the default chain
+	Endpoint    string // "" = the AWS endpoint for the region
+	Profile     string // shared config profile; "" = default chain
+	RoleARN     string // role to assume; "" = none
+	ExternalID  string // external ID for the assumed role
+	SessionName string // role session name; "" = "beam-kinesisio"
+}
+
+// Kinesis is the part of the Kinesis API the connector uses. The SDK client
+// implements it; tests may substitute their own.
+type Kinesis interface {
+	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	DescribeStreamSummary(context.Context, *kinesis.DescribeStreamSummaryInput, ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+	GetShardIterator(context.Context, *kinesis.GetShardIteratorInput, ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+	PutRecords(context.Context, *kinesis.PutRecordsInput, ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+}
+
+var _ Kinesis = (*kinesis.Client)(nil)
+
+// New builds a Kinesis client from s. SDK-level retries are off: callers
+// retry per shard with their own backoff, so one throttled shard cannot
+// drain a retry budget that all shards share (aws-sdk-go-v2 #1665).
+func New(ctx context.Context, s Settings) (*kinesis.Client, error) {
+	cfg, err := LoadConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
+		if s.Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.Endpoint)
+		}
+		o.Retryer = aws.NopRetryer{}
+	}), nil
+}
+
+// LoadConfig resolves the AWS configuration for s on this worker.
+func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			// One connection per shard being fetched, kept alive.
+			t.MaxIdleConns = 1024
+			t.MaxIdleConnsPerHost = 1024
+		}).WithTimeout(60 * time.Second)),
+	}
+	if s.Region != "" {
+		opts = append(opts, config.WithRegion(s.Region))
+	}
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("kinesisio: loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, fmt.Errorf("kinesisio: no AWS region: set it with kinesisio.WithRegion, a stream ARN, or AWS_REGION on the workers")
+	}
+	if s.RoleARN != "" {
+		name := s.SessionName
+		if name == "" {
+			name = "beam-kinesisio"
+		}
+		client := sts.NewFromConfig(cfg)
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(client, s.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = name
+			if s.ExternalID != "" {
+				o.ExternalID = aws.String(s.ExternalID)
+			}
+		}))
+	}
+	return cfg, nil
+}

@@ -1,0 +1,39 @@
+package fetcher
+
+import (
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// Batch is the result of one successful GetRecords call.
+type Batch struct {
+	Records []types.Record
+	Next    int // index of the first record not yet consumed
+
+	// CallStart is when the call that returned the batch was sent. A record
+	// that the call did not return arrived after about this time.
+	CallStart time.Time
+	// MillisBehindLatest as reported, or -1 when absent.
+	MillisBehindLatest int64
+	// ShardEnd is set when the shard is closed and this was its last batch.
+	ShardEnd    bool
+	ChildShards []types.ChildShard
+
+	bytes int64
+}
+
+// CaughtUp reports evidence that the reader was at the tip of the shard
+// when the call was made: no records and MillisBehindLatest == 0. Zero
+// alone is no evidence (kinesalite always reports it).
+func (b *Batch) CaughtUp() bool {
+	return len(b.Records) == 0 && b.MillisBehindLatest == 0
+}
+
+func recordBytes(r types.Record) int64 {
+	n := int64(len(r.Data))
+	if r.PartitionKey != nil {
+		n += int64(len(*r.PartitionKey))
+	}
+	return n
+}

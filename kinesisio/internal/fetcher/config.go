@@ -1,0 +1,81 @@
+// Package fetcher reads one shard in the background: it keeps a GetRecords
+// loop running ahead of the splittable DoFn, within the shard's read quota,
+// and holds what it fetched in a buffer bounded by bytes until
+// ProcessElement claims it.
+//
+// Prism runs all shard restrictions of a bundle one after another, so a
+// blocking GetRecords per ProcessElement would serialize every shard behind
+// one network call. Here each shard has its own goroutine; ProcessElement
+// only drains what is ready and self-checkpoints.
+//
+// Fetchers live in a process-wide Registry keyed by read and shard, because
+// a restriction resumes in a new bundle (and possibly a new DoFn instance)
+// after every checkpoint. A fetcher is reused only when its buffer starts
+// exactly where the resumed restriction starts; anything else (a runner
+// retry replaying an older checkpoint, a restriction moved here from
+// another worker) starts a fresh fetcher at the restriction's start.
+package fetcher
+
+import (
+	"time"
+
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+)
+
+// Kinesis limits per shard for polling consumers.
+const (
+	MaxCallsPerSecond = 5
+	MaxBytesPerSecond = 2 << 20
+	MaxRecordsPerCall = 10000
+)
+
+// Config says what a fetcher reads and how fast.
+type Config struct {
+	Stream  awsclient.Stream
+	ShardID string
+	Start   restriction.Position
+
+	MaxBufferedBytes int64         // fetch only while less than this is buffered
+	RecordsPerCall   int32         // GetRecords Limit
+	CallsPerSecond   float64       // GetRecords calls per second at most
+	BytesPerSecond   float64       // bytes per second at most, averaged over calls
+	IdlePoll         time.Duration // wait after an empty response
+	CallTimeout      time.Duration // bound on one call
+	BackoffBase      time.Duration // first retry delay (before jitter)
+	BackoffMax       time.Duration // largest retry delay
+	IdleTimeout      time.Duration // stop when nobody consumed for this long
+}
+
+// WithDefaults fills unset fields with the defaults: the full per-shard
+// quota, an 8 MiB buffer, 250 ms idle polls.
+func (c Config) WithDefaults() Config {
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = 8 << 20
+	}
+	if c.RecordsPerCall <= 0 || c.RecordsPerCall > MaxRecordsPerCall {
+		c.RecordsPerCall = MaxRecordsPerCall
+	}
+	if c.CallsPerSecond <= 0 || c.CallsPerSecond > MaxCallsPerSecond {
+		c.CallsPerSecond = MaxCallsPerSecond
+	}
+	if c.BytesPerSecond <= 0 || c.BytesPerSecond > MaxBytesPerSecond {
+		c.BytesPerSecond = MaxBytesPerSecond
+	}
+	if c.IdlePoll <= 0 {
+		c.IdlePoll = 250 * time.Millisecond
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = 100 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	return c
+}

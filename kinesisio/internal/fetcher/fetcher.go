@@ -1,0 +1,378 @@
+package fetcher
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+)
+
+// Fetcher runs the GetRecords loop of one shard in its own goroutine.
+type Fetcher struct {
+	cfg Config
+	api awsclient.Kinesis
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	space  chan struct{} // a consumer freed buffer space
+	onExit func(*Fetcher)
+
+	mu         sync.Mutex
+	queue      []*Batch
+	buffered   int64
+	origin     restriction.Position // where the first unconsumed record is
+	err        error                // permanent failure
+	stopped    bool                 // the loop has ended
+	abandoned  bool                 // it ended because nobody consumed
+	lastTouch  time.Time
+	nextCallAt time.Time
+
+	stats counters
+}
+
+// Start begins fetching cfg.ShardID from cfg.Start. onExit, if set, runs
+// when the loop ends.
+func Start(cfg Config, api awsclient.Kinesis, onExit func(*Fetcher)) *Fetcher {
+	cfg = cfg.WithDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Fetcher{
+		cfg: cfg, api: api, ctx: ctx, cancel: cancel, onExit: onExit,
+		done:      make(chan struct{}),
+		space:     make(chan struct{}, 1),
+		origin:    cfg.Start,
+		lastTouch: time.Now(),
+	}
+	f.stats.mbl.Store(-1)
+	go f.run()
+	return f
+}
+
+// Origin is the position of the first record not yet consumed: the start
+// of the restriction that may reuse this fetcher.
+func (f *Fetcher) Origin() restriction.Position {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.origin
+}
+
+// Next removes and returns the oldest batch, or nil when none is ready.
+// The caller must hand it back with Return once it consumed what it could.
+func (f *Fetcher) Next() *Batch {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastTouch = time.Now()
+	if len(f.queue) == 0 {
+		return nil
+	}
+	b := f.queue[0]
+	f.queue[0] = nil
+	f.queue = f.queue[1:]
+	return b
+}
+
+// Return gives back a batch taken with Next after its records up to b.Next
+// were consumed. What was not consumed goes back to the front.
+func (f *Fetcher) Return(b *Batch) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastTouch = time.Now()
+	var freed int64
+	for _, r := range b.Records[:b.Next] {
+		freed += recordBytes(r)
+	}
+	if b.Next > 0 {
+		f.origin = restriction.After(aws.ToString(b.Records[b.Next-1].SequenceNumber))
+	}
+	if b.Next < len(b.Records) {
+		b.Records = b.Records[b.Next:]
+		b.Next = 0
+		b.bytes -= freed
+		f.queue = append([]*Batch{b}, f.queue...)
+	}
+	f.buffered -= freed
+	select {
+	case f.space <- struct{}{}:
+	default:
+	}
+}
+
+// Err returns the permanent error that stopped the fetcher, if any.
+func (f *Fetcher) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// Drained reports that the loop has ended and every batch was consumed.
+func (f *Fetcher) Drained() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stopped && len(f.queue) == 0
+}
+
+// Buffered returns the bytes fetched and not yet consumed.
+func (f *Fetcher) Buffered() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.buffered
+}
+
+// ResumeIn suggests when a consumer that found nothing should look again:
+// soon after the next call is due to return.
+func (f *Fetcher) ResumeIn() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	const floor, ceiling = 10 * time.Millisecond, time.Second
+	if len(f.queue) > 0 {
+		return floor
+	}
+	d := time.Until(f.nextCallAt) + 20*time.Millisecond
+	return min(max(d, floor), ceiling)
+}
+
+// disposable reports that the loop has ended and nothing in it can still
+// be consumed: it failed, was abandoned, or was drained.
+func (f *Fetcher) disposable() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stopped && (f.err != nil || f.abandoned || len(f.queue) == 0)
+}
+
+// Stats returns what the fetcher has done so far.
+func (f *Fetcher) Stats() Stats { return f.stats.snapshot() }
+
+// Close stops the loop and waits for it to end.
+func (f *Fetcher) Close() {
+	f.cancel()
+	<-f.done
+}
+
+func (f *Fetcher) push(b *Batch) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// Consecutive empty batches carry only evidence: keep the newest.
+	if n := len(f.queue); n > 0 && len(b.Records) == 0 && len(f.queue[n-1].Records) == 0 && !f.queue[n-1].ShardEnd {
+		f.queue[n-1] = b
+		return
+	}
+	f.queue = append(f.queue, b)
+	f.buffered += b.bytes
+}
+
+func (f *Fetcher) fail(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
+func (f *Fetcher) setNextCall(t time.Time) {
+	f.mu.Lock()
+	f.nextCallAt = t
+	f.mu.Unlock()
+}
+
+// wait blocks until t, or returns false when the fetcher must stop.
+func (f *Fetcher) wait(t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return f.ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-f.ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// waitForSpace blocks while the buffer is full. It returns false when the
+// fetcher must stop: closed, or abandoned (nobody consumed for IdleTimeout,
+// as when the restriction moved to another worker).
+func (f *Fetcher) waitForSpace() bool {
+	for {
+		f.mu.Lock()
+		full := f.buffered >= f.cfg.MaxBufferedBytes
+		idle := time.Since(f.lastTouch)
+		f.mu.Unlock()
+		if idle > f.cfg.IdleTimeout {
+			f.mu.Lock()
+			f.abandoned = true
+			f.mu.Unlock()
+			return false
+		}
+		if !full {
+			return f.ctx.Err() == nil
+		}
+		timer := time.NewTimer(f.cfg.IdleTimeout - idle + time.Millisecond)
+		select {
+		case <-f.ctx.Done():
+			timer.Stop()
+			return false
+		case <-f.space:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+func (f *Fetcher) run() {
+	defer func() {
+		f.mu.Lock()
+		f.stopped = true
+		f.mu.Unlock()
+		f.cancel()
+		if f.onExit != nil {
+			f.onExit(f)
+		}
+		close(f.done)
+	}()
+	pos := f.cfg.Start // where a new iterator must start
+	iter := ""
+	failures := 0
+	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
+	next := time.Now()
+	for {
+		if !f.waitForSpace() || !f.wait(next) {
+			return
+		}
+		if iter == "" {
+			it, err := f.iterator(pos)
+			if err != nil {
+				if !f.handle(err, &failures, &next) {
+					return
+				}
+				continue
+			}
+			iter = it
+		}
+		callStart := time.Now()
+		f.stats.calls.Add(1)
+		ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
+		out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{
+			ShardIterator: aws.String(iter),
+			Limit:         aws.Int32(f.cfg.RecordsPerCall),
+		})
+		cancel()
+		next = callStart.Add(minInterval)
+		if err != nil {
+			if awsclient.Classify(err) == awsclient.ExpiredIterator {
+				// Renew after the last record fetched: everything up to it
+				// is in the buffer or already claimed.
+				f.stats.renewals.Add(1)
+				iter = ""
+				continue
+			}
+			if !f.handle(err, &failures, &next) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		b := &Batch{
+			Records:            out.Records,
+			CallStart:          callStart,
+			MillisBehindLatest: -1,
+			ShardEnd:           out.NextShardIterator == nil,
+			ChildShards:        out.ChildShards,
+		}
+		if out.MillisBehindLatest != nil {
+			b.MillisBehindLatest = *out.MillisBehindLatest
+			f.stats.mbl.Store(*out.MillisBehindLatest)
+		}
+		for _, r := range out.Records {
+			b.bytes += recordBytes(r)
+		}
+		if n := len(out.Records); n > 0 {
+			pos = restriction.After(aws.ToString(out.Records[n-1].SequenceNumber))
+		}
+		f.push(b)
+		if b.ShardEnd {
+			return
+		}
+		iter = *out.NextShardIterator
+		// Stay within the shard's byte rate on average (a 10 MiB call
+		// buys 5 s of silence, as the service would enforce), and poll
+		// slower when there was nothing to read.
+		if d := time.Duration(float64(b.bytes) / f.cfg.BytesPerSecond * float64(time.Second)); d > minInterval {
+			next = callStart.Add(d)
+		}
+		if len(out.Records) == 0 {
+			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))
+		}
+		f.setNextCall(next)
+	}
+}
+
+// handle deals with a failed call: it returns false when the error is
+// permanent (or the fetcher is closing), else sets next to a backoff time.
+func (f *Fetcher) handle(err error, failures *int, next *time.Time) bool {
+	switch awsclient.Classify(err) {
+	case awsclient.Canceled:
+		return false
+	case awsclient.Permanent:
+		f.fail(fmt.Errorf("kinesisio: reading shard %s of stream %s: %w", f.cfg.ShardID, f.cfg.Stream, err))
+		return false
+	case awsclient.Throttled:
+		f.stats.throttled.Add(1)
+	default:
+		if f.ctx.Err() != nil {
+			return false
+		}
+		f.stats.retried.Add(1)
+	}
+	*failures++
+	// Full jitter: a random delay up to an exponentially growing ceiling.
+	ceiling := f.cfg.BackoffBase << min(*failures-1, 16)
+	ceiling = min(ceiling, f.cfg.BackoffMax)
+	d := time.Duration(rand.Int64N(int64(ceiling) + 1))
+	*next = maxTime(*next, time.Now().Add(d))
+	f.setNextCall(*next)
+	return true
+}
+
+func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
+	name, arn := f.cfg.Stream.Ref()
+	in := &kinesis.GetShardIteratorInput{StreamName: name, StreamARN: arn, ShardId: aws.String(f.cfg.ShardID)}
+	switch pos.Kind {
+	case restriction.TrimHorizon:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case restriction.AtTimestamp:
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(pos.Time())
+	case restriction.AtSequence:
+		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+		in.StartingSequenceNumber = aws.String(pos.Seq)
+	case restriction.AfterSequence:
+		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		in.StartingSequenceNumber = aws.String(pos.Seq)
+	default:
+		return "", fmt.Errorf("kinesisio: shard %s: %w", f.cfg.ShardID, pos.Validate())
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
+	defer cancel()
+	out, err := f.api.GetShardIterator(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("GetShardIterator %v: %w", pos, err)
+	}
+	if out.ShardIterator == nil {
+		return "", fmt.Errorf("GetShardIterator %v returned no iterator", pos)
+	}
+	return *out.ShardIterator, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
