@@ -35,7 +35,8 @@ type Fetcher struct {
 	lastTouch  time.Time
 	nextCallAt time.Time
 
-	stats counters
+	stats    counters
+	reported Stats // what StatsDelta last returned, cumulatively
 }
 
 // Start begins fetching cfg.ShardID from cfg.Start. onExit, if set, runs
@@ -148,6 +149,23 @@ func (f *Fetcher) disposable() bool {
 
 // Stats returns what the fetcher has done so far.
 func (f *Fetcher) Stats() Stats { return f.stats.snapshot() }
+
+// StatsDelta returns what the fetcher did since the last StatsDelta call,
+// with the current MillisBehindLatest.
+func (f *Fetcher) StatsDelta() Stats {
+	now := f.stats.snapshot()
+	f.mu.Lock()
+	prev := f.reported
+	f.reported = now
+	f.mu.Unlock()
+	return Stats{
+		Calls:              now.Calls - prev.Calls,
+		Throttled:          now.Throttled - prev.Throttled,
+		Retried:            now.Retried - prev.Retried,
+		Renewals:           now.Renewals - prev.Renewals,
+		MillisBehindLatest: now.MillisBehindLatest,
+	}
+}
 
 // Close stops the loop and waits for it to end.
 func (f *Fetcher) Close() {

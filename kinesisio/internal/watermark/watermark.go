@@ -1,0 +1,159 @@
+// Package watermark decides the output watermark of a Kinesis read.
+//
+// Each shard restriction has an Estimator whose state is the shard's own
+// watermark in Unix milliseconds: the latest event time it emitted, or, on
+// evidence that the shard is caught up (an empty GetRecords response with
+// MillisBehindLatest == 0), the time of that call less a small skew. It
+// never moves on failed calls (apache/beam#20969).
+//
+// Prism v2.77 keeps the watermark of the last committed bundle for a stage
+// instead of the minimum across restrictions, so a shard at the tip can
+// push the stage watermark past the records of a shard that lags. To be
+// correct there too, an Estimator reports the minimum of its own watermark
+// and the COMMITTED watermarks of the other shards of the same read in this
+// process (Registry). A shard's watermark counts as committed when
+// ProcessElement starts with it restored from a checkpoint: the runner
+// persisted the bundle that produced it. On runners that take the minimum
+// themselves this only adds latency, never lateness.
+package watermark
+
+import (
+	"sync"
+	"time"
+)
+
+// Estimator is the watermark estimator of one shard restriction. Its only
+// state is the shard's own watermark (int64 milliseconds: Beam Go cannot
+// encode a time.Time estimator state that holds the minimum timestamp).
+type Estimator struct {
+	state   int64
+	reg     *Registry
+	readID  string
+	shardID string
+}
+
+// New returns an estimator restored from state.
+func New(state int64) *Estimator { return &Estimator{state: state} }
+
+// Bind ties the estimator to its shard and commits its restored state to
+// reg. Call it when ProcessElement starts.
+func (e *Estimator) Bind(reg *Registry, readID, shardID string) {
+	e.reg, e.readID, e.shardID = reg, readID, shardID
+	reg.Commit(readID, shardID, e.state)
+}
+
+// State returns the shard's own watermark, for checkpointing.
+func (e *Estimator) State() int64 { return e.state }
+
+// Advance moves the shard's own watermark to t if that is later.
+func (e *Estimator) Advance(t time.Time) {
+	if ms := t.UnixMilli(); ms > e.state {
+		e.state = ms
+	}
+}
+
+// CurrentWatermark is the minimum of the shard's own watermark and the
+// committed watermarks of the other live shards of the read.
+func (e *Estimator) CurrentWatermark() time.Time {
+	w := e.state
+	if e.reg != nil {
+		if m, ok := e.reg.minOthers(e.readID, e.shardID, time.Now()); ok && m < w {
+			w = m
+		}
+	}
+	return time.UnixMilli(w)
+}
+
+// Registry holds, per read, the committed watermark of each shard seen in
+// this process.
+type Registry struct {
+	// StaleAfter: an entry not refreshed for this long belongs to a
+	// restriction that moved to another worker, and is ignored.
+	StaleAfter time.Duration
+	// Grace: how long a finished shard's value still counts.
+	Grace time.Duration
+
+	mu    sync.Mutex
+	reads map[string]map[string]*entry
+}
+
+type entry struct {
+	committed int64
+	updated   time.Time
+	finished  bool
+}
+
+// Default is the registry of this process.
+var Default = NewRegistry()
+
+// NewRegistry returns an empty registry with default timings.
+func NewRegistry() *Registry {
+	return &Registry{StaleAfter: time.Minute, Grace: 5 * time.Second, reads: map[string]map[string]*entry{}}
+}
+
+func (r *Registry) shards(readID string) map[string]*entry {
+	m := r.reads[readID]
+	if m == nil {
+		m = map[string]*entry{}
+		r.reads[readID] = m
+	}
+	return m
+}
+
+// Pending registers a shard that will be read but has not run yet, with
+// the watermark it will start from, so that shards already running do not
+// advance past its first records. It does nothing if the shard is known.
+func (r *Registry) Pending(readID, shardID string, ms int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.shards(readID)
+	if _, ok := m[shardID]; !ok {
+		m[shardID] = &entry{committed: ms, updated: time.Now()}
+	}
+}
+
+// Commit records the committed watermark of a shard.
+func (r *Registry) Commit(readID, shardID string, ms int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.shards(readID)[shardID] = &entry{committed: ms, updated: time.Now()}
+}
+
+// Finish marks a shard done; its value counts for the grace period.
+func (r *Registry) Finish(readID, shardID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.shards(readID)[shardID]; e != nil {
+		e.finished = true
+		e.updated = time.Now()
+	}
+}
+
+// Forget drops everything known about a read.
+func (r *Registry) Forget(readID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.reads, readID)
+}
+
+func (r *Registry) minOthers(readID, shardID string, now time.Time) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.reads[readID]
+	var low int64
+	found := false
+	for id, e := range m {
+		age := now.Sub(e.updated)
+		if e.finished && age > r.Grace || age > r.StaleAfter {
+			delete(m, id)
+			continue
+		}
+		if id == shardID {
+			continue
+		}
+		if !found || e.committed < low {
+			low, found = e.committed, true
+		}
+	}
+	return low, found
+}

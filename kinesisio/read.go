@@ -1,0 +1,133 @@
+package kinesisio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, shardDesc), error](&discoverFn{})
+	register.DoFn5x2[context.Context, *watermark.Estimator, *restriction.Tracker, shardDesc, func(beam.EventTime, Record), sdf.ProcessContinuation, error](&readFn{})
+	register.DoFn4x1[context.Context, *restriction.Tracker, shardDesc, func(beam.EventTime, Record), error](&boundedReadFn{})
+	register.Emitter2[beam.EventTime, shardDesc]()
+	register.Emitter2[beam.EventTime, Record]()
+	beam.RegisterType(reflect.TypeOf((*shardDesc)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*restriction.Restriction)(nil)).Elem())
+	beam.RegisterCoder(reflect.TypeOf((*restriction.Restriction)(nil)).Elem(), encodeRestriction, decodeRestriction)
+	beam.RegisterCoder(reflect.TypeOf((*Record)(nil)).Elem(), encodeRecord, decodeRecord)
+}
+
+// Coder functions must be plain (non-generic) functions.
+func encodeRestriction(r restriction.Restriction) []byte { return restriction.Encode(r) }
+func decodeRestriction(b []byte) (restriction.Restriction, error) {
+	return restriction.Decode(b)
+}
+
+// Read reads the Kinesis data stream named stream (a name, or a stream
+// ARN, which also sets the region) and returns a PCollection of Record,
+// each stamped with its arrival time unless an option says otherwise.
+//
+// Each shard is a restriction of a splittable DoFn whose positions are
+// sequence numbers, so the runner checkpoints every shard's progress and
+// resumes it exactly after the last record emitted. The read is unbounded
+// unless WithStopAtLatest, WithMaxRecords or WithMaxReadTime bound it.
+//
+// Read panics if an option is invalid; TryRead returns the error instead.
+func Read(s beam.Scope, stream string, opts ...ReadOption) beam.PCollection {
+	col, err := TryRead(s, stream, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return col
+}
+
+// TryRead is Read, returning an error instead of panicking.
+func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection, error) {
+	s = s.Scope("kinesisio.Read")
+	parsed, err := awsclient.ParseStream(stream)
+	if err != nil {
+		return beam.PCollection{}, fmt.Errorf("%w: stream: %v", ErrInvalidOption, err)
+	}
+	c := defaultReadConfig()
+	for _, opt := range opts {
+		if err := opt(&c); err != nil {
+			return beam.PCollection{}, err
+		}
+	}
+	if c.timestampFn != "" && c.eventTime == ProcessingTime {
+		return beam.PCollection{}, invalid("WithTimestampFn", "cannot be combined with WithEventTime(ProcessingTime)")
+	}
+	direct := runnerName() == "direct"
+	if direct && !c.bounded() {
+		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
+	}
+	settings := awsclient.Settings{Region: c.region, Endpoint: c.endpoint, Profile: c.profile, RoleARN: c.roleARN, ExternalID: c.externalID}
+	if settings.Region == "" {
+		settings.Region = parsed.Region
+	}
+	read := &readFn{
+		ReadID:           newReadID(),
+		Stream:           stream,
+		Client:           settings,
+		EventTime:        c.eventTime,
+		TimestampFn:      c.timestampFn,
+		IdleSkewMillis:   c.idleSkew.Milliseconds(),
+		QuotaShare:       c.quotaShare,
+		MaxBufferedBytes: c.maxBuffered,
+		RecordsPerCall:   c.perCall,
+		IdlePollMillis:   c.idlePoll.Milliseconds(),
+		MaxRecords:       c.maxRecords,
+	}
+	discover := &discoverFn{
+		Stream:            stream,
+		Client:            settings,
+		Start:             c.start.spec(),
+		StopAtLatest:      c.stopAtLatest,
+		MaxReadTimeMillis: c.maxReadTime.Milliseconds(),
+	}
+	shards, err := beam.TryParDo(s, discover, beam.Impulse(s))
+	if err != nil {
+		return beam.PCollection{}, err
+	}
+	// Spread the shards over the workers before reading them.
+	spread, err := beam.TryReshuffle(s, shards[0])
+	if err != nil {
+		return beam.PCollection{}, err
+	}
+	var dofn any = read
+	if direct {
+		dofn = &boundedReadFn{Fn: read}
+	}
+	out, err := beam.TryParDo(s, dofn, spread)
+	if err != nil {
+		return beam.PCollection{}, err
+	}
+	return out[0], nil
+}
+
+// runnerName is the value of the --runner flag Beam defines, or "".
+func runnerName() string {
+	if f := flag.Lookup("runner"); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// newReadID names one Read transform, so that its shards find each other
+// (watermarks, fetchers, record budget) in a worker process.
+func newReadID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,319 @@
+package kinesisio
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
+)
+
+// maxCallTime bounds one ProcessElement call, so that progress and the
+// watermark are committed regularly even on a shard that never runs dry.
+const maxCallTime = time.Second
+
+// readFn is the splittable DoFn that reads one shard per element. Its
+// restriction is the shard's range of sequence numbers; it claims each
+// record's sequence number, drains what the shard's background fetcher
+// has ready, and self-checkpoints with ResumeProcessingIn.
+type readFn struct {
+	ReadID           string
+	Stream           string
+	Client           awsclient.Settings
+	EventTime        EventTime
+	TimestampFn      string
+	IdleSkewMillis   int64
+	QuotaShare       float64
+	MaxBufferedBytes int64
+	RecordsPerCall   int32
+	IdlePollMillis   int64
+	MaxRecords       int64
+
+	stream awsclient.Stream
+	client awsclient.Kinesis
+	tsFn   func(Record) time.Time
+	m      readMetrics
+}
+
+func (fn *readFn) Setup(ctx context.Context) error {
+	var err error
+	if fn.stream, fn.client, err = newClient(ctx, fn.Stream, fn.Client); err != nil {
+		return err
+	}
+	if fn.TimestampFn != "" {
+		f, err := runtime.ResolveFunction(fn.TimestampFn, reflect.TypeOf((func(Record) time.Time)(nil)))
+		if err != nil {
+			return fmt.Errorf("kinesisio: timestamp function %s is not registered on this worker: call beam.RegisterFunction in an init() function: %w", fn.TimestampFn, err)
+		}
+		fn.tsFn = f.(func(Record) time.Time)
+	}
+	fn.m = newReadMetrics()
+	instances.add(fn.ReadID, 1)
+	return nil
+}
+
+func (fn *readFn) Teardown() {
+	if instances.add(fn.ReadID, -1) == 0 {
+		fetcher.Default.CloseRead(fn.ReadID)
+	}
+}
+
+func (fn *readFn) CreateInitialRestriction(d shardDesc) restriction.Restriction {
+	watermark.Default.Pending(fn.ReadID, d.ShardID, int64(d.eventTime()))
+	return restriction.Restriction{ShardID: d.ShardID, Start: d.start(), End: d.EndSeq}
+}
+
+func (fn *readFn) SplitRestriction(_ shardDesc, r restriction.Restriction) []restriction.Restriction {
+	return []restriction.Restriction{r}
+}
+
+func (fn *readFn) RestrictionSize(_ shardDesc, r restriction.Restriction) float64 {
+	if r.Empty {
+		return 0
+	}
+	return 1
+}
+
+func (fn *readFn) CreateTracker(r restriction.Restriction) *restriction.Tracker {
+	return restriction.NewTracker(r)
+}
+
+func (fn *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ restriction.Restriction, _ shardDesc) int64 {
+	return int64(et)
+}
+
+func (fn *readFn) CreateWatermarkEstimator(state int64) *watermark.Estimator {
+	return watermark.New(state)
+}
+
+func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
+	return e.State()
+}
+
+func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
+	we.Bind(watermark.Default, fn.ReadID, d.ShardID)
+	resume, done, err := fn.drain(ctx, we, rt, d, emit)
+	if err != nil || done {
+		return sdf.StopProcessing(), err
+	}
+	return sdf.ResumeProcessingIn(resume), nil
+}
+
+// drain emits what the shard's fetcher has ready, for at most maxCallTime.
+// It returns when to look again, or done once the restriction is finished.
+// we may be nil (the bounded read of the direct runner has no estimator).
+func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
+	key := fetcher.Key(fn.ReadID, d.ShardID)
+	rest := rt.GetRestriction().(restriction.Restriction)
+	now := time.Now()
+	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent() {
+		fn.finish(rt, key, nil)
+		return 0, true, nil
+	}
+	f := fetcher.Default.Acquire(key, fn.fetchConfig(d, rest.Start), fn.client)
+	defer fn.m.report(ctx, d.ShardID, f)
+	stopAt := time.UnixMilli(d.StopAtMillis)
+	advance := func(t time.Time) {
+		if we != nil {
+			we.Advance(t)
+		}
+	}
+	for deadline := now.Add(maxCallTime); time.Now().Before(deadline); {
+		b := f.Next()
+		if b == nil {
+			break
+		}
+		for ; b.Next < len(b.Records); b.Next++ {
+			r := b.Records[b.Next]
+			arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
+			if d.StopAtMillis > 0 && arrival.After(stopAt) {
+				f.Return(b)
+				fn.finish(rt, key, f)
+				return 0, true, nil
+			}
+			if !fn.takeBudget() {
+				f.Return(b)
+				fn.finish(rt, key, f)
+				return 0, true, nil
+			}
+			seq := aws.ToString(r.SequenceNumber)
+			if !rt.TryClaim(seq) {
+				fn.returnBudget()
+				f.Return(b)
+				return 0, true, rt.GetError()
+			}
+			rec := Record{
+				Stream:                      fn.stream.Name,
+				ShardID:                     d.ShardID,
+				SequenceNumber:              seq,
+				PartitionKey:                aws.ToString(r.PartitionKey),
+				ApproximateArrivalTimestamp: arrival,
+				Data:                        r.Data,
+			}
+			ts := fn.timestamp(rec)
+			emit(mtime.FromTime(ts), rec)
+			advance(ts)
+			n := len(r.Data) + len(rec.PartitionKey)
+			rt.AddClaimedBytes(n)
+			fn.m.records++
+			fn.m.bytes += int64(n)
+		}
+		f.Return(b)
+		if b.CaughtUp() {
+			// Evidence that the shard had nothing newer when the call was
+			// made: later records arrive after about b.CallStart.
+			advance(b.CallStart.Add(-time.Duration(fn.IdleSkewMillis) * time.Millisecond))
+			if d.StopAtMillis > 0 && !b.CallStart.Before(stopAt) {
+				fn.finish(rt, key, f)
+				return 0, true, nil
+			}
+		}
+		if b.ShardEnd {
+			fn.finish(rt, key, f)
+			return 0, true, nil
+		}
+	}
+	if err := f.Err(); err != nil {
+		fetcher.Default.Release(key, f)
+		return 0, true, err
+	}
+	if fn.EventTime == ProcessingTime {
+		advance(time.Now())
+	}
+	rt.SetRemaining(float64(f.Buffered()))
+	return f.ResumeIn(), false, nil
+}
+
+func (fn *readFn) finish(rt *restriction.Tracker, key string, f *fetcher.Fetcher) {
+	rt.Finish()
+	watermark.Default.Finish(fn.ReadID, rt.GetRestriction().(restriction.Restriction).ShardID)
+	if f != nil {
+		fetcher.Default.Release(key, f)
+	}
+}
+
+func (fn *readFn) timestamp(r Record) time.Time {
+	switch {
+	case fn.tsFn != nil:
+		return fn.tsFn(r)
+	case fn.EventTime == ProcessingTime || r.ApproximateArrivalTimestamp.IsZero():
+		return time.Now()
+	}
+	return r.ApproximateArrivalTimestamp
+}
+
+func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.Config {
+	stream, _ := awsclient.ParseStream(fn.Stream)
+	return fetcher.Config{
+		Stream:           stream,
+		ShardID:          d.ShardID,
+		Start:            start,
+		MaxBufferedBytes: fn.MaxBufferedBytes,
+		RecordsPerCall:   fn.RecordsPerCall,
+		CallsPerSecond:   fetcher.MaxCallsPerSecond * fn.QuotaShare,
+		BytesPerSecond:   fetcher.MaxBytesPerSecond * fn.QuotaShare,
+		IdlePoll:         time.Duration(fn.IdlePollMillis) * time.Millisecond,
+	}
+}
+
+// budgets counts records emitted per read in this process, for
+// WithMaxRecords.
+var budgets sync.Map // readID -> *atomic.Int64
+
+func (fn *readFn) budget() *atomic.Int64 {
+	v, _ := budgets.LoadOrStore(fn.ReadID, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+func (fn *readFn) budgetSpent() bool {
+	return fn.MaxRecords > 0 && fn.budget().Load() >= fn.MaxRecords
+}
+
+func (fn *readFn) takeBudget() bool {
+	if fn.MaxRecords <= 0 {
+		return true
+	}
+	if fn.budget().Add(1) > fn.MaxRecords {
+		fn.budget().Add(-1)
+		return false
+	}
+	return true
+}
+
+func (fn *readFn) returnBudget() {
+	if fn.MaxRecords > 0 {
+		fn.budget().Add(-1)
+	}
+}
+
+// instances counts live readFn instances per read in this process; the
+// last one torn down stops the read's fetchers.
+var instances = &instanceCount{n: map[string]int{}}
+
+type instanceCount struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *instanceCount) add(readID string, d int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[readID] += d
+	if c.n[readID] <= 0 {
+		delete(c.n, readID)
+		return 0
+	}
+	return c.n[readID]
+}
+
+// boundedReadFn reads a shard to the end of a bounded read in a single
+// ProcessElement call. It serves the legacy direct runner, which drops the
+// residuals of self-checkpoints and panics on watermark estimators; it is
+// slower elsewhere, since it reads one shard at a time.
+type boundedReadFn struct {
+	Fn *readFn
+}
+
+func (fn *boundedReadFn) Setup(ctx context.Context) error { return fn.Fn.Setup(ctx) }
+func (fn *boundedReadFn) Teardown()                       { fn.Fn.Teardown() }
+
+func (fn *boundedReadFn) CreateInitialRestriction(d shardDesc) restriction.Restriction {
+	return fn.Fn.CreateInitialRestriction(d)
+}
+
+func (fn *boundedReadFn) SplitRestriction(d shardDesc, r restriction.Restriction) []restriction.Restriction {
+	return fn.Fn.SplitRestriction(d, r)
+}
+
+func (fn *boundedReadFn) RestrictionSize(d shardDesc, r restriction.Restriction) float64 {
+	return fn.Fn.RestrictionSize(d, r)
+}
+
+func (fn *boundedReadFn) CreateTracker(r restriction.Restriction) *restriction.Tracker {
+	return restriction.NewTracker(r)
+}
+
+func (fn *boundedReadFn) ProcessElement(ctx context.Context, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) error {
+	for {
+		resume, done, err := fn.Fn.drain(ctx, nil, rt, d, emit)
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(resume):
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package kinesisio
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
+)
+
+// ReadOption configures Read. Options are checked when the pipeline is
+// built; a bad one makes Read fail with an error that wraps
+// ErrInvalidOption and names the option.
+type ReadOption func(*readConfig) error
+
+// EventTime says which time Read stamps on each record.
+type EventTime int
+
+const (
+	// ArrivalTime stamps each record with its ApproximateArrivalTimestamp
+	// (the default).
+	ArrivalTime EventTime = iota
+	// ProcessingTime stamps each record with the time Read emits it.
+	ProcessingTime
+)
+
+type readConfig struct {
+	start        StartPosition
+	region       string
+	endpoint     string
+	profile      string
+	roleARN      string
+	externalID   string
+	eventTime    EventTime
+	timestampFn  string
+	idleSkew     time.Duration
+	quotaShare   float64
+	maxBuffered  int64
+	perCall      int32
+	idlePoll     time.Duration
+	stopAtLatest bool
+	maxRecords   int64
+	maxReadTime  time.Duration
+}
+
+func defaultReadConfig() readConfig {
+	return readConfig{
+		idleSkew:    time.Second,
+		quotaShare:  1,
+		maxBuffered: 8 << 20,
+		perCall:     10000,
+		idlePoll:    250 * time.Millisecond,
+	}
+}
+
+func invalid(option, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
+}
+
+// WithStartPosition sets where reading starts in each shard (default
+// TrimHorizon()).
+func WithStartPosition(p StartPosition) ReadOption {
+	return func(c *readConfig) error {
+		if err := p.validate(); err != nil {
+			return invalid("WithStartPosition", "%v", err)
+		}
+		c.start = p
+		return nil
+	}
+}
+
+// WithRegion sets the AWS region (default: from a stream ARN, else the
+// workers' default chain, e.g. AWS_REGION).
+func WithRegion(region string) ReadOption {
+	return func(c *readConfig) error {
+		if region == "" {
+			return invalid("WithRegion", "empty region")
+		}
+		c.region = region
+		return nil
+	}
+}
+
+// WithEndpoint sets the Kinesis endpoint URL, for emulators and VPC
+// endpoints (default: the AWS endpoint of the region).
+func WithEndpoint(url string) ReadOption {
+	return func(c *readConfig) error {
+		if url == "" {
+			return invalid("WithEndpoint", "empty URL")
+		}
+		c.endpoint = url
+		return nil
+	}
+}
+
+// WithProfile selects a named profile of the workers' shared AWS config.
+func WithProfile(name string) ReadOption {
+	return func(c *readConfig) error {
+		if name == "" {
+			return invalid("WithProfile", "empty profile name")
+		}
+		c.profile = name
+		return nil
+	}
+}
+
+// WithAssumeRole makes the workers assume roleARN (with the credentials of
+// their default chain) before calling Kinesis: the way to read a stream of
+// another account. externalID may be empty. Only the ARN and the external
+// ID enter the pipeline; no secret does.
+func WithAssumeRole(roleARN, externalID string) ReadOption {
+	return func(c *readConfig) error {
+		if len(roleARN) < 20 || roleARN[:4] != "arn:" {
+			return invalid("WithAssumeRole", "%q is not a role ARN", roleARN)
+		}
+		c.roleARN, c.externalID = roleARN, externalID
+		return nil
+	}
+}
+
+// WithEventTime selects ArrivalTime (default) or ProcessingTime.
+func WithEventTime(t EventTime) ReadOption {
+	return func(c *readConfig) error {
+		if t != ArrivalTime && t != ProcessingTime {
+			return invalid("WithEventTime", "unknown policy %d", t)
+		}
+		c.eventTime = t
+		return nil
+	}
+}
+
+// WithTimestampFn stamps each record with fn(record). fn must be a
+// top-level function registered with beam.RegisterFunction in an init()
+// function, so that workers in other processes can find it. Its times
+// should not decrease within a shard: the watermark follows the latest
+// time seen.
+func WithTimestampFn(fn func(Record) time.Time) ReadOption {
+	return func(c *readConfig) error {
+		if fn == nil {
+			return invalid("WithTimestampFn", "nil function")
+		}
+		name := reflectx.FunctionName(fn)
+		if _, err := runtime.ResolveFunction(name, reflect.TypeOf(fn)); err != nil {
+			return invalid("WithTimestampFn", "%s is not registered: call beam.RegisterFunction(%s) in an init() function", name, name)
+		}
+		c.timestampFn = name
+		return nil
+	}
+}
+
+// WithIdleWatermarkSkew sets how far behind the time of a call that found
+// a shard caught up the watermark moves (default 1 s). It covers clock
+// skew between workers and Kinesis.
+func WithIdleWatermarkSkew(d time.Duration) ReadOption {
+	return func(c *readConfig) error {
+		if d < 0 {
+			return invalid("WithIdleWatermarkSkew", "negative duration %v", d)
+		}
+		c.idleSkew = d
+		return nil
+	}
+}
+
+// WithReadQuotaShare limits Read to a share (0 < share <= 1) of each
+// shard's polling quota (5 GetRecords calls and 2 MiB per second), leaving
+// the rest to other consumers of the stream. Default 1.
+func WithReadQuotaShare(share float64) ReadOption {
+	return func(c *readConfig) error {
+		if !(share > 0 && share <= 1) {
+			return invalid("WithReadQuotaShare", "share %v is not in (0, 1]", share)
+		}
+		c.quotaShare = share
+		return nil
+	}
+}
+
+// WithMaxBufferedBytes bounds the bytes fetched ahead per shard (default
+// 8 MiB, at least 1 MiB: one record may be that large). One call may
+// overshoot it by up to what the call returned.
+func WithMaxBufferedBytes(n int64) ReadOption {
+	return func(c *readConfig) error {
+		if n < 1<<20 {
+			return invalid("WithMaxBufferedBytes", "%d bytes is below 1 MiB", n)
+		}
+		c.maxBuffered = n
+		return nil
+	}
+}
+
+// WithRecordsPerCall sets the GetRecords Limit (1 to 10000, default 10000).
+func WithRecordsPerCall(n int) ReadOption {
+	return func(c *readConfig) error {
+		if n < 1 || n > 10000 {
+			return invalid("WithRecordsPerCall", "%d is not in [1, 10000]", n)
+		}
+		c.perCall = int32(n)
+		return nil
+	}
+}
+
+// WithIdlePollInterval sets the wait after a GetRecords call that returned
+// nothing (default 250 ms). Calls never exceed the quota either way.
+func WithIdlePollInterval(d time.Duration) ReadOption {
+	return func(c *readConfig) error {
+		if d < 0 {
+			return invalid("WithIdlePollInterval", "negative duration %v", d)
+		}
+		c.idlePoll = d
+		return nil
+	}
+}
+
+// WithStopAtLatest makes the read bounded: each shard ends at the tip it
+// had when the job started (the first record that arrived after the start,
+// or a call made after the start that found the shard caught up).
+func WithStopAtLatest() ReadOption {
+	return func(c *readConfig) error {
+		c.stopAtLatest = true
+		return nil
+	}
+}
+
+// WithMaxRecords makes the read bounded: it ends once n records were
+// emitted. The count is kept per worker process: exact on Prism and in
+// tests, approximate (each worker stops at n) on a runner with several
+// workers.
+func WithMaxRecords(n int64) ReadOption {
+	return func(c *readConfig) error {
+		if n <= 0 {
+			return invalid("WithMaxRecords", "%d is not positive", n)
+		}
+		c.maxRecords = n
+		return nil
+	}
+}
+
+// WithMaxReadTime makes the read bounded: each shard ends d after the job
+// started.
+func WithMaxReadTime(d time.Duration) ReadOption {
+	return func(c *readConfig) error {
+		if d <= 0 {
+			return invalid("WithMaxReadTime", "%v is not positive", d)
+		}
+		c.maxReadTime = d
+		return nil
+	}
+}
+
+func (c readConfig) bounded() bool {
+	return c.stopAtLatest || c.maxRecords > 0 || c.maxReadTime > 0
+}
