@@ -2,8 +2,10 @@ package fetcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -266,6 +268,15 @@ func (f *Fetcher) run() {
 		if iter == "" {
 			it, err := f.iterator(pos)
 			if err != nil {
+				if timestampAhead(pos, err) {
+					// The service's clock is behind the time this job
+					// pinned (LATEST, or a recent AT_TIMESTAMP): wait
+					// for it to catch up rather than fail.
+					f.stats.retried.Add(1)
+					failures++
+					next = time.Now().Add(min(f.cfg.BackoffBase<<min(failures, 6), time.Second))
+					continue
+				}
 				if !f.handle(err, &failures, &next) {
 					return
 				}
@@ -386,6 +397,14 @@ func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
 		return "", fmt.Errorf("GetShardIterator %v returned no iterator", pos)
 	}
 	return *out.ShardIterator, nil
+}
+
+// timestampAhead reports the InvalidArgumentException Kinesis returns for
+// an AT_TIMESTAMP iterator whose timestamp is ahead of its own clock.
+func timestampAhead(pos restriction.Position, err error) bool {
+	var inv *types.InvalidArgumentException
+	return pos.Kind == restriction.AtTimestamp && errors.As(err, &inv) &&
+		strings.Contains(strings.ToLower(inv.ErrorMessage()), "timestamp")
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -306,3 +306,33 @@ func TestAbandonedFetcherStops(t *testing.T) {
 		t.Errorf("abandoned fetcher still registered")
 	}
 }
+
+func TestTimestampAheadOfServiceClockIsRetried(t *testing.T) {
+	shard := newShard(3, 10, true)
+	api := &aheadShard{fakeShard: shard, refusals: 3}
+	cfg := fast
+	cfg.Start = restriction.Position{Kind: restriction.AtTimestamp, Millis: time.Now().UnixMilli()}
+	f := Start(cfg, api, nil)
+	defer f.Close()
+	if diff := cmp.Diff(seqRange(1, 3), drain(t, f, 10*time.Second)); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	if f.Err() != nil || api.refusals != 0 {
+		t.Errorf("err = %v, refusals left %d; want the refusals retried", f.Err(), api.refusals)
+	}
+}
+
+// aheadShard refuses AT_TIMESTAMP iterators a few times, as Kinesis does
+// when the timestamp is ahead of its clock.
+type aheadShard struct {
+	*fakeShard
+	refusals int
+}
+
+func (a *aheadShard) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, o ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	if a.refusals > 0 {
+		a.refusals--
+		return nil, &types.InvalidArgumentException{Message: aws.String("The timestampInMillis parameter cannot be greater than the currentTimestampInMillis.")}
+	}
+	return a.fakeShard.GetShardIterator(ctx, in, o...)
+}

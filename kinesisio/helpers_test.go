@@ -1,0 +1,203 @@
+package kinesisio_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/emulators"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+)
+
+func init() {
+	register.DoFn1x0[kinesisio.Record](&collectFn{})
+}
+
+// collectors hold what pipelines in this process emitted, by key. Tests
+// that run their worker in another process use passert and metrics
+// instead.
+var collectors sync.Map // key -> *collector
+
+type collector struct {
+	mu   sync.Mutex
+	recs []kinesisio.Record
+}
+
+type collectFn struct{ Key string }
+
+func (f *collectFn) ProcessElement(r kinesisio.Record) {
+	v, _ := collectors.LoadOrStore(f.Key, &collector{})
+	c := v.(*collector)
+	c.mu.Lock()
+	c.recs = append(c.recs, r)
+	c.mu.Unlock()
+}
+
+// collect adds a sink to col and returns a function giving what it got.
+func collect(s beam.Scope, col beam.PCollection) func() []kinesisio.Record {
+	var b [8]byte
+	rand.Read(b[:])
+	key := hex.EncodeToString(b[:])
+	beam.ParDo0(s, &collectFn{Key: key}, col)
+	return func() []kinesisio.Record {
+		v, ok := collectors.Load(key)
+		if !ok {
+			return nil
+		}
+		c := v.(*collector)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return append([]kinesisio.Record(nil), c.recs...)
+	}
+}
+
+// env is one emulator with a client and a fresh stream.
+type env struct {
+	kind     emulators.Kind
+	endpoint string
+	client   *kinesis.Client
+	stream   string
+	arn      string
+}
+
+func newEnv(t *testing.T, kind emulators.Kind, shards int32) *env {
+	t.Helper()
+	e := emulators.Require(t, kind)
+	c := kinesistest.NewClient(e.Endpoint)
+	name := kinesistest.StreamName(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	arn, err := kinesistest.CreateStream(ctx, c, name, shards)
+	if err != nil {
+		t.Fatalf("creating stream on %s: %v", kind, err)
+	}
+	return &env{kind: kind, endpoint: e.Endpoint, client: c, stream: name, arn: arn}
+}
+
+func (e *env) shardIDs(t *testing.T) []string {
+	t.Helper()
+	shards, err := kinesistest.Shards(context.Background(), e.client, e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range shards {
+		ids = append(ids, *s.ShardId)
+	}
+	return ids
+}
+
+// putPerShard puts n records on each shard, named shard/i, and returns
+// what was put.
+func (e *env) putPerShard(t *testing.T, n int, tag string) []kinesistest.Put {
+	t.Helper()
+	var all []kinesistest.Put
+	for _, id := range e.shardIDs(t) {
+		var data [][]byte
+		for i := 0; i < n; i++ {
+			data = append(data, []byte(fmt.Sprintf("%s/%s/%04d", tag, id, i)))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		puts, err := kinesistest.PutToShard(ctx, e.client, e.stream, id, data)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, puts...)
+	}
+	return all
+}
+
+func (e *env) opts(extra ...kinesisio.ReadOption) []kinesisio.ReadOption {
+	return append([]kinesisio.ReadOption{kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion(kinesistest.Region), kinesisio.WithIdlePollInterval(50 * time.Millisecond)}, extra...)
+}
+
+// run runs p on the default runner (Prism) and fails the test on error.
+func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
+	t.Helper()
+	start := time.Now()
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatalf("pipeline failed after %v: %v", time.Since(start), err)
+	}
+	t.Logf("pipeline ran in %v", time.Since(start))
+	return res
+}
+
+// checkExactlyOnce compares what was read with what was put: the same
+// records, each once, in sequence order within each shard.
+func checkExactlyOnce(t *testing.T, got []kinesisio.Record, want []kinesistest.Put) {
+	t.Helper()
+	type key struct{ shard, seq string }
+	seen := map[key]int{}
+	byShard := map[string][]kinesisio.Record{}
+	for _, r := range got {
+		seen[key{r.ShardID, r.SequenceNumber}]++
+		byShard[r.ShardID] = append(byShard[r.ShardID], r)
+	}
+	missing, dups := 0, 0
+	for _, p := range want {
+		k := key{p.ShardID, p.SequenceNumber}
+		switch seen[k] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dups++
+		}
+		delete(seen, k)
+	}
+	if missing > 0 || dups > 0 || len(seen) > 0 {
+		t.Errorf("read %d records for %d put: %d missing, %d duplicated, %d unexpected", len(got), len(want), missing, dups, len(seen))
+	}
+	wantData := map[key]string{}
+	for _, p := range want {
+		wantData[key{p.ShardID, p.SequenceNumber}] = string(p.Data)
+	}
+	for shard, recs := range byShard {
+		for i, r := range recs {
+			if w, ok := wantData[key{shard, r.SequenceNumber}]; ok && w != string(r.Data) {
+				t.Errorf("shard %s seq %s: data %q, want %q", shard, r.SequenceNumber, r.Data, w)
+			}
+			if i > 0 && !seqLess(recs[i-1].SequenceNumber, r.SequenceNumber) {
+				t.Errorf("shard %s: record %s emitted after %s: sequence order broken", shard, r.SequenceNumber, recs[i-1].SequenceNumber)
+				break
+			}
+		}
+	}
+}
+
+func seqLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func sortedData(recs []kinesisio.Record) []string {
+	var s []string
+	for _, r := range recs {
+		s = append(s, string(r.Data))
+	}
+	sort.Strings(s)
+	return s
+}
+
+func putData(puts []kinesistest.Put) []string {
+	var s []string
+	for _, p := range puts {
+		s = append(s, string(p.Data))
+	}
+	sort.Strings(s)
+	return s
+}

@@ -1,0 +1,209 @@
+package kinesisio_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/emulators"
+)
+
+// Both emulators: kinesis-mock for conformance with small streams,
+// kinesalite for volume.
+var emulatorSizes = []struct {
+	kind     emulators.Kind
+	perShard int
+}{
+	{emulators.KinesisMock, 40},
+	{emulators.Kinesalite, 500},
+}
+
+func TestReadTrimHorizonExactlyOnce(t *testing.T) {
+	for _, tc := range emulatorSizes {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := newEnv(t, tc.kind, 4)
+			puts := e.putPerShard(t, tc.perShard, "th")
+			p, s := beam.NewPipelineWithRoot()
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
+			run(t, p)
+			checkExactlyOnce(t, got(), puts)
+		})
+	}
+}
+
+func TestReadByStreamARN(t *testing.T) {
+	e := newEnv(t, emulators.KinesisMock, 2) // kinesalite has no ARNs
+	puts := e.putPerShard(t, 10, "arn")
+	p, s := beam.NewPipelineWithRoot()
+	got := collect(s, kinesisio.Read(s, e.arn, e.opts(kinesisio.WithStopAtLatest())...))
+	run(t, p)
+	checkExactlyOnce(t, got(), puts)
+}
+
+func TestReadLatestReadsOnlyNewRecords(t *testing.T) {
+	for _, tc := range emulatorSizes {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := newEnv(t, tc.kind, 2)
+			e.putPerShard(t, 5, "before")
+			proxy, err := kinesistest.NewProxy(e.endpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			const after = 6
+			p, s := beam.NewPipelineWithRoot()
+			opts := e.opts(kinesisio.WithStartPosition(kinesisio.Latest()), kinesisio.WithMaxRecords(2*after), kinesisio.WithMaxReadTime(2*time.Minute))
+			opts = append(opts, kinesisio.WithEndpoint(proxy.Endpoint()))
+			got := collect(s, kinesisio.Read(s, e.stream, opts...))
+			done := make(chan error, 1)
+			go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+			// Once both shards ask for an iterator, the job has pinned
+			// LATEST. (kinesalite does not answer an AT_TIMESTAMP iterator
+			// request until a record exists after the timestamp; the
+			// request times out and is retried, which is why the
+			// kinesalite case takes about 10 s.)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			go func() {
+				select {
+				case err := <-done:
+					t.Errorf("pipeline ended before records were put: %v", err)
+					done <- err
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			if err := proxy.WaitFor(ctx, "GetShardIterator", 2); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			puts := e.putPerShard(t, after, "after")
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(3 * time.Minute):
+				t.Fatal("pipeline did not finish in 3 minutes")
+			}
+			checkExactlyOnce(t, got(), puts)
+		})
+	}
+}
+
+func TestReadAtTimestamp(t *testing.T) {
+	for _, tc := range emulatorSizes {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := newEnv(t, tc.kind, 2)
+			e.putPerShard(t, 5, "before")
+			time.Sleep(1100 * time.Millisecond)
+			at := time.Now()
+			time.Sleep(1100 * time.Millisecond)
+			puts := e.putPerShard(t, 7, "after")
+			p, s := beam.NewPipelineWithRoot()
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)), kinesisio.WithStopAtLatest())...))
+			run(t, p)
+			checkExactlyOnce(t, got(), puts)
+		})
+	}
+}
+
+func TestReadAtAndAfterSequenceNumbers(t *testing.T) {
+	for _, tc := range emulatorSizes {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := newEnv(t, tc.kind, 3)
+			puts := e.putPerShard(t, 20, "seq")
+			byShard := map[string][]kinesistest.Put{}
+			var order []string
+			for _, p := range puts {
+				if _, ok := byShard[p.ShardID]; !ok {
+					order = append(order, p.ShardID)
+				}
+				byShard[p.ShardID] = append(byShard[p.ShardID], p)
+			}
+			at, after, other := order[0], order[1], order[2]
+			start := kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
+				at:    kinesisio.AtSequenceNumber(byShard[at][5].SequenceNumber),
+				after: kinesisio.AfterSequenceNumber(byShard[after][10].SequenceNumber),
+			}, kinesisio.TrimHorizon())
+			var want []kinesistest.Put
+			want = append(want, byShard[at][5:]...)
+			want = append(want, byShard[after][11:]...)
+			want = append(want, byShard[other]...)
+			p, s := beam.NewPipelineWithRoot()
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(start), kinesisio.WithStopAtLatest())...))
+			run(t, p)
+			checkExactlyOnce(t, got(), want)
+		})
+	}
+}
+
+func TestReadOneMiBRecords(t *testing.T) {
+	for _, tc := range emulatorSizes {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := newEnv(t, tc.kind, 1)
+			id := e.shardIDs(t)[0]
+			var data [][]byte
+			for i := 0; i < 3; i++ {
+				b := bytes.Repeat([]byte{byte('a' + i)}, 1<<20-64)
+				data = append(data, b)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			puts, err := kinesistest.PutToShard(ctx, e.client, e.stream, id, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, s := beam.NewPipelineWithRoot()
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
+			run(t, p)
+			recs := got()
+			checkExactlyOnce(t, recs, puts)
+			for _, r := range recs {
+				if len(r.Data) != 1<<20-64 {
+					t.Errorf("record %s: %d bytes, want %d", r.SequenceNumber, len(r.Data), 1<<20-64)
+				}
+			}
+		})
+	}
+}
+
+func TestReadEmptyStream(t *testing.T) {
+	for _, tc := range emulatorSizes {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := newEnv(t, tc.kind, 3)
+			p, s := beam.NewPipelineWithRoot()
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
+			run(t, p)
+			if n := len(got()); n != 0 {
+				t.Errorf("read %d records from an empty stream", n)
+			}
+		})
+	}
+}
+
+func TestReadMissingStreamFailsClearly(t *testing.T) {
+	for _, tc := range emulatorSizes {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := emulators.Require(t, tc.kind)
+			p, s := beam.NewPipelineWithRoot()
+			kinesisio.Read(s, "no-such-stream", kinesisio.WithEndpoint(e.Endpoint), kinesisio.WithRegion("us-east-1"), kinesisio.WithStopAtLatest())
+			_, err := ptest.RunWithMetrics(p)
+			if err == nil {
+				t.Fatal("reading a stream that does not exist succeeded")
+			}
+			for _, want := range []string{"no-such-stream", "not found", "check the stream name"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
