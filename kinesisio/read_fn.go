@@ -121,7 +121,14 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 		fn.finish(rt, key, nil)
 		return 0, true, nil
 	}
-	f := fetcher.Default.Acquire(key, fn.fetchConfig(d, rest.Start), fn.client)
+	// The fetcher to continue with is the one whose buffer starts right
+	// after what this tracker claimed (the restriction's start, unless the
+	// bounded read drains the same tracker again).
+	from := rest.Start
+	if last := rt.LastClaimed(); last != "" {
+		from = restriction.After(last)
+	}
+	f := fetcher.Default.Acquire(key, fn.fetchConfig(d, from), fn.client)
 	defer fn.m.report(ctx, d.ShardID, f)
 	stopAt := time.UnixMilli(d.StopAtMillis)
 	advance := func(t time.Time) {
