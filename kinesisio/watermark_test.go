@@ -20,10 +20,13 @@ import (
 
 func init() {
 	register.Function1x1(oneKey)
+	beam.RegisterFunction(registeredTimestamp)
 	register.DoFn3x0[beam.Window, string, int](&windowSinkFn{})
 }
 
 func oneKey(kinesisio.Record) string { return "all" }
+
+func registeredTimestamp(r kinesisio.Record) time.Time { return r.ApproximateArrivalTimestamp }
 
 var windowCounts sync.Map // key -> *sync.Map(window start ms -> count)
 

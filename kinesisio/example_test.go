@@ -1,0 +1,57 @@
+package kinesisio_test
+
+import (
+	"context"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+)
+
+// Read a stream from its oldest record, unbounded, with event time the
+// records' arrival time.
+func ExampleRead() {
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	records := kinesisio.Read(s, "orders", kinesisio.WithRegion("eu-west-1"))
+	_ = records // windowing, aggregation and sinks go here
+	_ = beamx.Run(context.Background(), p)
+}
+
+// Read another account's stream by ARN through an assumed role, starting
+// with records that arrive after the job starts.
+func ExampleRead_crossAccount() {
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	kinesisio.Read(s, "arn:aws:kinesis:us-east-1:111122223333:stream/clicks",
+		kinesisio.WithAssumeRole("arn:aws:iam::111122223333:role/kinesis-reader", ""),
+		kinesisio.WithStartPosition(kinesisio.Latest()),
+		kinesisio.WithReadQuotaShare(0.5)) // leave half the quota to other consumers
+	_ = beamx.Run(context.Background(), p)
+}
+
+// Resume from positions a previous job stored: after the last record it
+// processed in each shard it knows, at the oldest record in the others.
+func ExampleFromShardPositions() {
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	start := kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
+		"shardId-000000000000": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
+	}, kinesisio.TrimHorizon())
+	kinesisio.Read(s, "orders", kinesisio.WithStartPosition(start))
+	_ = beamx.Run(context.Background(), p)
+}
+
+// A bounded read: everything in the stream when the job starts, then
+// stop. It also runs on the legacy direct runner.
+func ExampleWithStopAtLatest() {
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	kinesisio.Read(s, "orders",
+		kinesisio.WithEndpoint("http://localhost:4567"), // e.g. kinesalite
+		kinesisio.WithRegion("us-east-1"),
+		kinesisio.WithStopAtLatest(),
+		kinesisio.WithMaxReadTime(10*time.Minute))
+	_ = beamx.Run(context.Background(), p)
+}

@@ -1,0 +1,89 @@
+package kinesisio_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+)
+
+func unregisteredTimestamp(kinesisio.Record) time.Time { return time.Time{} }
+
+func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
+	for _, tc := range []struct {
+		stream string
+		opt    kinesisio.ReadOption
+		want   string // the option named in the error
+	}{
+		{"s", kinesisio.WithRegion(""), "WithRegion"},
+		{"s", kinesisio.WithEndpoint(""), "WithEndpoint"},
+		{"s", kinesisio.WithProfile(""), "WithProfile"},
+		{"s", kinesisio.WithAssumeRole("role", ""), "WithAssumeRole"},
+		{"s", kinesisio.WithEventTime(7), "WithEventTime"},
+		{"s", kinesisio.WithTimestampFn(nil), "WithTimestampFn"},
+		{"s", kinesisio.WithTimestampFn(unregisteredTimestamp), "beam.RegisterFunction"},
+		{"s", kinesisio.WithIdleWatermarkSkew(-time.Second), "WithIdleWatermarkSkew"},
+		{"s", kinesisio.WithReadQuotaShare(0), "WithReadQuotaShare"},
+		{"s", kinesisio.WithReadQuotaShare(1.5), "WithReadQuotaShare"},
+		{"s", kinesisio.WithMaxBufferedBytes(1000), "WithMaxBufferedBytes"},
+		{"s", kinesisio.WithRecordsPerCall(0), "WithRecordsPerCall"},
+		{"s", kinesisio.WithRecordsPerCall(10001), "WithRecordsPerCall"},
+		{"s", kinesisio.WithIdlePollInterval(-1), "WithIdlePollInterval"},
+		{"s", kinesisio.WithMaxRecords(0), "WithMaxRecords"},
+		{"s", kinesisio.WithMaxReadTime(0), "WithMaxReadTime"},
+		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Time{})), "WithStartPosition"},
+		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{"shardId-0": kinesisio.AtSequenceNumber("12x")}, kinesisio.TrimHorizon())), "invalid sequence number"},
+		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(nil, kinesisio.FromShardPositions(nil, kinesisio.Latest()))), "WithStartPosition"},
+		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
+		{"arn:aws:kinesis:us-east-1:123:table/x", kinesisio.WithRegion("us-east-1"), "not a Kinesis stream ARN"},
+	} {
+		_, s := beam.NewPipelineWithRoot()
+		_, err := kinesisio.TryRead(s, tc.stream, tc.opt)
+		if !errors.Is(err, kinesisio.ErrInvalidOption) {
+			t.Errorf("%s: TryRead error %v does not wrap ErrInvalidOption", tc.want, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %q does not name %q", err, tc.want)
+		}
+	}
+}
+
+func TestTimestampFnConflictsWithProcessingTime(t *testing.T) {
+	_, s := beam.NewPipelineWithRoot()
+	_, err := kinesisio.TryRead(s, "s", kinesisio.WithTimestampFn(registeredTimestamp), kinesisio.WithEventTime(kinesisio.ProcessingTime))
+	if !errors.Is(err, kinesisio.ErrInvalidOption) {
+		t.Fatalf("TryRead = %v, want ErrInvalidOption", err)
+	}
+}
+
+func TestValidOptionsBuildAPipeline(t *testing.T) {
+	_, s := beam.NewPipelineWithRoot()
+	col, err := kinesisio.TryRead(s, "arn:aws:kinesis:eu-west-1:123456789012:stream/orders",
+		kinesisio.WithStartPosition(kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
+			"shardId-000000000001": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
+		}, kinesisio.Latest())),
+		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/reader", "ext"),
+		kinesisio.WithTimestampFn(registeredTimestamp),
+		kinesisio.WithReadQuotaShare(0.5),
+		kinesisio.WithMaxBufferedBytes(4<<20),
+	)
+	if err != nil || !col.IsValid() {
+		t.Fatalf("TryRead = %v, %v", col, err)
+	}
+}
+
+func TestReadPanicsWithTheOptionError(t *testing.T) {
+	defer func() {
+		r := recover()
+		err, ok := r.(error)
+		if !ok || !errors.Is(err, kinesisio.ErrInvalidOption) {
+			t.Errorf("Read panicked with %v, want an ErrInvalidOption error", r)
+		}
+	}()
+	_, s := beam.NewPipelineWithRoot()
+	kinesisio.Read(s, "s", kinesisio.WithRecordsPerCall(-1))
+}
