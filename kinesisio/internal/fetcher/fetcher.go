@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -245,8 +246,16 @@ func (f *Fetcher) waitForSpace() bool {
 	}
 }
 
+// running counts fetcher goroutines in this process.
+var running atomic.Int64
+
+// Running returns how many fetcher loops are running in this process.
+func Running() int64 { return running.Load() }
+
 func (f *Fetcher) run() {
+	running.Add(1)
 	defer func() {
+		running.Add(-1)
 		f.mu.Lock()
 		f.stopped = true
 		f.mu.Unlock()

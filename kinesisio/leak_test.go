@@ -1,0 +1,46 @@
+package kinesisio
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
+	"github.com/kinesisio/beam-kinesis/testing/emulators"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+)
+
+// TestNothingLeaksWhenPipelineEnds checks that a finished read leaves no
+// fetcher running or registered in the worker process.
+func TestNothingLeaksWhenPipelineEnds(t *testing.T) {
+	emu := emulators.Require(t, emulators.Kinesalite)
+	c := kinesistest.NewClient(emu.Endpoint)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stream := kinesistest.StreamName(t)
+	if _, err := kinesistest.CreateStream(ctx, c, stream, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kinesistest.PutRecords(ctx, c, stream, [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")}); err != nil {
+		t.Fatal(err)
+	}
+	before := fetcher.Running()
+	p, s := beam.NewPipelineWithRoot()
+	Read(s, stream, WithEndpoint(emu.Endpoint), WithRegion(kinesistest.Region), WithStopAtLatest())
+	if err := ptest.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	// Fetchers stop as their shards finish; give the last ones a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for fetcher.Running() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := fetcher.Running() - before; n > 0 {
+		t.Errorf("%d fetchers still running after the pipeline ended", n)
+	}
+	if n := fetcher.Default.Len(); n != 0 {
+		t.Errorf("%d fetchers still registered after the pipeline ended", n)
+	}
+}
