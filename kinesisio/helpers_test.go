@@ -201,3 +201,25 @@ func putData(puts []kinesistest.Put) []string {
 	sort.Strings(s)
 	return s
 }
+
+// counter sums a kinesisio counter over all steps of a finished pipeline.
+func counter(res beam.PipelineResult, name string) int64 {
+	var n int64
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Namespace() == kinesisio.MetricsNamespace && c.Name() == name {
+			n += c.Result()
+		}
+	}
+	return n
+}
+
+// gauges returns the kinesisio gauges by name.
+func gauges(res beam.PipelineResult) map[string]int64 {
+	m := map[string]int64{}
+	for _, g := range res.Metrics().AllMetrics().Gauges() {
+		if g.Key.Namespace == kinesisio.MetricsNamespace {
+			m[g.Key.Name] = g.Result().Value
+		}
+	}
+	return m
+}

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 )
 
@@ -19,7 +19,9 @@ func TestMain(m *testing.M) {
 	} {
 		os.Setenv(k, v)
 	}
-	code := ptest.MainRet(m)
+	// beamtest.MainRet is ptest.MainRet, except in the worker processes
+	// that RunInSeparateWorker starts from this binary.
+	code := beamtest.MainRet(m)
 	emulators.StopAll()
 	os.Exit(code)
 }

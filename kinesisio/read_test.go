@@ -32,8 +32,27 @@ func TestReadTrimHorizonExactlyOnce(t *testing.T) {
 			puts := e.putPerShard(t, tc.perShard, "th")
 			p, s := beam.NewPipelineWithRoot()
 			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
-			run(t, p)
+			res := run(t, p)
 			checkExactlyOnce(t, got(), puts)
+			var bytes int64
+			for _, p := range puts {
+				bytes += int64(len(p.Data) + len(p.PartitionKey))
+			}
+			if n := counter(res, "records"); n != int64(len(puts)) {
+				t.Errorf("records counter = %d, want %d", n, len(puts))
+			}
+			if n := counter(res, "bytes"); n != bytes {
+				t.Errorf("bytes counter = %d, want %d", n, bytes)
+			}
+			if n := counter(res, "getrecords_calls"); n < 4 {
+				t.Errorf("getrecords_calls counter = %d, want at least one per shard", n)
+			}
+			g := gauges(res)
+			for _, id := range e.shardIDs(t) {
+				if v, ok := g["millis_behind_latest/"+id]; !ok || v < 0 {
+					t.Errorf("no millis_behind_latest gauge for %s (gauges %v)", id, g)
+				}
+			}
 		})
 	}
 }

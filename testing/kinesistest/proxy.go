@@ -24,6 +24,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	counts  map[string]int
+	faults  map[string][]fault
 	changed chan struct{} // closed and replaced on every count
 }
 
@@ -48,7 +49,12 @@ func NewProxy(target string) (*Proxy, error) {
 		FlushInterval: -1, // pass event streams (SubscribeToShard) through at once
 	}
 	p.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.count(operation(r))
+		op := operation(r)
+		p.count(op)
+		if f, ok := p.takeFault(op); ok {
+			serveFault(w, f)
+			return
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	return p, nil

@@ -1,0 +1,43 @@
+package kinesisio_test
+
+import (
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
+	"github.com/kinesisio/beam-kinesis/testing/emulators"
+)
+
+func init() {
+	register.Function1x1(recordKey)
+}
+
+// recordKey identifies a record by shard and sequence number.
+func recordKey(r kinesisio.Record) string { return r.ShardID + "/" + r.SequenceNumber + "/" + string(r.Data) }
+
+// TestReadInSeparateWorkerProcess runs Read with its SDK worker in another
+// OS process, as Flink and Dataflow do: whatever only works because the
+// worker shares the submitter's memory (package state set while building
+// the pipeline, unexported DoFn fields) fails here.
+func TestReadInSeparateWorkerProcess(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 4)
+	puts := e.putPerShard(t, 100, "sep")
+	var want []any
+	for _, p := range puts {
+		want = append(want, p.ShardID+"/"+p.SequenceNumber+"/"+string(p.Data))
+	}
+	p, s := beam.NewPipelineWithRoot()
+	recs := kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...)
+	passert.EqualsList(s, beam.ParDo(s, recordKey, recs), want)
+	res, err := beamtest.RunInSeparateWorker(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counter(res, "records"); n != int64(len(puts)) {
+		t.Errorf("records counter = %d, want %d", n, len(puts))
+	}
+	t.Logf("worker pid %d, ran in %v", res.(*beamtest.Result).WorkerPID, res.(*beamtest.Result).Elapsed)
+}

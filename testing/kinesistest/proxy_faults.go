@@ -1,0 +1,78 @@
+package kinesistest
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+)
+
+// fault is an answer the proxy gives instead of forwarding a call.
+type fault struct {
+	status  int    // HTTP status; 0 = reset the connection
+	errType string // the __type of the error body
+}
+
+// FailNext makes the proxy answer the next n calls of op itself with HTTP
+// status and an AWS JSON error of type errType (for example 400 and
+// "ProvisionedThroughputExceededException", or 500 and
+// "InternalFailure"), as Kinesis would; the SDK turns it into the typed
+// error. Faults queue up in the order they are added.
+func (p *Proxy) FailNext(op string, n int, status int, errType string) {
+	p.addFaults(op, n, fault{status: status, errType: errType})
+}
+
+// ResetNext makes the proxy reset the TCP connection of the next n calls
+// of op without answering.
+func (p *Proxy) ResetNext(op string, n int) {
+	p.addFaults(op, n, fault{})
+}
+
+// Pending returns how many injected faults for op have not fired yet.
+func (p *Proxy) Pending(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.faults[op])
+}
+
+func (p *Proxy) addFaults(op string, n int, f fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.faults == nil {
+		p.faults = map[string][]fault{}
+	}
+	for i := 0; i < n; i++ {
+		p.faults[op] = append(p.faults[op], f)
+	}
+}
+
+// takeFault removes and returns the next fault for op, if any.
+func (p *Proxy) takeFault(op string) (fault, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.faults[op]
+	if len(q) == 0 {
+		return fault{}, false
+	}
+	p.faults[op] = q[1:]
+	return q[0], true
+}
+
+// serveFault answers r with f.
+func serveFault(w http.ResponseWriter, f fault) {
+	if f.status == 0 {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					tc.SetLinger(0) // close with RST
+				}
+				conn.Close()
+				return
+			}
+		}
+		f.status, f.errType = http.StatusInternalServerError, "InternalFailure"
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", f.errType)
+	w.WriteHeader(f.status)
+	fmt.Fprintf(w, `{"__type":%q,"message":"injected by kinesistest.Proxy"}`, f.errType)
+}
