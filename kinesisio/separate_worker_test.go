@@ -16,7 +16,9 @@ func init() {
 }
 
 // recordKey identifies a record by shard and sequence number.
-func recordKey(r kinesisio.Record) string { return r.ShardID + "/" + r.SequenceNumber + "/" + string(r.Data) }
+func recordKey(r kinesisio.Record) string {
+	return r.ShardID + "/" + r.SequenceNumber + "/" + string(r.Data)
+}
 
 // TestReadInSeparateWorkerProcess runs Read with its SDK worker in another
 // OS process, as Flink and Dataflow do: whatever only works because the
