@@ -142,12 +142,13 @@ func (f *Fetcher) ResumeIn() time.Duration {
 	return min(max(d, floor), ceiling)
 }
 
-// disposable reports that the loop has ended and nothing in it can still
-// be consumed: it failed, was abandoned, or was drained.
+// disposable reports that the loop has ended and nothing in it is still
+// owed to a consumer: no error to report, no batch to drain, or nobody
+// consuming at all.
 func (f *Fetcher) disposable() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.stopped && (f.err != nil || f.abandoned || len(f.queue) == 0)
+	return f.stopped && (f.abandoned || f.err == nil && len(f.queue) == 0)
 }
 
 // Stats returns what the fetcher has done so far.

@@ -336,3 +336,14 @@ func (a *aheadShard) GetShardIterator(ctx context.Context, in *kinesis.GetShardI
 	}
 	return a.fakeShard.GetShardIterator(ctx, in, o...)
 }
+
+func TestRegistryKeepsAFailedFetcherForItsConsumer(t *testing.T) {
+	r := NewRegistry()
+	shard := newShard(5, 10, false)
+	shard.fail = func(int) error { return &types.AccessDeniedException{Message: aws.String("no")} }
+	f := r.Acquire("read/shard-0", fast, shard)
+	<-f.done
+	if got := r.Acquire("read/shard-0", fast, shard); got != f || got.Err() == nil {
+		t.Fatalf("Acquire after a permanent failure = %p (err %v), want the failed fetcher %p", got, got.Err(), f)
+	}
+}

@@ -25,11 +25,12 @@ func Key(readID, shardID string) string { return readID + "/" + shardID }
 
 // Acquire returns the fetcher for key whose unconsumed records start at
 // cfg.Start, starting one if there is none. A fetcher for key that starts
-// elsewhere is closed: its buffer does not belong to this restriction.
+// elsewhere is closed: its buffer does not belong to this restriction. A
+// fetcher that failed stays until a consumer has seen its error.
 func (r *Registry) Acquire(key string, cfg Config, api awsclient.Kinesis) *Fetcher {
 	r.mu.Lock()
 	f := r.m[key]
-	if f != nil && (f.Origin() != cfg.Start || f.Err() != nil) {
+	if f != nil && f.Origin() != cfg.Start {
 		delete(r.m, key)
 		go f.Close()
 		f = nil
