@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Record is one Kinesis record, as Read emits it.
+// Record is one Kinesis record: what Read emits and what Write takes.
 type Record struct {
 	// Stream is the name of the stream the record was read from.
 	Stream string
@@ -19,8 +19,13 @@ type Record struct {
 	// SubSequenceNumber orders user records that a producer aggregated
 	// into one Kinesis record; 0 for plain records.
 	SubSequenceNumber int64
-	// PartitionKey is the key the producer gave the record.
+	// PartitionKey is the key the producer gave the record; Kinesis routes
+	// a record to the shard whose hash key range holds the key's MD5 hash.
 	PartitionKey string
+	// ExplicitHashKey, when set on a record given to Write, routes it by
+	// this decimal 128-bit hash key instead of the partition key's hash.
+	// Read leaves it empty: Kinesis does not return it.
+	ExplicitHashKey string
 	// ApproximateArrivalTimestamp is when Kinesis accepted the record.
 	ApproximateArrivalTimestamp time.Time
 	// Data is the record's payload.
@@ -34,9 +39,9 @@ const recordCoderVersion = 1
 var errCorruptRecord = errors.New("kinesisio: corrupt record encoding")
 
 func encodeRecord(r Record) []byte {
-	b := make([]byte, 0, 48+len(r.Stream)+len(r.ShardID)+len(r.SequenceNumber)+len(r.PartitionKey)+len(r.Data))
+	b := make([]byte, 0, 48+len(r.Stream)+len(r.ShardID)+len(r.SequenceNumber)+len(r.PartitionKey)+len(r.ExplicitHashKey)+len(r.Data))
 	b = append(b, recordCoderVersion)
-	for _, s := range []string{r.Stream, r.ShardID, r.SequenceNumber, r.PartitionKey} {
+	for _, s := range []string{r.Stream, r.ShardID, r.SequenceNumber, r.PartitionKey, r.ExplicitHashKey} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -57,7 +62,7 @@ func decodeRecord(b []byte) (Record, error) {
 		return r, fmt.Errorf("%w: bad version", errCorruptRecord)
 	}
 	b = b[1:]
-	for _, dst := range []*string{&r.Stream, &r.ShardID, &r.SequenceNumber, &r.PartitionKey} {
+	for _, dst := range []*string{&r.Stream, &r.ShardID, &r.SequenceNumber, &r.PartitionKey, &r.ExplicitHashKey} {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || l > uint64(len(b)-n) {
 			return r, fmt.Errorf("%w: bad string", errCorruptRecord)

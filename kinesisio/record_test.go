@@ -10,7 +10,7 @@ import (
 var recordSamples = []Record{
 	{},
 	{Stream: "orders", ShardID: "shardId-000000000003", SequenceNumber: "49590338271490256608559692538361571095921575989136588898",
-		SubSequenceNumber: 7, PartitionKey: "customer-42", ApproximateArrivalTimestamp: time.UnixMilli(1700000000123).UTC(), Data: []byte("hello")},
+		SubSequenceNumber: 7, PartitionKey: "customer-42", ExplicitHashKey: "170141183460469231731687303715884105728", ApproximateArrivalTimestamp: time.UnixMilli(1700000000123).UTC(), Data: []byte("hello")},
 	{Stream: "s", Data: make([]byte, 1<<20)},
 }
 
