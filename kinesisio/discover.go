@@ -5,24 +5,101 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
 )
 
-// discoverFn lists the shards of the stream when the job starts and emits
-// one shardDesc per shard, with LATEST pinned to that moment.
-type discoverFn struct {
+// discoverySettings is what both discovery DoFns carry.
+type discoverySettings struct {
+	ReadID            string
 	Stream            string
 	Client            awsclient.Settings
 	Start             startSpec
 	StopAtLatest      bool
 	MaxReadTimeMillis int64
+	PageSize          int32
+}
+
+// firstRound turns the shards listed when the job starts (at now) into
+// shard elements, parents first.
+func (c discoverySettings) firstRound(shards []types.Shard, now time.Time) []shardDesc {
+	descs := make([]shardDesc, 0, len(shards))
+	for _, s := range shards {
+		id := aws.ToString(s.ShardId)
+		pos := c.Start.resolve(id, now)
+		d := c.desc(s, now)
+		d.StartKind, d.StartSeq, d.StartMillis = int(pos.Kind), pos.Seq, pos.Millis
+		d.TimestampMillis = int64(d.startEventTime())
+		descs = append(descs, d)
+	}
+	return descs
+}
+
+// laterRound turns shards created since the last round into shard
+// elements read from their start. They carry the time of the previous
+// listing as their timestamp: they were created after it, so none of their
+// records is older.
+func (c discoverySettings) laterRound(shards []types.Shard, r discovery.Restriction, skew time.Duration) []shardDesc {
+	var descs []shardDesc
+	for _, s := range shards {
+		if !r.After(aws.ToString(s.ShardId)) {
+			continue
+		}
+		d := c.desc(s, time.UnixMilli(r.StartMillis))
+		d.StartKind = int(trimHorizonKind)
+		d.TimestampMillis = r.LastListMillis - skew.Milliseconds()
+		descs = append(descs, d)
+	}
+	return descs
+}
+
+func (c discoverySettings) desc(s types.Shard, start time.Time) shardDesc {
+	d := shardDesc{ShardID: aws.ToString(s.ShardId)}
+	for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+		if p != nil && *p != "" {
+			d.ParentIDs = append(d.ParentIDs, *p)
+		}
+	}
+	if s.SequenceNumberRange != nil {
+		d.EndSeq = aws.ToString(s.SequenceNumberRange.EndingSequenceNumber)
+	}
+	if c.StopAtLatest {
+		d.StopAtMillis = start.UnixMilli()
+	}
+	if c.MaxReadTimeMillis > 0 {
+		d.DeadlineMillis = start.UnixMilli() + c.MaxReadTimeMillis
+	}
+	return d
+}
+
+// filter is the ShardFilter of the first listing: only shards that can
+// hold records at the start position (kinesalite ignores it; reading a
+// shard closed before the start position just ends at once).
+func (c discoverySettings) filter(now time.Time) *types.ShardFilter {
+	switch startKind(c.Start.Kind) {
+	case startLatest:
+		return &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}
+	case startAtTimestamp:
+		return &types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: aws.Time(time.UnixMilli(c.Start.Millis))}
+	}
+	return nil
+}
+
+// discoverFn lists the shards once, when the job starts, and emits one
+// element per shard with LATEST pinned to that moment. It serves reads
+// bounded at the start (WithStopAtLatest) and the direct runner, which
+// cannot run the periodic watchShardsFn.
+type discoverFn struct {
+	Settings discoverySettings
 
 	stream awsclient.Stream
 	client awsclient.Kinesis
@@ -30,48 +107,43 @@ type discoverFn struct {
 
 func (fn *discoverFn) Setup(ctx context.Context) error {
 	var err error
-	fn.stream, fn.client, err = newClient(ctx, fn.Stream, fn.Client)
+	fn.stream, fn.client, err = newClient(ctx, fn.Settings.Stream, fn.Settings.Client)
 	return err
 }
 
 func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(beam.EventTime, shardDesc)) error {
 	now := time.Now()
-	shards, err := listShards(ctx, fn.client, fn.stream, fn.Client)
+	shards, err := listShards(ctx, fn.client, fn.stream, fn.Settings, fn.Settings.filter(now), true)
 	if err != nil {
 		return err
 	}
-	for _, s := range shards {
-		id := aws.ToString(s.ShardId)
-		pos := fn.Start.resolve(id, now)
-		d := shardDesc{ShardID: id, StartKind: int(pos.Kind), StartSeq: pos.Seq, StartMillis: pos.Millis}
-		if s.SequenceNumberRange != nil {
-			d.EndSeq = aws.ToString(s.SequenceNumberRange.EndingSequenceNumber)
-		}
-		if fn.StopAtLatest {
-			d.StopAtMillis = now.UnixMilli()
-		}
-		if fn.MaxReadTimeMillis > 0 {
-			d.DeadlineMillis = now.UnixMilli() + fn.MaxReadTimeMillis
-		}
-		emit(d.eventTime(), d)
+	for _, d := range fn.Settings.firstRound(shards, now) {
+		emit(mtime.Time(d.TimestampMillis), d)
 	}
 	return nil
 }
 
-// listShards lists every shard of the stream, paging correctly (NextToken
-// without the stream name: apache/beam#33478 and others). Transient errors
-// are retried with backoff until ctx ends; permanent ones are returned
-// with what to fix.
-func listShards(ctx context.Context, api awsclient.Kinesis, stream awsclient.Stream, s awsclient.Settings) ([]types.Shard, error) {
+// listShards lists the shards of the stream, parents first, paging
+// correctly (NextToken without the stream name: apache/beam#33478 and
+// others). With retry set, transient errors are retried with backoff until
+// ctx ends; permanent ones are returned with what to fix.
+func listShards(ctx context.Context, api awsclient.Kinesis, stream awsclient.Stream, c discoverySettings, filter *types.ShardFilter, retry bool) ([]types.Shard, error) {
 	for attempt := 0; ; attempt++ {
-		shards, err := listShardsOnce(ctx, api, stream)
+		shards, err := listShardsOnce(ctx, api, stream, filter, c.PageSize)
 		if err == nil {
+			sort.Slice(shards, func(i, j int) bool {
+				a, b := aws.ToString(shards[i].ShardId), aws.ToString(shards[j].ShardId)
+				return len(a) < len(b) || len(a) == len(b) && a < b
+			})
 			return shards, nil
 		}
 		switch awsclient.Classify(err) {
 		case awsclient.Permanent:
-			return nil, explain(err, stream, s)
+			return nil, explain(err, stream, c.Client)
 		case awsclient.Canceled:
+			return nil, err
+		}
+		if !retry {
 			return nil, err
 		}
 		d := time.Duration(rand.Int64N(int64(min(100*time.Millisecond<<min(attempt, 8), 10*time.Second))))
@@ -84,11 +156,14 @@ func listShards(ctx context.Context, api awsclient.Kinesis, stream awsclient.Str
 	}
 }
 
-func listShardsOnce(ctx context.Context, api awsclient.Kinesis, stream awsclient.Stream) ([]types.Shard, error) {
+func listShardsOnce(ctx context.Context, api awsclient.Kinesis, stream awsclient.Stream, filter *types.ShardFilter, pageSize int32) ([]types.Shard, error) {
 	name, arn := stream.Ref()
-	in := &kinesis.ListShardsInput{StreamName: name, StreamARN: arn}
+	in := &kinesis.ListShardsInput{StreamName: name, StreamARN: arn, ShardFilter: filter}
+	if pageSize > 0 {
+		in.MaxResults = aws.Int32(pageSize)
+	}
 	var shards []types.Shard
-	for {
+	for pages := 0; ; pages++ {
 		out, err := api.ListShards(ctx, in)
 		if err != nil {
 			return nil, err
@@ -97,15 +172,21 @@ func listShardsOnce(ctx context.Context, api awsclient.Kinesis, stream awsclient
 		if out.NextToken == nil || *out.NextToken == "" {
 			return shards, nil
 		}
+		if pages > 100000 {
+			return nil, fmt.Errorf("kinesisio: ListShards of %v did not end after %d pages", stream, pages)
+		}
 		// Follow-up pages carry the token alone: AWS rejects it together
-		// with the stream name.
-		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+		// with the stream name or a filter.
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken, MaxResults: in.MaxResults}
 	}
 }
 
 // explain turns a permanent error into a message that says what to fix.
 func explain(err error, stream awsclient.Stream, s awsclient.Settings) error {
 	where := s.Region
+	if where == "" {
+		where = stream.Region
+	}
 	if where == "" {
 		where = "the default region"
 	}

@@ -12,12 +12,14 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
 
 func init() {
 	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, shardDesc), error](&discoverFn{})
+	register.DoFn5x2[context.Context, *watermark.Estimator, *discovery.Tracker, []byte, func(beam.EventTime, shardDesc), sdf.ProcessContinuation, error](&watchShardsFn{})
 	register.DoFn5x2[context.Context, *watermark.Estimator, *restriction.Tracker, shardDesc, func(beam.EventTime, Record), sdf.ProcessContinuation, error](&readFn{})
 	register.DoFn4x1[context.Context, *restriction.Tracker, shardDesc, func(beam.EventTime, Record), error](&boundedReadFn{})
 	register.Emitter2[beam.EventTime, shardDesc]()
@@ -25,6 +27,8 @@ func init() {
 	beam.RegisterType(reflect.TypeOf((*shardDesc)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*restriction.Restriction)(nil)).Elem())
 	beam.RegisterCoder(reflect.TypeOf((*restriction.Restriction)(nil)).Elem(), encodeRestriction, decodeRestriction)
+	beam.RegisterType(reflect.TypeOf((*discovery.Restriction)(nil)).Elem())
+	beam.RegisterCoder(reflect.TypeOf((*discovery.Restriction)(nil)).Elem(), encodeDiscovery, decodeDiscovery)
 	beam.RegisterCoder(reflect.TypeOf((*Record)(nil)).Elem(), encodeRecord, decodeRecord)
 }
 
@@ -32,6 +36,11 @@ func init() {
 func encodeRestriction(r restriction.Restriction) []byte { return restriction.Encode(r) }
 func decodeRestriction(b []byte) (restriction.Restriction, error) {
 	return restriction.Decode(b)
+}
+
+func encodeDiscovery(r discovery.Restriction) []byte { return discovery.Encode(r) }
+func decodeDiscovery(b []byte) (discovery.Restriction, error) {
+	return discovery.Decode(b)
 }
 
 // Read reads the Kinesis data stream named stream (a name, or a stream
@@ -76,8 +85,9 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	if settings.Region == "" {
 		settings.Region = parsed.Region
 	}
+	readID := newReadID()
 	read := &readFn{
-		ReadID:           newReadID(),
+		ReadID:           readID,
 		Stream:           stream,
 		Client:           settings,
 		EventTime:        c.eventTime,
@@ -89,12 +99,25 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 		IdlePollMillis:   c.idlePoll.Milliseconds(),
 		MaxRecords:       c.maxRecords,
 	}
-	discover := &discoverFn{
+	ds := discoverySettings{
+		ReadID:            readID,
 		Stream:            stream,
 		Client:            settings,
 		Start:             c.start.spec(),
 		StopAtLatest:      c.stopAtLatest,
 		MaxReadTimeMillis: c.maxReadTime.Milliseconds(),
+		PageSize:          c.pageSize,
+	}
+	// A read bounded at its start needs one listing; the direct runner can
+	// run nothing else. Other reads watch the stream for new shards.
+	var discover any = &discoverFn{Settings: ds}
+	if !direct && !c.stopAtLatest {
+		discover = &watchShardsFn{
+			Settings:       ds,
+			IntervalMillis: c.discoveryInterval.Milliseconds(),
+			IdleSkewMillis: c.idleSkew.Milliseconds(),
+			MaxRecords:     c.maxRecords,
+		}
 	}
 	shards, err := beam.TryParDo(s, discover, beam.Impulse(s))
 	if err != nil {

@@ -23,6 +23,10 @@ import (
 // watermark are committed regularly even on a shard that never runs dry.
 const maxCallTime = time.Second
 
+// parentPoll is how often a child shard checks whether its parents are
+// done.
+const parentPoll = 100 * time.Millisecond
+
 // readFn is the splittable DoFn that reads one shard per element. Its
 // restriction is the shard's range of sequence numbers; it claims each
 // record's sequence number, drains what the shard's background fetcher
@@ -70,7 +74,7 @@ func (fn *readFn) Teardown() {
 }
 
 func (fn *readFn) CreateInitialRestriction(d shardDesc) restriction.Restriction {
-	watermark.Default.Pending(fn.ReadID, d.ShardID, int64(d.eventTime()))
+	watermark.Default.Pending(fn.ReadID, d.ShardID, d.TimestampMillis)
 	return restriction.Restriction{ShardID: d.ShardID, Start: d.start(), End: d.EndSeq}
 }
 
@@ -127,6 +131,15 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	from := rest.Start
 	if last := rt.LastClaimed(); last != "" {
 		from = restriction.After(last)
+	}
+	// Parents first: a child of a split or merge waits while a parent is
+	// still being read in this process, so records of one partition key
+	// keep their order across the reshard. (A parent read on another
+	// worker cannot be seen from here; see the package doc.)
+	for _, p := range d.ParentIDs {
+		if watermark.Default.Running(fn.ReadID, p) {
+			return parentPoll, false, nil
+		}
 	}
 	f := fetcher.Default.Acquire(key, fn.fetchConfig(d, from), fn.client)
 	defer fn.m.report(ctx, d.ShardID, f)
@@ -238,8 +251,10 @@ func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.C
 // WithMaxRecords.
 var budgets sync.Map // readID -> *atomic.Int64
 
-func (fn *readFn) budget() *atomic.Int64 {
-	v, _ := budgets.LoadOrStore(fn.ReadID, new(atomic.Int64))
+func (fn *readFn) budget() *atomic.Int64 { return budgetOf(fn.ReadID) }
+
+func budgetOf(readID string) *atomic.Int64 {
+	v, _ := budgets.LoadOrStore(readID, new(atomic.Int64))
 	return v.(*atomic.Int64)
 }
 

@@ -42,6 +42,9 @@ type readConfig struct {
 	stopAtLatest bool
 	maxRecords   int64
 	maxReadTime  time.Duration
+
+	discoveryInterval time.Duration
+	pageSize          int32
 }
 
 func defaultReadConfig() readConfig {
@@ -51,6 +54,8 @@ func defaultReadConfig() readConfig {
 		maxBuffered: 8 << 20,
 		perCall:     10000,
 		idlePoll:    250 * time.Millisecond,
+
+		discoveryInterval: time.Second,
 	}
 }
 
@@ -249,4 +254,31 @@ func WithMaxReadTime(d time.Duration) ReadOption {
 
 func (c readConfig) bounded() bool {
 	return c.stopAtLatest || c.maxRecords > 0 || c.maxReadTime > 0
+}
+
+// WithShardDiscoveryInterval sets how often the stream is listed for new
+// shards (default 1 s; at least 100 ms). New shards are read as soon as
+// they are found, and the watermark waits for each listing, so a longer
+// interval delays both. A listing asks only for shards newer than the
+// last one found.
+func WithShardDiscoveryInterval(d time.Duration) ReadOption {
+	return func(c *readConfig) error {
+		if d < 100*time.Millisecond {
+			return invalid("WithShardDiscoveryInterval", "%v is below 100 ms", d)
+		}
+		c.discoveryInterval = d
+		return nil
+	}
+}
+
+// WithShardListPageSize sets the ListShards page size (1 to 10000;
+// default: the service's, 1000). Mostly for tests of paging.
+func WithShardListPageSize(n int) ReadOption {
+	return func(c *readConfig) error {
+		if n < 1 || n > 10000 {
+			return invalid("WithShardListPageSize", "%d is not in [1, 10000]", n)
+		}
+		c.pageSize = int32(n)
+		return nil
+	}
 }

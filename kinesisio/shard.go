@@ -5,14 +5,20 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
+const trimHorizonKind = restriction.TrimHorizon
+
 // shardDesc is the element the discovery step emits for each shard to
 // read: everything the read of that shard needs that was decided when the
-// job started.
+// job started or the shard was found.
 type shardDesc struct {
 	ShardID     string
+	ParentIDs   []string
 	StartKind   int
 	StartSeq    string
 	StartMillis int64
+	// TimestampMillis is the element's timestamp: no record of the shard
+	// is older, so the shard's watermark starts there.
+	TimestampMillis int64
 	// EndSeq is a closed shard's ending sequence number, "" when open.
 	EndSeq string
 	// StopAtMillis > 0 bounds the read at the tip seen at this time.
@@ -25,9 +31,9 @@ func (d shardDesc) start() restriction.Position {
 	return restriction.Position{Kind: restriction.Kind(d.StartKind), Seq: d.StartSeq, Millis: d.StartMillis}
 }
 
-// eventTime is the timestamp of the shard's element, and so the watermark
-// the shard starts from: no record read from it can be older.
-func (d shardDesc) eventTime() mtime.Time {
+// startEventTime is the oldest event time a shard read from its start
+// position can have: its AT_TIMESTAMP, else the beginning of time.
+func (d shardDesc) startEventTime() mtime.Time {
 	if restriction.Kind(d.StartKind) == restriction.AtTimestamp {
 		return mtime.FromMilliseconds(d.StartMillis)
 	}

@@ -129,6 +129,15 @@ func (r *Registry) Finish(readID, shardID string) {
 	}
 }
 
+// Running reports whether a shard of the read is known in this process
+// and not finished: registered as pending, or read recently.
+func (r *Registry) Running(readID, shardID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.reads[readID][shardID]
+	return e != nil && !e.finished && time.Since(e.updated) <= r.StaleAfter
+}
+
 // Forget drops everything known about a read.
 func (r *Registry) Forget(readID string) {
 	r.mu.Lock()

@@ -69,3 +69,15 @@ func TestAdvanceNeverGoesBack(t *testing.T) {
 		t.Errorf("state %d, want 100", e.State())
 	}
 }
+
+func TestRunning(t *testing.T) {
+	r := NewRegistry()
+	r.Pending("read", "p", 1)
+	if !r.Running("read", "p") {
+		t.Error("a pending shard is not running")
+	}
+	r.Finish("read", "p")
+	if r.Running("read", "p") || r.Running("read", "unknown") {
+		t.Error("a finished or unknown shard is running")
+	}
+}

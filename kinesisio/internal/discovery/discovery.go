@@ -1,0 +1,194 @@
+// Package discovery holds the restriction of the shard discovery step of a
+// Kinesis read: how many listing rounds were made, the highest shard ID
+// already emitted and when the stream was last listed. Because this state
+// lives in the restriction, the runner checkpoints it: after a resume no
+// shard is emitted twice and none is skipped.
+//
+// Kinesis assigns shard IDs in creation order (shardId-000000000000,
+// shardId-000000000001, ...), so "every shard with an ID above the highest
+// one emitted" is exactly the set of new shards, with or without the
+// service's ShardFilter (kinesalite ignores it).
+package discovery
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Restriction is the discovery state.
+type Restriction struct {
+	Round          int64  // listing rounds completed
+	Highest        string // highest shard ID emitted; "" before the first round
+	StartMillis    int64  // when the first round listed the stream (the job start)
+	LastListMillis int64  // when the last successful round listed it
+	Done           bool   // no more rounds (a bounded read, or the primary of a checkpoint)
+}
+
+// Claim is what one listing round claims.
+type Claim struct {
+	Round      int64
+	Highest    string
+	ListMillis int64
+}
+
+// After reports whether shard ID id is newer than the highest emitted.
+// Shard IDs compare by length, then lexicographically.
+func (r Restriction) After(id string) bool {
+	if r.Highest == "" {
+		return true
+	}
+	if len(id) != len(r.Highest) {
+		return len(id) > len(r.Highest)
+	}
+	return id > r.Highest
+}
+
+// Tracker tracks listing rounds. It is safe for concurrent use.
+type Tracker struct {
+	mu   sync.Mutex
+	rest Restriction
+	done bool
+	err  error
+}
+
+// NewTracker returns a tracker for r.
+func NewTracker(r Restriction) *Tracker { return &Tracker{rest: r, done: r.Done} }
+
+// TryClaim claims round c (a Claim): it must be the next round.
+func (t *Tracker) TryClaim(pos any) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := pos.(Claim)
+	if t.done {
+		return false
+	}
+	if !ok || c.Round != t.rest.Round {
+		t.err = fmt.Errorf("kinesisio: discovery claim %v, want round %d", pos, t.rest.Round)
+		t.done = true
+		return false
+	}
+	t.rest.Round++
+	if t.rest.StartMillis == 0 {
+		t.rest.StartMillis = c.ListMillis
+	}
+	t.rest.LastListMillis = c.ListMillis
+	if c.Highest != "" && t.rest.After(c.Highest) {
+		t.rest.Highest = c.Highest
+	}
+	return true
+}
+
+// Restriction returns the state as it stands.
+func (t *Tracker) Restriction() Restriction {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rest
+}
+
+// Finish ends discovery (bounded reads).
+func (t *Tracker) Finish() {
+	t.mu.Lock()
+	t.done = true
+	t.mu.Unlock()
+}
+
+// TrySplit grants checkpoints only: the residual carries the state on.
+func (t *Tracker) TrySplit(fraction float64) (primary, residual any, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	done := t.rest
+	done.Done = true
+	if t.done || fraction != 0 {
+		if t.done {
+			return done, nil, nil
+		}
+		return t.rest, nil, nil
+	}
+	t.done = true
+	return done, t.rest, nil
+}
+
+// GetError returns the error that stopped the tracker.
+func (t *Tracker) GetError() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// GetProgress reports rounds done; the remaining work is unknown.
+func (t *Tracker) GetProgress() (done, remaining float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return float64(t.rest.Round), 1
+}
+
+// IsDone reports whether discovery is over for this restriction.
+func (t *Tracker) IsDone() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done
+}
+
+// GetRestriction returns the restriction (with Done set once finished).
+func (t *Tracker) GetRestriction() any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.rest
+	r.Done = r.Done || t.done
+	return r
+}
+
+// IsBounded reports false: discovery runs until the read ends.
+func (t *Tracker) IsBounded() bool { return false }
+
+const coderVersion = 1
+
+// ErrCorrupt is returned for bytes that do not decode to a Restriction.
+var ErrCorrupt = errors.New("kinesisio: corrupt discovery restriction encoding")
+
+// Encode returns the binary form of r.
+func Encode(r Restriction) []byte {
+	b := []byte{coderVersion}
+	b = binary.AppendVarint(b, r.Round)
+	b = binary.AppendUvarint(b, uint64(len(r.Highest)))
+	b = append(b, r.Highest...)
+	b = binary.AppendVarint(b, r.StartMillis)
+	b = binary.AppendVarint(b, r.LastListMillis)
+	if r.Done {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// Decode parses the form Encode writes.
+func Decode(b []byte) (Restriction, error) {
+	var r Restriction
+	if len(b) < 1 || b[0] != coderVersion {
+		return r, fmt.Errorf("%w: bad version", ErrCorrupt)
+	}
+	b = b[1:]
+	v, n := binary.Varint(b)
+	if n <= 0 {
+		return r, fmt.Errorf("%w: round", ErrCorrupt)
+	}
+	r.Round, b = v, b[n:]
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l > uint64(len(b)-n) {
+		return r, fmt.Errorf("%w: shard ID", ErrCorrupt)
+	}
+	r.Highest, b = string(b[n:n+int(l)]), b[n+int(l):]
+	for _, dst := range []*int64{&r.StartMillis, &r.LastListMillis} {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return r, fmt.Errorf("%w: timestamp", ErrCorrupt)
+		}
+		*dst, b = v, b[n:]
+	}
+	if len(b) != 1 || b[0] > 1 {
+		return r, fmt.Errorf("%w: trailer", ErrCorrupt)
+	}
+	r.Done = b[0] == 1
+	return r, nil
+}

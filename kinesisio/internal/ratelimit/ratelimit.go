@@ -1,0 +1,178 @@
+// Package ratelimit paces writes to Kinesis shards on the client side: it
+// maps records to shards the way Kinesis does (the MD5 hash of the
+// partition key, or an explicit hash key, against the shards' hash key
+// ranges) and keeps one pair of token buckets per shard, for records and
+// bytes.
+package ratelimit
+
+import (
+	"bytes"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"math/big"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Kinesis's write quota of one shard.
+const (
+	// ShardRecordsPerSecond is the records one shard accepts per second.
+	ShardRecordsPerSecond = 1000
+	// ShardBytesPerSecond is the bytes (data + partition key) one shard
+	// accepts per second.
+	ShardBytesPerSecond = 1 << 20
+)
+
+// HashKey is a 128-bit Kinesis hash key, big-endian.
+type HashKey [16]byte
+
+// PartitionKeyHash returns the hash key Kinesis derives from a partition
+// key: the MD5 of its UTF-8 bytes read as a big-endian integer.
+func PartitionKeyHash(partitionKey string) HashKey {
+	return HashKey(md5.Sum([]byte(partitionKey)))
+}
+
+// hashKeyRE is the form AWS gives for hash keys: a decimal without
+// leading zeros.
+var hashKeyRE = regexp.MustCompile(`^(0|[1-9][0-9]{0,38})$`)
+
+var maxHashKey = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
+
+// ErrBadHashKey is wrapped by ParseHashKey's errors.
+var ErrBadHashKey = errors.New("not a hash key")
+
+// ParseHashKey parses a decimal hash key in [0, 2^128-1], as
+// ExplicitHashKey and the shards' hash key ranges are written.
+func ParseHashKey(s string) (HashKey, error) {
+	var h HashKey
+	if !hashKeyRE.MatchString(s) {
+		return h, fmt.Errorf("%w: %q is not a decimal integer without leading zeros", ErrBadHashKey, s)
+	}
+	n, ok := new(big.Int).SetString(s, 10)
+	if !ok || n.Cmp(maxHashKey) > 0 {
+		return h, fmt.Errorf("%w: %s is above 2^128-1", ErrBadHashKey, s)
+	}
+	n.FillBytes(h[:])
+	return h, nil
+}
+
+// String returns the hash key in decimal.
+func (h HashKey) String() string {
+	return new(big.Int).SetBytes(h[:]).String()
+}
+
+// Range is the hash key range of one shard, both ends included.
+type Range struct {
+	ShardID    string
+	Start, End HashKey
+}
+
+// ShardMap finds the open shard whose hash key range holds a hash key. It
+// is immutable and safe for concurrent use.
+type ShardMap struct {
+	ranges []Range // sorted by Start
+}
+
+// NewShardMap builds a ShardMap from the ranges of the open shards.
+func NewShardMap(ranges []Range) *ShardMap {
+	rs := append([]Range(nil), ranges...)
+	sort.Slice(rs, func(i, j int) bool { return bytes.Compare(rs[i].Start[:], rs[j].Start[:]) < 0 })
+	return &ShardMap{ranges: rs}
+}
+
+// Len returns the number of shards in the map.
+func (m *ShardMap) Len() int { return len(m.ranges) }
+
+// Lookup returns the shard whose range holds h, or false if none does
+// (the map is out of date, or empty).
+func (m *ShardMap) Lookup(h HashKey) (string, bool) {
+	// The last range starting at or before h.
+	i := sort.Search(len(m.ranges), func(i int) bool { return bytes.Compare(m.ranges[i].Start[:], h[:]) > 0 }) - 1
+	if i < 0 || bytes.Compare(h[:], m.ranges[i].End[:]) > 0 {
+		return "", false
+	}
+	return m.ranges[i].ShardID, true
+}
+
+// bucket is a token bucket that may go into debt: a reservation larger
+// than what is available is granted with a delay, which later
+// reservations inherit. It starts full.
+type bucket struct {
+	rate, burst float64
+	level       float64
+	last        time.Time
+}
+
+// reserve takes n tokens at now and returns how long the caller must wait
+// before using them.
+func (b *bucket) reserve(now time.Time, n float64) time.Duration {
+	if b.last.IsZero() {
+		b.level, b.last = b.burst, now
+	}
+	if now.After(b.last) {
+		b.level = min(b.burst, b.level+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
+	b.level -= n
+	if b.level >= 0 {
+		return 0
+	}
+	return time.Duration(-b.level / b.rate * float64(time.Second))
+}
+
+// Demand is what one send asks of one shard.
+type Demand struct {
+	Records int
+	Bytes   int
+}
+
+// Limiter holds a records bucket and a bytes bucket per shard, each with
+// a burst of one second of its rate. It is safe for concurrent use.
+type Limiter struct {
+	recordsPerSec, bytesPerSec float64
+
+	mu      sync.Mutex
+	buckets map[string]*[2]bucket
+}
+
+// NewLimiter returns a Limiter that allows each shard recordsPerSec
+// records and bytesPerSec bytes per second.
+func NewLimiter(recordsPerSec, bytesPerSec float64) *Limiter {
+	return &Limiter{recordsPerSec: recordsPerSec, bytesPerSec: bytesPerSec, buckets: map[string]*[2]bucket{}}
+}
+
+// Reserve takes what demand asks of each shard at now and returns how long
+// the caller must wait before sending: the longest wait of any bucket
+// involved. A demand larger than a bucket's burst is granted with the
+// delay its rate implies.
+func (l *Limiter) Reserve(now time.Time, demand map[string]Demand) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var wait time.Duration
+	for shard, d := range demand {
+		b, ok := l.buckets[shard]
+		if !ok {
+			b = &[2]bucket{
+				{rate: l.recordsPerSec, burst: l.recordsPerSec},
+				{rate: l.bytesPerSec, burst: l.bytesPerSec},
+			}
+			l.buckets[shard] = b
+		}
+		wait = max(wait, b[0].reserve(now, float64(d.Records)), b[1].reserve(now, float64(d.Bytes)))
+	}
+	return wait
+}
+
+// Forget drops the buckets of shards not in keep (closed by a reshard).
+func (l *Limiter) Forget(keep func(shardID string) bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range l.buckets {
+		if !keep(id) {
+			delete(l.buckets, id)
+		}
+	}
+}

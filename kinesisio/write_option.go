@@ -1,0 +1,242 @@
+package kinesisio
+
+import (
+	"reflect"
+	"regexp"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
+)
+
+// WriteOption configures Write and WriteBytes. Options are checked when
+// the pipeline is built; a bad one makes TryWrite fail with an error that
+// wraps ErrInvalidOption and names the option.
+//
+// The connection options WithRegion, WithEndpoint, WithProfile and
+// WithAssumeRole configure Write too: the ReadOption they return is also a
+// WriteOption, so one list of them serves both transforms. Any other
+// ReadOption given to Write is refused.
+type WriteOption interface {
+	applyWrite(*writeConfig) error
+}
+
+// FailedRecordsMode says what Write does with a record it cannot write:
+// one that is invalid (too large, bad partition or hash key) or that still
+// fails after the last attempt.
+type FailedRecordsMode int
+
+const (
+	// FailBundle fails the bundle, after every other record of it was
+	// attempted, with an error that names the failures (the default:
+	// nothing is dropped silently). The runner then retries the bundle or
+	// fails the job.
+	FailBundle FailedRecordsMode = iota
+	// EmitFailed emits the record in WriteResult.Failed, with the reason,
+	// and goes on.
+	EmitFailed
+)
+
+// Kinesis's limits on writes (1 MiB per record and 5 MiB per call, the
+// defaults of streams; streams can be configured for records of up to
+// 10 MiB, see WithMaxRecordSize).
+const (
+	maxBatchRecords       = 500
+	defaultMaxRecordBytes = 1 << 20
+	defaultMaxBatchBytes  = 5 << 20
+	largeMaxRecordBytes   = 10 << 20
+	largeMaxBatchBytes    = 10 << 20
+	maxPartitionKeyChars  = 256
+)
+
+type writeConfig struct {
+	region, endpoint, profile, roleARN, externalID string
+
+	maxAttempts    int
+	backoffBase    time.Duration
+	backoffMax     time.Duration
+	failed         FailedRecordsMode
+	maxInFlight    int
+	shardRateLimit bool
+	strictOrdering bool
+	maxRecordBytes int
+}
+
+func defaultWriteConfig() writeConfig {
+	return writeConfig{
+		maxAttempts:    10,
+		backoffBase:    100 * time.Millisecond,
+		backoffMax:     10 * time.Second,
+		failed:         FailBundle,
+		maxInFlight:    4,
+		maxRecordBytes: defaultMaxRecordBytes,
+	}
+}
+
+// writeOptionFunc is a write-only option.
+type writeOptionFunc func(*writeConfig) error
+
+func (f writeOptionFunc) applyWrite(c *writeConfig) error { return f(c) }
+
+// applyWrite makes the connection options (WithRegion, WithEndpoint,
+// WithProfile, WithAssumeRole) usable with Write. The option is applied to
+// two scratch read configurations, one zero and one with every field set;
+// an option that changes anything but the connection fields in either is a
+// read option and is refused.
+func (o ReadOption) applyWrite(c *writeConfig) error {
+	if o == nil {
+		return invalid("WriteOption", "nil option")
+	}
+	zero, full := readConfig{}, fullReadConfig()
+	if err := o(&zero); err != nil {
+		return err
+	}
+	if err := o(&full); err != nil {
+		return err
+	}
+	for dst, v := range map[*string]string{&c.region: zero.region, &c.endpoint: zero.endpoint, &c.profile: zero.profile} {
+		if v != "" {
+			*dst = v
+		}
+	}
+	if zero.roleARN != "" {
+		// WithAssumeRole sets both, the external ID possibly empty.
+		c.roleARN, c.externalID = zero.roleARN, zero.externalID
+	}
+	clearConn := func(r *readConfig) { r.region, r.endpoint, r.profile, r.roleARN, r.externalID = "", "", "", "", "" }
+	wantFull := fullReadConfig()
+	clearConn(&zero)
+	clearConn(&full)
+	clearConn(&wantFull)
+	if !reflect.DeepEqual(zero, readConfig{}) || !reflect.DeepEqual(full, wantFull) {
+		name := "this option"
+		if m := optionNameRE.FindStringSubmatch(reflectx.FunctionName(o)); m != nil {
+			name = m[1]
+		}
+		return invalid(name, "is a Read option; Write takes only the connection options WithRegion, WithEndpoint, WithProfile and WithAssumeRole of Read, and the Write options")
+	}
+	return nil
+}
+
+// sentinel fills the string fields of fullReadConfig.
+const sentinel = "\x00unset"
+
+var optionNameRE = regexp.MustCompile(`\.(With[A-Za-z0-9]+)`)
+
+// fullReadConfig returns a read configuration with every field of
+// defaultReadConfig set and the others given non-zero values, so that an
+// option setting any field to its zero value changes it.
+func fullReadConfig() readConfig {
+	c := defaultReadConfig()
+	c.start = Latest()
+	c.region, c.endpoint, c.profile, c.roleARN, c.externalID = sentinel, sentinel, sentinel, sentinel, sentinel
+	c.eventTime = ProcessingTime
+	c.timestampFn = sentinel
+	c.stopAtLatest = true
+	c.maxRecords = 1
+	c.maxReadTime = time.Nanosecond
+	return c
+}
+
+// WithMaxAttempts sets how many times Write sends a record before giving
+// up on it (at least 1, default 10). A call that fails as a whole counts
+// as an attempt for each of its records.
+func WithMaxAttempts(n int) WriteOption {
+	return writeOptionFunc(func(c *writeConfig) error {
+		if n < 1 {
+			return invalid("WithMaxAttempts", "%d is below 1", n)
+		}
+		c.maxAttempts = n
+		return nil
+	})
+}
+
+// WithBackoff sets the backoff between attempts: before retry k, Write
+// waits a random time between 0 and min(max, base * 2^(k-1)) ("full
+// jitter"). Defaults: 100 ms and 10 s.
+func WithBackoff(base, max time.Duration) WriteOption {
+	return writeOptionFunc(func(c *writeConfig) error {
+		if base <= 0 || max < base {
+			return invalid("WithBackoff", "want 0 < base <= max, got base %v, max %v", base, max)
+		}
+		c.backoffBase, c.backoffMax = base, max
+		return nil
+	})
+}
+
+// WithFailedRecords says what happens to records that cannot be written:
+// FailBundle (the default) or EmitFailed.
+func WithFailedRecords(mode FailedRecordsMode) WriteOption {
+	return writeOptionFunc(func(c *writeConfig) error {
+		if mode != FailBundle && mode != EmitFailed {
+			return invalid("WithFailedRecords", "unknown mode %d", mode)
+		}
+		c.failed = mode
+		return nil
+	})
+}
+
+// WithMaxInFlight bounds the requests each Write DoFn instance has in
+// flight at once (1 to 64, default 4). Records are spread over that many
+// lanes by partition key; each lane sends one request at a time, so
+// records of one key are never in two requests at once.
+func WithMaxInFlight(n int) WriteOption {
+	return writeOptionFunc(func(c *writeConfig) error {
+		if n < 1 || n > 64 {
+			return invalid("WithMaxInFlight", "%d is not in [1, 64]", n)
+		}
+		c.maxInFlight = n
+		return nil
+	})
+}
+
+// WithShardRateLimit paces writes on the client so that each worker
+// process sends no shard more than its quota (1,000 records and 1 MiB per
+// second), instead of sending and retrying what Kinesis throttles. Write
+// then lists the stream's shards (it needs kinesis:ListShards) and maps
+// each record to its shard by the MD5 hash of its partition key, or its
+// explicit hash key; it lists them again when a record lands on a shard
+// it did not expect (a reshard) and every minute. Workers do not share
+// their budgets: with several worker processes writing the same shard,
+// Kinesis still throttles and Write still retries.
+func WithShardRateLimit(enabled bool) WriteOption {
+	return writeOptionFunc(func(c *writeConfig) error {
+		c.shardRateLimit = enabled
+		return nil
+	})
+}
+
+// WithStrictOrdering writes each record with its own PutRecord call,
+// serially per partition key, passing the sequence number of the key's
+// previous record as SequenceNumberForOrdering: records of one key in one
+// bundle then get strictly increasing sequence numbers, even across
+// retries. It costs one request per record; records of different keys
+// still go in parallel (WithMaxInFlight).
+func WithStrictOrdering() WriteOption {
+	return writeOptionFunc(func(c *writeConfig) error {
+		c.strictOrdering = true
+		return nil
+	})
+}
+
+// WithMaxRecordSize sets the largest record (data + partition key, in
+// bytes) Write sends; larger ones fail with ErrCodeRecordTooLarge before
+// any call. The default is 1 MiB, Kinesis's default. Up to 10 MiB is
+// allowed for streams whose maximum record size was raised; above 1 MiB,
+// a call may also carry up to 10 MiB instead of 5 MiB.
+func WithMaxRecordSize(bytes int) WriteOption {
+	return writeOptionFunc(func(c *writeConfig) error {
+		if bytes < 1 || bytes > largeMaxRecordBytes {
+			return invalid("WithMaxRecordSize", "%d is not in [1, %d]", bytes, largeMaxRecordBytes)
+		}
+		c.maxRecordBytes = bytes
+		return nil
+	})
+}
+
+// maxBatchBytes is the size limit of one PutRecords call.
+func (c writeConfig) maxBatchBytes() int {
+	if c.maxRecordBytes > defaultMaxRecordBytes {
+		return largeMaxBatchBytes
+	}
+	return defaultMaxBatchBytes
+}
