@@ -158,6 +158,17 @@ func checkExactlyOnce(t *testing.T, got []kinesisio.Record, want []kinesistest.P
 		delete(seen, k)
 	}
 	if missing > 0 || dups > 0 || len(seen) > 0 {
+		perShard := map[string]int{}
+		for _, p := range want {
+			if _, ok := seen[key{p.ShardID, p.SequenceNumber}]; !ok {
+				perShard[p.ShardID]++
+			}
+		}
+		readPerShard := map[string]int{}
+		for _, r := range got {
+			readPerShard[r.ShardID]++
+		}
+		t.Logf("put per shard %v; read per shard %v", perShard, readPerShard)
 		t.Errorf("read %d records for %d put: %d missing, %d duplicated, %d unexpected", len(got), len(want), missing, dups, len(seen))
 	}
 	wantData := map[key]string{}

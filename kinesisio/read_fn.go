@@ -75,7 +75,11 @@ func (fn *readFn) Teardown() {
 
 func (fn *readFn) CreateInitialRestriction(d shardDesc) restriction.Restriction {
 	watermark.Default.Pending(fn.ReadID, d.ShardID, d.TimestampMillis)
-	return restriction.Restriction{ShardID: d.ShardID, Start: d.start(), End: d.EndSeq}
+	// A closed shard ends where GetRecords stops returning an iterator.
+	// Its EndingSequenceNumber is not used as a bound: kinesis-mock
+	// reports one lower than the sequence numbers of the shard's own
+	// records (measured), which would end the read before its first one.
+	return restriction.Restriction{ShardID: d.ShardID, Start: d.start()}
 }
 
 func (fn *readFn) SplitRestriction(_ shardDesc, r restriction.Restriction) []restriction.Restriction {
@@ -171,7 +175,16 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			if !rt.TryClaim(seq) {
 				fn.returnBudget()
 				f.Return(b)
-				return 0, true, rt.GetError()
+				if err := rt.GetError(); err != nil {
+					return 0, true, err
+				}
+				if rt.Ended() {
+					// Past the restriction's end: the shard is done here.
+					fn.finish(rt, key, f)
+				}
+				// Otherwise the runner checkpointed the restriction: its
+				// residual resumes from the fetcher's buffer.
+				return 0, true, nil
 			}
 			rec := Record{
 				Stream:                      fn.stream.Name,

@@ -140,8 +140,13 @@ func TestTrackerEnd(t *testing.T) {
 	if tr.TryClaim("21") {
 		t.Fatal("claim past end succeeded")
 	}
-	if !tr.IsDone() || tr.GetError() != nil {
-		t.Fatalf("past end: done=%v err=%v", tr.IsDone(), tr.GetError())
+	if !tr.IsDone() || !tr.Ended() || tr.GetError() != nil {
+		t.Fatalf("past end: done=%v ended=%v err=%v", tr.IsDone(), tr.Ended(), tr.GetError())
+	}
+	split := NewTracker(samples[0])
+	split.TrySplit(0)
+	if split.Ended() {
+		t.Error("a checkpointed tracker reports the restriction ended")
 	}
 }
 

@@ -19,6 +19,7 @@ type Tracker struct {
 	rest        Restriction
 	lastClaimed string // "" until a claim succeeds
 	done        bool
+	ended       bool // done because the restriction ended, not split
 	err         error
 	claimed     float64 // bytes claimed, for progress
 	remaining   float64 // backlog estimate, for progress
@@ -90,6 +91,7 @@ func (t *Tracker) finishLocked() {
 	}
 	t.rest = t.primaryLocked()
 	t.done = true
+	t.ended = true
 }
 
 // primaryLocked is the restriction holding exactly what has been claimed.
@@ -151,6 +153,14 @@ func (t *Tracker) IsBounded() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.rest.Bounded || t.rest.End != ""
+}
+
+// Ended reports whether the tracker is done because the restriction ended
+// (Finish, or a claim past its end) rather than because it was split.
+func (t *Tracker) Ended() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ended
 }
 
 // LastClaimed returns the last claimed sequence number, or "".

@@ -1,0 +1,274 @@
+package kinesisio_test
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/google/go-cmp/cmp"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/emulators"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+)
+
+// waitActive waits until the stream is ACTIVE again after a reshard.
+func (e *env) waitActive(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out, err := e.client.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(e.stream)})
+		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
+			return
+		}
+	}
+	t.Fatal("stream not ACTIVE within 30 s")
+}
+
+// openShards returns the open shards, ordered by hash key.
+func (e *env) openShards(t *testing.T) []types.Shard {
+	t.Helper()
+	all, err := kinesistest.Shards(context.Background(), e.client, e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []types.Shard
+	for _, s := range all {
+		if s.SequenceNumberRange.EndingSequenceNumber == nil {
+			open = append(open, s)
+		}
+	}
+	hash := func(s types.Shard) *big.Int {
+		n, _ := new(big.Int).SetString(*s.HashKeyRange.StartingHashKey, 10)
+		return n
+	}
+	for i := 1; i < len(open); i++ {
+		for j := i; j > 0 && hash(open[j]).Cmp(hash(open[j-1])) < 0; j-- {
+			open[j], open[j-1] = open[j-1], open[j]
+		}
+	}
+	return open
+}
+
+func (e *env) split(t *testing.T) {
+	t.Helper()
+	s := e.openShards(t)[0]
+	lo, _ := new(big.Int).SetString(*s.HashKeyRange.StartingHashKey, 10)
+	hi, _ := new(big.Int).SetString(*s.HashKeyRange.EndingHashKey, 10)
+	mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
+	if _, err := e.client.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String(e.stream), ShardToSplit: s.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
+		t.Fatalf("SplitShard: %v", err)
+	}
+	e.waitActive(t)
+}
+
+func (e *env) merge(t *testing.T) {
+	t.Helper()
+	open := e.openShards(t)
+	if _, err := e.client.MergeShards(context.Background(), &kinesis.MergeShardsInput{StreamName: aws.String(e.stream), ShardToMerge: open[0].ShardId, AdjacentShardToMerge: open[1].ShardId}); err != nil {
+		t.Fatalf("MergeShards: %v", err)
+	}
+	e.waitActive(t)
+}
+
+func (e *env) updateShardCount(t *testing.T, n int32) {
+	t.Helper()
+	if _, err := e.client.UpdateShardCount(context.Background(), &kinesis.UpdateShardCountInput{StreamName: aws.String(e.stream), TargetShardCount: aws.Int32(n), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
+		t.Fatalf("UpdateShardCount(%d): %v", n, err)
+	}
+	e.waitActive(t)
+	if got := len(e.openShards(t)); got != int(n) {
+		t.Fatalf("%d open shards after UpdateShardCount(%d)", got, n)
+	}
+}
+
+// produce puts batches of records with random partition keys every 50 ms
+// and runs the reshard steps at the given batch numbers, all while the
+// pipeline reads. It returns what it put.
+func (e *env) produce(t *testing.T, batches, perBatch int, steps map[int]func()) []kinesistest.Put {
+	t.Helper()
+	var puts []kinesistest.Put
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for b := 0; b < batches; b++ {
+		if step, ok := steps[b]; ok {
+			step()
+		}
+		var data [][]byte
+		for i := 0; i < perBatch; i++ {
+			data = append(data, []byte(fmt.Sprintf("b%03d-%03d", b, i)))
+		}
+		p, err := kinesistest.PutRecords(ctx, e.client, e.stream, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		puts = append(puts, p...)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return puts
+}
+
+// reshardCase reads while a producer writes and reshards, then checks
+// exactly-once delivery, per-shard order, parents before children and an
+// exact windowed count.
+func reshardCase(t *testing.T, kind emulators.Kind, shards int32, batches, perBatch int, steps func(e *env) map[int]func()) {
+	reshardCaseEvery(t, kind, 200*time.Millisecond, shards, batches, perBatch, steps)
+}
+
+func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration, shards int32, batches, perBatch int, steps func(e *env) map[int]func()) {
+	e := newEnv(t, kind, shards)
+	total := batches * perBatch
+	p, s := beam.NewPipelineWithRoot()
+	recs := kinesisio.Read(s, e.stream, e.opts(
+		kinesisio.WithMaxRecords(int64(total)),
+		kinesisio.WithMaxReadTime(3*time.Minute),
+		kinesisio.WithShardDiscoveryInterval(interval))...)
+	got := collect(s, recs)
+	counts := stats.Count(s, beam.ParDo(s, oneKey, beam.WindowInto(s, window.NewFixedWindows(time.Second), recs)))
+	key := kinesistest.StreamName(t)
+	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
+
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	puts := e.produce(t, batches, perBatch, steps(e))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(4 * time.Minute):
+		t.Fatal("pipeline did not end within 4 minutes")
+	}
+	t.Logf("read %d records across the reshard in %v", total, time.Since(start))
+	read := got()
+	checkExactlyOnce(t, read, puts)
+	checkParentsFirst(t, e, read)
+
+	want := map[int64]int{}
+	for _, r := range read {
+		want[r.ApproximateArrivalTimestamp.UnixMilli()/1000*1000]++
+	}
+	have := map[int64]int{}
+	if v, ok := windowCounts.Load(key); ok {
+		v.(*sync.Map).Range(func(k, n any) bool { have[k.(int64)] = n.(int); return true })
+	}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("windowed counts (-want +got):\n%s", diff)
+	}
+}
+
+// checkParentsFirst checks that no record of a child shard was emitted
+// before the last record of each of its parents.
+func checkParentsFirst(t *testing.T, e *env, read []kinesisio.Record) {
+	t.Helper()
+	all, err := kinesistest.Shards(context.Background(), e.client, e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := map[string]int{}, map[string]int{}
+	for i, r := range read {
+		if _, ok := first[r.ShardID]; !ok {
+			first[r.ShardID] = i
+		}
+		last[r.ShardID] = i
+	}
+	for _, s := range all {
+		child, ok := first[*s.ShardId]
+		if !ok {
+			continue
+		}
+		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+			if p == nil {
+				continue
+			}
+			if l, ok := last[*p]; ok && l > child {
+				t.Errorf("shard %s: first record emitted at %d, before the last record of parent %s at %d", *s.ShardId, child, *p, l)
+			}
+		}
+	}
+}
+
+func TestReshardSplitWhileReading(t *testing.T) {
+	for _, kind := range []emulators.Kind{emulators.KinesisMock, emulators.Kinesalite} {
+		t.Run(string(kind), func(t *testing.T) {
+			reshardCase(t, kind, 2, 40, 10, func(e *env) map[int]func() {
+				return map[int]func(){15: func() { e.split(t) }}
+			})
+		})
+	}
+}
+
+// TestReshardFoundLateKeepsWatermark splits a shard while listings are 7 s
+// apart: longer than a finished parent holds the watermark, so only the
+// discovery step's own watermark (the last listing) keeps the children's
+// first records from being late.
+func TestReshardFoundLateKeepsWatermark(t *testing.T) {
+	reshardCaseEvery(t, emulators.Kinesalite, 7*time.Second, 2, 60, 5, func(e *env) map[int]func() {
+		return map[int]func(){10: func() { e.split(t) }}
+	})
+}
+
+func TestReshardMergeWhileReading(t *testing.T) {
+	for _, kind := range []emulators.Kind{emulators.KinesisMock, emulators.Kinesalite} {
+		t.Run(string(kind), func(t *testing.T) {
+			reshardCase(t, kind, 3, 40, 10, func(e *env) map[int]func() {
+				return map[int]func(){15: func() { e.merge(t) }}
+			})
+		})
+	}
+}
+
+func TestReshardUpdateShardCountWhileReading(t *testing.T) {
+	// kinesis-mock alone implements UpdateShardCount.
+	reshardCase(t, emulators.KinesisMock, 2, 60, 10, func(e *env) map[int]func() {
+		return map[int]func(){
+			// Kinesis scales at most x2 or /2 per call: 2 -> 4 -> 8 -> 4 -> 3.
+			10: func() { e.updateShardCount(t, 4) },
+			20: func() { e.updateShardCount(t, 8) },
+			35: func() { e.updateShardCount(t, 4) },
+			45: func() { e.updateShardCount(t, 3) },
+		}
+	})
+}
+
+func TestTrimHorizonReadsParentsClosedBeforeTheJob(t *testing.T) {
+	for _, kind := range []emulators.Kind{emulators.KinesisMock, emulators.Kinesalite} {
+		t.Run(string(kind), func(t *testing.T) {
+			e := newEnv(t, kind, 2)
+			puts := e.produce(t, 20, 10, map[int]func(){5: func() { e.split(t) }, 12: func() { e.merge(t) }})
+			p, s := beam.NewPipelineWithRoot()
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
+			run(t, p)
+			read := got()
+			checkExactlyOnce(t, read, puts)
+			checkParentsFirst(t, e, read)
+		})
+	}
+}
+
+func TestShardListingPages(t *testing.T) {
+	e := newEnv(t, emulators.KinesisMock, 12)
+	puts := e.putPerShard(t, 3, "page")
+	proxy, err := kinesistest.NewProxy(e.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	p, s := beam.NewPipelineWithRoot()
+	opts := append(e.opts(kinesisio.WithStopAtLatest(), kinesisio.WithShardListPageSize(5)), kinesisio.WithEndpoint(proxy.Endpoint()))
+	got := collect(s, kinesisio.Read(s, e.stream, opts...))
+	run(t, p)
+	checkExactlyOnce(t, got(), puts)
+	if n := proxy.Count("ListShards"); n != 3 {
+		t.Errorf("%d ListShards calls for 12 shards in pages of 5, want 3", n)
+	}
+}
