@@ -148,8 +148,9 @@ func runnerName() string {
 }
 
 // newReadID names one Read transform, so that its shards find each other
-// (watermarks, fetchers, record budget) in a worker process.
-func newReadID() string {
+// (watermarks, fetchers, record budget) in a worker process. Tests replace
+// it to follow a read's watermark.
+var newReadID = func() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])

@@ -72,7 +72,7 @@ func (c Config) WithDefaults() Config {
 		c.BackoffBase = 100 * time.Millisecond
 	}
 	if c.BackoffMax <= 0 {
-		c.BackoffMax = 10 * time.Second
+		c.BackoffMax = 5 * time.Second
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 2 * time.Minute

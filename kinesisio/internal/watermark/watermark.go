@@ -138,6 +138,18 @@ func (r *Registry) Running(readID, shardID string) bool {
 	return e != nil && !e.finished && time.Since(e.updated) <= r.StaleAfter
 }
 
+// Committed returns the committed watermark of every shard of a read
+// known in this process (and of its discovery step), in milliseconds.
+func (r *Registry) Committed(readID string) map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string]int64{}
+	for id, e := range r.reads[readID] {
+		m[id] = e.committed
+	}
+	return m
+}
+
 // Forget drops everything known about a read.
 func (r *Registry) Forget(readID string) {
 	r.mu.Lock()
