@@ -42,7 +42,7 @@ func (f *keepFn) ProcessElement(r Record) {
 type reliabilityCase struct {
 	name    string
 	counter string // a counter the faults must raise
-	fault func(srv *fakekinesis.Server)
+	fault   func(srv *fakekinesis.Server)
 	// outage, if set, is how long the stream is unavailable: the
 	// watermark must not advance meanwhile.
 	outage time.Duration
