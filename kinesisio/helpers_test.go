@@ -31,6 +31,7 @@ var collectors sync.Map // key -> *collector
 type collector struct {
 	mu   sync.Mutex
 	recs []kinesisio.Record
+	at   []time.Time // when each record reached the sink
 }
 
 type collectFn struct{ Key string }
@@ -40,24 +41,34 @@ func (f *collectFn) ProcessElement(r kinesisio.Record) {
 	c := v.(*collector)
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
+	c.at = append(c.at, time.Now())
 	c.mu.Unlock()
 }
 
 // collect adds a sink to col and returns a function giving what it got.
 func collect(s beam.Scope, col beam.PCollection) func() []kinesisio.Record {
+	got := collectTimed(s, col)
+	return func() []kinesisio.Record {
+		recs, _ := got()
+		return recs
+	}
+}
+
+// collectTimed is collect, also giving when each record reached the sink.
+func collectTimed(s beam.Scope, col beam.PCollection) func() ([]kinesisio.Record, []time.Time) {
 	var b [8]byte
 	rand.Read(b[:])
 	key := hex.EncodeToString(b[:])
 	beam.ParDo0(s, &collectFn{Key: key}, col)
-	return func() []kinesisio.Record {
+	return func() ([]kinesisio.Record, []time.Time) {
 		v, ok := collectors.Load(key)
 		if !ok {
-			return nil
+			return nil, nil
 		}
 		c := v.(*collector)
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return append([]kinesisio.Record(nil), c.recs...)
+		return append([]kinesisio.Record(nil), c.recs...), append([]time.Time(nil), c.at...)
 	}
 }
 

@@ -13,8 +13,15 @@ import (
 )
 
 // TestNothingLeaksWhenPipelineEnds checks that a finished read leaves no
-// fetcher running or registered in the worker process.
+// fetcher running or registered in the worker process, whichever way it
+// was bounded.
 func TestNothingLeaksWhenPipelineEnds(t *testing.T) {
+	for name, bound := range map[string]ReadOption{"at latest": WithStopAtLatest(), "record budget": WithMaxRecords(4), "read time": WithMaxReadTime(2 * time.Second)} {
+		t.Run(name, func(t *testing.T) { leakCase(t, bound) })
+	}
+}
+
+func leakCase(t *testing.T, bound ReadOption) {
 	emu := emulators.Require(t, emulators.Kinesalite)
 	c := kinesistest.NewClient(emu.Endpoint)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -28,11 +35,12 @@ func TestNothingLeaksWhenPipelineEnds(t *testing.T) {
 	}
 	before := fetcher.Running()
 	p, s := beam.NewPipelineWithRoot()
-	Read(s, stream, WithEndpoint(emu.Endpoint), WithRegion(kinesistest.Region), WithStopAtLatest())
+	Read(s, stream, WithEndpoint(emu.Endpoint), WithRegion(kinesistest.Region), bound)
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
 	}
-	// Fetchers stop as their shards finish; give the last ones a moment.
+	// Fetchers stop as their shards finish; give the last ones a moment
+	// (far less than the 2-minute idle timeout that stops abandoned ones).
 	deadline := time.Now().Add(10 * time.Second)
 	for fetcher.Running() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -126,7 +126,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	rest := rt.GetRestriction().(restriction.Restriction)
 	now := time.Now()
 	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent() {
-		fn.finish(rt, key, nil)
+		fn.finish(rt, key)
 		return 0, true, nil
 	}
 	// The fetcher to continue with is the one whose buffer starts right
@@ -163,12 +163,12 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
 			if d.StopAtMillis > 0 && arrival.After(stopAt) {
 				f.Return(b)
-				fn.finish(rt, key, f)
+				fn.finish(rt, key)
 				return 0, true, nil
 			}
 			if !fn.takeBudget() {
 				f.Return(b)
-				fn.finish(rt, key, f)
+				fn.finish(rt, key)
 				return 0, true, nil
 			}
 			seq := aws.ToString(r.SequenceNumber)
@@ -180,7 +180,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 				}
 				if rt.Ended() {
 					// Past the restriction's end: the shard is done here.
-					fn.finish(rt, key, f)
+					fn.finish(rt, key)
 				}
 				// Otherwise the runner checkpointed the restriction: its
 				// residual resumes from the fetcher's buffer.
@@ -208,12 +208,12 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			// made: later records arrive after about b.CallStart.
 			advance(b.CallStart.Add(-time.Duration(fn.IdleSkewMillis) * time.Millisecond))
 			if d.StopAtMillis > 0 && !b.CallStart.Before(stopAt) {
-				fn.finish(rt, key, f)
+				fn.finish(rt, key)
 				return 0, true, nil
 			}
 		}
 		if b.ShardEnd {
-			fn.finish(rt, key, f)
+			fn.finish(rt, key)
 			return 0, true, nil
 		}
 	}
@@ -228,12 +228,10 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	return f.ResumeIn(), false, nil
 }
 
-func (fn *readFn) finish(rt *restriction.Tracker, key string, f *fetcher.Fetcher) {
+func (fn *readFn) finish(rt *restriction.Tracker, key string) {
 	rt.Finish()
 	watermark.Default.Finish(fn.ReadID, rt.GetRestriction().(restriction.Restriction).ShardID)
-	if f != nil {
-		fetcher.Default.Release(key, f)
-	}
+	fetcher.Default.ReleaseKey(key)
 }
 
 func (fn *readFn) timestamp(r Record) time.Time {

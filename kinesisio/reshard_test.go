@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
@@ -131,7 +132,7 @@ func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration,
 		kinesisio.WithMaxRecords(int64(total)),
 		kinesisio.WithMaxReadTime(3*time.Minute),
 		kinesisio.WithShardDiscoveryInterval(interval))...)
-	got := collect(s, recs)
+	got := collectTimed(s, recs)
 	counts := stats.Count(s, beam.ParDo(s, oneKey, beam.WindowInto(s, window.NewFixedWindows(time.Second), recs)))
 	key := kinesistest.StreamName(t)
 	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
@@ -139,7 +140,28 @@ func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration,
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
-	puts := e.produce(t, batches, perBatch, steps(e))
+	// Sample how many shards are read at once (fetchers running).
+	stopSampling := make(chan struct{})
+	var maxFetchers int64
+	var sampling sync.WaitGroup
+	sampling.Add(1)
+	go func() {
+		defer sampling.Done()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(20 * time.Millisecond):
+				maxFetchers = max(maxFetchers, fetcher.Running())
+			}
+		}
+	}()
+	reshardedAt := map[int]time.Time{}
+	stepFns := steps(e)
+	for b, f := range stepFns {
+		stepFns[b] = func() { f(); reshardedAt[b] = time.Now() }
+	}
+	puts := e.produce(t, batches, perBatch, stepFns)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -148,8 +170,11 @@ func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration,
 	case <-time.After(4 * time.Minute):
 		t.Fatal("pipeline did not end within 4 minutes")
 	}
-	t.Logf("read %d records across the reshard in %v", total, time.Since(start))
-	read := got()
+	close(stopSampling)
+	sampling.Wait()
+	t.Logf("read %d records across the reshard in %v; at most %d shards read at once", total, time.Since(start), maxFetchers)
+	read, at := got()
+	logChildLatency(t, e, read, at, reshardedAt)
 	checkExactlyOnce(t, read, puts)
 	checkParentsFirst(t, e, read)
 
@@ -163,6 +188,36 @@ func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration,
 	}
 	if diff := cmp.Diff(want, have); diff != "" {
 		t.Errorf("windowed counts (-want +got):\n%s", diff)
+	}
+}
+
+// logChildLatency logs, for each reshard, the time from the reshard call
+// returning to the first record of a new shard reaching the sink.
+func logChildLatency(t *testing.T, e *env, read []kinesisio.Record, at []time.Time, reshardedAt map[int]time.Time) {
+	all, err := kinesistest.Shards(context.Background(), e.client, e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := map[string]bool{}
+	for _, s := range all {
+		if s.ParentShardId != nil {
+			children[*s.ShardId] = true
+		}
+	}
+	firstChild := map[string]time.Time{}
+	for i, r := range read {
+		if _, ok := firstChild[r.ShardID]; !ok && children[r.ShardID] {
+			firstChild[r.ShardID] = at[i]
+		}
+	}
+	for b, when := range reshardedAt {
+		best := time.Duration(-1)
+		for _, first := range firstChild {
+			if d := first.Sub(when); d >= 0 && (best < 0 || d < best) {
+				best = d
+			}
+		}
+		t.Logf("reshard at batch %d: first record of a new shard %v later", b, best)
 	}
 }
 

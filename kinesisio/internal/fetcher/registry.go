@@ -48,6 +48,17 @@ func (r *Registry) Release(key string, f *Fetcher) {
 	r.forget(key, f, true)
 }
 
+// ReleaseKey closes and forgets whatever fetcher key has.
+func (r *Registry) ReleaseKey(key string) {
+	r.mu.Lock()
+	f := r.m[key]
+	delete(r.m, key)
+	r.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
 // forget removes f under key; a fetcher that reached the end of its shard
 // with batches still unconsumed stays until a consumer drains it.
 func (r *Registry) forget(key string, f *Fetcher, closeIt bool) {
