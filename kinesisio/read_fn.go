@@ -23,6 +23,13 @@ import (
 // watermark are committed regularly even on a shard that never runs dry.
 const maxCallTime = time.Second
 
+// stopAtAllowance is how far past the job's start a record's arrival time
+// may be before WithStopAtLatest treats it as after the tip: clocks differ
+// (kinesalite stamps the first records of a new shard up to 1 s ahead of
+// its own clock). A call after the start that finds the shard caught up
+// ends the read without it.
+const stopAtAllowance = 2 * time.Second
+
 // parentPoll is how often a child shard checks whether its parents are
 // done.
 const parentPoll = 100 * time.Millisecond
@@ -161,7 +168,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 		for ; b.Next < len(b.Records); b.Next++ {
 			r := b.Records[b.Next]
 			arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
-			if d.StopAtMillis > 0 && arrival.After(stopAt) {
+			if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
 				f.Return(b)
 				fn.finish(rt, key)
 				return 0, true, nil

@@ -217,8 +217,11 @@ func WithIdlePollInterval(d time.Duration) ReadOption {
 }
 
 // WithStopAtLatest makes the read bounded: each shard ends at the tip it
-// had when the job started (the first record that arrived after the start,
-// or a call made after the start that found the shard caught up).
+// had when the job started. Every record that arrived before the start is
+// read; a shard ends when a call made after the start finds it caught up,
+// or at its first record that arrived more than 2 s after the start (an
+// allowance for clocks that differ), so a few records that arrived just
+// after the start may be read too.
 func WithStopAtLatest() ReadOption {
 	return func(c *readConfig) error {
 		c.stopAtLatest = true
