@@ -220,6 +220,11 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			}
 		}
 		if b.ShardEnd {
+			if len(b.ChildShards) > 0 {
+				// The service named the children: list them now rather
+				// than at the next interval.
+				childShardsSeen(fn.ReadID)
+			}
 			fn.finish(rt, key)
 			return 0, true, nil
 		}
@@ -231,7 +236,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	if fn.EventTime == ProcessingTime {
 		advance(time.Now())
 	}
-	rt.SetRemaining(float64(f.Buffered()))
+	rt.SetRemaining(float64(f.Buffered() + f.Backlog()))
 	return f.ResumeIn(), false, nil
 }
 

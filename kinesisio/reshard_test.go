@@ -327,3 +327,37 @@ func TestShardListingPages(t *testing.T) {
 		t.Errorf("%d ListShards calls for 12 shards in pages of 5, want 3", n)
 	}
 }
+
+// TestChildShardsTriggerListing: kinesis-mock names a closed shard's
+// children in its last GetRecords response; discovery lists them at once
+// instead of waiting out a one-minute interval.
+func TestChildShardsTriggerListing(t *testing.T) {
+	e := newEnv(t, emulators.KinesisMock, 2)
+	proxy, err := kinesistest.NewProxy(e.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	const batches, perBatch = 30, 10
+	p, s := beam.NewPipelineWithRoot()
+	opts := append(e.opts(kinesisio.WithMaxRecords(batches*perBatch), kinesisio.WithMaxReadTime(3*time.Minute),
+		kinesisio.WithShardDiscoveryInterval(time.Minute)), kinesisio.WithEndpoint(proxy.Endpoint()))
+	got := collect(s, kinesisio.Read(s, e.stream, opts...))
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	puts := e.produce(t, batches, perBatch, map[int]func(){10: func() { e.split(t) }})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(4 * time.Minute):
+		t.Fatal("pipeline did not end within 4 minutes")
+	}
+	checkExactlyOnce(t, got(), puts)
+	if n := proxy.Count("ListShards"); n < 2 {
+		t.Errorf("%d ListShards calls: the children were not listed when the parent ended", n)
+	}
+	t.Logf("job took %v with a one-minute discovery interval", time.Since(start))
+}

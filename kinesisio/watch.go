@@ -2,6 +2,8 @@ package kinesisio
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -88,6 +90,10 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 		watermark.Default.Finish(readID, discoveryKey)
 		return sdf.StopProcessing(), nil
 	}
+	if r.Round > 0 && now.Sub(time.UnixMilli(r.LastListMillis)) < fn.interval() && !takeChildShardsSeen(readID) {
+		// Not due yet, and no reader saw its shard end with children.
+		return sdf.ResumeProcessingIn(fn.wake(r, now)), nil
+	}
 	var filter *types.ShardFilter
 	if r.Round == 0 {
 		filter = fn.Settings.filter(now)
@@ -104,7 +110,7 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 		}
 		// Try again soon; the watermark stays where it is.
 		log.Warnf(ctx, "kinesisio: listing shards of %v failed, retrying: %v", fn.stream, err)
-		return sdf.ResumeProcessingIn(fn.interval()), nil
+		return sdf.ResumeProcessingIn(min(fn.interval(), wakeEvery)), nil
 	}
 	var descs []shardDesc
 	if r.Round == 0 {
@@ -129,11 +135,36 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 		watermark.Default.Finish(readID, discoveryKey)
 		return sdf.StopProcessing(), nil
 	}
-	return sdf.ResumeProcessingIn(fn.interval()), nil
+	return sdf.ResumeProcessingIn(min(fn.interval(), wakeEvery)), nil
 }
+
+// wakeEvery is how often discovery wakes between listings to see whether
+// a reader found the end of a shard with children (GetRecords names them
+// when the service supports it), so that they are listed at once.
+const wakeEvery = 200 * time.Millisecond
 
 func (fn *watchShardsFn) interval() time.Duration {
 	return time.Duration(fn.IntervalMillis) * time.Millisecond
+}
+
+// wake is how long to sleep before the next check.
+func (fn *watchShardsFn) wake(r discovery.Restriction, now time.Time) time.Duration {
+	due := time.UnixMilli(r.LastListMillis).Add(fn.interval()).Sub(now)
+	return max(min(due, wakeEvery), time.Millisecond)
+}
+
+// childSignals holds, per read, whether a reader in this process saw a
+// shard end with ChildShards since discovery last looked.
+var childSignals sync.Map // readID -> *atomic.Bool
+
+func childShardsSeen(readID string) {
+	v, _ := childSignals.LoadOrStore(readID, new(atomic.Bool))
+	v.(*atomic.Bool).Store(true)
+}
+
+func takeChildShardsSeen(readID string) bool {
+	v, ok := childSignals.Load(readID)
+	return ok && v.(*atomic.Bool).Swap(false)
 }
 
 // over reports that a bounded read needs no more discovery.

@@ -38,6 +38,7 @@ type Fetcher struct {
 	lastTouch  time.Time
 	nextCallAt time.Time
 
+	rate     float64 // bytes fetched per second, smoothed
 	stats    counters
 	reported Stats // what StatsDelta last returned, cumulatively
 }
@@ -129,6 +130,19 @@ func (f *Fetcher) Buffered() int64 {
 	return f.buffered
 }
 
+// Backlog estimates the bytes between the fetcher and the tip of the
+// shard: MillisBehindLatest times the rate at which the shard's data has
+// been fetched. It is what a runner sees as remaining work.
+func (f *Fetcher) Backlog() int64 {
+	mbl := f.stats.mbl.Load()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if mbl <= 0 {
+		return 0
+	}
+	return int64(float64(mbl) / 1000 * f.rate)
+}
+
 // ResumeIn suggests when a consumer that found nothing should look again:
 // soon after the next call is due to return.
 func (f *Fetcher) ResumeIn() time.Duration {
@@ -187,6 +201,21 @@ func (f *Fetcher) push(b *Batch) {
 	}
 	f.queue = append(f.queue, b)
 	f.buffered += b.bytes
+}
+
+// observeRate folds a call's bytes into the smoothed fetch rate.
+func (f *Fetcher) observeRate(n int64, took time.Duration) {
+	if took <= 0 || n == 0 {
+		return
+	}
+	r := float64(n) / took.Seconds()
+	f.mu.Lock()
+	if f.rate == 0 {
+		f.rate = r
+	} else {
+		f.rate = 0.8*f.rate + 0.2*r
+	}
+	f.mu.Unlock()
 }
 
 func (f *Fetcher) fail(err error) {
@@ -335,6 +364,7 @@ func (f *Fetcher) run() {
 			pos = restriction.After(aws.ToString(out.Records[n-1].SequenceNumber))
 		}
 		f.push(b)
+		f.observeRate(b.bytes, time.Since(callStart))
 		if b.ShardEnd {
 			return
 		}
