@@ -276,6 +276,9 @@ func (f *Fetcher) waitForSpace() bool {
 	}
 }
 
+// firstCallLimit bounds the records asked for by a fetcher's first call.
+const firstCallLimit = 1000
+
 // running counts fetcher goroutines in this process.
 var running atomic.Int64
 
@@ -326,9 +329,16 @@ func (f *Fetcher) run() {
 		callStart := time.Now()
 		f.stats.calls.Add(1)
 		ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
+		limit := f.cfg.RecordsPerCall
+		if f.stats.calls.Load() == 1 {
+			// The first call asks for less, so the first records reach
+			// the pipeline sooner (a full call of small records can take
+			// the service a quarter of a second).
+			limit = min(limit, firstCallLimit)
+		}
 		out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{
 			ShardIterator: aws.String(iter),
-			Limit:         aws.Int32(f.cfg.RecordsPerCall),
+			Limit:         aws.Int32(limit),
 		})
 		cancel()
 		next = callStart.Add(minInterval)
