@@ -1,0 +1,260 @@
+// Command wordcount counts the words of a Kinesis data stream in fixed
+// event-time windows with Apache Beam and prints each window's counts when
+// the window closes.
+//
+// With no flags it is a self-contained demo: it starts an in-process fake
+// Kinesis server on loopback, creates a 4-shard stream, puts 100 records a
+// second of 3 random words for 10 seconds, counts them on Prism (the
+// in-process runner), prints each 2-second window and a status line once a
+// second, and checks at the end that every word put was counted:
+//
+//	go run ./pipelines/wordcount
+//
+// With --stream it reads that stream, on any runner (the stream's shards
+// are discovered; credentials come from the workers' AWS default chain):
+//
+//	go run ./pipelines/wordcount --stream words --kinesis_region eu-west-1
+//	go run ./pipelines/wordcount --stream words --kinesis_endpoint http://localhost:4567
+//	wordcount --stream words --runner flink --endpoint localhost:8099 ...
+//
+// Beam defines --endpoint (the job service) and --region (Dataflow's), so
+// the Kinesis endpoint and region flags are --kinesis_endpoint and
+// --kinesis_region.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+)
+
+// Flags of both modes.
+var (
+	windowSize = flag.Duration("window", 2*time.Second, "size of the fixed event-time windows")
+	output     = flag.String("output", "", "append each window's counts to this file (on the worker's filesystem) instead of printing them")
+	logLevel   = flag.String("log_level", "", "level of Beam's and Prism's logs on stderr: debug, info, warn or error (default: warn for the demo, info with --stream)")
+)
+
+// Flags of the pipeline on a real stream.
+var (
+	stream      = flag.String("stream", "", "Kinesis stream name or ARN to read; without it, run the self-contained demo on an in-process fake Kinesis")
+	kRegion     = flag.String("kinesis_region", "", "AWS region of the stream (default: from a stream ARN, else the workers' AWS_REGION or profile)")
+	kEndpoint   = flag.String("kinesis_endpoint", "", "Kinesis endpoint URL, e.g. http://localhost:4567 for kinesalite (default: the region's AWS endpoint)")
+	start       = flag.String("start", "trim_horizon", "where to start in each shard: trim_horizon, latest, or an RFC 3339 time such as 2025-06-01T12:00:00Z")
+	maxRecords  = flag.Int64("max_records", 0, "stop after reading this many records (0: no limit)")
+	maxReadTime = flag.Duration("max_read_time", 0, "stop reading this long after the job starts (0: no limit)")
+)
+
+// Flags of the demo (no --stream).
+var (
+	rate           = flag.Float64("rate", 100, "demo: records put per second")
+	wordsPerRecord = flag.Int("words_per_record", 3, "demo: words in each record")
+	duration       = flag.Duration("duration", 10*time.Second, "demo: how long the producer runs")
+	shardCount     = flag.Int("shards", 4, "demo: shards of the in-process stream")
+	seed           = flag.Uint64("seed", 1, "demo: seed of the random words and partition keys")
+	forever        = flag.Bool("forever", false, "demo: produce and count until interrupted (Ctrl-C) instead of for --duration")
+)
+
+// Which flags belong to one mode only.
+var (
+	streamOnlyFlags = []string{"kinesis_region", "kinesis_endpoint", "start", "max_records", "max_read_time"}
+	demoOnlyFlags   = []string{"rate", "words_per_record", "duration", "shards", "seed", "forever"}
+)
+
+func main() {
+	flag.Usage = usage
+	flag.Parse()
+	// In a worker process started by a runner, Init serves the worker and
+	// exits; nothing below runs there.
+	beam.Init()
+	if err := setLogLevel(); err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills the process
+	}()
+	var err error
+	if *stream == "" {
+		err = runDemo(ctx)
+	} else {
+		err = runStream(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wordcount:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// setLogLevel applies --log_level to Beam's logger (which beam.Init set
+// up at info level).
+func setLogLevel() error {
+	level := *logLevel
+	switch strings.ToLower(level) {
+	case "":
+		if *stream != "" {
+			return nil
+		}
+		level = "warn" // the demo's own output is the point
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log_level %q is not debug, info, warn or error", level)
+	}
+	beamlog.SetupLogging(strings.ToLower(level), "text")
+	return nil
+}
+
+func usage() {
+	fmt.Fprintf(flag.CommandLine.Output(), `Usage:
+  wordcount [demo flags]                   self-contained demo on an in-process fake Kinesis
+  wordcount --stream NAME [flags]          count the words of a real stream (any Beam runner)
+
+Own flags (Beam's flags such as --runner, --endpoint, --environment_type are accepted too):
+`)
+	own := append(append([]string{"window", "output", "log_level", "stream"}, streamOnlyFlags...), demoOnlyFlags...)
+	for _, name := range own {
+		f := flag.Lookup(name)
+		fmt.Fprintf(flag.CommandLine.Output(), "  --%s (default %q)\n    \t%s\n", f.Name, f.DefValue, f.Usage)
+	}
+}
+
+// setFlags returns the names of the flags given on the command line.
+func setFlags() map[string]bool {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// checkFlags rejects flags of the other mode, and a window that is not
+// positive.
+func checkFlags(demo bool) error {
+	set := setFlags()
+	wrong, why := demoOnlyFlags, "only for the demo (without --stream); to put words on a real stream use go run ./pipelines/wordcount/producer"
+	if demo {
+		wrong, why = streamOnlyFlags, "only with --stream (the demo reads its own in-process stream)"
+	}
+	var bad []string
+	for _, name := range wrong {
+		if set[name] {
+			bad = append(bad, "--"+name)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: %s", strings.Join(bad, ", "), why)
+	}
+	if *windowSize <= 0 {
+		return fmt.Errorf("--window %v is not positive", *windowSize)
+	}
+	return nil
+}
+
+// parseStart parses --start.
+func parseStart(s string) (kinesisio.StartPosition, error) {
+	switch strings.ToLower(s) {
+	case "trim_horizon":
+		return kinesisio.TrimHorizon(), nil
+	case "latest":
+		return kinesisio.Latest(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return kinesisio.StartPosition{}, fmt.Errorf("--start %q is not trim_horizon, latest or an RFC 3339 time: %w", s, err)
+	}
+	return kinesisio.AtTimestamp(t), nil
+}
+
+// streamReadOptions are the Read options the flags of the stream mode
+// ask for.
+func streamReadOptions() ([]kinesisio.ReadOption, error) {
+	pos, err := parseStart(*start)
+	if err != nil {
+		return nil, err
+	}
+	opts := []kinesisio.ReadOption{kinesisio.WithStartPosition(pos)}
+	if *kRegion != "" {
+		opts = append(opts, kinesisio.WithRegion(*kRegion))
+	}
+	if *kEndpoint != "" {
+		opts = append(opts, kinesisio.WithEndpoint(*kEndpoint))
+	}
+	if *maxRecords != 0 {
+		opts = append(opts, kinesisio.WithMaxRecords(*maxRecords))
+	}
+	if *maxReadTime != 0 {
+		opts = append(opts, kinesisio.WithMaxReadTime(*maxReadTime))
+	}
+	return opts, nil
+}
+
+// buildPipeline reads stream, counts its words per window and prints
+// them; tap is "" except in the demo.
+func buildPipeline(stream string, opts []kinesisio.ReadOption, size time.Duration, output, tap string) (*beam.Pipeline, error) {
+	p, s := beam.NewPipelineWithRoot()
+	records, err := kinesisio.TryRead(s, stream, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	counts := CountWords(s, records, size)
+	beam.ParDo0(s.Scope("wordcount.Print"), &printFn{Output: output, Tap: tap}, counts)
+	return p, nil
+}
+
+// runStream runs the pipeline on --stream, on the runner --runner names.
+func runStream(ctx context.Context) error {
+	if err := checkFlags(false); err != nil {
+		return err
+	}
+	opts, err := streamReadOptions()
+	if err != nil {
+		return err
+	}
+	if err := resetOutput(*output); err != nil {
+		return err
+	}
+	p, err := buildPipeline(*stream, opts, *windowSize, *output, "")
+	if err != nil {
+		return err
+	}
+	local := inProcessPrism()
+	err = runPipeline(ctx, p)
+	switch {
+	case ctx.Err() != nil && err == nil && local:
+		// The way to end an unbounded read on Prism.
+		fmt.Fprintln(os.Stderr, "wordcount: interrupted: the job was cancelled")
+		return nil
+	case ctx.Err() != nil && !local:
+		return interrupted(ctx, fmt.Errorf("stopped waiting for the job, which may still run on the runner: %w", err))
+	case ctx.Err() != nil:
+		return interrupted(ctx, err)
+	case err != nil:
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	return nil
+}
+
+// resetOutput empties the --output file, if any, so that it holds this
+// run's windows only (workers on this machine append to it), and checks
+// that it can be written.
+func resetOutput(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		return fmt.Errorf("--output: %w", err)
+	}
+	return nil
+}
