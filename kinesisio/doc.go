@@ -1,5 +1,11 @@
-// Package kinesisio reads Amazon Kinesis Data Streams in Apache Beam Go
-// pipelines.
+// Package kinesisio reads and writes Amazon Kinesis Data Streams in Apache
+// Beam Go pipelines.
+//
+// Write batches PutRecords calls (500 records, 5 MiB), retries only the
+// entries that failed, with backoff, and sends records it cannot write to
+// WriteResult.Failed or fails the bundle; see Write. The connection
+// options (WithRegion, WithEndpoint, WithProfile, WithAssumeRole) serve
+// both transforms.
 //
 // Read is a splittable DoFn in which each shard is a restriction and the
 // shard's sequence numbers are the offsets: the runner checkpoints every

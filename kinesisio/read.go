@@ -70,7 +70,10 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	}
 	c := defaultReadConfig()
 	for _, opt := range opts {
-		if err := opt(&c); err != nil {
+		if opt == nil {
+			return beam.PCollection{}, invalid("ReadOption", "nil option")
+		}
+		if err := opt.applyRead(&c); err != nil {
 			return beam.PCollection{}, err
 		}
 	}
@@ -81,7 +84,7 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	if direct && !c.bounded() {
 		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
 	}
-	settings := awsclient.Settings{Region: c.region, Endpoint: c.endpoint, Profile: c.profile, RoleARN: c.roleARN, ExternalID: c.externalID}
+	settings := c.client
 	if settings.Region == "" {
 		settings.Region = parsed.Region
 	}

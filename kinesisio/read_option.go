@@ -2,6 +2,7 @@ package kinesisio
 
 import (
 	"fmt"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"reflect"
 	"time"
 
@@ -12,7 +13,21 @@ import (
 // ReadOption configures Read. Options are checked when the pipeline is
 // built; a bad one makes Read fail with an error that wraps
 // ErrInvalidOption and names the option.
-type ReadOption func(*readConfig) error
+type ReadOption interface {
+	applyRead(*readConfig) error
+}
+
+type readOptionFunc func(*readConfig) error
+
+func (f readOptionFunc) applyRead(c *readConfig) error { return f(c) }
+
+// ConnectionOption says where and how to reach Kinesis: WithRegion,
+// WithEndpoint, WithProfile and WithAssumeRole. It is both a ReadOption and
+// a WriteOption, so one list of them serves Read and Write.
+type ConnectionOption func(*awsclient.Settings) error
+
+func (o ConnectionOption) applyRead(c *readConfig) error   { return o(&c.client) }
+func (o ConnectionOption) applyWrite(c *writeConfig) error { return o(&c.client) }
 
 // EventTime says which time Read stamps on each record.
 type EventTime int
@@ -27,11 +42,7 @@ const (
 
 type readConfig struct {
 	start        StartPosition
-	region       string
-	endpoint     string
-	profile      string
-	roleARN      string
-	externalID   string
+	client       awsclient.Settings
 	eventTime    EventTime
 	timestampFn  string
 	idleSkew     time.Duration
@@ -66,46 +77,46 @@ func invalid(option, format string, args ...any) error {
 // WithStartPosition sets where reading starts in each shard (default
 // TrimHorizon()).
 func WithStartPosition(p StartPosition) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if err := p.validate(); err != nil {
 			return invalid("WithStartPosition", "%v", err)
 		}
 		c.start = p
 		return nil
-	}
+	})
 }
 
 // WithRegion sets the AWS region (default: from a stream ARN, else the
 // workers' default chain, e.g. AWS_REGION).
-func WithRegion(region string) ReadOption {
-	return func(c *readConfig) error {
+func WithRegion(region string) ConnectionOption {
+	return func(s *awsclient.Settings) error {
 		if region == "" {
 			return invalid("WithRegion", "empty region")
 		}
-		c.region = region
+		s.Region = region
 		return nil
 	}
 }
 
 // WithEndpoint sets the Kinesis endpoint URL, for emulators and VPC
 // endpoints (default: the AWS endpoint of the region).
-func WithEndpoint(url string) ReadOption {
-	return func(c *readConfig) error {
+func WithEndpoint(url string) ConnectionOption {
+	return func(s *awsclient.Settings) error {
 		if url == "" {
 			return invalid("WithEndpoint", "empty URL")
 		}
-		c.endpoint = url
+		s.Endpoint = url
 		return nil
 	}
 }
 
 // WithProfile selects a named profile of the workers' shared AWS config.
-func WithProfile(name string) ReadOption {
-	return func(c *readConfig) error {
+func WithProfile(name string) ConnectionOption {
+	return func(s *awsclient.Settings) error {
 		if name == "" {
 			return invalid("WithProfile", "empty profile name")
 		}
-		c.profile = name
+		s.Profile = name
 		return nil
 	}
 }
@@ -114,25 +125,25 @@ func WithProfile(name string) ReadOption {
 // their default chain) before calling Kinesis: the way to read a stream of
 // another account. externalID may be empty. Only the ARN and the external
 // ID enter the pipeline; no secret does.
-func WithAssumeRole(roleARN, externalID string) ReadOption {
-	return func(c *readConfig) error {
+func WithAssumeRole(roleARN, externalID string) ConnectionOption {
+	return func(s *awsclient.Settings) error {
 		if len(roleARN) < 20 || roleARN[:4] != "arn:" {
 			return invalid("WithAssumeRole", "%q is not a role ARN", roleARN)
 		}
-		c.roleARN, c.externalID = roleARN, externalID
+		s.RoleARN, s.ExternalID = roleARN, externalID
 		return nil
 	}
 }
 
 // WithEventTime selects ArrivalTime (default) or ProcessingTime.
 func WithEventTime(t EventTime) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if t != ArrivalTime && t != ProcessingTime {
 			return invalid("WithEventTime", "unknown policy %d", t)
 		}
 		c.eventTime = t
 		return nil
-	}
+	})
 }
 
 // WithTimestampFn stamps each record with fn(record). fn must be a
@@ -141,7 +152,7 @@ func WithEventTime(t EventTime) ReadOption {
 // should not decrease within a shard: the watermark follows the latest
 // time seen.
 func WithTimestampFn(fn func(Record) time.Time) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if fn == nil {
 			return invalid("WithTimestampFn", "nil function")
 		}
@@ -151,69 +162,69 @@ func WithTimestampFn(fn func(Record) time.Time) ReadOption {
 		}
 		c.timestampFn = name
 		return nil
-	}
+	})
 }
 
 // WithIdleWatermarkSkew sets how far behind the time of a call that found
 // a shard caught up the watermark moves (default 1 s). It covers clock
 // skew between workers and Kinesis.
 func WithIdleWatermarkSkew(d time.Duration) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if d < 0 {
 			return invalid("WithIdleWatermarkSkew", "negative duration %v", d)
 		}
 		c.idleSkew = d
 		return nil
-	}
+	})
 }
 
 // WithReadQuotaShare limits Read to a share (0 < share <= 1) of each
 // shard's polling quota (5 GetRecords calls and 2 MiB per second), leaving
 // the rest to other consumers of the stream. Default 1.
 func WithReadQuotaShare(share float64) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if !(share > 0 && share <= 1) {
 			return invalid("WithReadQuotaShare", "share %v is not in (0, 1]", share)
 		}
 		c.quotaShare = share
 		return nil
-	}
+	})
 }
 
 // WithMaxBufferedBytes bounds the bytes fetched ahead per shard (default
 // 8 MiB, at least 1 MiB: one record may be that large). One call may
 // overshoot it by up to what the call returned.
 func WithMaxBufferedBytes(n int64) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if n < 1<<20 {
 			return invalid("WithMaxBufferedBytes", "%d bytes is below 1 MiB", n)
 		}
 		c.maxBuffered = n
 		return nil
-	}
+	})
 }
 
 // WithRecordsPerCall sets the GetRecords Limit (1 to 10000, default 10000).
 func WithRecordsPerCall(n int) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if n < 1 || n > 10000 {
 			return invalid("WithRecordsPerCall", "%d is not in [1, 10000]", n)
 		}
 		c.perCall = int32(n)
 		return nil
-	}
+	})
 }
 
 // WithIdlePollInterval sets the wait after a GetRecords call that returned
 // nothing (default 250 ms). Calls never exceed the quota either way.
 func WithIdlePollInterval(d time.Duration) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if d < 0 {
 			return invalid("WithIdlePollInterval", "negative duration %v", d)
 		}
 		c.idlePoll = d
 		return nil
-	}
+	})
 }
 
 // WithStopAtLatest makes the read bounded: each shard ends at the tip it
@@ -223,10 +234,10 @@ func WithIdlePollInterval(d time.Duration) ReadOption {
 // allowance for clocks that differ), so a few records that arrived just
 // after the start may be read too.
 func WithStopAtLatest() ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		c.stopAtLatest = true
 		return nil
-	}
+	})
 }
 
 // WithMaxRecords makes the read bounded: it ends once n records were
@@ -234,25 +245,25 @@ func WithStopAtLatest() ReadOption {
 // tests, approximate (each worker stops at n) on a runner with several
 // workers.
 func WithMaxRecords(n int64) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if n <= 0 {
 			return invalid("WithMaxRecords", "%d is not positive", n)
 		}
 		c.maxRecords = n
 		return nil
-	}
+	})
 }
 
 // WithMaxReadTime makes the read bounded: each shard ends d after the job
 // started.
 func WithMaxReadTime(d time.Duration) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if d <= 0 {
 			return invalid("WithMaxReadTime", "%v is not positive", d)
 		}
 		c.maxReadTime = d
 		return nil
-	}
+	})
 }
 
 func (c readConfig) bounded() bool {
@@ -265,23 +276,23 @@ func (c readConfig) bounded() bool {
 // interval delays both. A listing asks only for shards newer than the
 // last one found.
 func WithShardDiscoveryInterval(d time.Duration) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if d < 100*time.Millisecond {
 			return invalid("WithShardDiscoveryInterval", "%v is below 100 ms", d)
 		}
 		c.discoveryInterval = d
 		return nil
-	}
+	})
 }
 
 // WithShardListPageSize sets the ListShards page size (1 to 10000;
 // default: the service's, 1000). Mostly for tests of paging.
 func WithShardListPageSize(n int) ReadOption {
-	return func(c *readConfig) error {
+	return readOptionFunc(func(c *readConfig) error {
 		if n < 1 || n > 10000 {
 			return invalid("WithShardListPageSize", "%d is not in [1, 10000]", n)
 		}
 		c.pageSize = int32(n)
 		return nil
-	}
+	})
 }

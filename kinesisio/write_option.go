@@ -1,11 +1,9 @@
 package kinesisio
 
 import (
-	"reflect"
-	"regexp"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 )
 
 // WriteOption configures Write and WriteBytes. Options are checked when
@@ -13,9 +11,7 @@ import (
 // wraps ErrInvalidOption and names the option.
 //
 // The connection options WithRegion, WithEndpoint, WithProfile and
-// WithAssumeRole configure Write too: the ReadOption they return is also a
-// WriteOption, so one list of them serves both transforms. Any other
-// ReadOption given to Write is refused.
+// WithAssumeRole (ConnectionOption) configure Write too.
 type WriteOption interface {
 	applyWrite(*writeConfig) error
 }
@@ -49,7 +45,7 @@ const (
 )
 
 type writeConfig struct {
-	region, endpoint, profile, roleARN, externalID string
+	client awsclient.Settings
 
 	maxAttempts    int
 	backoffBase    time.Duration
@@ -76,66 +72,6 @@ func defaultWriteConfig() writeConfig {
 type writeOptionFunc func(*writeConfig) error
 
 func (f writeOptionFunc) applyWrite(c *writeConfig) error { return f(c) }
-
-// applyWrite makes the connection options (WithRegion, WithEndpoint,
-// WithProfile, WithAssumeRole) usable with Write. The option is applied to
-// two scratch read configurations, one zero and one with every field set;
-// an option that changes anything but the connection fields in either is a
-// read option and is refused.
-func (o ReadOption) applyWrite(c *writeConfig) error {
-	if o == nil {
-		return invalid("WriteOption", "nil option")
-	}
-	zero, full := readConfig{}, fullReadConfig()
-	if err := o(&zero); err != nil {
-		return err
-	}
-	if err := o(&full); err != nil {
-		return err
-	}
-	for dst, v := range map[*string]string{&c.region: zero.region, &c.endpoint: zero.endpoint, &c.profile: zero.profile} {
-		if v != "" {
-			*dst = v
-		}
-	}
-	if zero.roleARN != "" {
-		// WithAssumeRole sets both, the external ID possibly empty.
-		c.roleARN, c.externalID = zero.roleARN, zero.externalID
-	}
-	clearConn := func(r *readConfig) { r.region, r.endpoint, r.profile, r.roleARN, r.externalID = "", "", "", "", "" }
-	wantFull := fullReadConfig()
-	clearConn(&zero)
-	clearConn(&full)
-	clearConn(&wantFull)
-	if !reflect.DeepEqual(zero, readConfig{}) || !reflect.DeepEqual(full, wantFull) {
-		name := "this option"
-		if m := optionNameRE.FindStringSubmatch(reflectx.FunctionName(o)); m != nil {
-			name = m[1]
-		}
-		return invalid(name, "is a Read option; Write takes only the connection options WithRegion, WithEndpoint, WithProfile and WithAssumeRole of Read, and the Write options")
-	}
-	return nil
-}
-
-// sentinel fills the string fields of fullReadConfig.
-const sentinel = "\x00unset"
-
-var optionNameRE = regexp.MustCompile(`\.(With[A-Za-z0-9]+)`)
-
-// fullReadConfig returns a read configuration with every field of
-// defaultReadConfig set and the others given non-zero values, so that an
-// option setting any field to its zero value changes it.
-func fullReadConfig() readConfig {
-	c := defaultReadConfig()
-	c.start = Latest()
-	c.region, c.endpoint, c.profile, c.roleARN, c.externalID = sentinel, sentinel, sentinel, sentinel, sentinel
-	c.eventTime = ProcessingTime
-	c.timestampFn = sentinel
-	c.stopAtLatest = true
-	c.maxRecords = 1
-	c.maxReadTime = time.Nanosecond
-	return c
-}
 
 // WithMaxAttempts sets how many times Write sends a record before giving
 // up on it (at least 1, default 10). A call that fails as a whole counts

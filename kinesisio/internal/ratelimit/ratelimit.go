@@ -176,3 +176,13 @@ func (l *Limiter) Forget(keep func(shardID string) bool) {
 		}
 	}
 }
+
+// Has reports whether the map holds shard id.
+func (m *ShardMap) Has(id string) bool {
+	for _, r := range m.ranges {
+		if r.ShardID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,585 @@
+package kinesisio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
+)
+
+// writeAPI is the part of the Kinesis API Write calls. The SDK client
+// implements it; tests may substitute their own.
+type writeAPI interface {
+	PutRecords(context.Context, *kinesis.PutRecordsInput, ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	PutRecord(context.Context, *kinesis.PutRecordInput, ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error)
+	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+}
+
+var _ writeAPI = (*kinesis.Client)(nil)
+
+// writerConfig is what a writer needs, resolved on the worker.
+type writerConfig struct {
+	stream         awsclient.Stream
+	settings       awsclient.Settings
+	maxAttempts    int
+	backoffBase    time.Duration
+	backoffMax     time.Duration
+	emitFailed     bool
+	lanes          int
+	strict         bool
+	maxRecordBytes int
+	maxBatchBytes  int
+	limits         *shardLimits // nil: no client-side rate limit
+}
+
+// pending is one record on its way to Kinesis.
+type pending struct {
+	rec      Record
+	ts       mtime.Time
+	size     int // data + partition key bytes
+	attempts int
+	code     string // error code of the last attempt
+	msg      string // error message of the last attempt
+	shard    string // shard the rate limiter expects, "" if unknown
+}
+
+// result is one output to emit: a WrittenRecord or a FailedRecord.
+type result struct {
+	ts      mtime.Time
+	ok      bool
+	written WrittenRecord
+	failed  FailedRecord
+}
+
+// lane sends batches of the records whose partition keys hash to it, one
+// call at a time, so records of one key are never in two calls at once.
+type lane struct {
+	buf   []*pending
+	bytes int
+	// done is non-nil while a batch is in flight, and closed when it is
+	// settled (every record written or failed for good).
+	done chan struct{}
+	// lastSeq is, with strict ordering, the sequence number of the last
+	// record written per partition key in this bundle.
+	lastSeq map[string]string
+}
+
+// writer batches and sends the records of one bundle. add, flush, finish
+// and abort are called from one goroutine (the DoFn's); batches are sent
+// by one goroutine per busy lane.
+type writer struct {
+	cfg   writerConfig
+	api   writeAPI
+	stats *writeStats
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	lanes  []*lane
+
+	mu       sync.Mutex // guards the fields below
+	results  []result
+	err      error    // the first error that fails the bundle
+	failures int      // records that failed, in FailBundle mode
+	samples  []string // descriptions of the first few of them
+}
+
+func newWriter(cfg writerConfig, api writeAPI) *writer {
+	w := &writer{cfg: cfg, api: api, stats: &writeStats{}}
+	for range cfg.lanes {
+		w.lanes = append(w.lanes, &lane{})
+	}
+	return w
+}
+
+// start begins a bundle whose calls use ctx.
+func (w *writer) start(ctx context.Context) {
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	for _, l := range w.lanes {
+		*l = lane{}
+	}
+	w.mu.Lock()
+	w.results, w.err, w.failures, w.samples = nil, nil, 0, nil
+	w.mu.Unlock()
+}
+
+// add queues one record, sending its lane's batch when it is full. It
+// returns the error that fails the bundle, if one happened.
+func (w *writer) add(ts mtime.Time, r Record) error {
+	if err := w.error(); err != nil {
+		return err
+	}
+	p := &pending{rec: r, ts: ts, size: len(r.Data) + len(r.PartitionKey)}
+	if code, msg := w.validate(r, p.size); code != "" {
+		w.fail(p, code, msg)
+		return nil
+	}
+	l := w.lanes[w.laneOf(r.PartitionKey)]
+	if len(l.buf) > 0 && l.bytes+p.size > w.cfg.maxBatchBytes {
+		if err := w.dispatch(l); err != nil {
+			return err
+		}
+	}
+	l.buf = append(l.buf, p)
+	l.bytes += p.size
+	if len(l.buf) >= maxBatchRecords || l.bytes >= w.cfg.maxBatchBytes {
+		return w.dispatch(l)
+	}
+	return nil
+}
+
+// validate returns an error code and message for a record Kinesis would
+// refuse, or "".
+func (w *writer) validate(r Record, size int) (code, msg string) {
+	switch pk := r.PartitionKey; {
+	case pk == "":
+		return ErrCodeInvalidPartitionKey, "empty partition key"
+	case !utf8.ValidString(pk):
+		return ErrCodeInvalidPartitionKey, "partition key is not valid UTF-8"
+	case keyChars(pk) > maxPartitionKeyChars:
+		return ErrCodeInvalidPartitionKey, fmt.Sprintf("partition key of %d characters is longer than %d", keyChars(pk), maxPartitionKeyChars)
+	}
+	if r.ExplicitHashKey != "" {
+		if _, err := ratelimit.ParseHashKey(r.ExplicitHashKey); err != nil {
+			return ErrCodeInvalidExplicitHashKey, fmt.Sprintf("explicit hash key: %v (want a decimal integer in [0, 2^128-1])", err)
+		}
+	}
+	if size > w.cfg.maxRecordBytes {
+		return ErrCodeRecordTooLarge, fmt.Sprintf("record of %d bytes (data %d + partition key %d) is larger than %d bytes", size, len(r.Data), len(r.PartitionKey), w.cfg.maxRecordBytes)
+	}
+	return "", ""
+}
+
+// keyChars counts the characters of a partition key as Kinesis's 256
+// limit does, in UTF-16 code units: a character outside the Basic
+// Multilingual Plane counts twice. (This is the stricter reading; it
+// refuses no key of BMP characters that Kinesis accepts.)
+func keyChars(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *writer) laneOf(partitionKey string) int {
+	if len(w.lanes) == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(partitionKey))
+	return int(h.Sum32() % uint32(len(w.lanes)))
+}
+
+// dispatch sends l's buffered records as one batch, after its previous
+// batch is settled.
+func (w *writer) dispatch(l *lane) error {
+	w.wait(l)
+	if err := w.error(); err != nil {
+		return err
+	}
+	batch := l.buf
+	l.buf, l.bytes = nil, 0
+	if len(batch) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	l.done = done
+	go func() {
+		defer close(done)
+		if w.cfg.strict {
+			w.sendStrict(l, batch)
+		} else {
+			w.sendBatch(batch)
+		}
+	}()
+	return nil
+}
+
+// wait blocks until l has no batch in flight. Batches always end: every
+// call and every pause is bounded and stops when the bundle's context
+// ends.
+func (w *writer) wait(l *lane) {
+	if l.done != nil {
+		<-l.done
+		l.done = nil
+	}
+}
+
+// flush sends every buffered record and waits until all are settled.
+func (w *writer) flush() error {
+	for _, l := range w.lanes {
+		if len(l.buf) > 0 {
+			if err := w.dispatch(l); err != nil {
+				break
+			}
+		}
+	}
+	for _, l := range w.lanes {
+		w.wait(l)
+	}
+	return w.error()
+}
+
+// finish flushes the bundle and returns the error that fails it, if any.
+func (w *writer) finish() error {
+	defer w.cancel()
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failures > 0 {
+		more := ""
+		if n := w.failures - len(w.samples); n > 0 {
+			more = fmt.Sprintf("; and %d more", n)
+		}
+		return fmt.Errorf("kinesisio: %d record(s) could not be written to stream %v: %s%s (WithFailedRecords(EmitFailed) emits such records in WriteResult.Failed instead of failing the bundle)",
+			w.failures, w.cfg.stream, strings.Join(w.samples, "; "), more)
+	}
+	return nil
+}
+
+// abort stops the bundle's calls and waits for its lanes.
+func (w *writer) abort() {
+	if w.cancel == nil {
+		return
+	}
+	w.cancel()
+	for _, l := range w.lanes {
+		w.wait(l)
+	}
+}
+
+// takeResults returns the outputs ready to emit.
+func (w *writer) takeResults() []result {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.results
+	w.results = nil
+	return r
+}
+
+func (w *writer) error() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// setErr records the error that fails the bundle (the first one wins) and
+// stops the other lanes.
+func (w *writer) setErr(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+	w.cancel()
+}
+
+func (w *writer) written(p *pending, shardID, seq string) {
+	w.stats.records.Add(1)
+	w.stats.bytes.Add(int64(p.size))
+	if w.cfg.limits != nil {
+		w.cfg.limits.observe(p.shard, shardID)
+	}
+	w.mu.Lock()
+	w.results = append(w.results, result{ts: p.ts, ok: true, written: WrittenRecord{
+		ShardID: shardID, SequenceNumber: seq, PartitionKey: p.rec.PartitionKey,
+		ExplicitHashKey: p.rec.ExplicitHashKey, Size: p.size, Attempts: p.attempts,
+	}})
+	w.mu.Unlock()
+}
+
+// fail reports a record that cannot be written.
+func (w *writer) fail(p *pending, code, msg string) {
+	w.stats.failures.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cfg.emitFailed {
+		w.results = append(w.results, result{ts: p.ts, failed: FailedRecord{Record: p.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
+		return
+	}
+	w.failures++
+	if len(w.samples) < 3 {
+		w.samples = append(w.samples, fmt.Sprintf("%s after %d attempt(s) (partition key %q, %d bytes): %s", code, p.attempts, truncate(p.rec.PartitionKey, 64), p.size, msg))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// sendBatch writes batch with PutRecords, retrying the records that fail
+// until each is written or out of attempts. Nothing else of the lane is
+// sent meanwhile.
+func (w *writer) sendBatch(batch []*pending) {
+	todo := batch
+	for round := 1; len(todo) > 0; round++ {
+		if err := w.pace(todo); err != nil {
+			w.setErr(err)
+			return
+		}
+		retry, err := w.putRecords(todo)
+		if err != nil {
+			w.setErr(err)
+			return
+		}
+		var next []*pending
+		for _, p := range retry {
+			if p.attempts >= w.cfg.maxAttempts {
+				w.fail(p, p.code, p.msg)
+			} else {
+				next = append(next, p)
+			}
+		}
+		if len(next) > 0 {
+			w.stats.retries.Add(int64(len(next)))
+			if err := w.sleep(w.backoff(round)); err != nil {
+				w.setErr(err)
+				return
+			}
+		}
+		todo = next
+	}
+}
+
+// putRecords makes one PutRecords call of todo and returns the records to
+// try again, with their error codes set, or an error that fails the
+// bundle.
+func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
+	entries := make([]types.PutRecordsRequestEntry, len(todo))
+	for i, p := range todo {
+		entries[i] = types.PutRecordsRequestEntry{Data: p.rec.Data, PartitionKey: aws.String(p.rec.PartitionKey)}
+		if p.rec.ExplicitHashKey != "" {
+			entries[i].ExplicitHashKey = aws.String(p.rec.ExplicitHashKey)
+		}
+		p.attempts++
+	}
+	name, arn := w.cfg.stream.Ref()
+	out, err := w.api.PutRecords(w.ctx, &kinesis.PutRecordsInput{StreamName: name, StreamARN: arn, Records: entries})
+	w.stats.call(len(todo))
+	if err == nil && len(out.Records) != len(todo) {
+		err = fmt.Errorf("kinesisio: PutRecords answered %d results for %d records", len(out.Records), len(todo))
+	}
+	if err != nil {
+		if err := w.fatal(err); err != nil {
+			return nil, err
+		}
+		code, msg := callError(err)
+		if awsclient.Classify(err) == awsclient.Throttled {
+			w.stats.throttled.Add(int64(len(todo)))
+		}
+		for _, p := range todo {
+			p.code, p.msg = code, msg
+		}
+		return todo, nil
+	}
+	var retry []*pending
+	for i, r := range out.Records {
+		p := todo[i]
+		if r.ErrorCode != nil {
+			p.code, p.msg = *r.ErrorCode, aws.ToString(r.ErrorMessage)
+			if p.code == "ProvisionedThroughputExceededException" {
+				w.stats.throttled.Add(1)
+			}
+			retry = append(retry, p)
+			continue
+		}
+		w.written(p, aws.ToString(r.ShardId), aws.ToString(r.SequenceNumber))
+	}
+	return retry, nil
+}
+
+// sendStrict writes batch one record at a time with PutRecord, chaining
+// the sequence numbers of each partition key, each record settled
+// (written or out of attempts) before the next is sent.
+func (w *writer) sendStrict(l *lane, batch []*pending) {
+	if l.lastSeq == nil {
+		l.lastSeq = map[string]string{}
+	}
+	name, arn := w.cfg.stream.Ref()
+	for _, p := range batch {
+		for round := 1; ; round++ {
+			if err := w.pace([]*pending{p}); err != nil {
+				w.setErr(err)
+				return
+			}
+			in := &kinesis.PutRecordInput{StreamName: name, StreamARN: arn, Data: p.rec.Data, PartitionKey: aws.String(p.rec.PartitionKey)}
+			if p.rec.ExplicitHashKey != "" {
+				in.ExplicitHashKey = aws.String(p.rec.ExplicitHashKey)
+			}
+			if seq, ok := l.lastSeq[p.rec.PartitionKey]; ok {
+				in.SequenceNumberForOrdering = aws.String(seq)
+			}
+			p.attempts++
+			out, err := w.api.PutRecord(w.ctx, in)
+			w.stats.call(1)
+			if err == nil {
+				seq := aws.ToString(out.SequenceNumber)
+				l.lastSeq[p.rec.PartitionKey] = seq
+				w.written(p, aws.ToString(out.ShardId), seq)
+				break
+			}
+			if err := w.fatal(err); err != nil {
+				w.setErr(err)
+				return
+			}
+			if awsclient.Classify(err) == awsclient.Throttled {
+				w.stats.throttled.Add(1)
+			}
+			p.code, p.msg = callError(err)
+			if p.attempts >= w.cfg.maxAttempts {
+				w.fail(p, p.code, p.msg)
+				break
+			}
+			w.stats.retries.Add(1)
+			if err := w.sleep(w.backoff(round)); err != nil {
+				w.setErr(err)
+				return
+			}
+		}
+	}
+}
+
+// fatal returns the error that fails the bundle for a call error that
+// retrying cannot fix, or nil.
+func (w *writer) fatal(err error) error {
+	switch awsclient.Classify(err) {
+	case awsclient.Permanent:
+		return explainWrite(err, w.cfg.stream, w.cfg.settings)
+	case awsclient.Canceled:
+		return fmt.Errorf("kinesisio: writing to stream %v: %w", w.cfg.stream, err)
+	}
+	if w.ctx.Err() != nil {
+		return fmt.Errorf("kinesisio: writing to stream %v: %w", w.cfg.stream, w.ctx.Err())
+	}
+	return nil
+}
+
+// pace waits until the client-side rate limit lets todo go, if enabled.
+func (w *writer) pace(todo []*pending) error {
+	if w.cfg.limits == nil {
+		return nil
+	}
+	d, err := w.cfg.limits.reserve(w.ctx, w.api, todo)
+	if err != nil {
+		if awsclient.Classify(err) == awsclient.Permanent {
+			return fmt.Errorf("kinesisio: WithShardRateLimit lists the shards of the stream: %w", explainWrite(err, w.cfg.stream, w.cfg.settings))
+		}
+		log.Warnf(w.ctx, "kinesisio: listing the shards of %v for the rate limit failed, sending without it: %v", w.cfg.stream, err)
+		return nil
+	}
+	return w.sleep(d)
+}
+
+// backoff returns the pause before retry round+1: full jitter over an
+// exponential ceiling.
+func (w *writer) backoff(round int) time.Duration {
+	ceiling := w.cfg.backoffMax
+	if shift := round - 1; shift < 40 {
+		if c := w.cfg.backoffBase << shift; c > 0 && c < ceiling {
+			ceiling = c
+		}
+	}
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// sleep pauses for d, or until the bundle's context ends.
+func (w *writer) sleep(d time.Duration) error {
+	if d <= 0 {
+		return w.ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.ctx.Done():
+		return fmt.Errorf("kinesisio: writing to stream %v: %w", w.cfg.stream, w.ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+// callError returns the error code and message a FailedRecord reports
+// for a call that failed as a whole.
+func callError(err error) (code, msg string) {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode(), api.ErrorMessage()
+	}
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) {
+		return fmt.Sprintf("HTTP%d", resp.HTTPStatusCode()), err.Error()
+	}
+	return ErrCodeRequestFailed, err.Error()
+}
+
+// explainWrite turns a permanent error into a message that says what to
+// fix.
+func explainWrite(err error, stream awsclient.Stream, s awsclient.Settings) error {
+	where := s.Region
+	if where == "" {
+		where = "the default region"
+	}
+	if s.Endpoint != "" {
+		where += " at " + s.Endpoint
+	}
+	var notFound *types.ResourceNotFoundException
+	var denied *types.AccessDeniedException
+	var api smithy.APIError
+	switch {
+	case errors.As(err, &notFound):
+		return fmt.Errorf("kinesisio: stream %v not found in %s: check the stream name, region and account (%w)", stream, where, err)
+	case errors.As(err, &denied) || errors.As(err, &api) && strings.Contains(api.ErrorCode(), "AccessDenied"):
+		return fmt.Errorf("kinesisio: access to stream %v in %s denied: grant the workers' role kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit) on it (%w)", stream, where, err)
+	case errors.As(err, &api) && strings.HasPrefix(api.ErrorCode(), "KMS"):
+		return fmt.Errorf("kinesisio: stream %v in %s is encrypted with a KMS key the workers cannot use: check the key's state and grant the workers' role kms:GenerateDataKey on it (%w)", stream, where, err)
+	}
+	return fmt.Errorf("kinesisio: writing to stream %v in %s: %w", stream, where, err)
+}
+
+// writeStats accumulates a writer's metrics between reports (the lanes'
+// goroutines have no bundle context to report with).
+type writeStats struct {
+	records, bytes, retries, failures, calls, throttled atomic.Int64
+
+	mu    sync.Mutex
+	sizes []int64 // records per call
+}
+
+func (s *writeStats) call(records int) {
+	s.calls.Add(1)
+	s.mu.Lock()
+	s.sizes = append(s.sizes, int64(records))
+	s.mu.Unlock()
+}
+
+func (s *writeStats) takeSizes() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.sizes
+	s.sizes = nil
+	return r
+}
