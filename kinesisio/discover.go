@@ -2,7 +2,6 @@ package kinesisio
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -139,7 +138,7 @@ func listShards(ctx context.Context, api awsclient.Kinesis, stream awsclient.Str
 		}
 		switch awsclient.Classify(err) {
 		case awsclient.Permanent:
-			return nil, explain(err, stream, c.Client)
+			return nil, explain(err, stream, c.Client, readAccess)
 		case awsclient.Canceled:
 			return nil, err
 		}
@@ -179,29 +178,6 @@ func listShardsOnce(ctx context.Context, api awsclient.Kinesis, stream awsclient
 		// with the stream name or a filter.
 		in = &kinesis.ListShardsInput{NextToken: out.NextToken, MaxResults: in.MaxResults}
 	}
-}
-
-// explain turns a permanent error into a message that says what to fix.
-func explain(err error, stream awsclient.Stream, s awsclient.Settings) error {
-	where := s.Region
-	if where == "" {
-		where = stream.Region
-	}
-	if where == "" {
-		where = "the default region"
-	}
-	if s.Endpoint != "" {
-		where += " at " + s.Endpoint
-	}
-	var notFound *types.ResourceNotFoundException
-	var denied *types.AccessDeniedException
-	switch {
-	case errors.As(err, &notFound):
-		return fmt.Errorf("kinesisio: stream %v not found in %s: check the stream name, region and account (%w)", stream, where, err)
-	case errors.As(err, &denied):
-		return fmt.Errorf("kinesisio: access to stream %v in %s denied: grant the workers' role kinesis:ListShards, GetShardIterator and GetRecords on it (%w)", stream, where, err)
-	}
-	return fmt.Errorf("kinesisio: stream %v in %s: %w", stream, where, err)
 }
 
 // newClient parses the stream and builds a client for it on a worker.

@@ -1,7 +1,51 @@
 package kinesisio
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+)
 
 // ErrInvalidOption is wrapped by every error an option or a transform
 // constructor returns for a bad argument.
 var ErrInvalidOption = errors.New("kinesisio: invalid option")
+
+// access says what a transform does to a stream and which permissions its
+// workers need, for error messages.
+type access struct {
+	doing, kinesisGrant, kmsGrant string
+}
+
+var (
+	readAccess  = access{"reading", "kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords", "kms:Decrypt"}
+	writeAccess = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit)", "kms:GenerateDataKey"}
+)
+
+// explain turns a permanent error into a message that says what to fix.
+func explain(err error, stream awsclient.Stream, s awsclient.Settings, a access) error {
+	where := s.Region
+	if where == "" {
+		where = stream.Region
+	}
+	if where == "" {
+		where = "the default region"
+	}
+	if s.Endpoint != "" {
+		where += " at " + s.Endpoint
+	}
+	var notFound *types.ResourceNotFoundException
+	var api smithy.APIError
+	switch {
+	case errors.As(err, &notFound):
+		return fmt.Errorf("kinesisio: stream %v not found in %s: check the stream name, region and account (%w)", stream, where, err)
+	case errors.As(err, &api) && strings.HasPrefix(api.ErrorCode(), "KMS"):
+		return fmt.Errorf("kinesisio: stream %v in %s is encrypted with a KMS key the workers cannot use: check the key's state and grant the workers' role %s on it (%w)", stream, where, a.kmsGrant, err)
+	case errors.As(err, &api) && strings.Contains(api.ErrorCode(), "AccessDenied"):
+		return fmt.Errorf("kinesisio: access to stream %v in %s denied: grant the workers' role %s on it (%w)", stream, where, a.kinesisGrant, err)
+	}
+	return fmt.Errorf("kinesisio: %s stream %v in %s: %w", a.doing, stream, where, err)
+}

@@ -231,7 +231,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	}
 	if err := f.Err(); err != nil {
 		fetcher.Default.Release(key, f)
-		return 0, true, err
+		return 0, true, explain(err, fn.stream, fn.Client, readAccess)
 	}
 	if fn.EventTime == ProcessingTime {
 		advance(time.Now())

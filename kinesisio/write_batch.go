@@ -469,7 +469,7 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 func (w *writer) fatal(err error) error {
 	switch awsclient.Classify(err) {
 	case awsclient.Permanent:
-		return explainWrite(err, w.cfg.stream, w.cfg.settings)
+		return explain(err, w.cfg.stream, w.cfg.settings, writeAccess)
 	case awsclient.Canceled:
 		return fmt.Errorf("kinesisio: writing to stream %v: %w", w.cfg.stream, err)
 	}
@@ -487,7 +487,7 @@ func (w *writer) pace(todo []*pending) error {
 	d, err := w.cfg.limits.reserve(w.ctx, w.api, todo)
 	if err != nil {
 		if awsclient.Classify(err) == awsclient.Permanent {
-			return fmt.Errorf("kinesisio: WithShardRateLimit lists the shards of the stream: %w", explainWrite(err, w.cfg.stream, w.cfg.settings))
+			return fmt.Errorf("kinesisio: WithShardRateLimit lists the shards of the stream: %w", explain(err, w.cfg.stream, w.cfg.settings, writeAccess))
 		}
 		log.Warnf(w.ctx, "kinesisio: listing the shards of %v for the rate limit failed, sending without it: %v", w.cfg.stream, err)
 		return nil
@@ -534,30 +534,6 @@ func callError(err error) (code, msg string) {
 		return fmt.Sprintf("HTTP%d", resp.HTTPStatusCode()), err.Error()
 	}
 	return ErrCodeRequestFailed, err.Error()
-}
-
-// explainWrite turns a permanent error into a message that says what to
-// fix.
-func explainWrite(err error, stream awsclient.Stream, s awsclient.Settings) error {
-	where := s.Region
-	if where == "" {
-		where = "the default region"
-	}
-	if s.Endpoint != "" {
-		where += " at " + s.Endpoint
-	}
-	var notFound *types.ResourceNotFoundException
-	var denied *types.AccessDeniedException
-	var api smithy.APIError
-	switch {
-	case errors.As(err, &notFound):
-		return fmt.Errorf("kinesisio: stream %v not found in %s: check the stream name, region and account (%w)", stream, where, err)
-	case errors.As(err, &denied) || errors.As(err, &api) && strings.Contains(api.ErrorCode(), "AccessDenied"):
-		return fmt.Errorf("kinesisio: access to stream %v in %s denied: grant the workers' role kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit) on it (%w)", stream, where, err)
-	case errors.As(err, &api) && strings.HasPrefix(api.ErrorCode(), "KMS"):
-		return fmt.Errorf("kinesisio: stream %v in %s is encrypted with a KMS key the workers cannot use: check the key's state and grant the workers' role kms:GenerateDataKey on it (%w)", stream, where, err)
-	}
-	return fmt.Errorf("kinesisio: writing to stream %v in %s: %w", stream, where, err)
 }
 
 // writeStats accumulates a writer's metrics between reports (the lanes'
