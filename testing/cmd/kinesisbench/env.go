@@ -1,0 +1,574 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+)
+
+const (
+	// region of the in-process server and every client.
+	region = kinesistest.Region
+	// headerLen is the bytes at the start of each record's data: the send
+	// time (Unix nanoseconds) and the record's index, big-endian.
+	headerLen = 16
+	// callTimeout bounds one Kinesis call of the bare loops and producers.
+	callTimeout = 30 * time.Second
+	// maxPutAttempts bounds the tries of an entry the server refuses.
+	maxPutAttempts = 30
+	// putBatchBytes keeps a PutRecords call under its 5 MiB limit.
+	putBatchBytes = 5<<20 - 64<<10
+	// stopTimeout bounds the wait for a cancelled job to end.
+	stopTimeout = 30 * time.Second
+	// rpcTimeout bounds the start of Prism and each call to its job service.
+	rpcTimeout = 10 * time.Second
+	// keyCount is how many partition keys the producers cycle through (the
+	// shard is chosen by ExplicitHashKey).
+	keyCount = 4096
+)
+
+// placeholderCredentials are set for the connector's default credential
+// chain when the environment has none; the in-process server does not
+// check signatures.
+var placeholderCredentials = map[string]string{
+	"AWS_ACCESS_KEY_ID":     "kinesisbench",
+	"AWS_SECRET_ACCESS_KEY": "kinesisbench",
+}
+
+// bench holds what the figures share.
+type benchRun struct {
+	c      *config
+	rep    *report
+	stdout io.Writer
+	stderr io.Writer
+	jobs   jobpb.JobServiceClient
+	seq    atomic.Int64
+}
+
+var (
+	setupOnce sync.Once
+	prismJobs jobpb.JobServiceClient
+	setupErr  error
+)
+
+// setupProcess prepares the process once: credentials, Beam, Prism.
+func setupProcess(ctx context.Context, logLevel string) (jobpb.JobServiceClient, error) {
+	setupOnce.Do(func() {
+		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_SECRET_ACCESS_KEY") == "" {
+			for k, v := range placeholderCredentials {
+				os.Setenv(k, v)
+			}
+		}
+		if os.Getenv("AWS_EC2_METADATA_DISABLED") == "" {
+			os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+		}
+		if !beam.Initialized() {
+			beam.Init()
+		}
+		beamlog.SetupLogging(strings.ToLower(logLevel), "text")
+		prismJobs, setupErr = startPrism(ctx)
+	})
+	return prismJobs, setupErr
+}
+
+// startPrism starts a Prism job server in this process on a free port
+// and points Beam's --endpoint at it (as the prism runner would do
+// itself), so that a job that overruns can be cancelled through the job
+// service. An endpoint already set (a test that started Prism) is kept.
+func startPrism(ctx context.Context) (jobpb.JobServiceClient, error) {
+	if *jobopts.Endpoint != "" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("find a port for Prism: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return nil, fmt.Errorf("find a port for Prism: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
+	defer cancel()
+	client, err := prism.CreateJobServer(ctx, prism.Options{Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("start Prism: %w", err)
+	}
+	*jobopts.Endpoint = fmt.Sprintf("localhost:%d", port)
+	if *jobopts.EnvironmentType == "" {
+		*jobopts.EnvironmentType = "LOOPBACK"
+	}
+	return client, nil
+}
+
+func newBench(ctx context.Context, c *config, stdout, stderr io.Writer) (*benchRun, error) {
+	jobs, err := setupProcess(ctx, c.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	return &benchRun{c: c, rep: &report{}, stdout: stdout, stderr: stderr, jobs: jobs}, nil
+}
+
+// progress prints a progress line on stderr.
+func (b *benchRun) progress(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "[%s] %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// detail prints a progress line with -v.
+func (b *benchRun) detail(format string, args ...any) {
+	if b.c.verbose {
+		b.progress(format, args...)
+	}
+}
+
+// emit prints a finished table and keeps it for the Markdown output.
+func (b *benchRun) emit(t *bench.Table) {
+	t.WriteText(b.stdout)
+	b.rep.mu.Lock()
+	b.rep.Tables = append(b.rep.Tables, t)
+	b.rep.mu.Unlock()
+}
+
+// streamName returns a new stream name.
+func (b *benchRun) streamName(fig string) string {
+	return fmt.Sprintf("kinesisbench-%s-%d-%06x", fig, b.seq.Add(1), rand.Uint32()&0xffffff)
+}
+
+// newServer starts an in-process Kinesis server whose goroutines carry the
+// profiler label side=server, so that the CPU figure can tell its time
+// from the client's.
+func newServer(quotas bool) (*fakekinesis.Server, error) {
+	var srv *fakekinesis.Server
+	var err error
+	pprof.Do(context.Background(), pprof.Labels("side", "server"), func(context.Context) {
+		srv, err = fakekinesis.NewServer(fakekinesis.WithQuotas(quotas), fakekinesis.WithShardLimit(8192))
+	})
+	return srv, err
+}
+
+// newClient returns a client for the bare loops and the producers, with
+// the HTTP settings the connector uses (connections kept per shard) and,
+// like the connector's, without SDK retries: the callers retry.
+func newClient(endpoint string) *kinesis.Client {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = 1024
+		t.MaxIdleConnsPerHost = 1024
+	}).WithTimeout(60 * time.Second)
+	return kinesis.New(kinesis.Options{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+		BaseEndpoint: aws.String(endpoint),
+		HTTPClient:   httpClient,
+		Retryer:      aws.NopRetryer{},
+	})
+}
+
+// shardInfo is a shard and the hash key that routes a record to it.
+type shardInfo struct {
+	ID       string
+	HashKey  string
+	Position int
+}
+
+// createStream creates a stream of n shards and returns its shards.
+func createStream(ctx context.Context, c *kinesis.Client, name string, n int) ([]shardInfo, error) {
+	if _, err := kinesistest.CreateStream(ctx, c, name, int32(n)); err != nil {
+		return nil, err
+	}
+	shards, err := kinesistest.Shards(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]shardInfo, len(shards))
+	for i, s := range shards {
+		out[i] = shardInfo{ID: aws.ToString(s.ShardId), HashKey: aws.ToString(s.HashKeyRange.StartingHashKey), Position: i}
+	}
+	return out, nil
+}
+
+func deleteStream(c *kinesis.Client, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	_, _ = c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)})
+}
+
+// filler is the data after the header: printable, so a record can be
+// looked at.
+var filler = []byte(strings.Repeat("kinesisbench-", (1<<20)/13+1))
+
+// makeData returns a record's data: the header, then filler up to size.
+func makeData(size int, idx int64, sent time.Time) []byte {
+	d := make([]byte, size)
+	binary.BigEndian.PutUint64(d[0:8], uint64(sent.UnixNano()))
+	binary.BigEndian.PutUint64(d[8:16], uint64(idx))
+	copy(d[headerLen:], filler)
+	return d
+}
+
+// stampData rewrites the send time of data made by makeData.
+func stampData(d []byte, sent time.Time) {
+	binary.BigEndian.PutUint64(d[0:8], uint64(sent.UnixNano()))
+}
+
+// readHeader returns the send time and index of a record's data.
+func readHeader(d []byte) (sent int64, idx int64, ok bool) {
+	if len(d) < headerLen {
+		return 0, 0, false
+	}
+	return int64(binary.BigEndian.Uint64(d[0:8])), int64(binary.BigEndian.Uint64(d[8:16])), true
+}
+
+// putter puts records numbered from 0 on a stream, record i on shard
+// i mod shards (by ExplicitHashKey), retrying refused entries.
+type putter struct {
+	c      *kinesis.Client
+	stream string
+	shards []shardInfo
+	size   int
+	// calls holds the duration of each PutRecords call.
+	calls   *bench.Histogram
+	retried atomic.Int64
+	// callErrors counts PutRecords calls that failed as a whole and were
+	// sent again (their records may be in the stream twice).
+	callErrors     atomic.Int64
+	firstCallError atomic.Value // string
+}
+
+// put puts records first..first+n-1, stamped with the time of the call.
+func (p *putter) put(ctx context.Context, first int64, n int) error {
+	entries := make([]types.PutRecordsRequestEntry, n)
+	now := time.Now()
+	for i := range entries {
+		idx := first + int64(i)
+		sh := p.shards[idx%int64(len(p.shards))]
+		entries[i] = types.PutRecordsRequestEntry{
+			Data:            makeData(p.size, idx, now),
+			PartitionKey:    aws.String(strconv.FormatInt(idx%keyCount, 36)),
+			ExplicitHashKey: aws.String(sh.HashKey),
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		// Stamp at the call: latency counts from PutRecords.
+		now := time.Now()
+		for i := range entries {
+			stampData(entries[i].Data, now)
+		}
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		out, err := p.c.PutRecords(cctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: entries})
+		cancel()
+		if p.calls != nil {
+			p.calls.Record(time.Since(now))
+		}
+		if err != nil {
+			// The outcome is unknown: the records may be in the stream.
+			// Resending them may duplicate them; callErrors says so.
+			if p.callErrors.Add(1) == 1 {
+				p.firstCallError.Store(fmt.Sprintf("%v (after %v)", err, time.Since(now).Round(time.Millisecond)))
+			}
+			if attempt == maxPutAttempts || ctx.Err() != nil {
+				return fmt.Errorf("PutRecords of %d records: %w", len(entries), err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+			}
+			continue
+		}
+		var failed []types.PutRecordsRequestEntry
+		var code string
+		for i, r := range out.Records {
+			if r.ErrorCode != nil {
+				failed = append(failed, entries[i])
+				code = aws.ToString(r.ErrorCode)
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if attempt == maxPutAttempts {
+			return fmt.Errorf("%d records still refused after %d attempts (%s)", len(failed), attempt, code)
+		}
+		p.retried.Add(int64(len(failed)))
+		entries = failed
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+	}
+}
+
+// batchLen is how many records of p.size fit one PutRecords call.
+func (p *putter) batchLen() int {
+	return max(1, min(500, putBatchBytes/(p.size+8)))
+}
+
+// fill puts n records (indexes 0..n-1) as fast as workers calls in
+// parallel allow.
+func (p *putter) fill(ctx context.Context, n int64, workers int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	batch := int64(p.batchLen())
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				first := next.Add(batch) - batch
+				if first >= n || ctx.Err() != nil {
+					return
+				}
+				if err := p.put(ctx, first, int(min(batch, n-first))); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// producer writes at a steady rate for a while.
+type producer struct {
+	p        *putter
+	rate     float64 // records per second, all shards together
+	tick     time.Duration
+	workers  int
+	started  time.Time
+	stopped  time.Time
+	produced atomic.Int64 // records handed to the workers
+	put      atomic.Int64 // records acknowledged
+}
+
+// run produces for d (or until ctx ends), then waits for the calls in
+// flight. Records are numbered from 0 in the order they are scheduled.
+func (pr *producer) run(ctx context.Context, d time.Duration) error {
+	type job struct {
+		first int64
+		n     int
+	}
+	jobs := make(chan job, pr.workers*4)
+	var wg sync.WaitGroup
+	errs := make([]error, pr.workers)
+	for w := range pr.workers {
+		wg.Go(func() {
+			pprof.Do(ctx, pprof.Labels("side", "producer"), func(ctx context.Context) {
+				for j := range jobs {
+					if errs[w] != nil {
+						continue
+					}
+					if err := pr.p.put(ctx, j.first, j.n); err != nil {
+						errs[w] = err
+						continue
+					}
+					pr.put.Add(int64(j.n))
+				}
+			})
+		})
+	}
+	batch := pr.p.batchLen()
+	pr.started = time.Now()
+	end := pr.started.Add(d)
+	t := time.NewTicker(pr.tick)
+	var scheduled int64
+loop:
+	for {
+		now := time.Now()
+		if now.After(end) {
+			now = end
+		}
+		due := int64(pr.rate * now.Sub(pr.started).Seconds())
+		for scheduled < due {
+			n := int(min(int64(batch), due-scheduled))
+			select {
+			case jobs <- job{scheduled, n}:
+			case <-ctx.Done():
+				break loop
+			}
+			scheduled += int64(n)
+			pr.produced.Store(scheduled)
+		}
+		if !now.Before(end) {
+			break
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	t.Stop()
+	close(jobs)
+	wg.Wait()
+	pr.stopped = time.Now()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// bareRead reads every shard from TRIM_HORIZON with one goroutine per
+// shard until a call returns no records and MillisBehindLatest 0 (caught
+// up) or the shard ends, handing every record to s. A throttled call
+// (quotas on) is retried after 200 ms. With paced, each shard
+// waits as the connector's fetcher does: 200 ms between calls, and after a
+// call of B bytes B / 2 MiB/s. Its goroutines carry the label side=bare.
+func bareRead(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, paced bool, s *sink) (calls int64, err error) {
+	var wg sync.WaitGroup
+	var callCount atomic.Int64
+	errs := make([]error, len(shards))
+	for i, sh := range shards {
+		wg.Go(func() {
+			pprof.Do(ctx, pprof.Labels("side", "bare"), func(ctx context.Context) {
+				errs[i] = bareShard(ctx, c, stream, sh.ID, paced, s, &callCount)
+			})
+		})
+	}
+	wg.Wait()
+	return callCount.Load(), errors.Join(errs...)
+}
+
+func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, paced bool, s *sink, calls *atomic.Int64) error {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	it, err := c.GetShardIterator(cctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(shardID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("GetShardIterator %s: %w", shardID, err)
+	}
+	iter := it.ShardIterator
+	for iter != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		out, err := c.GetRecords(cctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+		cancel()
+		calls.Add(1)
+		var throttled *types.ProvisionedThroughputExceededException
+		if errors.As(err, &throttled) {
+			// Only with quotas on: back off as a careful client would.
+			s.throttled.Add(1)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("GetRecords %s: %w", shardID, err)
+		}
+		var bytes int
+		for i := range out.Records {
+			r := &out.Records[i]
+			bytes += len(r.Data) + len(aws.ToString(r.PartitionKey))
+			s.observe(r.Data, aws.ToTime(r.ApproximateArrivalTimestamp), shardID, aws.ToString(r.SequenceNumber))
+		}
+		if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
+			return nil
+		}
+		iter = out.NextShardIterator
+		if paced {
+			wait := max(200*time.Millisecond, time.Duration(float64(bytes)/float64(2<<20)*float64(time.Second)))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Until(start.Add(wait))):
+			}
+		}
+	}
+	return nil
+}
+
+// streamContents reads a stream back with the bare loop: how many
+// records it holds and how many distinct indexes below n.
+func streamContents(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, n int64) (total, distinct int64, err error) {
+	s := newSink(n)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	_, err = bareRead(rctx, c, stream, shards, false, s)
+	return s.n.Load(), s.distinct.Load(), err
+}
+
+// firstErr is the first whole-call error of p's PutRecords calls.
+func firstErr(p *putter) string {
+	s, _ := p.firstCallError.Load().(string)
+	return s
+}
+
+// explainMissing adds what the stream holds to a Read failure.
+func explainMissing(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, n int64, p *putter, msg string) error {
+	total, distinct, err := streamContents(ctx, c, stream, shards, n)
+	if err != nil {
+		return fmt.Errorf("Read: %s (reading the stream back failed: %v)", msg, err)
+	}
+	first, _ := p.firstCallError.Load().(string)
+	return fmt.Errorf("Read: %s; the stream holds %d records, %d distinct of %d put (%d PutRecords calls resent after failing as a whole; first: %s)",
+		msg, total, distinct, n, p.callErrors.Load(), first)
+}
+
+// callsByShard sums the server's GetRecords calls per shard.
+func callsByShard(srv *fakekinesis.Server, shards []shardInfo) []int {
+	out := make([]int, len(shards))
+	for i, sh := range shards {
+		out[i] = srv.CallsByShard("GetRecords", sh.ID)
+	}
+	return out
+}
+
+// waitPolled waits until every shard has had a GetRecords call (the read
+// is running on all of them), at most limit, and returns how long it took
+// from since.
+func waitPolled(ctx context.Context, srv *fakekinesis.Server, shards []shardInfo, since time.Time, limit time.Duration) (time.Duration, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		all := true
+		for _, sh := range shards {
+			if srv.CallsByShard("GetRecords", sh.ID) == 0 {
+				all = false
+				break
+			}
+		}
+		if all {
+			return time.Since(since), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("not every shard was polled within %v", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

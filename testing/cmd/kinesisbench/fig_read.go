@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
+)
+
+// quotaBytesPerSec is a shard's read quota, which the connector's fetcher
+// keeps to whatever the server enforces.
+const quotaBytesPerSec = 2 << 20
+
+// readLimit bounds one read of n records of size bytes on shards shards:
+// three times what the quota pace needs, plus a minute.
+func readLimit(n int64, size, shards int) time.Duration {
+	paced := time.Duration(float64(n) * float64(size+8) / float64(shards*quotaBytesPerSec) * float64(time.Second))
+	calls := time.Duration(float64(n)/float64(shards*5*10000)) * time.Second
+	return time.Minute + 3*max(paced, calls)
+}
+
+// readResult is one measured read.
+type readResult struct {
+	s          *sink
+	wall       time.Duration // the bare loop, or beam.Run
+	cpu        time.Duration // process CPU during it
+	firstAfter time.Duration // from the start to the first record
+	calls      int           // GetRecords calls the server saw
+	counters   map[string]int64
+}
+
+// steady is the rate from the first to the last record.
+func (r readResult) steady() float64 {
+	return perSec(r.s.n.Load(), r.s.lastTime().Sub(r.s.firstTime()))
+}
+
+// readTables are the tables of figure 1.
+type readTables struct{ main, paced *bench.Table }
+
+func (b *benchRun) figRead(ctx context.Context) error {
+	srv, err := newServer(b.c.readQuotas)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	client := newClient(srv.Endpoint())
+	quotas := "quotas off"
+	if b.c.readQuotas {
+		quotas = "quotas ON: 5 GetRecords/s and 2 MiB/s per shard"
+	}
+	bound := "WithStopAtLatest()"
+	if b.c.readBound == "max" {
+		bound = "WithMaxRecords(n)"
+	}
+	tt := readTables{
+		main: &bench.Table{
+			Title: "1a. Read throughput: kinesisio.Read on Prism vs a bare GetRecords loop (in-process server, " + quotas + ")",
+			Columns: []string{"record", "shards", "records", "bare rec/s", "bare MB/s", "Read rec/s (job)", "ratio (job)",
+				"Read rec/s (1st→last)", "Read MB/s (1st→last)", "ratio (1st→last)", "Read job", "1st record after"},
+		},
+		paced: &bench.Table{
+			Title: "1b. The same reads against a bare loop paced like the connector (5 calls/s and 2 MiB/s per shard), and process CPU per record",
+			Columns: []string{"record", "shards", "paced loop rec/s", "Read (1st→last) / paced", "bare loop time", "paced loop time", "Read job",
+				"GetRecords calls bare / Read", "bare calls throttled", "process CPU µs/rec bare", "Read", "Read − bare"},
+		},
+	}
+	for _, size := range b.c.sizes {
+		for _, shards := range b.c.shards {
+			if err := b.readCase(ctx, srv, client, size, shards, tt); err != nil {
+				b.rep.fail("read %s x %d shards: %v", sizeLabel(size), shards, err)
+			}
+		}
+	}
+	volume := mib(b.c.readBytesPerShard)
+	if b.c.readBytesPerShard == 0 {
+		volume = "8 MiB of records under 1 KiB, 24 MiB of larger ones"
+	}
+	tt.main.Note("Each row reads the same stream (%s per shard, filled before) three ways: a bare aws-sdk-go-v2 loop, one goroutine per shard, GetRecords Limit 10000 from TRIM_HORIZON until a call returns no records with MillisBehindLatest 0, no pacing; the same loop paced (1b); kinesisio.Read on Prism bounded with %s into a counting DoFn. MB = 10^6 bytes of record data.",
+		volume, bound)
+	tt.main.Note("Read (job) counts from beam.Run to its return, so it includes Prism's job start and the end of the job; 1st→last is the rate from the first record reaching the DoFn to the last.")
+	if b.c.readQuotas {
+		tt.main.Note("With quotas on (turned on after the stream was filled), the bare loop is limited by the server (it retries a throttled call after 200 ms), as a reader of Kinesis would be.")
+	}
+	tt.main.Note("The connector paces every shard to Kinesis's read quota whether or not the server enforces it (a call every 200 ms at most, and after a call of B bytes, B / 2 MiB/s of silence), while the bare loop runs free against a server without quotas: per shard, Read cannot exceed 2 MiB/s, about 18,000 records/s of 100 B or 200 records/s of 10 KiB. 1b compares Read with the loop paced the same way.")
+	tt.paced.Note("Process CPU is getrusage user+system over the run divided by the records read. It includes the in-process server, which does the same work for every reader; Read − bare is therefore the connector's, Beam's and Prism's CPU per record beyond the SDK's own call and decode (figure 2 splits it).")
+	b.emit(tt.main)
+	b.emit(tt.paced)
+	return nil
+}
+
+func (b *benchRun) readCase(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client, size, shards int, tt readTables) error {
+	n := max(int64(shards), b.c.readBytes(size)*int64(shards)/int64(size))
+	stream := b.streamName("read")
+	infos, err := createStream(ctx, client, stream, shards)
+	if err != nil {
+		return err
+	}
+	defer deleteStream(client, stream)
+	p := &putter{c: client, stream: stream, shards: infos, size: size}
+	t0 := time.Now()
+	// Fill at full speed; the write quota (1,000 records/s per shard) is
+	// not what this figure measures.
+	srv.SetQuotas(false)
+	err = p.fill(ctx, n, 4)
+	srv.SetQuotas(b.c.readQuotas)
+	if err != nil {
+		return fmt.Errorf("fill: %w", err)
+	}
+	b.progress("read %s x %d shards: put %d records in %v", sizeLabel(size), shards, n, time.Since(t0).Round(time.Millisecond))
+	limit := readLimit(n, size, shards)
+
+	bare, err := b.bareRun(ctx, client, stream, infos, n, false, limit)
+	if err != nil {
+		return fmt.Errorf("bare loop: %w", err)
+	}
+	var paced readResult
+	if b.c.pacedBaseline {
+		if paced, err = b.bareRun(ctx, client, stream, infos, n, true, limit); err != nil {
+			return fmt.Errorf("paced loop: %w", err)
+		}
+	}
+	opts := []kinesisio.ReadOption{kinesisio.WithStopAtLatest()}
+	if b.c.readBound == "max" {
+		opts = []kinesisio.ReadOption{kinesisio.WithMaxRecords(n)}
+	}
+	rd, err := b.readRun(ctx, srv, stream, n, limit, b.c.readBound == "max", opts...)
+	if err != nil {
+		return err
+	}
+	bareRate := perSec(n, bare.wall)
+	jobRate := perSec(n, rd.wall)
+	steady := rd.steady()
+	mb := func(rate float64) string { return fixed(rate*float64(size)/1e6, 1) }
+	tt.main.AddRow(sizeLabel(size), shards, num(float64(n)), num(bareRate), mb(bareRate), num(jobRate), ratio(jobRate, bareRate),
+		num(steady), mb(steady), ratio(steady, bareRate), secs(rd.wall), secs(rd.firstAfter))
+	cpuPer := func(r readResult) float64 { return float64(r.cpu.Microseconds()) / float64(n) }
+	pacedRate, pacedWall, pacedRatio := "-", "-", "-"
+	if b.c.pacedBaseline {
+		pr := perSec(n, paced.wall)
+		pacedRate, pacedWall, pacedRatio = num(pr), secs(paced.wall), ratio(steady, pr)
+	}
+	tt.paced.AddRow(sizeLabel(size), shards, pacedRate, pacedRatio, secs(bare.wall), pacedWall, secs(rd.wall),
+		fmt.Sprintf("%d / %d", bare.calls, rd.calls), num(float64(bare.s.throttled.Load())), fixed(cpuPer(bare), 2), fixed(cpuPer(rd), 2), fixed(cpuPer(rd)-cpuPer(bare), 2))
+	b.rep.target(fmt.Sprintf("read.job.%d.%d", size, shards), jobRate/bareRate)
+	b.rep.target(fmt.Sprintf("read.steady.%d.%d", size, shards), steady/bareRate)
+	b.progress("read %s x %d shards: bare %s rec/s, Read %s rec/s (job %v, first record after %v), 1st→last %s rec/s",
+		sizeLabel(size), shards, num(bareRate), num(jobRate), rd.wall.Round(time.Millisecond), rd.firstAfter.Round(time.Millisecond), num(steady))
+	return nil
+}
+
+// bareRun reads the stream with the bare loop into a new sink.
+func (b *benchRun) bareRun(ctx context.Context, client *kinesis.Client, stream string, infos []shardInfo, n int64, paced bool, limit time.Duration) (readResult, error) {
+	runtime.GC()
+	s := newSink(n)
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cpu0, start := bench.CPUTime(), time.Now()
+	calls, err := bareRead(rctx, client, stream, infos, paced, s)
+	r := readResult{s: s, wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: int(calls)}
+	r.firstAfter = s.firstTime().Sub(start)
+	if err != nil {
+		return r, err
+	}
+	if msg := s.check(false); msg != "" {
+		return r, fmt.Errorf("%s", msg)
+	}
+	return r, nil
+}
+
+// readRun reads the stream with kinesisio.Read on Prism into a new sink,
+// with opts and a safety WithMaxReadTime(limit). budgeted says that opts
+// bound the read with WithMaxRecords(n).
+func (b *benchRun) readRun(ctx context.Context, srv *fakekinesis.Server, stream string, n int64, limit time.Duration, budgeted bool, opts ...kinesisio.ReadOption) (readResult, error) {
+	runtime.GC()
+	s := newSink(n)
+	key := stream + "/read"
+	registerSink(key, s)
+	defer sinks.Delete(key)
+	p, sc := beam.NewPipelineWithRoot()
+	opts = append(append(readOptions(srv.Endpoint()), kinesisio.WithMaxReadTime(limit)), opts...)
+	b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))
+	calls0 := srv.Calls("GetRecords")
+	cpu0, start := bench.CPUTime(), time.Now()
+	pr, wall, err := b.runPipeline(ctx, p, limit+30*time.Second)
+	r := readResult{s: s, wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("GetRecords") - calls0, counters: counters(pr)}
+	r.firstAfter = s.firstTime().Sub(start)
+	if err != nil {
+		return r, fmt.Errorf("Read pipeline: %w", err)
+	}
+	if msg := s.check(budgeted); msg != "" {
+		return r, fmt.Errorf("Read: %s", msg)
+	}
+	return r, nil
+}

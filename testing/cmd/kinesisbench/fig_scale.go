@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/bench"
+)
+
+// heapObjects returns the bytes of live and not yet swept heap objects.
+func heapObjects() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}
+
+// writeHeapProfile writes the heap profile (as of the last GC) to name.
+func writeHeapProfile(name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// memPoint is the process's memory at one moment, after a full GC that
+// returned free memory to the OS.
+type memPoint struct {
+	rss, heap  int64
+	goroutines int
+}
+
+func measureMem() memPoint {
+	runtime.GC()
+	debug.FreeOSMemory()
+	return memPoint{rss: bench.RSS(), heap: heapObjects(), goroutines: runtime.NumGoroutine()}
+}
+
+// scaleTables are the tables of figure 5.
+type scaleTables struct {
+	keepUp, mem, windows *bench.Table
+	// profiles of the producer's run, by shard count
+	profiles []scaleProfile
+}
+
+// scaleProfile is the CPU profile of one scale case's producer window.
+type scaleProfile struct {
+	shards int
+	window time.Duration
+	prof   *bench.Profile
+}
+
+func (b *benchRun) figScale(ctx context.Context) error {
+	tt := scaleTables{
+		keepUp: &bench.Table{
+			Title: fmt.Sprintf("5a. Scale on one worker, quotas on (5 GetRecords/s and 2 MiB/s per shard): producer at %d records/s per shard for %v",
+				b.c.scaleRate, b.c.scaleDuration),
+			Columns: []string{"shards", "produced rec/s", "records", "all shards polled after", "lag p50", "lag p99", "lag max",
+				"last record after producer stop", "keeps up", "GetRecords calls/s/shard mean", "min", "max", "throttled calls", "CPU cores busy"},
+		},
+		mem: &bench.Table{
+			Title: "5b. Memory of the read on one worker (RSS from /proc/self/status, after a full GC returning free memory to the OS)",
+			Columns: []string{"shards", "RSS before the job", "RSS while reading", "stream data in the server", "Read's RSS", "RSS per shard",
+				"Go heap per shard", "goroutines per shard", "peak RSS sampled", "peak above before+data, per shard"},
+		},
+		windows: &bench.Table{
+			Title:   "5c. Lag (now − arrival time, at the DoFn after Read) by time since the producer started",
+			Columns: []string{"shards", "window", "records", "lag p50", "lag p99", "lag max"},
+		},
+	}
+	for _, shards := range b.c.scaleShards {
+		if err := b.scaleCase(ctx, shards, &tt); err != nil {
+			b.rep.fail("scale %d shards: %v", shards, err)
+		}
+	}
+	tt.keepUp.Note("Read starts first (TRIM_HORIZON on the empty stream, bounded with WithMaxRecords); the producer starts once every shard has been polled. Lag is measured at a DoFn fused after Read, against the record's ApproximateArrivalTimestamp. 'keeps up' = the last record was read within 2 s of the producer's stop and no lag exceeded 5 s. Calls per shard per second are counted by the server over the producer's run (throttled calls included); the quota is 5.")
+	tt.mem.Note("RSS before the job: server and empty stream, no job. RSS while reading: 1 s before the producer stops, pipeline live. Stream data: RSS after the job minus RSS after deleting the stream (the server keeps every record), scaled to the records put at the live measurement. Read's RSS = while reading − before − data; it includes Prism's and the Beam harness's share for the job. The peak column uses the highest RSS sampled every 200 ms without a forced GC (the heap grows to GOGC before a collection), so it is an upper bound.")
+	b.emit(tt.keepUp)
+	b.emit(tt.mem)
+	b.emit(tt.windows)
+	b.scaleProfileTables(tt.profiles)
+	return nil
+}
+
+// scaleProfileTables prints where the CPU went while the producer ran.
+func (b *benchRun) scaleProfileTables(profs []scaleProfile) {
+	if len(profs) == 0 {
+		return
+	}
+	byPart := &bench.Table{Title: "5d. CPU while the producer ran, by part (profile, in cores; 2 cores = the whole machine)", Columns: []string{"part"}}
+	for _, sp := range profs {
+		byPart.Columns = append(byPart.Columns, fmt.Sprintf("%d shards", sp.shards))
+	}
+	sums := make([][]int64, len(profs))
+	for i, sp := range profs {
+		sums[i] = make([]int64, len(parts))
+		idx := sp.prof.ValueIndex("cpu")
+		for _, smp := range sp.prof.Samples {
+			sums[i][partOf(smp)] += smp.Values[idx]
+		}
+	}
+	for k, pt := range parts {
+		row := []any{pt.name}
+		nonzero := false
+		for i, sp := range profs {
+			row = append(row, fixed(float64(sums[i][k])/float64(sp.window), 2))
+			nonzero = nonzero || sums[i][k] > 0
+		}
+		if nonzero {
+			byPart.AddRow(row...)
+		}
+	}
+	byPart.Note("The producer and the in-process server share the machine with the read; their parts are what the read does not cost on a real worker.")
+	b.emit(byPart)
+
+	last := profs[len(profs)-1]
+	idx := last.prof.ValueIndex("cpu")
+	readSide := func(s bench.Sample) bool { side := s.Labels["side"]; return side != "server" && side != "producer" }
+	total := float64(last.prof.Total(idx, readSide))
+	top := &bench.Table{
+		Title:   fmt.Sprintf("5e. Top %d functions of the read side at %d shards by flat CPU (server and producer excluded)", b.c.topN, last.shards),
+		Columns: []string{"function", "flat cores", "flat %", "cum %"},
+	}
+	for _, f := range last.prof.Top(idx, readSide, b.c.topN, false) {
+		top.AddRow(shortFunc(f.Name), fixed(float64(f.Flat)/float64(last.window), 3), fixed(100*float64(f.Flat)/total, 1), fixed(100*float64(f.Cum)/total, 1))
+	}
+	top.Note("Read side = everything but the server's and the producer's goroutines: the connector, Beam's harness, Prism, the counting DoFn and the Go runtime (GC included): %s cores in all.", fixed(total/float64(last.window), 2))
+	b.emit(top)
+	cum := &bench.Table{
+		Title:   fmt.Sprintf("5f. Connector, Beam and Prism functions of the read side at %d shards by cumulative CPU", last.shards),
+		Columns: []string{"function", "cum cores", "cum %"},
+	}
+	shown := 0
+	for _, f := range last.prof.Top(idx, readSide, 0, true) {
+		if !isOurs(f.Name) {
+			continue
+		}
+		cum.AddRow(shortFunc(f.Name), fixed(float64(f.Cum)/float64(last.window), 3), fixed(100*float64(f.Cum)/total, 1))
+		if shown++; shown == b.c.topN {
+			break
+		}
+	}
+	b.emit(cum)
+}
+
+func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) error {
+	srv, err := newServer(true)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	client := newClient(srv.Endpoint())
+	stream := b.streamName("scale")
+	infos, err := createStream(ctx, client, stream, shards)
+	if err != nil {
+		return err
+	}
+	d := b.c.scaleDuration
+	rate := float64(b.c.scaleRate * shards)
+	n := int64(rate * d.Seconds())
+	nWindows := int((d+b.c.scaleWindow-1)/b.c.scaleWindow) + 1
+	s := newSink(n).withWindows(b.c.scaleWindow, nWindows)
+	key := stream + "/scale"
+	registerSink(key, s)
+	defer sinks.Delete(key)
+
+	before := measureMem()
+	sampler := bench.StartRSSSampler(200 * time.Millisecond)
+	defer sampler.Stop()
+	p, sc := beam.NewPipelineWithRoot()
+	opts := append(readOptions(srv.Endpoint()), kinesisio.WithMaxRecords(n), kinesisio.WithMaxReadTime(d+3*time.Minute))
+	b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))
+	start := time.Now()
+	done := b.startPipeline(ctx, p, d+4*time.Minute)
+	ready, err := waitPolled(ctx, srv, infos, start, 2*time.Minute)
+	if err != nil {
+		b.cancelJobs()
+		<-done
+		return err
+	}
+	b.progress("scale %d shards: all polled %v after the job started; producing %s records/s for %v", shards, ready.Round(time.Millisecond), num(rate), d)
+	prod := &producer{
+		p:       &putter{c: client, stream: stream, shards: infos, size: b.c.scaleSize, calls: bench.NewHistogram()},
+		rate:    rate,
+		tick:    10 * time.Millisecond,
+		workers: b.c.scaleWorkers,
+	}
+	calls0 := callsByShard(srv, infos)
+	cpu0 := bench.CPUTime()
+	s.startWindows(time.Now())
+	var profBuf bytes.Buffer
+	profiling := b.c.scaleProfile && pprof.StartCPUProfile(&profBuf) == nil
+	perr := make(chan error, 1)
+	go func() { perr <- prod.run(ctx, d) }()
+	var live memPoint
+	var producedAtLive int64
+	select {
+	case <-time.After(max(d-time.Second, d/2)):
+		live = measureMem()
+		producedAtLive = prod.produced.Load()
+		if b.c.memProfile != "" {
+			if err := writeHeapProfile(fmt.Sprintf("%s.scale-%d", b.c.memProfile, shards)); err != nil {
+				b.progress("scale: heap profile: %v", err)
+			}
+		}
+	case <-ctx.Done():
+	}
+	err = <-perr
+	if profiling {
+		pprof.StopCPUProfile()
+	}
+	calls1 := callsByShard(srv, infos)
+	cpu := bench.CPUTime() - cpu0
+	window := prod.stopped.Sub(prod.started)
+	if err != nil {
+		b.cancelJobs()
+		<-done
+		return fmt.Errorf("producer: %w", err)
+	}
+	res := <-done
+	sampler.Stop()
+	if res.err != nil {
+		return fmt.Errorf("Read pipeline: %w", res.err)
+	}
+	if msg := s.check(true); msg != "" {
+		return explainMissing(ctx, client, stream, infos, n, prod.p, msg)
+	}
+	if twice := s.putTwice.Load(); twice > 0 {
+		first, _ := prod.p.firstCallError.Load().(string)
+		b.progress("note: %d records were in the stream twice (%d PutRecords calls resent after failing as a whole, first: %s); Read's WithMaxRecords budget stopped it before as many others, as it should",
+			twice, prod.p.callErrors.Load(), first)
+	}
+	if twice := s.putTwice.Load(); twice > 0 {
+		tt.keepUp.Note("%s: the producer resent %d PutRecords calls that had failed as a whole (%s) and %d records were in the stream twice; Read counted each copy once against its WithMaxRecords budget, so it ended before reading as many of the last records.",
+			fmt.Sprint(shards)+" shards", prod.p.callErrors.Load(), firstErr(prod.p), twice)
+	}
+	after := measureMem()
+	deleteStream(client, stream)
+	deleted := measureMem()
+
+	frac := float64(producedAtLive) / float64(n)
+	dataRSS := int64(float64(after.rss-deleted.rss) * frac)
+	dataHeap := int64(float64(after.heap-deleted.heap) * frac)
+	readRSS := live.rss - before.rss - dataRSS
+	readHeap := live.heap - before.heap - dataHeap
+	peak := sampler.MaxBetween(start, prod.stopped)
+	peakAbove := peak - before.rss - (after.rss - deleted.rss)
+
+	rates := perShardRates(calls0, calls1, window)
+	mean, lo, hi := intStats(rates)
+	drain := s.lastTime().Sub(prod.stopped)
+	keeps := "yes"
+	if drain > 2*time.Second || s.lag.Max() > 5*time.Second {
+		keeps = "NO"
+	}
+	if profiling {
+		if b.c.cpuProfile != "" {
+			name := fmt.Sprintf("%s.scale-%d", b.c.cpuProfile, shards)
+			if err := os.WriteFile(name, profBuf.Bytes(), 0o644); err != nil {
+				return err
+			}
+			b.progress("scale: wrote %s", name)
+		}
+		if prof, err := bench.ParseProfile(profBuf.Bytes()); err == nil {
+			tt.profiles = append(tt.profiles, scaleProfile{shards: shards, window: window, prof: prof})
+		}
+	}
+	c := counters(res.pr)
+	tt.keepUp.AddRow(shards, num(perSec(n, window)), num(float64(n)), secs(ready), ms(s.lag.Quantile(0.5)), ms(s.lag.Quantile(0.99)), ms(s.lag.Max()),
+		ms(drain), keeps, fixed(mean, 2), fixed(lo, 2), fixed(hi, 2), num(float64(c["throttled_calls"])), fixed(cpu.Seconds()/window.Seconds(), 2))
+	tt.mem.AddRow(shards, mib(before.rss), mib(live.rss), mib(dataRSS), mib(readRSS), fixed(float64(readRSS)/float64(shards)/(1<<10), 0)+" KiB",
+		fixed(float64(readHeap)/float64(shards)/(1<<10), 0)+" KiB", fixed(float64(live.goroutines-before.goroutines)/float64(shards), 1),
+		mib(peak), fixed(float64(peakAbove)/float64(shards)/(1<<10), 0)+" KiB")
+	for i, h := range s.windows {
+		if h.Count() == 0 {
+			continue
+		}
+		lo := time.Duration(i) * b.c.scaleWindow
+		label := fmt.Sprintf("%v–%v", lo, lo+b.c.scaleWindow)
+		if i == len(s.windows)-1 {
+			label = fmt.Sprintf("%v– (drain)", lo)
+		}
+		tt.windows.AddRow(shards, label, num(float64(h.Count())), ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Max()))
+	}
+	b.rep.target(fmt.Sprintf("scale.keeps.%d", shards), map[bool]float64{true: 1, false: 0}[keeps == "yes"])
+	b.rep.target(fmt.Sprintf("scale.mem.%d", shards), float64(readRSS)/float64(shards))
+	b.rep.target(fmt.Sprintf("scale.calls.max.%d", shards), hi)
+	b.detail("scale %d shards: PutRecords calls p50 %v p99 %v; %d entries retried", shards, prod.p.calls.Quantile(0.5), prod.p.calls.Quantile(0.99), prod.p.retried.Load())
+	b.progress("scale %d shards: lag p50 %v p99 %v max %v; last record %v after the producer stopped; %.2f calls/s/shard (max %.2f); Read RSS %s (%.0f KiB/shard)",
+		shards, s.lag.Quantile(0.5).Round(time.Millisecond), s.lag.Quantile(0.99).Round(time.Millisecond), s.lag.Max().Round(time.Millisecond),
+		drain.Round(time.Millisecond), mean, hi, mib(readRSS), float64(readRSS)/float64(shards)/1024)
+	return nil
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
+)
+
+// pipelinesRun counts the pipelines this process ran (the first one pays
+// for Prism's warm-up).
+var pipelinesRun atomic.Int64
+
+// trivialRun runs Impulse -> stampFn and returns the time from beam.Run to
+// the element reaching the DoFn, and the job's time.
+func (b *benchRun) trivialRun(ctx context.Context) (first, job time.Duration, err error) {
+	key := fmt.Sprintf("trivial-%d", b.seq.Add(1))
+	p, s := beam.NewPipelineWithRoot()
+	beam.ParDo0(s, &stampFn{Key: key}, beam.Impulse(s))
+	start := time.Now()
+	_, job, err = b.runPipeline(ctx, p, 2*time.Minute)
+	if err != nil {
+		return 0, job, err
+	}
+	v, ok := stamps.Load(key)
+	if !ok {
+		return 0, job, fmt.Errorf("trivial pipeline: the element never reached the DoFn")
+	}
+	stamps.Delete(key)
+	return time.Unix(0, v.(*atomic.Int64).Load()).Sub(start), job, nil
+}
+
+// milestones notes when the server first saw each operation after a
+// start, by polling its counters every millisecond.
+type milestones struct {
+	srv   *fakekinesis.Server
+	start time.Time
+	ops   []string
+	base  []int
+	at    []time.Duration
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func watchMilestones(srv *fakekinesis.Server, start time.Time, ops ...string) *milestones {
+	m := &milestones{srv: srv, start: start, ops: ops, at: make([]time.Duration, len(ops)), stop: make(chan struct{}), done: make(chan struct{})}
+	for _, op := range ops {
+		m.base = append(m.base, srv.Calls(op))
+	}
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			pending := false
+			for i, op := range m.ops {
+				if m.at[i] == 0 {
+					if m.srv.Calls(op) > m.base[i] {
+						m.at[i] = time.Since(m.start)
+					} else {
+						pending = true
+					}
+				}
+			}
+			if !pending {
+				return
+			}
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *milestones) finish() []time.Duration {
+	close(m.stop)
+	<-m.done
+	return m.at
+}
+
+func (b *benchRun) figStartup(ctx context.Context) error {
+	srv, err := newServer(false)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	client := newClient(srv.Endpoint())
+	stream := b.streamName("startup")
+	infos, err := createStream(ctx, client, stream, b.c.startupShards)
+	if err != nil {
+		return err
+	}
+	defer deleteStream(client, stream)
+	n := int64(b.c.startupRecords)
+	p := &putter{c: client, stream: stream, shards: infos, size: 100}
+	if err := p.fill(ctx, n, 2); err != nil {
+		return fmt.Errorf("fill: %w", err)
+	}
+	t := &bench.Table{
+		Title: fmt.Sprintf("4. Start-up: from beam.Run to the first record (%d records already in a %d-shard stream) vs Prism's own start-up",
+			n, b.c.startupShards),
+		Columns: []string{"run", "trivial: element at DoFn", "trivial: job", "Read: 1st ListShards", "1st GetShardIterator",
+			"1st GetRecords", "1st record", "last record", "job", "1st record − trivial"},
+	}
+	if pipelinesRun.Load() == 0 {
+		first, job, err := b.trivialRun(ctx)
+		if err != nil {
+			return err
+		}
+		t.AddRow("process's first pipeline (cold)", ms(first), ms(job), "", "", "", "", "", "", "")
+	}
+	var trivFirst, trivJob, rdFirst, rdJob, rdLast []time.Duration
+	var miles [][]time.Duration
+	for i := range b.c.startupRuns {
+		first, job, err := b.trivialRun(ctx)
+		if err != nil {
+			return err
+		}
+		trivFirst, trivJob = append(trivFirst, first), append(trivJob, job)
+
+		s := newSink(n)
+		key := fmt.Sprintf("%s/startup-%d", stream, i)
+		registerSink(key, s)
+		pl, sc := beam.NewPipelineWithRoot()
+		opts := append(readOptions(srv.Endpoint()), kinesisio.WithStopAtLatest(), kinesisio.WithMaxReadTime(2*time.Minute))
+		b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))
+		start := time.Now()
+		m := watchMilestones(srv, start, "ListShards", "GetShardIterator", "GetRecords")
+		_, wall, err := b.runPipeline(ctx, pl, 3*time.Minute)
+		at := m.finish()
+		sinks.Delete(key)
+		if err != nil {
+			return fmt.Errorf("Read pipeline: %w", err)
+		}
+		if msg := s.check(false); msg != "" {
+			return fmt.Errorf("Read: %s", msg)
+		}
+		fr, lr := s.firstTime().Sub(start), s.lastTime().Sub(start)
+		rdFirst, rdJob, rdLast = append(rdFirst, fr), append(rdJob, wall), append(rdLast, lr)
+		miles = append(miles, at)
+		t.AddRow(fmt.Sprint(i+1), ms(first), ms(job), ms(at[0]), ms(at[1]), ms(at[2]), ms(fr), ms(lr), ms(wall), ms(fr-first))
+		b.progress("startup run %d: trivial element after %v; Read first record after %v (job %v)", i+1,
+			first.Round(time.Millisecond), fr.Round(time.Millisecond), wall.Round(time.Millisecond))
+	}
+	if len(rdFirst) > 1 {
+		col := func(k int) []time.Duration {
+			var out []time.Duration
+			for _, m := range miles {
+				out = append(out, m[k])
+			}
+			return out
+		}
+		t.AddRow("median", ms(median(trivFirst)), ms(median(trivJob)), ms(median(col(0))), ms(median(col(1))), ms(median(col(2))),
+			ms(median(rdFirst)), ms(median(rdLast)), ms(median(rdJob)), ms(median(rdFirst)-median(trivFirst)))
+	}
+	b.rep.target("startup.first", median(rdFirst).Seconds())
+	t.Note("Times are from the call to beam.Run (in-process Prism, LOOPBACK worker, job server already started). The trivial pipeline is Impulse -> DoFn. Read is bounded with WithStopAtLatest(). The server's first ListShards, GetShardIterator and GetRecords are seen by polling its call counters every millisecond.")
+	b.emit(t)
+	return nil
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
+)
+
+// writeBatch is the PutRecords batch size of the bare loop (Write's own).
+const writeBatch = 500
+
+// writeResult is one measured write.
+type writeResult struct {
+	wall, cpu   time.Duration
+	first, last time.Time // first and last record reported written (Write only)
+	calls       int       // PutRecords calls the server saw
+}
+
+func (b *benchRun) figWrite(ctx context.Context) error {
+	srv, err := newServer(false)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	client := newClient(srv.Endpoint())
+	n, size := b.c.writeRecords, b.c.writeSize
+	t := &bench.Table{
+		Title: fmt.Sprintf("6. Write throughput: %s records of %s on %d shards, kinesisio.Write on Prism vs a bare PutRecords loop (batches of %d)",
+			num(float64(n)), sizeLabel(size), b.c.writeShards, writeBatch),
+		Columns: []string{"writer", "requests in flight", "time", "rec/s", "MB/s", "ratio vs bare, 1 in flight", "ratio vs bare, same in flight",
+			"rec/s, 1st→last written", "PutRecords calls", "process CPU µs/rec"},
+	}
+	type runSpec struct {
+		name     string
+		inFlight int
+		write    bool
+	}
+	specs := []runSpec{{"bare loop", 1, false}, {"bare loop", 4, false}, {"kinesisio.Write (default)", 4, true}, {"kinesisio.Write WithMaxInFlight(1)", 1, true}}
+	bareWall := map[int]time.Duration{}
+	for _, sp := range specs {
+		stream := b.streamName("write")
+		infos, err := createStream(ctx, client, stream, b.c.writeShards)
+		if err != nil {
+			return err
+		}
+		var r writeResult
+		if sp.write {
+			r, err = b.writeRun(ctx, srv, stream, sp.inFlight)
+		} else {
+			r, err = b.bareWriteRun(ctx, srv, client, stream, sp.inFlight)
+		}
+		if err == nil {
+			err = b.checkWritten(ctx, client, stream, infos, int64(n))
+		}
+		deleteStream(client, stream)
+		if err != nil {
+			b.rep.fail("write, %s with %d in flight: %v", sp.name, sp.inFlight, err)
+			continue
+		}
+		rate := perSec(int64(n), r.wall)
+		steady := "-"
+		if !sp.write {
+			bareWall[sp.inFlight] = r.wall
+		} else {
+			steady = num(perSec(int64(n), r.last.Sub(r.first)))
+		}
+		vs := func(k int) string {
+			if w, ok := bareWall[k]; ok {
+				return ratio(rate, perSec(int64(n), w))
+			}
+			return "-"
+		}
+		t.AddRow(sp.name, sp.inFlight, secs(r.wall), num(rate), fixed(rate*float64(size)/1e6, 1), vs(1), vs(sp.inFlight), steady,
+			num(float64(r.calls)), fixed(float64(r.cpu.Microseconds())/float64(n), 2))
+		if sp.write {
+			if w, ok := bareWall[1]; ok {
+				b.rep.target(fmt.Sprintf("write.ratio1.%d", sp.inFlight), rate/perSec(int64(n), w))
+			}
+			if w, ok := bareWall[sp.inFlight]; ok {
+				b.rep.target(fmt.Sprintf("write.ratio.%d", sp.inFlight), rate/perSec(int64(n), w))
+			}
+		}
+		b.progress("write %s (%d in flight): %s rec/s in %v", sp.name, sp.inFlight, num(rate), r.wall.Round(time.Millisecond))
+	}
+	t.Note("Each run writes the same %s records (%d partition keys) to a fresh stream; afterwards the stream is read back and every record must be there. The bare loop sends PutRecords calls of %d from goroutines sharing one client (same HTTP settings as the connector's) and resends failed entries; Write runs on Prism (Impulse -> a DoFn making the records -> Write -> a counting DoFn), so its time includes the job's start and the records' generation.",
+		num(float64(n)), b.c.writeKeys, writeBatch)
+	b.emit(t)
+	return nil
+}
+
+// bareWriteRun writes the records with PutRecords calls of writeBatch
+// from inFlight goroutines.
+func (b *benchRun) bareWriteRun(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client, stream string, inFlight int) (writeResult, error) {
+	n, size := b.c.writeRecords, b.c.writeSize
+	keys := make([]string, b.c.writeKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("pk-%d", i)
+	}
+	runtime.GC()
+	calls0 := srv.Calls("PutRecords")
+	cpu0, start := bench.CPUTime(), time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, inFlight)
+	for w := range inFlight {
+		wg.Go(func() {
+			now := time.Now()
+			for {
+				first := int(next.Add(writeBatch) - writeBatch)
+				if first >= n {
+					return
+				}
+				entries := make([]types.PutRecordsRequestEntry, 0, writeBatch)
+				for i := first; i < min(first+writeBatch, n); i++ {
+					entries = append(entries, types.PutRecordsRequestEntry{Data: makeData(size, int64(i), now), PartitionKey: aws.String(keys[i%len(keys)])})
+				}
+				for attempt := 1; len(entries) > 0; attempt++ {
+					if attempt > maxPutAttempts {
+						errs[w] = fmt.Errorf("%d entries still failing after %d attempts", len(entries), maxPutAttempts)
+						return
+					}
+					cctx, cancel := context.WithTimeout(ctx, callTimeout)
+					out, err := client.PutRecords(cctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
+					cancel()
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					var failed []types.PutRecordsRequestEntry
+					for j, r := range out.Records {
+						if r.ErrorCode != nil {
+							failed = append(failed, entries[j])
+						}
+					}
+					entries = failed
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := writeResult{wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0}
+	return r, errors.Join(errs...)
+}
+
+// writeRun writes the records with kinesisio.Write on Prism.
+func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream string, inFlight int) (writeResult, error) {
+	n := b.c.writeRecords
+	key := stream + "/write"
+	defer writeCounts.Delete(key)
+	p, s := beam.NewPipelineWithRoot()
+	recs := beam.ParDo(s, &genFn{N: n, Size: b.c.writeSize, Keys: b.c.writeKeys}, beam.Impulse(s))
+	opts := []kinesisio.WriteOption{kinesisio.WithEndpoint(srv.Endpoint()), kinesisio.WithRegion(region),
+		kinesisio.WithFailedRecords(kinesisio.EmitFailed), kinesisio.WithMaxInFlight(inFlight)}
+	res := kinesisio.Write(s, stream, recs, opts...)
+	b.terminate(s, beam.ParDo(s, &writtenFn{Key: key}, res.Written))
+	b.terminate(s, beam.ParDo(s, &failedFn{Key: key}, res.Failed))
+	runtime.GC()
+	calls0 := srv.Calls("PutRecords")
+	cpu0 := bench.CPUTime()
+	_, wall, err := b.runPipeline(ctx, p, 5*time.Minute+time.Duration(n/1000)*time.Second)
+	c := writeCountFor(key)
+	r := writeResult{wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0,
+		first: time.Unix(0, c.first.Load()), last: time.Unix(0, c.last.Load())}
+	if err != nil {
+		return r, fmt.Errorf("Write pipeline: %w", err)
+	}
+	if got, failed := c.written.Load(), c.failed.Load(); got != int64(n) || failed != 0 {
+		return r, fmt.Errorf("Write reported %d records written and %d failed, want %d written", got, failed, n)
+	}
+	return r, nil
+}
+
+// checkWritten reads the stream back: every record 0..n-1 must be there.
+func (b *benchRun) checkWritten(ctx context.Context, client *kinesis.Client, stream string, infos []shardInfo, n int64) error {
+	s := newSink(n)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if _, err := bareRead(rctx, client, stream, infos, false, s); err != nil {
+		return fmt.Errorf("reading back: %w", err)
+	}
+	if s.bad.Load() > 0 || s.distinct.Load() != n {
+		return fmt.Errorf("reading back: %d of %d records in the stream (%d without a valid header)", s.distinct.Load(), n, s.bad.Load())
+	}
+	if d := s.dups.Load(); d > 0 {
+		b.progress("write: %d records were written twice (at-least-once)", d)
+	}
+	return nil
+}
