@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -119,10 +120,10 @@ func spin(until time.Time) {
 			x = x*31 + i
 		}
 	}
-	sinkInt = x
+	sinkInt.Store(int64(x))
 }
 
-var sinkInt int
+var sinkInt atomic.Int64
 
 func TestTable(t *testing.T) {
 	tb := &Table{Title: "T", Columns: []string{"name", "value"}}

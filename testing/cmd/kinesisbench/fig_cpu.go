@@ -36,6 +36,9 @@ func hasAny(substrs ...string) func(bench.Sample) bool {
 
 const gcPart = "GC background workers"
 
+// prismSpinNote explains the Prism part of the profiles.
+const prismSpinNote = "Prism's part is almost all stage.Execute's progress loop (runtime.selectgo, lock2/unlock2, procyield under it): in Prism v2.77 it selects on the bundle's data channel, which is closed from the start when the stage has no outputs (here the Read's stage ends in the counting DoFn) and otherwise from the end of the data to the bundle's response, so it busy-waits for that time. --unfused-sink gives the stage an output; setting dataReady = nil once it fired (stage.go:217) removes the spin."
+
 // parts split a profile of this process; the first that matches wins.
 var parts = []part{
 	{"in-process Kinesis server (label side=server)", labelIs("side", "server")},
@@ -193,6 +196,7 @@ func (b *benchRun) figCPU(ctx context.Context) error {
 		byPart.AddRow(p.name, fixed(perRec(time.Duration(bparts[i])), 2), fixed(perRec(time.Duration(rparts[i])), 2),
 			fixed(100*float64(rparts[i])/float64(rs.total), 1)+" %")
 	}
+	byPart.Note(prismSpinNote)
 	b.emit(byPart)
 
 	notServer := func(s bench.Sample) bool { return s.Labels["side"] != "server" }

@@ -127,6 +127,7 @@ func (b *benchRun) scaleProfileTables(profs []scaleProfile) {
 		}
 	}
 	byPart.Note("The producer and the in-process server share the machine with the read; their parts are what the read does not cost on a real worker.")
+	byPart.Note(prismSpinNote)
 	b.emit(byPart)
 
 	last := profs[len(profs)-1]

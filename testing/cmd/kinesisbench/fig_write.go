@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +52,7 @@ func (b *benchRun) figWrite(ctx context.Context) error {
 	}
 	specs := []runSpec{{"bare loop", 1, false}, {"bare loop", 4, false}, {"kinesisio.Write (default)", 4, true}, {"kinesisio.Write WithMaxInFlight(1)", 1, true}}
 	bareWall := map[int]time.Duration{}
+	var writeProf []byte
 	for _, sp := range specs {
 		stream := b.streamName("write")
 		infos, err := createStream(ctx, client, stream, b.c.writeShards)
@@ -56,7 +60,16 @@ func (b *benchRun) figWrite(ctx context.Context) error {
 			return err
 		}
 		var r writeResult
-		if sp.write {
+		if sp.write && sp.inFlight == 4 {
+			// Profile the default Write: where its time goes.
+			var buf bytes.Buffer
+			profiling := pprof.StartCPUProfile(&buf) == nil
+			r, err = b.writeRun(ctx, srv, stream, sp.inFlight)
+			if profiling {
+				pprof.StopCPUProfile()
+				writeProf = buf.Bytes()
+			}
+		} else if sp.write {
 			r, err = b.writeRun(ctx, srv, stream, sp.inFlight)
 		} else {
 			r, err = b.bareWriteRun(ctx, srv, client, stream, sp.inFlight)
@@ -97,6 +110,54 @@ func (b *benchRun) figWrite(ctx context.Context) error {
 	t.Note("Each run writes the same %s records (%d partition keys) to a fresh stream; afterwards the stream is read back and every record must be there. The bare loop sends PutRecords calls of %d from goroutines sharing one client (same HTTP settings as the connector's) and resends failed entries; Write runs on Prism (Impulse -> a DoFn making the records -> Write -> a counting DoFn), so its time includes the job's start and the records' generation.",
 		num(float64(n)), b.c.writeKeys, writeBatch)
 	b.emit(t)
+	if writeProf != nil {
+		if b.c.cpuProfile != "" {
+			if err := os.WriteFile(b.c.cpuProfile+".write", writeProf, 0o644); err != nil {
+				return err
+			}
+		}
+		if err := b.writeProfileTable(writeProf, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeProfileTable prints the top functions of the default Write run.
+func (b *benchRun) writeProfileTable(data []byte, n int) error {
+	prof, err := bench.ParseProfile(data)
+	if err != nil {
+		return err
+	}
+	idx := prof.ValueIndex("cpu")
+	notServer := func(s bench.Sample) bool { return s.Labels["side"] != "server" }
+	total := float64(prof.Total(idx, notServer))
+	perRec := func(v int64) string { return fixed(float64(v)/1e3/float64(n), 3) }
+	top := &bench.Table{
+		Title:   fmt.Sprintf("6b. Top %d functions of the default Write run by flat CPU (server excluded)", b.c.topN),
+		Columns: []string{"function", "flat µs/rec", "flat %", "cum %"},
+	}
+	for _, f := range prof.Top(idx, notServer, b.c.topN, false) {
+		top.AddRow(shortFunc(f.Name), perRec(f.Flat), fixed(100*float64(f.Flat)/total, 1), fixed(100*float64(f.Cum)/total, 1))
+	}
+	top.Note("The run's CPU outside the in-process server: %s µs per record; the server's: %s µs per record. The Write's stage (Impulse, the generating DoFn, Write and the counting DoFns, one bundle) has no outputs unless --unfused-sink, so Prism busy-waits during the whole bundle (see 2b).",
+		perRec(int64(total)), perRec(prof.Total(idx, nil)-int64(total)))
+	b.emit(top)
+	cum := &bench.Table{
+		Title:   "6c. Connector, Beam and Prism functions of the default Write run by cumulative CPU (server excluded)",
+		Columns: []string{"function", "cum µs/rec", "cum %"},
+	}
+	shown := 0
+	for _, f := range prof.Top(idx, notServer, 0, true) {
+		if !isOurs(f.Name) {
+			continue
+		}
+		cum.AddRow(shortFunc(f.Name), perRec(f.Cum), fixed(100*float64(f.Cum)/total, 1))
+		if shown++; shown == b.c.topN {
+			break
+		}
+	}
+	b.emit(cum)
 	return nil
 }
 

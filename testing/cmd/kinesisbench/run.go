@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -154,7 +155,7 @@ func parseSize(s string) (int64, error) {
 type sizeFlag struct{ v *int64 }
 
 func (f sizeFlag) String() string {
-	if f.v == nil {
+	if f.v == nil || *f.v == 0 {
 		return ""
 	}
 	return strconv.FormatInt(*f.v, 10)
@@ -182,7 +183,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	only := fs.String("only", strings.Join(figureNames, ","), "figures to run, comma-separated: "+strings.Join(figureNames, ", "))
 	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes and durations (under a minute), for CI; explicit flags still win")
 	fs.BoolVar(&c.markdown, "markdown", false, "also print the tables as Markdown, with the machine described, for docs/performance.md")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write CPU profiles: the cpu figure's Read run to FILE, its bare loop to FILE.bare, the scale figure's producer windows to FILE.scale-SHARDS")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write CPU profiles: the cpu figure's Read run to FILE, its bare loop to FILE.bare, the scale figure's producer windows to FILE.scale-SHARDS, the default Write run to FILE.write")
 	fs.StringVar(&c.memProfile, "memprofile", "", "scale figure: write the heap profile taken while reading to FILE.scale-SHARDS")
 	fs.StringVar(&c.logLevel, "log_level", "error", "level of Beam's and Prism's logs on stderr: debug, info, warn or error")
 	fs.BoolVar(&c.verbose, "v", false, "print progress details on stderr")
@@ -198,7 +199,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.cpuSize, "cpu-size", 100, "cpu: record size in bytes")
 	fs.IntVar(&c.cpuShards, "cpu-shards", 4, "cpu: shards")
 	fs.IntVar(&c.cpuRecords, "cpu-records", 400000, "cpu: records")
-	fs.IntVar(&c.topN, "top", 20, "cpu: functions listed")
+	fs.IntVar(&c.topN, "top", 20, "cpu, scale, write: functions listed in the profile tables")
 
 	fs.Var(intList{&c.latencyRates}, "latency-rates", "latency: producer rates in records/s (all shards together), one run each")
 	fs.DurationVar(&c.latencyDuration, "latency-duration", 10*time.Second, "latency: how long the producer writes")
@@ -223,6 +224,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.writeKeys, "write-keys", 1024, "write: distinct partition keys")
 
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
 		return nil, usageError{err}
 	}
 	if fs.NArg() > 0 {
