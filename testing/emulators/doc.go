@@ -11,14 +11,10 @@
 //
 // Tests normally call Require, which starts one shared instance of each
 // kind per test binary and skips the test (or fails it when CI=true) when
-// the emulator cannot be started. TestMain should call StopAll after
-// m.Run:
+// the emulator cannot be started. TestMain should stop them at the end,
+// which Run does:
 //
-//	func TestMain(m *testing.M) {
-//		code := m.Run()
-//		emulators.StopAll()
-//		os.Exit(code)
-//	}
+//	func TestMain(m *testing.M) { os.Exit(emulators.Run(m)) }
 //
 // Known gaps of the emulators (no StreamARN on kinesalite, no throttling on
 // either, MillisBehindLatest always 0 on kinesalite, ...) are described in

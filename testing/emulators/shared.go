@@ -3,6 +3,7 @@ package emulators
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -86,4 +87,18 @@ func StopAll() error {
 		s.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// Run runs the tests of m, stops every emulator they started, and returns
+// the exit code: a test failure's, or 1 if an emulator would not stop.
+// A TestMain that needs nothing else is os.Exit(emulators.Run(m)).
+func Run(m *testing.M) int {
+	code := m.Run()
+	if err := StopAll(); err != nil {
+		fmt.Fprintln(os.Stderr, "emulators: StopAll:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }
