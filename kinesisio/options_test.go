@@ -60,6 +60,14 @@ func TestTimestampFnConflictsWithProcessingTime(t *testing.T) {
 	}
 }
 
+func TestUnpacedConflictsWithQuotaShare(t *testing.T) {
+	_, s := beam.NewPipelineWithRoot()
+	_, err := kinesisio.TryRead(s, "s", kinesisio.WithoutQuotaPacing(), kinesisio.WithReadQuotaShare(0.5))
+	if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "WithoutQuotaPacing") {
+		t.Fatalf("TryRead = %v, want an ErrInvalidOption naming WithoutQuotaPacing", err)
+	}
+}
+
 func TestValidOptionsBuildAPipeline(t *testing.T) {
 	_, s := beam.NewPipelineWithRoot()
 	col, err := kinesisio.TryRead(s, "arn:aws:kinesis:eu-west-1:123456789012:stream/orders",

@@ -80,6 +80,9 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	if c.timestampFn != "" && c.eventTime == ProcessingTime {
 		return beam.PCollection{}, invalid("WithTimestampFn", "cannot be combined with WithEventTime(ProcessingTime)")
 	}
+	if c.unpaced && c.quotaShare != 1 {
+		return beam.PCollection{}, invalid("WithoutQuotaPacing", "cannot be combined with WithReadQuotaShare(%v): a share needs pacing", c.quotaShare)
+	}
 	direct := runnerName() == "direct"
 	if direct && !c.bounded() {
 		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
@@ -97,6 +100,7 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 		TimestampFn:      c.timestampFn,
 		IdleSkewMillis:   c.idleSkew.Milliseconds(),
 		QuotaShare:       c.quotaShare,
+		Unpaced:          c.unpaced,
 		MaxBufferedBytes: c.maxBuffered,
 		RecordsPerCall:   c.perCall,
 		IdlePollMillis:   c.idlePoll.Milliseconds(),

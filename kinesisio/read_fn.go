@@ -46,6 +46,7 @@ type readFn struct {
 	TimestampFn      string
 	IdleSkewMillis   int64
 	QuotaShare       float64
+	Unpaced          bool
 	MaxBufferedBytes int64
 	RecordsPerCall   int32
 	IdlePollMillis   int64
@@ -266,6 +267,7 @@ func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.C
 		RecordsPerCall:   fn.RecordsPerCall,
 		CallsPerSecond:   fetcher.MaxCallsPerSecond * fn.QuotaShare,
 		BytesPerSecond:   fetcher.MaxBytesPerSecond * fn.QuotaShare,
+		Unpaced:          fn.Unpaced,
 		IdlePoll:         time.Duration(fn.IdlePollMillis) * time.Millisecond,
 	}
 }

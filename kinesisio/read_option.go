@@ -47,6 +47,7 @@ type readConfig struct {
 	timestampFn  string
 	idleSkew     time.Duration
 	quotaShare   float64
+	unpaced      bool
 	maxBuffered  int64
 	perCall      int32
 	idlePoll     time.Duration
@@ -187,6 +188,26 @@ func WithReadQuotaShare(share float64) ReadOption {
 			return invalid("WithReadQuotaShare", "share %v is not in (0, 1]", share)
 		}
 		c.quotaShare = share
+		return nil
+	})
+}
+
+// WithoutQuotaPacing turns off Read's own pacing. By default each shard
+// stays within its polling quota as Kinesis accounts for it: at most 5
+// GetRecords calls per second, and 2 MiB per second with one second's worth
+// granted at once (a 10 MiB call is followed by 5 s without calls), so
+// that Read is never throttled and leaves nothing to chance for other
+// consumers. Without pacing a shard calls again as soon as a call returned
+// records and waits only after an empty call (WithIdlePollInterval) or a throttled
+// one (backoff), which is what Beam Java's KinesisIO does by default.
+//
+// It is for servers that do not enforce quotas (emulators, LocalStack),
+// where it reads as fast as the server answers. Against Kinesis it gains
+// nothing but throttled calls, which also count against other consumers of
+// the shard. It cannot be combined with WithReadQuotaShare.
+func WithoutQuotaPacing() ReadOption {
+	return readOptionFunc(func(c *readConfig) error {
+		c.unpaced = true
 		return nil
 	})
 }

@@ -57,6 +57,20 @@ func TestReadTrimHorizonExactlyOnce(t *testing.T) {
 	}
 }
 
+func TestReadWithoutQuotaPacingExactlyOnce(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 4)
+	puts := e.putPerShard(t, 500, "unpaced")
+	p, s := beam.NewPipelineWithRoot()
+	// 50 records per call: at least 10 calls per shard, back to back.
+	got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest(),
+		kinesisio.WithoutQuotaPacing(), kinesisio.WithRecordsPerCall(50))...))
+	res := run(t, p)
+	checkExactlyOnce(t, got(), puts)
+	if n := counter(res, "getrecords_calls"); n < 4*10 {
+		t.Errorf("getrecords_calls counter = %d, want at least 10 per shard", n)
+	}
+}
+
 func TestReadByStreamARN(t *testing.T) {
 	e := newEnv(t, emulators.KinesisMock, 2) // kinesalite has no ARNs
 	puts := e.putPerShard(t, 10, "arn")

@@ -91,9 +91,16 @@ func (q *shardQuotas) allowIterator(now time.Time) bool {
 }
 
 // SetQuotas turns the per-shard throughput limits on or off while the
-// server runs (see WithQuotas).
+// server runs (see WithQuotas). Either way every shard starts a new quota
+// period: full buckets and no debt, as after a long pause. Benchmarks call
+// it between runs so that each run starts from the same state.
 func (s *Server) SetQuotas(on bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.opts.quotas = on
-	s.mu.Unlock()
+	for _, st := range s.streams {
+		for _, sh := range st.shards {
+			sh.q = shardQuotas{}
+		}
+	}
 }

@@ -101,6 +101,11 @@ func TestReadBytePenalty(t *testing.T) {
 	}
 	_, err = c.GetRecords(ctx(t), &kinesis.GetRecordsInput{ShardIterator: out.NextShardIterator})
 	wantErr[*types.ProvisionedThroughputExceededException](t, err)
+	// A new quota period pays off the debt.
+	s.SetQuotas(true)
+	if _, err := c.GetRecords(ctx(t), &kinesis.GetRecordsInput{ShardIterator: out.NextShardIterator}); err != nil {
+		t.Fatalf("GetRecords after SetQuotas(true): %v", err)
+	}
 }
 
 func TestBucket(t *testing.T) {

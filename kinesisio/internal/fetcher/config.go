@@ -40,6 +40,7 @@ type Config struct {
 	RecordsPerCall   int32         // GetRecords Limit
 	CallsPerSecond   float64       // GetRecords calls per second at most
 	BytesPerSecond   float64       // bytes per second at most, averaged over calls
+	Unpaced          bool          // no client-side pacing: call again at once after records
 	IdlePoll         time.Duration // wait after an empty response
 	CallTimeout      time.Duration // bound on one call
 	BackoffBase      time.Duration // first retry delay (before jitter)

@@ -302,6 +302,10 @@ func (f *Fetcher) run() {
 	iter := ""
 	failures := 0
 	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
+	quota := byteBucket{rate: f.cfg.BytesPerSecond}
+	if f.cfg.Unpaced {
+		minInterval = 0
+	}
 	next := time.Now()
 	for {
 		if !f.waitForSpace() || !f.wait(next) {
@@ -379,11 +383,11 @@ func (f *Fetcher) run() {
 			return
 		}
 		iter = *out.NextShardIterator
-		// Stay within the shard's byte rate on average (a 10 MiB call
-		// buys 5 s of silence, as the service would enforce), and poll
-		// slower when there was nothing to read.
-		if d := time.Duration(float64(b.bytes) / f.cfg.BytesPerSecond * float64(time.Second)); d > minInterval {
-			next = callStart.Add(d)
+		// Stay within the shard's byte rate the way the service accounts
+		// for it (a 10 MiB call buys 5 s of silence), and poll slower when
+		// there was nothing to read.
+		if !f.cfg.Unpaced {
+			next = maxTime(next, quota.charge(callStart, b.bytes))
 		}
 		if len(out.Records) == 0 {
 			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))
@@ -455,6 +459,33 @@ func timestampAhead(pos restriction.Position, err error) bool {
 	var inv *types.InvalidArgumentException
 	return pos.Kind == restriction.AtTimestamp && errors.As(err, &inv) &&
 		strings.Contains(strings.ToLower(inv.ErrorMessage()), "timestamp")
+}
+
+// byteBucket paces reads to a byte rate as Kinesis enforces it: a token
+// bucket holding up to one second of the rate, starting full, that a call
+// may overdraw. A call is due once the bucket is out of debt. The average
+// stays at the rate; what it adds over charging every call in full is the
+// first second's worth, which the service also grants.
+type byteBucket struct {
+	rate   float64 // bytes per second; also the capacity
+	tokens float64
+	last   time.Time
+}
+
+// charge takes n bytes read by a call made at t and returns when the next
+// call is due: t itself, or when the debt is paid off.
+func (q *byteBucket) charge(t time.Time, n int64) time.Time {
+	if q.last.IsZero() {
+		q.tokens = q.rate
+	} else if d := t.Sub(q.last); d > 0 {
+		q.tokens = min(q.tokens+d.Seconds()*q.rate, q.rate)
+	}
+	q.last = maxTime(q.last, t)
+	q.tokens -= float64(n)
+	if q.tokens >= 0 {
+		return t
+	}
+	return t.Add(time.Duration(-q.tokens / q.rate * float64(time.Second)))
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -347,3 +347,73 @@ func TestRegistryKeepsAFailedFetcherForItsConsumer(t *testing.T) {
 		t.Fatalf("Acquire after a permanent failure = %p (err %v), want the failed fetcher %p", got, got.Err(), f)
 	}
 }
+
+func TestByteBucketGrantsOneSecondThenDebt(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	q := byteBucket{rate: 100}
+	steps := []struct {
+		at   time.Duration // since t0
+		n    int64
+		want time.Duration // next call due, since t0
+	}{
+		{0, 50, 0},                       // 100 -> 50: within the first second's worth
+		{0, 100, 500 * time.Millisecond}, // 50 -> -50: due when paid off
+		{500 * time.Millisecond, 1000, 10500 * time.Millisecond}, // 0 -> -1000: a large call buys 10 s of silence
+		{time.Hour, 10, time.Hour},                               // refilled, but never above one second's worth
+		{time.Hour, 100, time.Hour + 100*time.Millisecond},
+	}
+	for i, s := range steps {
+		if got := q.charge(t0.Add(s.at), s.n); !got.Equal(t0.Add(s.want)) {
+			t.Fatalf("step %d: charge(%v, %d) due at %v, want %v", i, s.at, s.n, got.Sub(t0), s.want)
+		}
+	}
+}
+
+func TestBytesStayWithinQuota(t *testing.T) {
+	const size, rate = 1000, 10_000 // 10 records per second
+	shard := newShard(100000, size, false)
+	cfg := fast
+	cfg.RecordsPerCall = 5
+	cfg.BytesPerSecond = rate
+	f := Start(cfg, shard, nil)
+	start := time.Now()
+	got := drainFor(f, 1500*time.Millisecond)
+	elapsed := time.Since(start)
+	f.Close()
+	// One second's worth at the start, the rate since, and the call that
+	// went into debt.
+	limit := int(rate+rate*elapsed.Seconds()) + 5*size
+	if got*size > limit {
+		t.Fatalf("read %d bytes in %v, more than %d allowed", got*size, elapsed, limit)
+	}
+	if got*size < rate {
+		t.Fatalf("read only %d bytes in %v: the first second's worth is %d", got*size, elapsed, rate)
+	}
+}
+
+func TestUnpacedCallsAgainAtOnce(t *testing.T) {
+	shard := newShard(100, 10, true)
+	cfg := fast
+	cfg.RecordsPerCall = 1
+	cfg.Unpaced = true
+	f := Start(cfg, shard, nil)
+	defer f.Close()
+	// Paced to 5 calls per second, 100 calls would need 20 s.
+	if diff := cmp.Diff(seqRange(1, 100), drain(t, f, 5*time.Second)); diff != "" {
+		t.Fatalf("records (-want +got):\n%s", diff)
+	}
+}
+
+// drainFor consumes for d and returns how many records it saw.
+func drainFor(f *Fetcher, d time.Duration) int {
+	n := 0
+	for stop := time.Now().Add(d); time.Now().Before(stop); {
+		if b := f.Next(); b != nil {
+			n += len(b.Records) - b.Next
+			b.Next = len(b.Records)
+			f.Return(b)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return n
+}

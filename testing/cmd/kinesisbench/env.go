@@ -465,6 +465,10 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 		return fmt.Errorf("GetShardIterator %s: %w", shardID, err)
 	}
 	iter := it.ShardIterator
+	// The pace the connector keeps by default: a call every 200 ms at
+	// most, and a byte bucket holding one second of 2 MiB/s that a call
+	// may overdraw.
+	tokens, last := float64(quotaBytesPerSec), time.Now()
 	for iter != nil {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -499,7 +503,9 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 		}
 		iter = out.NextShardIterator
 		if paced {
-			wait := max(200*time.Millisecond, time.Duration(float64(bytes)/float64(2<<20)*float64(time.Second)))
+			tokens = min(tokens+start.Sub(last).Seconds()*quotaBytesPerSec, quotaBytesPerSec) - float64(bytes)
+			last = start
+			wait := max(200*time.Millisecond, time.Duration(-tokens/quotaBytesPerSec*float64(time.Second)))
 			select {
 			case <-ctx.Done():
 				return ctx.Err()

@@ -27,8 +27,14 @@ func (b *benchRun) targetsTable() *bench.Table {
 			if !ok1 || !ok2 {
 				continue
 			}
-			t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards (whole job / 1st→last)", sizeLabel(size), shards),
+			t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards, paced to the quota (whole job / 1st→last)", sizeLabel(size), shards),
 				fmt.Sprintf("%s / %s", fixed(job, 2), fixed(steady, 2)), fmt.Sprintf("%s / %s", yes(job >= 0.8), yes(steady >= 0.8)))
+			job, ok1 = b.rep.targetValue(fmt.Sprintf("read.unpaced.job.%d.%d", size, shards))
+			steady, ok2 = b.rep.targetValue(fmt.Sprintf("read.unpaced.steady.%d.%d", size, shards))
+			if ok1 && ok2 {
+				t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards, WithoutQuotaPacing (whole job / 1st→last)", sizeLabel(size), shards),
+					fmt.Sprintf("%s / %s", fixed(job, 2), fixed(steady, 2)), fmt.Sprintf("%s / %s", yes(job >= 0.8), yes(steady >= 0.8)))
+			}
 		}
 	}
 	for _, rate := range b.c.latencyRates {
