@@ -87,7 +87,8 @@ type FailedRecord struct {
 // windowing of Beam Go (global, fixed, sliding), its window too; see
 // Write.
 type WriteResult struct {
-	// Written holds a WrittenRecord for each record written.
+	// Written holds a WrittenRecord for each record written (none with
+	// WithoutWrittenRecords).
 	Written beam.PCollection
 	// Failed holds a FailedRecord for each record that could not be
 	// written; it stays empty unless WithFailedRecords(EmitFailed).
@@ -301,6 +302,7 @@ func newWriteFn(stream string, col beam.PCollection, want reflect.Type, opts []W
 		BackoffBaseNanos: int64(c.backoffBase),
 		BackoffMaxNanos:  int64(c.backoffMax),
 		EmitFailed:       c.failed == EmitFailed,
+		NoWritten:        c.noWritten,
 		MaxInFlight:      c.maxInFlight,
 		ShardRateLimit:   c.shardRateLimit,
 		StrictOrdering:   c.strictOrdering,

@@ -41,6 +41,7 @@ type writerConfig struct {
 	backoffBase    time.Duration
 	backoffMax     time.Duration
 	emitFailed     bool
+	noWritten      bool // count written records, emit nothing for them
 	lanes          int
 	strict         bool
 	maxRecordBytes int
@@ -59,19 +60,24 @@ type pending struct {
 	shard    string // shard the rate limiter expects, "" if unknown
 }
 
-// result is one output to emit: a WrittenRecord or a FailedRecord.
+// result is one output to emit: a WrittenRecord, or a FailedRecord when
+// failed is set.
 type result struct {
 	ts      mtime.Time
-	ok      bool
 	written WrittenRecord
-	failed  FailedRecord
+	failed  *FailedRecord
 }
+
+func (r result) ok() bool { return r.failed == nil }
 
 // lane sends batches of the records whose partition keys hash to it, one
 // call at a time, so records of one key are never in two calls at once.
 type lane struct {
 	buf   []*pending
 	bytes int
+	// slab holds the pending records of the lane's batches, allocated a
+	// batch at a time rather than one by one.
+	slab []pending
 	// done is non-nil while a batch is in flight, and closed when it is
 	// settled (every record written or failed for good).
 	done chan struct{}
@@ -124,23 +130,35 @@ func (w *writer) add(ts mtime.Time, r Record) error {
 	if err := w.error(); err != nil {
 		return err
 	}
-	p := &pending{rec: r, ts: ts, size: len(r.Data) + len(r.PartitionKey)}
-	if code, msg := w.validate(r, p.size); code != "" {
-		w.fail(p, code, msg)
+	size := len(r.Data) + len(r.PartitionKey)
+	if code, msg := w.validate(r, size); code != "" {
+		w.fail(&pending{rec: r, ts: ts, size: size}, code, msg)
 		return nil
 	}
 	l := w.lanes[w.laneOf(r.PartitionKey)]
-	if len(l.buf) > 0 && l.bytes+p.size > w.cfg.maxBatchBytes {
+	if len(l.buf) > 0 && l.bytes+size > w.cfg.maxBatchBytes {
 		if err := w.dispatch(l); err != nil {
 			return err
 		}
 	}
+	p := l.newPending()
+	*p = pending{rec: r, ts: ts, size: size}
 	l.buf = append(l.buf, p)
 	l.bytes += p.size
 	if len(l.buf) >= maxBatchRecords || l.bytes >= w.cfg.maxBatchBytes {
 		return w.dispatch(l)
 	}
 	return nil
+}
+
+// newPending returns a zero pending record from the lane's slab. Records
+// given out stay valid: a full slab is replaced, never grown.
+func (l *lane) newPending() *pending {
+	if len(l.slab) == cap(l.slab) {
+		l.slab = make([]pending, 0, maxBatchRecords)
+	}
+	l.slab = l.slab[:len(l.slab)+1]
+	return &l.slab[len(l.slab)-1]
 }
 
 // validate returns an error code and message for a record Kinesis would
@@ -296,18 +314,33 @@ func (w *writer) setErr(err error) {
 	w.cancel()
 }
 
-func (w *writer) written(p *pending, shardID, seq string) {
-	w.stats.records.Add(1)
-	w.stats.bytes.Add(int64(p.size))
-	if w.cfg.limits != nil {
-		w.cfg.limits.observe(p.shard, shardID)
-	}
+// written reports the records of todo that out says were written (those
+// without an error code), under one lock.
+func (w *writer) written(todo []*pending, out []types.PutRecordsResultEntry) {
+	var n, bytes int64
 	w.mu.Lock()
-	w.results = append(w.results, result{ts: p.ts, ok: true, written: WrittenRecord{
-		ShardID: shardID, SequenceNumber: seq, PartitionKey: p.rec.PartitionKey,
-		ExplicitHashKey: p.rec.ExplicitHashKey, Size: p.size, Attempts: p.attempts,
-	}})
+	for i, r := range out {
+		if r.ErrorCode != nil {
+			continue
+		}
+		p := todo[i]
+		shardID := aws.ToString(r.ShardId)
+		if w.cfg.limits != nil {
+			w.cfg.limits.observe(p.shard, shardID)
+		}
+		n++
+		bytes += int64(p.size)
+		if w.cfg.noWritten {
+			continue
+		}
+		w.results = append(w.results, result{ts: p.ts, written: WrittenRecord{
+			ShardID: shardID, SequenceNumber: aws.ToString(r.SequenceNumber), PartitionKey: p.rec.PartitionKey,
+			ExplicitHashKey: p.rec.ExplicitHashKey, Size: p.size, Attempts: p.attempts,
+		}})
+	}
 	w.mu.Unlock()
+	w.stats.records.Add(n)
+	w.stats.bytes.Add(bytes)
 }
 
 // fail reports a record that cannot be written.
@@ -316,7 +349,7 @@ func (w *writer) fail(p *pending, code, msg string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cfg.emitFailed {
-		w.results = append(w.results, result{ts: p.ts, failed: FailedRecord{Record: p.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
+		w.results = append(w.results, result{ts: p.ts, failed: &FailedRecord{Record: p.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
 		return
 	}
 	w.failures++
@@ -372,9 +405,11 @@ func (w *writer) sendBatch(batch []*pending) {
 func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 	entries := make([]types.PutRecordsRequestEntry, len(todo))
 	for i, p := range todo {
-		entries[i] = types.PutRecordsRequestEntry{Data: p.rec.Data, PartitionKey: aws.String(p.rec.PartitionKey)}
+		// The SDK only reads the strings: point into the pending record
+		// rather than copy each into a new allocation.
+		entries[i] = types.PutRecordsRequestEntry{Data: p.rec.Data, PartitionKey: &p.rec.PartitionKey}
 		if p.rec.ExplicitHashKey != "" {
-			entries[i].ExplicitHashKey = aws.String(p.rec.ExplicitHashKey)
+			entries[i].ExplicitHashKey = &p.rec.ExplicitHashKey
 		}
 		p.attempts++
 	}
@@ -399,17 +434,17 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 	}
 	var retry []*pending
 	for i, r := range out.Records {
-		p := todo[i]
-		if r.ErrorCode != nil {
-			p.code, p.msg = *r.ErrorCode, aws.ToString(r.ErrorMessage)
-			if p.code == "ProvisionedThroughputExceededException" {
-				w.stats.throttled.Add(1)
-			}
-			retry = append(retry, p)
+		if r.ErrorCode == nil {
 			continue
 		}
-		w.written(p, aws.ToString(r.ShardId), aws.ToString(r.SequenceNumber))
+		p := todo[i]
+		p.code, p.msg = *r.ErrorCode, aws.ToString(r.ErrorMessage)
+		if p.code == "ProvisionedThroughputExceededException" {
+			w.stats.throttled.Add(1)
+		}
+		retry = append(retry, p)
 	}
+	w.written(todo, out.Records)
 	return retry, nil
 }
 
@@ -440,7 +475,7 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 			if err == nil {
 				seq := aws.ToString(out.SequenceNumber)
 				l.lastSeq[p.rec.PartitionKey] = seq
-				w.written(p, aws.ToString(out.ShardId), seq)
+				w.written([]*pending{p}, []types.PutRecordsResultEntry{{ShardId: out.ShardId, SequenceNumber: out.SequenceNumber}})
 				break
 			}
 			if err := w.fatal(err); err != nil {

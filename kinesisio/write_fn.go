@@ -18,6 +18,7 @@ type writeFn struct {
 	BackoffBaseNanos int64
 	BackoffMaxNanos  int64
 	EmitFailed       bool
+	NoWritten        bool
 	MaxInFlight      int
 	ShardRateLimit   bool
 	StrictOrdering   bool
@@ -48,6 +49,7 @@ func (fn *writeFn) Setup(ctx context.Context) error {
 		backoffBase:    time.Duration(fn.BackoffBaseNanos),
 		backoffMax:     time.Duration(fn.BackoffMaxNanos),
 		emitFailed:     fn.EmitFailed,
+		noWritten:      fn.NoWritten,
 		lanes:          fn.MaxInFlight,
 		strict:         fn.StrictOrdering,
 		maxRecordBytes: fn.MaxRecordBytes,
@@ -92,10 +94,10 @@ func (fn *writeFn) Teardown() {
 // input record, and reports the metrics.
 func (fn *writeFn) emit(ctx context.Context, emitWritten func(beam.EventTime, WrittenRecord), emitFailed func(beam.EventTime, FailedRecord)) {
 	for _, r := range fn.w.takeResults() {
-		if r.ok {
+		if r.ok() {
 			emitWritten(r.ts, r.written)
 		} else {
-			emitFailed(r.ts, r.failed)
+			emitFailed(r.ts, *r.failed)
 		}
 	}
 	fn.m.report(ctx, fn.w.stats)

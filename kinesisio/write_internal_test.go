@@ -240,7 +240,7 @@ func TestWriterRetriesOnlyFailedEntriesInKeyOrder(t *testing.T) {
 	}
 	written := 0
 	for _, r := range res {
-		if r.ok {
+		if r.ok() {
 			written++
 		}
 	}
@@ -277,8 +277,8 @@ func TestWriterAttemptsExhausted(t *testing.T) {
 	}
 	var failed []FailedRecord
 	for _, r := range res {
-		if !r.ok {
-			failed = append(failed, r.failed)
+		if !r.ok() {
+			failed = append(failed, *r.failed)
 		}
 	}
 	if len(failed) != 2 || len(res) != len(recs) {
@@ -330,7 +330,7 @@ func TestWriterWholeCallErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := w.takeResults()
-	if len(res) != 10 || !res[0].ok || res[0].written.Attempts != 4 {
+	if len(res) != 10 || !res[0].ok() || res[0].written.Attempts != 4 {
 		t.Errorf("results %+v", res[:1])
 	}
 	if n := w.stats.retries.Load(); n != 30 {
@@ -387,7 +387,7 @@ func TestWriterRefusesInvalidRecords(t *testing.T) {
 	}
 	codes := map[string]string{}
 	for _, r := range res {
-		if r.ok {
+		if r.ok() {
 			codes[string(api.logData(r.written.SequenceNumber))] = "written"
 		} else {
 			d := string(r.failed.Record.Data)
@@ -436,7 +436,7 @@ func TestWriterStrictOrderingChainsSequenceNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range res {
-		if !r.ok {
+		if !r.ok() {
 			t.Errorf("failed: %+v", r.failed)
 		}
 	}
@@ -533,7 +533,7 @@ func TestWriterLargeRecordStreams(t *testing.T) {
 	}
 	written, tooLarge := 0, 0
 	for _, r := range res {
-		if r.ok {
+		if r.ok() {
 			written++
 		} else if r.failed.ErrorCode == ErrCodeRecordTooLarge {
 			tooLarge++

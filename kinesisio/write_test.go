@@ -471,6 +471,22 @@ func TestWriteRoundTrip(t *testing.T) {
 	}
 }
 
+func TestWriteWithoutWrittenRecords(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 2)
+	spec := genSpec{Prefix: "nw", N: 600, Keys: 4, Size: 32}
+	p, s := beam.NewPipelineWithRoot()
+	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(e.endpoint, kinesisio.WithoutWrittenRecords())...)
+	got := results(t, s, res)
+	pr := run(t, p)
+	checkStream(t, e.readBack(t), spec.records(), nil)
+	if n := len(got().written); n != 0 {
+		t.Errorf("Written has %d records, want none", n)
+	}
+	if n := counter(pr, "write_records"); n != 600 {
+		t.Errorf("write_records = %d, want 600", n)
+	}
+}
+
 // distribution returns a kinesisio distribution summed over steps.
 func distribution(res beam.PipelineResult, name string) (d struct{ Count, Sum, Min, Max int64 }) {
 	for _, r := range res.Metrics().AllMetrics().Distributions() {
