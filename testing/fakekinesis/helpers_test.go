@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
 // testTimeout bounds each test's calls.
@@ -26,6 +27,7 @@ func newClient(endpoint string, h2c bool) *kinesis.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		BaseEndpoint: aws.String(endpoint),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   kinesistest.HTTPClient(), // without the smithy-go body race
 	}
 	if h2c {
 		o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {

@@ -11,12 +11,13 @@ const Region = "us-east-1"
 
 // NewClient returns a Kinesis client for endpoint (such as an emulator's
 // http://127.0.0.1:PORT) in region us-east-1 with static credentials
-// "test"/"test" and the SDK's default retries. It reads no AWS
+// "test"/"test", the SDK's default retries and HTTPClient(). It reads no AWS
 // configuration from the environment or files.
 func NewClient(endpoint string) *kinesis.Client {
 	return kinesis.New(kinesis.Options{
 		Region:       Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		BaseEndpoint: aws.String(endpoint),
+		HTTPClient:   HTTPClient(),
 	})
 }

@@ -9,11 +9,8 @@ package awsclient
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -62,11 +59,7 @@ func New(ctx context.Context, s Settings) (*kinesis.Client, error) {
 // LoadConfig resolves the AWS configuration for s on this worker.
 func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-			// One connection per shard being fetched, kept alive.
-			t.MaxIdleConns = 1024
-			t.MaxIdleConnsPerHost = 1024
-		}).WithTimeout(60 * time.Second)),
+		config.WithHTTPClient(NewHTTPClient()),
 	}
 	if s.Region != "" {
 		opts = append(opts, config.WithRegion(s.Region))

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -23,7 +22,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -175,15 +173,11 @@ func newServer(quotas bool) (*fakekinesis.Server, error) {
 // the HTTP settings the connector uses (connections kept per shard) and,
 // like the connector's, without SDK retries: the callers retry.
 func newClient(endpoint string) *kinesis.Client {
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConns = 1024
-		t.MaxIdleConnsPerHost = 1024
-	}).WithTimeout(60 * time.Second)
 	return kinesis.New(kinesis.Options{
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
 		BaseEndpoint: aws.String(endpoint),
-		HTTPClient:   httpClient,
+		HTTPClient:   kinesistest.HTTPClient(), // the connector's HTTP settings
 		Retryer:      aws.NopRetryer{},
 	})
 }

@@ -1,0 +1,87 @@
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// slowConn pauses after each write, so that the transport's writing
+// goroutine is still busy when the response has arrived and the SDK has
+// closed the request body: the order in which the race strikes.
+type slowConn struct{ net.Conn }
+
+func (c slowConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	time.Sleep(5 * time.Millisecond)
+	return n, err
+}
+
+func TestPutRecordsSurvivesEarlyBodyClose(t *testing.T) {
+	var body strings.Builder
+	body.WriteString(`{"FailedRecordCount":0,"Records":[`)
+	for i := range 10 {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `{"SequenceNumber":"%d","ShardId":"shardId-000000000000"}`, i+1)
+	}
+	body.WriteString(`]}`)
+	resp := body.String()
+	// The server reads the whole request, then answers in two parts, so
+	// that the SDK is still reading the response when the transport's
+	// writer looks at the request body again.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("Content-Length", strconv.Itoa(len(resp)))
+		_, _ = io.WriteString(w, resp[:20])
+		http.NewResponseController(w).Flush()
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.WriteString(w, resp[20:])
+	}))
+	defer srv.Close()
+	var d net.Dialer
+	hc := NewHTTPClient(func(tr *http.Transport) {
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return slowConn{c}, nil
+		}
+	})
+	client := kinesis.New(kinesis.Options{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+		BaseEndpoint: aws.String(srv.URL), HTTPClient: hc, Retryer: aws.NopRetryer{},
+	})
+	entries := make([]types.PutRecordsRequestEntry, 10)
+	for i := range entries {
+		entries[i] = types.PutRecordsRequestEntry{Data: []byte("data"), PartitionKey: aws.String("k")}
+	}
+	// Without hideBodyWriteTo the first call already fails with "use of
+	// closed network connection" on its 200 response (measured).
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: entries})
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if len(out.Records) != 10 {
+			t.Fatalf("call %d: %d results, want 10", i, len(out.Records))
+		}
+	}
+}
