@@ -59,7 +59,7 @@ func New(ctx context.Context, s Settings) (*kinesis.Client, error) {
 // LoadConfig resolves the AWS configuration for s on this worker.
 func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(NewHTTPClient()),
+		config.WithHTTPClient(newBuildableClient()),
 	}
 	if s.Region != "" {
 		opts = append(opts, config.WithRegion(s.Region))
@@ -71,6 +71,7 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("kinesisio: loading AWS configuration: %w", err)
 	}
+	cfg.HTTPClient = hideBodyWriteTo{cfg.HTTPClient}
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("kinesisio: no AWS region: set it with kinesisio.WithRegion, a stream ARN, or AWS_REGION on the workers")
 	}

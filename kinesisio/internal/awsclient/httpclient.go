@@ -14,14 +14,21 @@ import (
 // fetched, a 60 s bound on a call, and request bodies that hide WriteTo
 // (see hideBodyWriteTo). opts adjust the transport further (tests).
 func NewHTTPClient(opts ...func(*http.Transport)) aws.HTTPClient {
-	c := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	return hideBodyWriteTo{newBuildableClient(opts...)}
+}
+
+// newBuildableClient is NewHTTPClient before the body wrapper. The AWS
+// config loader needs a client it can still configure (AWS_CA_BUNDLE adds
+// root CAs through WithTransportOptions), so LoadConfig hands it this one
+// and wraps the result.
+func newBuildableClient(opts ...func(*http.Transport)) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = 1024
 		t.MaxIdleConnsPerHost = 1024
 		for _, o := range opts {
 			o(t)
 		}
 	}).WithTimeout(60 * time.Second)
-	return hideBodyWriteTo{c}
 }
 
 // hideBodyWriteTo works around a race between smithy-go and net/http that

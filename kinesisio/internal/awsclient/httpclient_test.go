@@ -2,11 +2,13 @@ package awsclient
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,4 +86,33 @@ func TestPutRecordsSurvivesEarlyBodyClose(t *testing.T) {
 			t.Fatalf("call %d: %d results, want 10", i, len(out.Records))
 		}
 	}
+}
+
+func TestLoadConfigWithCABundle(t *testing.T) {
+	// AWS_CA_BUNDLE makes the config loader add root CAs to the HTTP
+	// client, which it can only do before the client is wrapped.
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	pemFile := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CA_BUNDLE", pemFile)
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	cfg, err := LoadConfig(context.Background(), Settings{Region: "us-east-1"})
+	if err != nil {
+		t.Fatalf("LoadConfig with AWS_CA_BUNDLE: %v", err)
+	}
+	if _, ok := cfg.HTTPClient.(hideBodyWriteTo); !ok {
+		t.Errorf("HTTP client %T is not wrapped", cfg.HTTPClient)
+	}
+	// The bundle reached the transport: the test server's certificate,
+	// which nothing else trusts, is accepted.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := cfg.HTTPClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s with the bundle: %v", srv.URL, err)
+	}
+	resp.Body.Close()
 }
