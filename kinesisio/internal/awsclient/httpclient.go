@@ -1,8 +1,10 @@
 package awsclient
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,5 +55,26 @@ func (c hideBodyWriteTo) Do(r *http.Request) (*http.Response, error) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = struct{ io.ReadCloser }{r.Body}
 	}
-	return c.HTTPClient.Do(r)
+	resp, err := c.HTTPClient.Do(r)
+	if at, ok := r.Context().Value(headersAtKey{}).(*atomic.Int64); ok && err == nil {
+		at.Store(time.Now().UnixNano())
+	}
+	return resp, err
+}
+
+type headersAtKey struct{}
+
+// WithHeadersAt returns a context that records when the response headers
+// of a call made with it arrived, and a function returning that time (zero
+// when the call made no HTTP request, as with test doubles). The service
+// has done its accounting for the call by then; reading and decoding the
+// body, the larger part of a big call, comes after.
+func WithHeadersAt(ctx context.Context) (context.Context, func() time.Time) {
+	at := new(atomic.Int64)
+	return context.WithValue(ctx, headersAtKey{}, at), func() time.Time {
+		if n := at.Load(); n != 0 {
+			return time.Unix(0, n)
+		}
+		return time.Time{}
+	}
 }

@@ -116,3 +116,41 @@ func TestLoadConfigWithCABundle(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestWithHeadersAtRecordsTheResponseHeaders(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_, _ = io.WriteString(w, `{"ShardIterator":`)
+		http.NewResponseController(w).Flush()
+		<-release // the body ends only later
+		_, _ = io.WriteString(w, `"it"}`)
+	}))
+	defer srv.Close()
+	client := kinesis.New(kinesis.Options{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+		BaseEndpoint: aws.String(srv.URL), HTTPClient: NewHTTPClient(), Retryer: aws.NopRetryer{},
+	})
+	ctx, headersAt := WithHeadersAt(context.Background())
+	start := time.Now()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		close(release)
+	}()
+	if _, err := client.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+		StreamName: aws.String("s"), ShardId: aws.String("shardId-0"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	at := headersAt()
+	if at.Before(start) || !at.Before(end) {
+		t.Fatalf("headers at %v, want within the call [%v, %v)", at, start, end)
+	}
+	if d := end.Sub(at); d < 50*time.Millisecond {
+		t.Errorf("headers recorded %v before the end of the call, want before the body was released (100 ms)", d)
+	}
+	if _, none := WithHeadersAt(context.Background()); !none().IsZero() {
+		t.Errorf("a context without a call reports headers at %v", none())
+	}
+}

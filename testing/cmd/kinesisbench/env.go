@@ -461,7 +461,7 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 	iter := it.ShardIterator
 	// The pace the connector keeps by default: a call every 200 ms at
 	// most, and a byte bucket holding one second of 2 MiB/s that a call
-	// may overdraw.
+	// may overdraw, refilled up to a call's start and charged at its end.
 	tokens, last := float64(quotaBytesPerSec), time.Now()
 	for iter != nil {
 		if err := ctx.Err(); err != nil {
@@ -471,6 +471,7 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		out, err := c.GetRecords(cctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
 		cancel()
+		end := time.Now()
 		calls.Add(1)
 		var throttled *types.ProvisionedThroughputExceededException
 		if errors.As(err, &throttled) {
@@ -497,13 +498,16 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 		}
 		iter = out.NextShardIterator
 		if paced {
-			tokens = min(tokens+start.Sub(last).Seconds()*quotaBytesPerSec, quotaBytesPerSec) - float64(bytes)
-			last = start
-			wait := max(200*time.Millisecond, time.Duration(-tokens/quotaBytesPerSec*float64(time.Second)))
+			tokens = min(tokens+max(start.Sub(last), 0).Seconds()*quotaBytesPerSec, quotaBytesPerSec) - float64(bytes)
+			last = end
+			due := start.Add(200 * time.Millisecond)
+			if tokens < 0 {
+				due = maxTime(due, end.Add(time.Duration(-tokens/quotaBytesPerSec*float64(time.Second))))
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(time.Until(start.Add(wait))):
+			case <-time.After(time.Until(due)):
 			}
 		}
 	}
@@ -571,4 +575,11 @@ func waitPolled(ctx context.Context, srv *fakekinesis.Server, shards []shardInfo
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -68,7 +68,7 @@ func (b *benchRun) figRead(ctx context.Context) error {
 		paced: &bench.Table{
 			Title: "1b. The same reads against a bare loop paced like the connector (5 calls/s and 2 MiB/s per shard, one second's worth at once), and process CPU per record",
 			Columns: []string{"record", "shards", "paced loop rec/s", "Read (1st→last) / paced", "bare loop time", "paced loop time", "Read job",
-				"GetRecords calls bare / Read", "bare calls throttled", "process CPU µs/rec bare", "Read", "Read − bare"},
+				"GetRecords calls bare / Read", "bare calls throttled", "Read calls throttled", "process CPU µs/rec bare", "Read", "Read − bare"},
 		},
 	}
 	for _, size := range b.c.sizes {
@@ -164,7 +164,7 @@ func (b *benchRun) readCase(ctx context.Context, srv *fakekinesis.Server, client
 		pacedRate, pacedWall, pacedRatio = num(pr), secs(paced.wall), ratio(steady, pr)
 	}
 	tt.paced.AddRow(sizeLabel(size), shards, pacedRate, pacedRatio, secs(bare.wall), pacedWall, secs(rd.wall),
-		fmt.Sprintf("%d / %d", bare.calls, rd.calls), num(float64(bare.s.throttled.Load())), fixed(cpuPer(bare), 2), fixed(cpuPer(rd), 2), fixed(cpuPer(rd)-cpuPer(bare), 2))
+		fmt.Sprintf("%d / %d", bare.calls, rd.calls), num(float64(bare.s.throttled.Load())), num(float64(rd.counters["throttled_calls"])), fixed(cpuPer(bare), 2), fixed(cpuPer(rd), 2), fixed(cpuPer(rd)-cpuPer(bare), 2))
 	b.rep.target(fmt.Sprintf("read.job.%d.%d", size, shards), jobRate/bareRate)
 	b.rep.target(fmt.Sprintf("read.steady.%d.%d", size, shards), steady/bareRate)
 	b.progress("read %s x %d shards: bare %s rec/s, Read %s rec/s (job %v, first record after %v), 1st→last %s rec/s",

@@ -220,7 +220,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.scaleWorkers, "scale-producers", 8, "scale: PutRecords calls the producer keeps in flight")
 	fs.BoolVar(&c.scaleProfile, "scale-profile", true, "scale: profile the CPU while the producer runs and print where it goes")
 
-	fs.IntVar(&c.writeRecords, "write-records", 200000, "write: records")
+	fs.IntVar(&c.writeRecords, "write-records", 1000000, "write: records (a million: a run of a few seconds, so that the job's start is a small part of it)")
 	fs.IntVar(&c.writeSize, "write-size", 100, "write: record size in bytes")
 	fs.IntVar(&c.writeShards, "write-shards", 4, "write: shards")
 	fs.IntVar(&c.writeKeys, "write-keys", 1024, "write: distinct partition keys")
