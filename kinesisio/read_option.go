@@ -194,12 +194,13 @@ func WithReadQuotaShare(share float64) ReadOption {
 
 // WithoutQuotaPacing turns off Read's own pacing. By default each shard
 // stays within its polling quota as Kinesis accounts for it: at most 5
-// GetRecords calls per second, and 2 MiB per second with one second's worth
-// granted at once (a 10 MiB call is followed by 5 s without calls), so
-// that Read is never throttled and leaves nothing to chance for other
+// GetRecords calls per second, and 2 MiB per second with one second's
+// worth granted at once (a 10 MiB call is followed by about 5 s without
+// calls), so that Read is never throttled and takes nothing from other
 // consumers. Without pacing a shard calls again as soon as a call returned
-// records and waits only after an empty call (WithIdlePollInterval) or a throttled
-// one (backoff), which is what Beam Java's KinesisIO does by default.
+// records and waits only after an empty call (WithIdlePollInterval) or a
+// throttled one (backoff), which is what Beam Java's KinesisIO does by
+// default.
 //
 // It is for servers that do not enforce quotas (emulators, LocalStack),
 // where it reads as fast as the server answers. Against Kinesis it gains
