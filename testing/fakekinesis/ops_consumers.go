@@ -149,12 +149,9 @@ func (c *call) listConsumers(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return nil, errf(errValidation, "MaxResults must be between 1 and 10000.")
-		}
-		limit = *in.MaxResults
+	limit, err := pageSize(in.MaxResults, "MaxResults", 100, 10000)
+	if err != nil {
+		return nil, err
 	}
 	after := ""
 	if in.NextToken != nil {

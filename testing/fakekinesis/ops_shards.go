@@ -70,12 +70,9 @@ func (c *call) listShards(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := defaultListShardsLimit
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return nil, errf(errValidation, "MaxResults must be between 1 and 10000.")
-		}
-		limit = min(*in.MaxResults, defaultListShardsLimit)
+	limit, err := pageSize(in.MaxResults, "MaxResults", defaultListShardsLimit, defaultListShardsLimit)
+	if err != nil {
+		return nil, err
 	}
 	ref, after, filter := in.streamRef, "", in.ShardFilter
 	if in.NextToken != nil {

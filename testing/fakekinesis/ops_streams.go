@@ -151,12 +151,9 @@ func (c *call) describeStream(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return nil, errf(errValidation, "Limit must be between 1 and 10000.")
-		}
-		limit = *in.Limit
+	limit, err := pageSize(in.Limit, "Limit", 100, 10000)
+	if err != nil {
+		return nil, err
 	}
 	if err := c.fault(); err != nil {
 		return nil, err
@@ -228,12 +225,9 @@ func (c *call) listStreams(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return nil, errf(errValidation, "Limit must be between 1 and 10000.")
-		}
-		limit = *in.Limit
+	limit, err := pageSize(in.Limit, "Limit", 100, 10000)
+	if err != nil {
+		return nil, err
 	}
 	after := ""
 	if in.ExclusiveStartStreamName != nil {

@@ -202,6 +202,18 @@ func resetConn(w http.ResponseWriter, r *http.Request) {
 }
 
 // decode parses a JSON request body into v.
+// pageSize checks an optional page size (field, 1 to 10000, as Kinesis
+// validates them) and returns it capped at most, or def when absent.
+func pageSize(v *int, field string, def, most int) (int, error) {
+	if v == nil {
+		return def, nil
+	}
+	if *v < 1 || *v > 10000 {
+		return 0, errf(errValidation, "%s must be between 1 and 10000.", field)
+	}
+	return min(*v, most), nil
+}
+
 func decode(body []byte, v any) error {
 	if len(body) == 0 {
 		body = []byte("{}")
