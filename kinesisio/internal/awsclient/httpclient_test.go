@@ -134,7 +134,11 @@ func TestWithHeadersAtRecordsTheResponseHeaders(t *testing.T) {
 	ctx, headersAt := WithHeadersAt(context.Background())
 	start := time.Now()
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		// Release the body 50 ms after the headers were recorded.
+		for deadline := time.Now().Add(10 * time.Second); headersAt().IsZero() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
 		close(release)
 	}()
 	if _, err := client.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
@@ -148,7 +152,7 @@ func TestWithHeadersAtRecordsTheResponseHeaders(t *testing.T) {
 		t.Fatalf("headers at %v, want within the call [%v, %v)", at, start, end)
 	}
 	if d := end.Sub(at); d < 50*time.Millisecond {
-		t.Errorf("headers recorded %v before the end of the call, want before the body was released (100 ms)", d)
+		t.Errorf("headers recorded %v before the end of the call, want at least the 50 ms the body was held back", d)
 	}
 	if _, none := WithHeadersAt(context.Background()); !none().IsZero() {
 		t.Errorf("a context without a call reports headers at %v", none())
