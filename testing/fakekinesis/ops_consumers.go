@@ -74,16 +74,11 @@ func (c *call) registerConsumer(body []byte) (any, error) {
 	if in.StreamARN == nil || in.ConsumerName == nil || !consumerNamePattern.MatchString(*in.ConsumerName) {
 		return nil, errf(errValidation, "StreamARN and a valid ConsumerName are required.")
 	}
-	if err := c.fault(); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(streamRef{StreamARN: in.StreamARN})
+	st, unlock, err := c.lockStream(streamRef{StreamARN: in.StreamARN})
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	for _, cn := range st.consumers {
 		if cn.name == *in.ConsumerName {
 			return nil, errf(errResourceInUse, "Consumer %s already exists.", cn.arn)
@@ -161,16 +156,11 @@ func (c *call) listConsumers(body []byte) (any, error) {
 		}
 		after = t.After
 	}
-	if err := c.fault(); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(streamRef{StreamARN: in.StreamARN})
+	st, unlock, err := c.lockStream(streamRef{StreamARN: in.StreamARN})
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	out := listConsumersOutput{Consumers: []wireConsumer{}}
 	started := after == ""
 	for _, cn := range st.consumers {

@@ -88,16 +88,12 @@ func (c *call) putRecord(body []byte) (any, error) {
 		return nil, err
 	}
 	c.s.countShards(c.op, ids...)
-	if err := c.fault(ids...); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in.streamRef)
+	st, unlock, err := c.lockStream(in.streamRef, ids...)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	sh := st.route(h)
 	if s.opts.quotas && !sh.q.allowWrite(c.now, len(in.Data)+len(in.PartitionKey)) {
 		return nil, s.throughputError(st, sh)
@@ -207,16 +203,12 @@ func (c *call) getShardIterator(body []byte) (any, error) {
 		return nil, err
 	}
 	c.s.countShards(c.op, in.ShardID)
-	if err := c.fault(in.ShardID); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in.streamRef)
+	st, unlock, err := c.lockStream(in.streamRef, in.ShardID)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	sh, err := s.shardLocked(st, in.ShardID)
 	if err != nil {
 		return nil, err

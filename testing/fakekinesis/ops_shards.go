@@ -90,16 +90,11 @@ func (c *call) listShards(body []byte) (any, error) {
 	} else if in.ExclusiveStartShardID != nil {
 		after = *in.ExclusiveStartShardID
 	}
-	if err := c.fault(); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(ref)
+	st, unlock, err := c.lockStream(ref)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	match, err := c.shardMatcher(st, filter)
 	if err != nil {
 		return nil, err
@@ -159,16 +154,12 @@ func (c *call) splitShard(body []byte) (any, error) {
 	if !ok {
 		return nil, errf(errValidation, "NewStartingHashKey %q is not a hash key.", in.NewStartingHashKey)
 	}
-	if err := c.fault(in.ShardToSplit); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in.streamRef)
+	st, unlock, err := c.lockStream(in.streamRef, in.ShardToSplit)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	sh, err := s.openShardLocked(st, in.ShardToSplit)
 	if err != nil {
 		return nil, err
@@ -189,16 +180,12 @@ func (c *call) mergeShards(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := c.fault(in.ShardToMerge, in.AdjacentShardToMerge); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in.streamRef)
+	st, unlock, err := c.lockStream(in.streamRef, in.ShardToMerge, in.AdjacentShardToMerge)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	a, err := s.openShardLocked(st, in.ShardToMerge)
 	if err != nil {
 		return nil, err
@@ -227,16 +214,12 @@ func (c *call) updateShardCount(body []byte) (any, error) {
 	if in.TargetShardCount < 1 {
 		return nil, errf(errValidation, "TargetShardCount must be at least 1.")
 	}
-	if err := c.fault(); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in.streamRef)
+	st, unlock, err := c.lockStream(in.streamRef)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	if st.mode == modeOnDemand {
 		return nil, errf(errValidation, "UpdateShardCount is not supported for ON_DEMAND streams.")
 	}

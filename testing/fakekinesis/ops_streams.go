@@ -122,16 +122,12 @@ func (c *call) deleteStream(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := c.fault(); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in)
+	st, unlock, err := c.lockStream(in)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	delete(s.streams, st.name)
 	for key, sub := range s.subs {
 		if sub.stream == st {
@@ -155,16 +151,12 @@ func (c *call) describeStream(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.fault(); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in.streamRef)
+	st, unlock, err := c.lockStream(in.streamRef)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	shards := make([]wireShard, 0, limit)
 	more := false
 	for _, sh := range st.shards {
@@ -196,16 +188,12 @@ func (c *call) describeStreamSummary(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := c.fault(); err != nil {
-		return nil, err
-	}
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupLocked(in)
+	st, unlock, err := c.lockStream(in)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	s := c.s
 	return describeStreamSummaryOutput{StreamDescriptionSummary: streamSummary{
 		StreamName:              st.name,
 		StreamARN:               st.arn,

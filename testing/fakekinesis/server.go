@@ -274,6 +274,23 @@ func (s *Server) nameFromARN(arn string) (string, error) {
 	return name, nil
 }
 
+// lockStream injects the fault set for the call (and the shards named),
+// then locks the server and looks up the stream. On success the caller
+// holds s.mu and must call unlock; on error nothing is held. The fault
+// comes first so that a slow response never holds the lock.
+func (c *call) lockStream(ref streamRef, shards ...string) (*stream, func(), error) {
+	if err := c.fault(shards...); err != nil {
+		return nil, nil, err
+	}
+	c.s.mu.Lock()
+	st, err := c.s.lookupLocked(ref)
+	if err != nil {
+		c.s.mu.Unlock()
+		return nil, nil, err
+	}
+	return st, c.s.mu.Unlock, nil
+}
+
 // lookupLocked returns the stream a call addresses. s.mu must be held.
 func (s *Server) lookupLocked(ref streamRef) (*stream, error) {
 	name, err := s.streamName(ref)
