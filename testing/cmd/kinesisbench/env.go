@@ -434,8 +434,10 @@ loop:
 // shard until a call returns no records and MillisBehindLatest 0 (caught
 // up) or the shard ends, handing every record to s. A throttled call
 // (quotas on) is retried after 200 ms. With paced, each shard
-// waits as the connector's fetcher does: 200 ms between calls, and after a
-// call of B bytes B / 2 MiB/s. Its goroutines carry the label side=bare.
+// waits as the connector's fetcher does: 200 ms between calls, and a byte
+// bucket of one second at 2 MiB/s that a call may overdraw (charged at the
+// call's end: the loop does not see its response headers). Its goroutines
+// carry the label side=bare.
 func bareRead(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, paced bool, s *sink) (calls int64, err error) {
 	var wg sync.WaitGroup
 	var callCount atomic.Int64
