@@ -30,12 +30,12 @@ type discoverySettings struct {
 
 // firstRound turns the shards listed when the job starts (at now) into
 // shard elements, parents first.
-func (c discoverySettings) firstRound(shards []types.Shard, now time.Time) []shardDesc {
+func (c discoverySettings) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string) []shardDesc {
 	descs := make([]shardDesc, 0, len(shards))
 	for _, s := range shards {
 		id := aws.ToString(s.ShardId)
 		pos := c.Start.resolve(id, now)
-		d := c.desc(s, now)
+		d := c.desc(s, now, runID)
 		d.StartKind, d.StartSeq, d.StartMillis = int(pos.Kind), pos.Seq, pos.Millis
 		d.TimestampMillis = int64(d.startEventTime())
 		descs = append(descs, d)
@@ -53,7 +53,7 @@ func (c discoverySettings) laterRound(shards []types.Shard, r discovery.Restrict
 		if !r.After(aws.ToString(s.ShardId)) {
 			continue
 		}
-		d := c.desc(s, time.UnixMilli(r.StartMillis))
+		d := c.desc(s, time.UnixMilli(r.StartMillis), r.RunID)
 		d.StartKind = int(trimHorizonKind)
 		d.TimestampMillis = r.LastListMillis - skew.Milliseconds()
 		descs = append(descs, d)
@@ -61,8 +61,8 @@ func (c discoverySettings) laterRound(shards []types.Shard, r discovery.Restrict
 	return descs
 }
 
-func (c discoverySettings) desc(s types.Shard, start time.Time) shardDesc {
-	d := shardDesc{ShardID: aws.ToString(s.ShardId)}
+func (c discoverySettings) desc(s types.Shard, start time.Time, runID string) shardDesc {
+	d := shardDesc{RunID: runID, ShardID: aws.ToString(s.ShardId)}
 	for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
 		if p != nil && *p != "" {
 			d.ParentIDs = append(d.ParentIDs, *p)
@@ -116,7 +116,7 @@ func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(be
 	if err != nil {
 		return err
 	}
-	for _, d := range fn.Settings.firstRound(shards, now) {
+	for _, d := range fn.Settings.firstRound(ctx, shards, now, newRunID()) {
 		emit(mtime.Time(d.TimestampMillis), d)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
@@ -93,6 +94,26 @@ func newEnv(t *testing.T, kind emulators.Kind, shards int32) *env {
 		t.Fatalf("creating stream on %s: %v", kind, err)
 	}
 	return &env{kind: kind, endpoint: e.Endpoint, client: c, stream: name, arn: arn}
+}
+
+// newFakeEnv is newEnv on a new in-process server (testing/fakekinesis),
+// closed when the test ends.
+func newFakeEnv(t *testing.T, shards int32, opts ...fakekinesis.Option) *env {
+	t.Helper()
+	srv, err := fakekinesis.NewServer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c := kinesistest.NewClient(srv.Endpoint())
+	name := kinesistest.StreamName(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	arn, err := kinesistest.CreateStream(ctx, c, name, shards)
+	if err != nil {
+		t.Fatalf("creating stream on the in-process server: %v", err)
+	}
+	return &env{kind: "fakekinesis", endpoint: srv.Endpoint(), client: c, stream: name, arn: arn}
 }
 
 func (e *env) shardIDs(t *testing.T) []string {

@@ -133,7 +133,8 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	key := fetcher.Key(fn.ReadID, d.ShardID)
 	rest := rt.GetRestriction().(restriction.Restriction)
 	now := time.Now()
-	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent() {
+	budget := fn.budget(d)
+	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(budget) {
 		fn.finish(rt, key)
 		return 0, true, nil
 	}
@@ -174,14 +175,14 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 				fn.finish(rt, key)
 				return 0, true, nil
 			}
-			if !fn.takeBudget() {
+			if !fn.takeBudget(budget) {
 				f.Return(b)
 				fn.finish(rt, key)
 				return 0, true, nil
 			}
 			seq := aws.ToString(r.SequenceNumber)
 			if !rt.TryClaim(seq) {
-				fn.returnBudget()
+				fn.returnBudget(budget)
 				f.Return(b)
 				if err := rt.GetError(); err != nil {
 					return 0, true, err
@@ -272,35 +273,36 @@ func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.C
 	}
 }
 
-// budgets counts records emitted per read in this process, for
-// WithMaxRecords.
-var budgets sync.Map // readID -> *atomic.Int64
+// budgets counts records emitted per run of a read in this process, for
+// WithMaxRecords. Keyed by run, so that a pipeline run twice in one
+// process gets its budget twice.
+var budgets sync.Map // runScope -> *atomic.Int64
 
-func (fn *readFn) budget() *atomic.Int64 { return budgetOf(fn.ReadID) }
+func (fn *readFn) budget(d shardDesc) *atomic.Int64 { return budgetOf(runScope(fn.ReadID, d.RunID)) }
 
-func budgetOf(readID string) *atomic.Int64 {
-	v, _ := budgets.LoadOrStore(readID, new(atomic.Int64))
+func budgetOf(scope string) *atomic.Int64 {
+	v, _ := budgets.LoadOrStore(scope, new(atomic.Int64))
 	return v.(*atomic.Int64)
 }
 
-func (fn *readFn) budgetSpent() bool {
-	return fn.MaxRecords > 0 && fn.budget().Load() >= fn.MaxRecords
+func (fn *readFn) budgetSpent(b *atomic.Int64) bool {
+	return fn.MaxRecords > 0 && b.Load() >= fn.MaxRecords
 }
 
-func (fn *readFn) takeBudget() bool {
+func (fn *readFn) takeBudget(b *atomic.Int64) bool {
 	if fn.MaxRecords <= 0 {
 		return true
 	}
-	if fn.budget().Add(1) > fn.MaxRecords {
-		fn.budget().Add(-1)
+	if b.Add(1) > fn.MaxRecords {
+		b.Add(-1)
 		return false
 	}
 	return true
 }
 
-func (fn *readFn) returnBudget() {
+func (fn *readFn) returnBudget(b *atomic.Int64) {
 	if fn.MaxRecords > 0 {
-		fn.budget().Add(-1)
+		b.Add(-1)
 	}
 }
 

@@ -240,3 +240,25 @@ func TestReadMissingStreamFailsClearly(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxRecordsBudgetPerRun: the same pipeline run twice in one process
+// (a retry loop, a test, a worker that outlives a job attempt) reads its
+// WithMaxRecords budget each time; the budget once lived in package state
+// keyed by the read and the second run read nothing.
+func TestMaxRecordsBudgetPerRun(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 2)
+	puts := e.putPerShard(t, 10, "budget")
+	p, s := beam.NewPipelineWithRoot()
+	got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithMaxRecords(int64(len(puts))), kinesisio.WithMaxReadTime(time.Minute))...))
+	for i := 1; i <= 2; i++ {
+		res := run(t, p)
+		if n := counter(res, "records"); n != int64(len(puts)) {
+			t.Errorf("run %d: records counter = %d, want %d", i, n, len(puts))
+		}
+		if n := len(got()); n != i*len(puts) {
+			t.Errorf("after run %d: %d records read in all, want %d", i, n, i*len(puts))
+		}
+	}
+	all := got()
+	checkExactlyOnce(t, all[len(puts):], puts)
+}

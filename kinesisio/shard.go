@@ -1,6 +1,9 @@
 package kinesisio
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
@@ -11,6 +14,9 @@ const trimHorizonKind = restriction.TrimHorizon
 // read: everything the read of that shard needs that was decided when the
 // job started or the shard was found.
 type shardDesc struct {
+	// RunID names the run of the read that found the shard (see
+	// discovery.Restriction.RunID).
+	RunID       string
 	ShardID     string
 	ParentIDs   []string
 	StartKind   int
@@ -25,6 +31,18 @@ type shardDesc struct {
 	StopAtMillis int64
 	// DeadlineMillis > 0 ends the read at this time.
 	DeadlineMillis int64
+}
+
+// runScope names one run of the read readID, for state kept per run in a
+// worker process: a pipeline run twice in one process shares its read IDs
+// but not its runs.
+func runScope(readID, runID string) string { return readID + "@" + runID }
+
+// newRunID returns a random run ID.
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (d shardDesc) start() restriction.Position {

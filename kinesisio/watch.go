@@ -50,8 +50,10 @@ func (fn *watchShardsFn) Setup(ctx context.Context) error {
 	return err
 }
 
+// CreateInitialRestriction starts a run of the read: each run of the
+// pipeline gets a new run ID.
 func (fn *watchShardsFn) CreateInitialRestriction(_ []byte) discovery.Restriction {
-	return discovery.Restriction{}
+	return discovery.Restriction{RunID: newRunID()}
 }
 
 func (fn *watchShardsFn) SplitRestriction(_ []byte, r discovery.Restriction) []discovery.Restriction {
@@ -114,7 +116,7 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 	}
 	var descs []shardDesc
 	if r.Round == 0 {
-		descs = fn.Settings.firstRound(shards, now)
+		descs = fn.Settings.firstRound(ctx, shards, now, r.RunID)
 	} else {
 		descs = fn.Settings.laterRound(shards, r, time.Duration(fn.IdleSkewMillis)*time.Millisecond)
 	}
@@ -176,7 +178,7 @@ func (fn *watchShardsFn) over(r discovery.Restriction, now time.Time) bool {
 		return true
 	}
 	if fn.MaxRecords > 0 {
-		if budgetOf(fn.Settings.ReadID).Load() >= fn.MaxRecords {
+		if budgetOf(runScope(fn.Settings.ReadID, r.RunID)).Load() >= fn.MaxRecords {
 			return true
 		}
 	}

@@ -32,8 +32,9 @@ func init() {
 // Error codes of FailedRecord for records Write refuses before sending
 // them. Records Kinesis refuses carry Kinesis's codes instead
 // ("ProvisionedThroughputExceededException", "InternalFailure", or the
-// error code of a failed call), and ErrCodeRequestFailed when a call failed
-// without an answer.
+// error code of a failed call: "InvalidParameter" when the AWS SDK refused
+// it before sending), and ErrCodeRequestFailed when a call failed without
+// an answer.
 const (
 	// ErrCodeRecordTooLarge: data + partition key exceed the maximum record
 	// size (1 MiB unless WithMaxRecordSize says otherwise).
@@ -111,7 +112,12 @@ var recordType = reflect.TypeOf((*Record)(nil)).Elem()
 // Only the records a call reports as failed are sent again, after an
 // exponential backoff with full jitter, up to WithMaxAttempts times;
 // calls that fail as a whole with a transient error (throttling, 5xx,
-// connection resets) are retried the same way. Permanent errors (stream
+// connection resets) are retried the same way. A call refused as
+// malformed as a whole (by the SDK's validation or the service's) is sent
+// again in halves until only the records at fault fail, each at once with
+// the call's error, so that one bad record never fails the others of its
+// call. Empty data is written (Kinesis takes records of 0 bytes).
+// Permanent errors (stream
 // not found, access denied, KMS key unusable) fail the bundle at once with
 // a message that says what to fix. Records that cannot be valid (data +
 // partition key over 1 MiB, an empty, non-UTF-8 or over-256-character

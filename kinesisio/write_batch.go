@@ -407,7 +407,7 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 	for i, p := range todo {
 		// The SDK only reads the strings: point into the pending record
 		// rather than copy each into a new allocation.
-		entries[i] = types.PutRecordsRequestEntry{Data: p.rec.Data, PartitionKey: &p.rec.PartitionKey}
+		entries[i] = types.PutRecordsRequestEntry{Data: dataOf(p.rec), PartitionKey: &p.rec.PartitionKey}
 		if p.rec.ExplicitHashKey != "" {
 			entries[i].ExplicitHashKey = &p.rec.ExplicitHashKey
 		}
@@ -420,6 +420,9 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 		err = fmt.Errorf("kinesisio: PutRecords answered %d results for %d records", len(out.Records), len(todo))
 	}
 	if err != nil {
+		if awsclient.IsInvalidRequest(err) {
+			return w.isolate(todo, err)
+		}
 		if err := w.fatal(err); err != nil {
 			return nil, err
 		}
@@ -448,6 +451,45 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 	return retry, nil
 }
 
+// isolate deals with a call of todo refused as malformed as a whole (by
+// the SDK's validation before it was sent, or by the service): retrying
+// it cannot help, and the fault is most likely one record's. The records
+// are sent again in two halves, recursively, so that only the records at
+// fault fail, each with the call's error; the others are not charged an
+// attempt for the refused call. It returns the records to retry, like
+// putRecords.
+func (w *writer) isolate(todo []*pending, err error) ([]*pending, error) {
+	if len(todo) == 1 {
+		code, msg := callError(err)
+		w.fail(todo[0], code, msg)
+		return nil, nil
+	}
+	for _, p := range todo {
+		p.attempts--
+	}
+	mid := len(todo) / 2
+	retry, err := w.putRecords(todo[:mid])
+	if err != nil {
+		return nil, err
+	}
+	more, err := w.putRecords(todo[mid:])
+	if err != nil {
+		return nil, err
+	}
+	return append(retry, more...), nil
+}
+
+// dataOf is the Data to send for r: never nil, since the SDK refuses a
+// call with a nil Data ("missing required field") while Kinesis accepts
+// empty data (0 bytes is its minimum), and the Record coder decodes empty
+// data as nil.
+func dataOf(r Record) []byte {
+	if r.Data == nil {
+		return []byte{}
+	}
+	return r.Data
+}
+
 // sendStrict writes batch one record at a time with PutRecord, chaining
 // the sequence numbers of each partition key, each record settled
 // (written or out of attempts) before the next is sent.
@@ -462,7 +504,7 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 				w.setErr(err)
 				return
 			}
-			in := &kinesis.PutRecordInput{StreamName: name, StreamARN: arn, Data: p.rec.Data, PartitionKey: aws.String(p.rec.PartitionKey)}
+			in := &kinesis.PutRecordInput{StreamName: name, StreamARN: arn, Data: dataOf(p.rec), PartitionKey: aws.String(p.rec.PartitionKey)}
 			if p.rec.ExplicitHashKey != "" {
 				in.ExplicitHashKey = aws.String(p.rec.ExplicitHashKey)
 			}
@@ -476,6 +518,12 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 				seq := aws.ToString(out.SequenceNumber)
 				l.lastSeq[p.rec.PartitionKey] = seq
 				w.written([]*pending{p}, []types.PutRecordsResultEntry{{ShardId: out.ShardId, SequenceNumber: out.SequenceNumber}})
+				break
+			}
+			if awsclient.IsInvalidRequest(err) {
+				// The record itself is at fault: retrying cannot help.
+				p.code, p.msg = callError(err)
+				w.fail(p, p.code, p.msg)
 				break
 			}
 			if err := w.fatal(err); err != nil {
@@ -560,6 +608,10 @@ func (w *writer) sleep(d time.Duration) error {
 // callError returns the error code and message a FailedRecord reports
 // for a call that failed as a whole.
 func callError(err error) (code, msg string) {
+	var params smithy.InvalidParamsError
+	if errors.As(err, &params) {
+		return "InvalidParameter", params.Error()
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		return api.ErrorCode(), api.ErrorMessage()

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
@@ -39,6 +40,10 @@ type fakeWriteAPI struct {
 	// lastByKey, for PutRecord, checks the chaining.
 	lastByKey   map[string]string
 	badChaining []string
+	// refuse, if set, may refuse a PutRecords call as a whole before any
+	// of it is applied, as the SDK's validation or the service does for a
+	// malformed request.
+	refuse func(*kinesis.PutRecordsInput) error
 }
 
 type callRecord struct {
@@ -55,6 +60,11 @@ func (f *fakeWriteAPI) PutRecords(ctx context.Context, in *kinesis.PutRecordsInp
 		size += len(e.Data) + len(aws.ToString(e.PartitionKey))
 	}
 	f.calls = append(f.calls, callRecord{entries: len(in.Records), bytes: size})
+	if f.refuse != nil {
+		if err := f.refuse(in); err != nil {
+			return nil, err
+		}
+	}
 	if f.callErr != nil {
 		if err := f.callErr(n); err != nil {
 			return nil, err
@@ -545,4 +555,84 @@ func TestWriterLargeRecordStreams(t *testing.T) {
 	if fmt.Sprint(sizes) != "[3 1]" {
 		t.Errorf("calls of %v records, want [3 1] (10 MiB per call)", sizes)
 	}
+}
+
+// TestWriterOneBadRecordNeverFailsItsCall: a call refused as malformed as
+// a whole (the SDK's validation, as for a nil Data, or the service's) is
+// narrowed down to the record at fault, which fails at once with the
+// call's error; every other record of the call is written, charged one
+// attempt. Empty data is sent as empty, not as a missing field.
+func TestWriterOneBadRecordNeverFailsItsCall(t *testing.T) {
+	sdkRefusal := func(in *kinesis.PutRecordsInput) error {
+		params := smithy.InvalidParamsError{Context: "PutRecordsInput"}
+		for i, e := range in.Records {
+			if e.Data == nil {
+				params.Add(smithy.NewErrParamRequired(fmt.Sprintf("Records[%d].Data", i)))
+			}
+		}
+		if params.Len() > 0 {
+			return &smithy.OperationError{ServiceID: "Kinesis", OperationName: "PutRecords", Err: params}
+		}
+		return nil
+	}
+	serviceRefusal := func(in *kinesis.PutRecordsInput) error {
+		for _, e := range in.Records {
+			if string(e.Data) == "poison" {
+				return &smithy.GenericAPIError{Code: "ValidationException", Message: "1 validation error detected"}
+			}
+		}
+		return nil
+	}
+	for _, tc := range []struct {
+		name     string
+		refuse   func(*kinesis.PutRecordsInput) error
+		bad      Record
+		wantFail string // error code of the bad record, "" if it is written
+	}{
+		{"empty data", sdkRefusal, Record{PartitionKey: "k", Data: []byte{}}, ""},
+		{"nil data", sdkRefusal, Record{PartitionKey: "k"}, ""},
+		{"refused by the service", serviceRefusal, Record{PartitionKey: "k", Data: []byte("poison")}, "ValidationException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeWriteAPI{refuse: tc.refuse}
+			recs := keyed(499, 7)
+			recs = append(recs[:200], append([]Record{tc.bad}, recs[200:]...)...)
+			cfg := testWriterConfig(1)
+			cfg.maxAttempts = 3
+			res, err := runWriter(t, cfg, api, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var written, failed int
+			for _, r := range res {
+				if r.ok() {
+					written++
+					if r.written.Attempts != 1 {
+						t.Errorf("record of key %s written after %d attempts, want 1", r.written.PartitionKey, r.written.Attempts)
+					}
+					continue
+				}
+				failed++
+				if r.failed.ErrorCode != tc.wantFail || r.failed.Attempts != 1 {
+					t.Errorf("failed record %q: code %q after %d attempts, want %q after 1", r.failed.Record.Data, r.failed.ErrorCode, r.failed.Attempts, tc.wantFail)
+				}
+			}
+			wantWritten, wantFailed := 500, 0
+			if tc.wantFail != "" {
+				wantWritten, wantFailed = 499, 1
+			}
+			if written != wantWritten || failed != wantFailed {
+				t.Errorf("written %d, failed %d; want %d and %d", written, failed, wantWritten, wantFailed)
+			}
+			if n := callCount(api); n > 20 {
+				t.Errorf("%d calls for one bad record in 500, want at most 20 (halving)", n)
+			}
+		})
+	}
+}
+
+func callCount(api *fakeWriteAPI) int {
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	return len(api.calls)
 }

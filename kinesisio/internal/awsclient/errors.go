@@ -88,7 +88,7 @@ func Classify(err error) Class {
 	if errors.Is(err, context.Canceled) {
 		return Canceled
 	}
-	if isCredentialError(err) {
+	if isCredentialError(err) || IsInvalidRequest(err) {
 		return Permanent
 	}
 	var expired *types.ExpiredIteratorException
@@ -129,6 +129,27 @@ func Classify(err error) Class {
 	// seen is worse than retrying it with backoff. Permanent ones are
 	// listed above.
 	return Transient
+}
+
+// IsInvalidRequest reports an error for a request that was refused as
+// malformed: by the SDK's parameter validation before it was sent (never
+// transient), or by the service (validation, serialization, invalid
+// argument). Such errors are Permanent: the same request would fail
+// again. A caller that sent several records in the request can find the
+// one at fault by sending fewer.
+func IsInvalidRequest(err error) bool {
+	var params smithy.InvalidParamsError
+	if errors.As(err, &params) {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ValidationException", "SerializationException", "InvalidArgumentException":
+			return true
+		}
+	}
+	return false
 }
 
 // isCredentialError reports a failure to obtain credentials on this

@@ -42,11 +42,40 @@ func TestClassify(t *testing.T) {
 		{"bad arg", &types.InvalidArgumentException{}, Permanent},
 		{"credentials", errors.New("operation error Kinesis: GetRecords, get identity: get credentials: failed to refresh cached credentials"), Permanent},
 		{"403", resp(403), Permanent},
+		{"SDK validation, wrapped", sdkValidation(), Permanent},
 		{"canceled", fmt.Errorf("x: %w", context.Canceled), Canceled},
 		{"unknown", errors.New("something odd"), Transient},
 	} {
 		if got := Classify(tc.err); got != tc.want {
 			t.Errorf("%s: Classify(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// sdkValidation is the error the SDK's parameter validation returns for a
+// PutRecords entry without data, wrapped as the SDK wraps it.
+func sdkValidation() error {
+	params := smithy.InvalidParamsError{Context: "PutRecordsInput"}
+	params.Add(smithy.NewErrParamRequired("Records[2].Data"))
+	return &smithy.OperationError{ServiceID: "Kinesis", OperationName: "PutRecords", Err: params}
+}
+
+func TestIsInvalidRequest(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{sdkValidation(), true},
+		{fmt.Errorf("x: %w", &smithy.GenericAPIError{Code: "ValidationException"}), true},
+		{&smithy.GenericAPIError{Code: "SerializationException"}, true},
+		{&types.InvalidArgumentException{}, true},
+		{&types.AccessDeniedException{}, false},
+		{&types.ResourceNotFoundException{}, false},
+		{&types.InternalFailureException{}, false},
+		{errors.New("missing required field"), false},
+	} {
+		if got := IsInvalidRequest(tc.err); got != tc.want {
+			t.Errorf("IsInvalidRequest(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -24,6 +24,12 @@ type Restriction struct {
 	StartMillis    int64  // when the first round listed the stream (the job start)
 	LastListMillis int64  // when the last successful round listed it
 	Done           bool   // no more rounds (a bounded read, or the primary of a checkpoint)
+	// RunID names this run of the read: a pipeline built once and run
+	// again (a retry loop, a test, a worker that outlives a job attempt)
+	// gets a new one, so that state kept per run in a worker process (the
+	// record budget of WithMaxRecords) starts afresh. "" in restrictions
+	// encoded by version 1.
+	RunID string
 }
 
 // Claim is what one listing round claims.
@@ -143,7 +149,8 @@ func (t *Tracker) GetRestriction() any {
 // IsBounded reports false: discovery runs until the read ends.
 func (t *Tracker) IsBounded() bool { return false }
 
-const coderVersion = 1
+// coderVersion 2 added RunID; version 1 still decodes.
+const coderVersion = 2
 
 // ErrCorrupt is returned for bytes that do not decode to a Restriction.
 var ErrCorrupt = errors.New("kinesisio: corrupt discovery restriction encoding")
@@ -157,17 +164,21 @@ func Encode(r Restriction) []byte {
 	b = binary.AppendVarint(b, r.StartMillis)
 	b = binary.AppendVarint(b, r.LastListMillis)
 	if r.Done {
-		return append(b, 1)
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
-	return append(b, 0)
+	b = binary.AppendUvarint(b, uint64(len(r.RunID)))
+	return append(b, r.RunID...)
 }
 
 // Decode parses the form Encode writes.
 func Decode(b []byte) (Restriction, error) {
 	var r Restriction
-	if len(b) < 1 || b[0] != coderVersion {
+	if len(b) < 1 || b[0] < 1 || b[0] > coderVersion {
 		return r, fmt.Errorf("%w: bad version", ErrCorrupt)
 	}
+	version := b[0]
 	b = b[1:]
 	v, n := binary.Varint(b)
 	if n <= 0 {
@@ -186,9 +197,19 @@ func Decode(b []byte) (Restriction, error) {
 		}
 		*dst, b = v, b[n:]
 	}
-	if len(b) != 1 || b[0] > 1 {
+	if len(b) < 1 || b[0] > 1 {
+		return r, fmt.Errorf("%w: done flag", ErrCorrupt)
+	}
+	r.Done, b = b[0] == 1, b[1:]
+	if version >= 2 {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return r, fmt.Errorf("%w: run ID", ErrCorrupt)
+		}
+		r.RunID, b = string(b[n:n+int(l)]), b[n+int(l):]
+	}
+	if len(b) != 0 {
 		return r, fmt.Errorf("%w: trailer", ErrCorrupt)
 	}
-	r.Done = b[0] == 1
 	return r, nil
 }

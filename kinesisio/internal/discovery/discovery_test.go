@@ -7,7 +7,7 @@ import (
 )
 
 func TestCoderRoundTrip(t *testing.T) {
-	for _, r := range []Restriction{{}, {Round: 7, Highest: "shardId-000000000012", StartMillis: 1700000000000, LastListMillis: 1700000009000, Done: true}} {
+	for _, r := range []Restriction{{}, {Round: 7, Highest: "shardId-000000000012", StartMillis: 1700000000000, LastListMillis: 1700000009000, Done: true, RunID: "0123456789abcdef"}} {
 		got, err := Decode(Encode(r))
 		if err != nil {
 			t.Fatal(err)
@@ -18,6 +18,24 @@ func TestCoderRoundTrip(t *testing.T) {
 	}
 	if _, err := Decode([]byte{1, 2}); err == nil {
 		t.Error("corrupt input accepted")
+	}
+}
+
+// TestDecodesVersion1: restrictions checkpointed by the release before
+// RunID existed still decode, with no run ID.
+func TestDecodesVersion1(t *testing.T) {
+	// Version 1 of {Round: 7, Highest: "shardId-000000000012",
+	// StartMillis: 1700000000000, LastListMillis: 1700000009000, Done}.
+	v1 := []byte{1, 14, 20}
+	v1 = append(v1, "shardId-000000000012"...)
+	v1 = append(v1, 0x80, 0xa0, 0xab, 0xfe, 0xf9, 0x62, 0xd0, 0xac, 0xac, 0xfe, 0xf9, 0x62, 1)
+	got, err := Decode(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Restriction{Round: 7, Highest: "shardId-000000000012", StartMillis: 1700000000000, LastListMillis: 1700000009000, Done: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("version 1 (-want +got):\n%s", diff)
 	}
 }
 
