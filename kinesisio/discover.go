@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
 // discoverySettings is what both discovery DoFns carry.
@@ -30,15 +31,35 @@ type discoverySettings struct {
 
 // firstRound turns the shards listed when the job starts (at now) into
 // shard elements, parents first.
+//
+// A shard without a position of its own whose parent (or an ancestor
+// through the listed shards) has one starts at TRIM_HORIZON, as KCL starts
+// the children of a checkpointed shard: its records all come after the
+// resumed position of its ancestor. The start position's default applies
+// only to shards with no resumed ancestor. Positions named for shards that
+// are not listed (aged out of retention, or a typo) are logged with the
+// shards that exist and counted in unknown_shard_positions.
 func (c discoverySettings) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string) []shardDesc {
 	descs := make([]shardDesc, 0, len(shards))
+	resumed := c.Start.resumedDescendants(shards)
 	for _, s := range shards {
 		id := aws.ToString(s.ShardId)
 		pos := c.Start.resolve(id, now)
+		if resumed[id] {
+			pos = restriction.Position{Kind: restriction.TrimHorizon}
+		}
 		d := c.desc(s, now, runID)
 		d.StartKind, d.StartSeq, d.StartMillis = int(pos.Kind), pos.Seq, pos.Millis
 		d.TimestampMillis = int64(d.startEventTime())
 		descs = append(descs, d)
+	}
+	if unknown := c.Start.unknownShards(shards); len(unknown) > 0 {
+		ids := make([]string, len(shards))
+		for i, s := range shards {
+			ids[i] = aws.ToString(s.ShardId)
+		}
+		log.Warnf(ctx, "kinesisio: the start position names %d shard(s) that stream %s does not have: %v (ignored; they may have aged out of retention). Its shards: %v", len(unknown), c.Stream, unknown, ids)
+		beam.NewCounter(MetricsNamespace, "unknown_shard_positions").Inc(ctx, int64(len(unknown)))
 	}
 	return descs
 }
@@ -88,7 +109,12 @@ func (c discoverySettings) filter(now time.Time) *types.ShardFilter {
 	case startLatest:
 		return &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}
 	case startAtTimestamp:
-		return &types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: aws.Time(time.UnixMilli(c.Start.Millis))}
+		// FROM_TIMESTAMP, not AT_TIMESTAMP: the shards open at the
+		// timestamp and every shard created since (the children of a
+		// reshard after it), which all hold records at or after it.
+		// AT_TIMESTAMP leaves the children out; found later, they were
+		// stamped with a later time than their records.
+		return &types.ShardFilter{Type: types.ShardFilterTypeFromTimestamp, Timestamp: aws.Time(time.UnixMilli(c.Start.Millis))}
 	}
 	return nil
 }

@@ -3,8 +3,11 @@ package kinesisio
 import (
 	"fmt"
 	"maps"
+	"sort"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
 )
@@ -58,7 +61,13 @@ func AfterSequenceNumber(seq string) ShardPosition {
 }
 
 // FromShardPositions starts each shard named in positions (by shard ID)
-// where it says, and every other shard at others.
+// where it says: the way to resume from the positions a previous job
+// reached. A shard not named whose parent or any other ancestor is named
+// (the children of a split or merge since those positions were taken)
+// starts at its beginning, TRIM_HORIZON, since all its records follow its
+// ancestor's; every other shard starts at others. Named shards that the
+// stream does not have (aged out of retention) are ignored, logged with
+// the shards it has and counted in the unknown_shard_positions metric.
 func FromShardPositions(positions map[string]ShardPosition, others StartPosition) StartPosition {
 	o := others
 	return StartPosition{kind: startShards, shards: maps.Clone(positions), others: &o}
@@ -149,4 +158,70 @@ func (s startSpec) resolve(shardID string, now time.Time) restriction.Position {
 		return restriction.Position{Kind: restriction.AtTimestamp, Millis: millis}
 	}
 	return restriction.Position{Kind: restriction.TrimHorizon}
+}
+
+// resumedDescendants returns the listed shards that have no position of
+// their own but descend from a shard that has one: their parent or
+// adjacent parent has a position, or is itself such a shard.
+func (s startSpec) resumedDescendants(shards []types.Shard) map[string]bool {
+	if startKind(s.Kind) != startShards {
+		return nil
+	}
+	parents := map[string][]string{}
+	for _, sh := range shards {
+		id := aws.ToString(sh.ShardId)
+		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
+			if p != nil && *p != "" {
+				parents[id] = append(parents[id], *p)
+			}
+		}
+	}
+	has := func(id string) bool {
+		_, at := s.At[id]
+		_, after := s.After[id]
+		return at || after
+	}
+	memo := map[string]bool{}
+	var descends func(id string, depth int) bool
+	descends = func(id string, depth int) bool {
+		if v, ok := memo[id]; ok {
+			return v
+		}
+		memo[id] = false // cycles (malformed listings) end here
+		found := false
+		for _, p := range parents[id] {
+			if has(p) || depth < len(shards) && descends(p, depth+1) {
+				found = true
+				break
+			}
+		}
+		memo[id] = found
+		return found
+	}
+	out := map[string]bool{}
+	for _, sh := range shards {
+		if id := aws.ToString(sh.ShardId); !has(id) && descends(id, 0) {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// unknownShards returns, sorted, the shard IDs that have a position but
+// are not among shards.
+func (s startSpec) unknownShards(shards []types.Shard) []string {
+	listed := map[string]bool{}
+	for _, sh := range shards {
+		listed[aws.ToString(sh.ShardId)] = true
+	}
+	var out []string
+	for _, m := range []map[string]string{s.At, s.After} {
+		for id := range m {
+			if !listed[id] {
+				out = append(out, id)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

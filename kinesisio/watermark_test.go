@@ -102,3 +102,38 @@ func TestWindowedCountOverLaggingShardsDropsNothing(t *testing.T) {
 	sort.Slice(windows, func(i, j int) bool { return windows[i] < windows[j] })
 	t.Logf("%d records in %d windows", total, len(windows))
 }
+
+// countWindows counts recs per one-second event-time window and returns
+// a function giving the counts by window start (Unix milliseconds).
+func countWindows(t *testing.T, s beam.Scope, recs beam.PCollection) func() map[int64]int {
+	key := kinesistest.StreamName(t) + "/windows"
+	counts := stats.Count(s, beam.ParDo(s, oneKey, beam.WindowInto(s, window.NewFixedWindows(time.Second), recs)))
+	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
+	return func() map[int64]int {
+		have := map[int64]int{}
+		if v, ok := windowCounts.Load(key); ok {
+			v.(*sync.Map).Range(func(k, n any) bool { have[k.(int64)] = n.(int); return true })
+		}
+		return have
+	}
+}
+
+// checkWindowCounts checks that every record read was counted in the
+// window of its event time, eventTime(record): none dropped as late.
+func checkWindowCounts(t *testing.T, read []kinesisio.Record, have map[int64]int, eventTime func(kinesisio.Record) time.Time) {
+	t.Helper()
+	want := map[int64]int{}
+	for _, r := range read {
+		ms := eventTime(r).UnixMilli()
+		want[ms-ms%1000]++
+	}
+	counted := 0
+	for _, n := range have {
+		counted += n
+	}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("%d of %d records dropped as late; window counts (-want +got):\n%s", len(read)-counted, len(read), diff)
+	}
+}
+
+func arrivalTime(r kinesisio.Record) time.Time { return r.ApproximateArrivalTimestamp }
