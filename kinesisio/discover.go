@@ -27,6 +27,10 @@ type discoverySettings struct {
 	StopAtLatest      bool
 	MaxReadTimeMillis int64
 	PageSize          int32
+	// EventDelay is how far event times may trail arrival times
+	// (WithTimestampFn): the timestamps of shard elements, which bound
+	// the event times of their records, trail arrival time by it.
+	EventDelay time.Duration
 }
 
 // firstRound turns the shards listed when the job starts (at now) into
@@ -50,7 +54,7 @@ func (c discoverySettings) firstRound(ctx context.Context, shards []types.Shard,
 		}
 		d := c.desc(s, now, runID)
 		d.StartKind, d.StartSeq, d.StartMillis = int(pos.Kind), pos.Seq, pos.Millis
-		d.TimestampMillis = int64(d.startEventTime())
+		d.TimestampMillis = int64(d.startEventTime(c.EventDelay))
 		descs = append(descs, d)
 	}
 	if unknown := c.Start.unknownShards(shards); len(unknown) > 0 {
@@ -76,7 +80,7 @@ func (c discoverySettings) laterRound(shards []types.Shard, r discovery.Restrict
 		}
 		d := c.desc(s, time.UnixMilli(r.StartMillis), r.RunID)
 		d.StartKind = int(trimHorizonKind)
-		d.TimestampMillis = r.LastListMillis - skew.Milliseconds()
+		d.TimestampMillis = r.LastListMillis - (skew + c.EventDelay).Milliseconds()
 		descs = append(descs, d)
 	}
 	return descs

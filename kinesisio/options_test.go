@@ -23,8 +23,9 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"s", kinesisio.WithProfile(""), "WithProfile"},
 		{"s", kinesisio.WithAssumeRole("role", ""), "WithAssumeRole"},
 		{"s", kinesisio.WithEventTime(7), "WithEventTime"},
-		{"s", kinesisio.WithTimestampFn(nil), "WithTimestampFn"},
-		{"s", kinesisio.WithTimestampFn(unregisteredTimestamp), "beam.RegisterFunction"},
+		{"s", kinesisio.WithTimestampFn(nil, 0), "WithTimestampFn"},
+		{"s", kinesisio.WithTimestampFn(unregisteredTimestamp, 0), "beam.RegisterFunction"},
+		{"s", kinesisio.WithTimestampFn(registeredTimestamp, -time.Second), "negative maximum delay"},
 		{"s", kinesisio.WithIdleWatermarkSkew(-time.Second), "WithIdleWatermarkSkew"},
 		{"s", kinesisio.WithReadQuotaShare(0), "WithReadQuotaShare"},
 		{"s", kinesisio.WithReadQuotaShare(1.5), "WithReadQuotaShare"},
@@ -54,7 +55,7 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 
 func TestTimestampFnConflictsWithProcessingTime(t *testing.T) {
 	_, s := beam.NewPipelineWithRoot()
-	_, err := kinesisio.TryRead(s, "s", kinesisio.WithTimestampFn(registeredTimestamp), kinesisio.WithEventTime(kinesisio.ProcessingTime))
+	_, err := kinesisio.TryRead(s, "s", kinesisio.WithTimestampFn(registeredTimestamp, 0), kinesisio.WithEventTime(kinesisio.ProcessingTime))
 	if !errors.Is(err, kinesisio.ErrInvalidOption) {
 		t.Fatalf("TryRead = %v, want ErrInvalidOption", err)
 	}
@@ -75,7 +76,7 @@ func TestValidOptionsBuildAPipeline(t *testing.T) {
 			"shardId-000000000001": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
 		}, kinesisio.Latest())),
 		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/reader", "ext"),
-		kinesisio.WithTimestampFn(registeredTimestamp),
+		kinesisio.WithTimestampFn(registeredTimestamp, 0),
 		kinesisio.WithReadQuotaShare(0.5),
 		kinesisio.WithMaxBufferedBytes(4<<20),
 	)

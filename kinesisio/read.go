@@ -98,6 +98,7 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 		Client:           settings,
 		EventTime:        c.eventTime,
 		TimestampFn:      c.timestampFn,
+		EventDelay:       c.eventDelay,
 		IdleSkewMillis:   c.idleSkew.Milliseconds(),
 		QuotaShare:       c.quotaShare,
 		Unpaced:          c.unpaced,
@@ -114,6 +115,7 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 		StopAtLatest:      c.stopAtLatest,
 		MaxReadTimeMillis: c.maxReadTime.Milliseconds(),
 		PageSize:          c.pageSize,
+		EventDelay:        c.eventDelay,
 	}
 	// A read bounded at its start needs one listing; the direct runner can
 	// run nothing else. Other reads watch the stream for new shards.

@@ -44,6 +44,9 @@ type readFn struct {
 	Client           awsclient.Settings
 	EventTime        EventTime
 	TimestampFn      string
+	// EventDelay is how far the event times of TimestampFn may trail
+	// arrival times: the watermark trails evidence in arrival time by it.
+	EventDelay       time.Duration
 	IdleSkewMillis   int64
 	QuotaShare       float64
 	Unpaced          bool
@@ -205,7 +208,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			}
 			ts := fn.timestamp(rec)
 			emit(mtime.FromTime(ts), rec)
-			advance(ts)
+			advance(fn.watermarkAfter(rec, ts))
 			n := len(r.Data) + len(rec.PartitionKey)
 			rt.AddClaimedBytes(n)
 			fn.m.records++
@@ -215,7 +218,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 		if b.CaughtUp() {
 			// Evidence that the shard had nothing newer when the call was
 			// made: later records arrive after about b.CallStart.
-			advance(b.CallStart.Add(-time.Duration(fn.IdleSkewMillis) * time.Millisecond))
+			advance(b.CallStart.Add(-time.Duration(fn.IdleSkewMillis)*time.Millisecond - fn.EventDelay))
 			if d.StopAtMillis > 0 && !b.CallStart.Before(stopAt) {
 				fn.finish(rt, key)
 				return 0, true, nil
@@ -256,6 +259,22 @@ func (fn *readFn) timestamp(r Record) time.Time {
 		return time.Now()
 	}
 	return r.ApproximateArrivalTimestamp
+}
+
+// watermarkAfter is the shard's watermark once rec, stamped ts, was
+// emitted: no later record of the shard has an earlier event time. With
+// arrival or processing time that is ts. With a timestamp function it is
+// the record's arrival less EventDelay: later records arrive no earlier,
+// and the option's contract puts their event times at most EventDelay
+// before their arrival, whatever ts is.
+func (fn *readFn) watermarkAfter(rec Record, ts time.Time) time.Time {
+	if fn.tsFn == nil {
+		return ts
+	}
+	if rec.ApproximateArrivalTimestamp.IsZero() {
+		return time.Time{} // no evidence
+	}
+	return rec.ApproximateArrivalTimestamp.Add(-fn.EventDelay)
 }
 
 func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.Config {

@@ -45,6 +45,7 @@ type readConfig struct {
 	client       awsclient.Settings
 	eventTime    EventTime
 	timestampFn  string
+	eventDelay   time.Duration // how far event times may trail arrival
 	idleSkew     time.Duration
 	quotaShare   float64
 	unpaced      bool
@@ -147,21 +148,33 @@ func WithEventTime(t EventTime) ReadOption {
 	})
 }
 
-// WithTimestampFn stamps each record with fn(record). fn must be a
-// top-level function registered with beam.RegisterFunction in an init()
-// function, so that workers in other processes can find it. Its times
-// should not decrease within a shard: the watermark follows the latest
-// time seen.
-func WithTimestampFn(fn func(Record) time.Time) ReadOption {
+// WithTimestampFn stamps each record with fn(record), for event times
+// the producer put in the records. fn must be a top-level function
+// registered with beam.RegisterFunction in an init() function, so that
+// workers in other processes can find it.
+//
+// maxDelay (0 or more) bounds how far a record's event time may be
+// behind its arrival in Kinesis (ApproximateArrivalTimestamp): the time a
+// producer may take to put a record, retries and batching included. The
+// contract: a record whose fn(record) is no earlier than its arrival time
+// less maxDelay is never late downstream, whatever order the event times
+// come in (Flink calls this bounded out-of-orderness). Records further
+// behind may be late. The watermark trails arrival time by maxDelay, on
+// idle shards too, so windows close about maxDelay later than with
+// arrival times.
+func WithTimestampFn(fn func(Record) time.Time, maxDelay time.Duration) ReadOption {
 	return readOptionFunc(func(c *readConfig) error {
 		if fn == nil {
 			return invalid("WithTimestampFn", "nil function")
+		}
+		if maxDelay < 0 {
+			return invalid("WithTimestampFn", "negative maximum delay %v", maxDelay)
 		}
 		name := reflectx.FunctionName(fn)
 		if _, err := runtime.ResolveFunction(name, reflect.TypeOf(fn)); err != nil {
 			return invalid("WithTimestampFn", "%s is not registered: call beam.RegisterFunction(%s) in an init() function", name, name)
 		}
-		c.timestampFn = name
+		c.timestampFn, c.eventDelay = name, maxDelay
 		return nil
 	})
 }

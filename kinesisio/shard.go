@@ -3,6 +3,7 @@ package kinesisio
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
@@ -50,10 +51,11 @@ func (d shardDesc) start() restriction.Position {
 }
 
 // startEventTime is the oldest event time a shard read from its start
-// position can have: its AT_TIMESTAMP, else the beginning of time.
-func (d shardDesc) startEventTime() mtime.Time {
+// position can have: its AT_TIMESTAMP (less delay, how far event times
+// may trail arrival times), else the beginning of time.
+func (d shardDesc) startEventTime(delay time.Duration) mtime.Time {
 	if restriction.Kind(d.StartKind) == restriction.AtTimestamp {
-		return mtime.FromMilliseconds(d.StartMillis)
+		return mtime.FromMilliseconds(d.StartMillis - delay.Milliseconds())
 	}
 	return mtime.MinTimestamp
 }

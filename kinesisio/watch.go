@@ -130,8 +130,9 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 	for _, d := range descs {
 		emit(mtime.Time(d.TimestampMillis), d)
 	}
-	// Every shard created before now has been emitted.
-	we.Advance(now.Add(-time.Duration(fn.IdleSkewMillis) * time.Millisecond))
+	// Every shard created before now has been emitted, stamped no later
+	// than now less the skew and the event delay.
+	we.Advance(now.Add(-time.Duration(fn.IdleSkewMillis)*time.Millisecond - fn.Settings.EventDelay))
 	if fn.Settings.StopAtLatest {
 		rt.Finish()
 		watermark.Default.Finish(readID, discoveryKey)

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
@@ -21,6 +22,7 @@ import (
 func init() {
 	register.Function1x1(oneKey)
 	beam.RegisterFunction(registeredTimestamp)
+	beam.RegisterFunction(fiveSecondsBeforeArrival)
 	register.DoFn3x0[beam.Window, string, int](&windowSinkFn{})
 }
 
@@ -29,12 +31,15 @@ func oneKey(kinesisio.Record) string { return "all" }
 func registeredTimestamp(r kinesisio.Record) time.Time { return r.ApproximateArrivalTimestamp }
 
 var windowCounts sync.Map // key -> *sync.Map(window start ms -> count)
+var windowFired sync.Map  // key -> *sync.Map(window start ms -> time first counted)
 
 type windowSinkFn struct{ Key string }
 
 func (f *windowSinkFn) ProcessElement(w beam.Window, _ string, n int) {
 	v, _ := windowCounts.LoadOrStore(f.Key, &sync.Map{})
 	start := w.(window.IntervalWindow).Start.Milliseconds()
+	fired, _ := windowFired.LoadOrStore(f.Key, &sync.Map{})
+	fired.(*sync.Map).LoadOrStore(start, time.Now())
 	prev, _ := v.(*sync.Map).LoadOrStore(start, 0)
 	v.(*sync.Map).Store(start, prev.(int)+n)
 }
@@ -104,17 +109,21 @@ func TestWindowedCountOverLaggingShardsDropsNothing(t *testing.T) {
 }
 
 // countWindows counts recs per one-second event-time window and returns
-// a function giving the counts by window start (Unix milliseconds).
-func countWindows(t *testing.T, s beam.Scope, recs beam.PCollection) func() map[int64]int {
+// a function giving the counts by window start (Unix milliseconds), and
+// when each window was first counted.
+func countWindows(t *testing.T, s beam.Scope, recs beam.PCollection) func() (map[int64]int, map[int64]time.Time) {
 	key := kinesistest.StreamName(t) + "/windows"
 	counts := stats.Count(s, beam.ParDo(s, oneKey, beam.WindowInto(s, window.NewFixedWindows(time.Second), recs)))
 	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
-	return func() map[int64]int {
-		have := map[int64]int{}
+	return func() (map[int64]int, map[int64]time.Time) {
+		have, fired := map[int64]int{}, map[int64]time.Time{}
 		if v, ok := windowCounts.Load(key); ok {
 			v.(*sync.Map).Range(func(k, n any) bool { have[k.(int64)] = n.(int); return true })
 		}
-		return have
+		if v, ok := windowFired.Load(key); ok {
+			v.(*sync.Map).Range(func(k, at any) bool { fired[k.(int64)] = at.(time.Time); return true })
+		}
+		return have, fired
 	}
 }
 
@@ -137,3 +146,60 @@ func checkWindowCounts(t *testing.T, read []kinesisio.Record, have map[int64]int
 }
 
 func arrivalTime(r kinesisio.Record) time.Time { return r.ApproximateArrivalTimestamp }
+
+// fiveSecondsBeforeArrival is a producer's event time that trails arrival
+// in Kinesis by 5 s.
+func fiveSecondsBeforeArrival(r kinesisio.Record) time.Time {
+	return r.ApproximateArrivalTimestamp.Add(-5 * time.Second)
+}
+
+// TestTimestampFnRecordsNeverLateOnIdleShard: with WithTimestampFn(fn,
+// maxDelay), records whose event times trail arrival by at most maxDelay
+// are never late, also when the shard goes idle between batches. The
+// caught-up evidence once moved the watermark to the call's start (less
+// the skew) in arrival time, whatever the event times: all 40 records of
+// four batches 2 s apart were dropped as late by a 1 s windowed count.
+// Windows must also close while the shard idles, not only when records
+// come or the job ends (no stall): the last batch's window is counted
+// before a sentinel batch is put 5 s later (it closes about 2 s after the
+// batch: 5 s of delay and 1 s of skew after its end, less its 1 s).
+func TestTimestampFnRecordsNeverLateOnIdleShard(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 1)
+	const batches, perBatch = 4, 10
+	p, s := beam.NewPipelineWithRoot()
+	recs := kinesisio.Read(s, e.stream, e.opts(
+		kinesisio.WithTimestampFn(fiveSecondsBeforeArrival, 5*time.Second),
+		kinesisio.WithMaxRecords((batches+1)*perBatch),
+		kinesisio.WithMaxReadTime(time.Minute))...)
+	got := collect(s, recs)
+	windows := countWindows(t, s, recs)
+	done := make(chan error, 1)
+	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	var puts []kinesistest.Put
+	for b := range batches {
+		if b > 0 {
+			time.Sleep(2 * time.Second)
+		}
+		puts = append(puts, e.putPerShard(t, perBatch, fmt.Sprintf("batch%d", b))...)
+	}
+	time.Sleep(5 * time.Second)
+	sentinelAt := time.Now()
+	puts = append(puts, e.putPerShard(t, perBatch, "sentinel")...)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("pipeline did not end within 2 minutes")
+	}
+	read := got()
+	checkExactlyOnce(t, read, puts)
+	have, fired := windows()
+	checkWindowCounts(t, read, have, fiveSecondsBeforeArrival)
+	last := fiveSecondsBeforeArrival(read[batches*perBatch-1]).UnixMilli()
+	last -= last % 1000
+	if at, ok := fired[last]; !ok || !at.Before(sentinelAt) {
+		t.Errorf("the last batch's window was counted at %v, not before the sentinel was put at %v: the watermark stalls while the shard idles", at, sentinelAt)
+	}
+}
