@@ -39,11 +39,11 @@ const parentPoll = 100 * time.Millisecond
 // record's sequence number, drains what the shard's background fetcher
 // has ready, and self-checkpoints with ResumeProcessingIn.
 type readFn struct {
-	ReadID           string
-	Stream           string
-	Client           awsclient.Settings
-	EventTime        EventTime
-	TimestampFn      string
+	ReadID      string
+	Stream      string
+	Client      awsclient.Settings
+	EventTime   EventTime
+	TimestampFn string
 	// EventDelay is how far the event times of TimestampFn may trail
 	// arrival times: the watermark trails evidence in arrival time by it.
 	EventDelay       time.Duration
