@@ -38,6 +38,9 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Time{})), "WithStartPosition"},
 		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{"shardId-0": kinesisio.AtSequenceNumber("12x")}, kinesisio.TrimHorizon())), "invalid sequence number"},
 		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(nil, kinesisio.FromShardPositions(nil, kinesisio.Latest()))), "WithStartPosition"},
+		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Now().Add(time.Hour))), "AtTimestamp"},
+		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(nil, kinesisio.AtTimestamp(time.Now().Add(time.Hour)))), "ahead of its clock"},
+		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
 		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
 		{"arn:aws:kinesis:us-east-1:123:table/x", kinesisio.WithRegion("us-east-1"), "not a Kinesis stream ARN"},
 	} {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
 )
@@ -40,7 +41,11 @@ func TrimHorizon() StartPosition { return StartPosition{kind: startTrimHorizon} 
 func Latest() StartPosition { return StartPosition{kind: startLatest} }
 
 // AtTimestamp starts at the first record of each shard that arrived at or
-// after t.
+// after t. Kinesis refuses to start at a time its clock has not reached;
+// Read waits for a t at most 5 minutes ahead of it (the clock skew AWS's
+// request signing allows) and fails the job, naming both times, beyond
+// that. A t more than 5 minutes after the time the pipeline is built is
+// refused then.
 func AtTimestamp(t time.Time) StartPosition { return StartPosition{kind: startAtTimestamp, at: t} }
 
 // ShardPosition is a position within one shard: at or after a sequence
@@ -92,6 +97,10 @@ func (p StartPosition) validate() error {
 		if p.at.IsZero() {
 			return fmt.Errorf("AtTimestamp: zero time")
 		}
+		if now := clock(); p.at.After(now.Add(fetcher.MaxClockAhead)) {
+			return fmt.Errorf("AtTimestamp(%s) is %v after now (%s): Kinesis refuses iterators ahead of its clock, and Read waits for at most %v of clock difference",
+				p.at.UTC().Format(time.RFC3339Nano), p.at.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339), fetcher.MaxClockAhead)
+		}
 	case startShards:
 		if p.others == nil {
 			return fmt.Errorf("FromShardPositions: no position for other shards")
@@ -111,6 +120,11 @@ func (p StartPosition) validate() error {
 	}
 	return nil
 }
+
+// clock is the time the start position is checked against when the
+// pipeline is built. Tests replace it to get a far-future timestamp to
+// the workers.
+var clock = time.Now
 
 // startSpec is the serializable form of a StartPosition, with LATEST
 // still unresolved: the discovery step pins it when the job starts.

@@ -87,9 +87,9 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	if direct && !c.bounded() {
 		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
 	}
-	settings := c.client
-	if settings.Region == "" {
-		settings.Region = parsed.Region
+	settings, err := streamSettings(parsed, c.client)
+	if err != nil {
+		return beam.PCollection{}, err
 	}
 	readID := newReadID()
 	read := &readFn{

@@ -89,7 +89,8 @@ func WithStartPosition(p StartPosition) ReadOption {
 }
 
 // WithRegion sets the AWS region (default: from a stream ARN, else the
-// workers' default chain, e.g. AWS_REGION).
+// workers' default chain, e.g. AWS_REGION). With a stream ARN it must be
+// the ARN's region, or be left out.
 func WithRegion(region string) ConnectionOption {
 	return func(s *awsclient.Settings) error {
 		if region == "" {
@@ -330,4 +331,18 @@ func WithShardListPageSize(n int) ReadOption {
 		c.pageSize = int32(n)
 		return nil
 	})
+}
+
+// streamSettings returns the connection settings for stream: a stream
+// ARN gives the region, and a WithRegion naming another one is refused
+// (the calls would go to a region where the stream is not).
+func streamSettings(stream awsclient.Stream, s awsclient.Settings) (awsclient.Settings, error) {
+	switch {
+	case stream.Region == "":
+	case s.Region == "":
+		s.Region = stream.Region
+	case s.Region != stream.Region:
+		return s, invalid("WithRegion", "region %q is not the region of stream ARN %s (%s): leave WithRegion out, the ARN gives the region", s.Region, stream.ARN, stream.Region)
+	}
+	return s, nil
 }

@@ -3,6 +3,8 @@ package kinesisio_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -261,4 +263,41 @@ func TestMaxRecordsBudgetPerRun(t *testing.T) {
 	}
 	all := got()
 	checkExactlyOnce(t, all[len(puts):], puts)
+}
+
+// TestFarFutureAtTimestampFailsClearly: a start position a year ahead is
+// refused when the pipeline is built; one that reaches the workers (here a
+// pipeline built with a clock a year ahead) fails the job with a message
+// naming the timestamp and kinesalite's clock, instead of being retried
+// forever as clock lag without a word (unbounded, the job hung; bounded by
+// WithMaxReadTime, it succeeded with 0 records).
+func TestFarFutureAtTimestampFailsClearly(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 1)
+	at := time.Now().Add(365 * 24 * time.Hour)
+	_, s := beam.NewPipelineWithRoot()
+	_, err := kinesisio.TryRead(s, e.stream, e.opts(kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)))...)
+	if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "AtTimestamp") {
+		t.Errorf("AtTimestamp a year ahead: TryRead error %v, want ErrInvalidOption naming AtTimestamp", err)
+	}
+
+	restore := kinesisio.SetClock(func() time.Time { return at })
+	p, s := beam.NewPipelineWithRoot()
+	kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)))...)
+	restore()
+	done := make(chan error, 1)
+	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the job still runs after 2 minutes")
+	}
+	if err == nil {
+		t.Fatal("the job succeeded")
+	}
+	if want := "AT_TIMESTAMP(" + at.UTC().Format("2006-01-02T15:04:05"); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if !regexp.MustCompile(`ahead of the Kinesis clock \(\d{4}-\d\d-\d\dT`).MatchString(err.Error()) {
+		t.Errorf("error %q does not give the Kinesis clock", err)
+	}
 }

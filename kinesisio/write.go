@@ -297,9 +297,9 @@ func newWriteFn(stream string, col beam.PCollection, want reflect.Type, opts []W
 			return nil, err
 		}
 	}
-	settings := c.client
-	if settings.Region == "" {
-		settings.Region = parsed.Region
+	settings, err := streamSettings(parsed, c.client)
+	if err != nil {
+		return nil, err
 	}
 	return &writeFn{
 		Stream:           stream,

@@ -1013,6 +1013,7 @@ func TestWriteOptionsAreValidated(t *testing.T) {
 		{"s", kinesisio.WithRegion(""), "WithRegion"},
 		{"s", kinesisio.WithEndpoint(""), "WithEndpoint"},
 		{"s", kinesisio.WithAssumeRole("role", ""), "WithAssumeRole"},
+		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
 		{"s", nil, "nil option"},
 		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
 	} {

@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
@@ -301,6 +306,7 @@ func (f *Fetcher) run() {
 	pos := f.cfg.Start // where a new iterator must start
 	iter := ""
 	failures := 0
+	var ahead clockWait
 	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
 	quota := byteBucket{rate: f.cfg.BytesPerSecond}
 	if f.cfg.Unpaced {
@@ -317,10 +323,19 @@ func (f *Fetcher) run() {
 				if timestampAhead(pos, err) {
 					// The service's clock is behind the time this job
 					// pinned (LATEST, or a recent AT_TIMESTAMP): wait
-					// for it to catch up rather than fail.
+					// for it to catch up, within MaxClockAhead.
+					wait, fatal := ahead.refused(pos, err, time.Now())
+					if fatal != nil {
+						f.fail(fmt.Errorf("kinesisio: reading shard %s of stream %s: %w", f.cfg.ShardID, f.cfg.Stream, fatal))
+						return
+					}
+					if ahead.refusals == 1 {
+						log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: Kinesis refuses an iterator at %v, ahead of its clock (%s); waiting for it (at most %v of difference): %v",
+							f.cfg.ShardID, f.cfg.Stream, pos, ahead.clock(), MaxClockAhead, err)
+					}
 					f.stats.retried.Add(1)
 					failures++
-					next = time.Now().Add(min(f.cfg.BackoffBase<<min(failures, 6), time.Second))
+					next = time.Now().Add(min(f.cfg.BackoffBase<<min(failures, 6), time.Second, wait))
 					continue
 				}
 				if !f.handle(err, &failures, &next) {
@@ -458,6 +473,78 @@ func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
 		return "", fmt.Errorf("GetShardIterator %v returned no iterator", pos)
 	}
 	return *out.ShardIterator, nil
+}
+
+// MaxClockAhead is how far ahead of the service's clock an AT_TIMESTAMP
+// start may be and still be waited for: LATEST is pinned to the worker's
+// clock at the job's start, and Kinesis refuses an iterator at a time its
+// own clock has not reached. It is the clock skew AWS's request signing
+// tolerates: a worker further ahead could not call Kinesis at all. A
+// timestamp further ahead fails the read, naming both clocks.
+const MaxClockAhead = 5 * time.Minute
+
+// clockWait follows the refusals of an AT_TIMESTAMP iterator whose
+// timestamp is ahead of the service's clock.
+type clockWait struct {
+	refusals int
+	first    time.Time // when the first refusal came
+	service  time.Time // the service's clock at the last refusal, if known
+}
+
+// refused takes a refusal of pos at now and returns how long to wait
+// before asking again, or the error that ends the read: the timestamp is
+// more than MaxClockAhead ahead of the service's clock, or, when the
+// service does not say its time, refusals went on for MaxClockAhead.
+func (c *clockWait) refused(pos restriction.Position, err error, now time.Time) (time.Duration, error) {
+	c.refusals++
+	if c.first.IsZero() {
+		c.first = now
+	}
+	c.service = serviceClock(err)
+	if !c.service.IsZero() {
+		gap := pos.Time().Sub(c.service)
+		if gap > MaxClockAhead {
+			return 0, fmt.Errorf("start position %v is %v ahead of the Kinesis clock (%s), more than the %v of clock difference Read waits for: check the start position (AtTimestamp) and the workers' clocks: %w",
+				pos, gap.Round(time.Millisecond), c.clock(), MaxClockAhead, err)
+		}
+		return max(gap, 10*time.Millisecond), nil
+	}
+	if now.Sub(c.first) > MaxClockAhead {
+		return 0, fmt.Errorf("Kinesis refused start position %v as ahead of its clock for %v (its clock unknown; this worker's is %s): check the start position (AtTimestamp) and the workers' clocks: %w",
+			pos, now.Sub(c.first).Round(time.Second), now.UTC().Format(time.RFC3339Nano), err)
+	}
+	return time.Second, nil
+}
+
+// clock describes the service's clock as last seen.
+func (c *clockWait) clock() string {
+	if c.service.IsZero() {
+		return "not given"
+	}
+	return c.service.UTC().Format(time.RFC3339Nano)
+}
+
+var currentMillisRE = regexp.MustCompile(`currentTimestampInMillis: *(\d+)`)
+
+// serviceClock returns the service's clock as a refusal gives it: the
+// currentTimestampInMillis of Kinesis's message (kinesalite copies it), or
+// the response's Date header (to the second), or zero.
+func serviceClock(err error) time.Time {
+	var inv *types.InvalidArgumentException
+	if errors.As(err, &inv) {
+		if m := currentMillisRE.FindStringSubmatch(inv.ErrorMessage()); m != nil {
+			if ms, perr := strconv.ParseInt(m[1], 10, 64); perr == nil {
+				return time.UnixMilli(ms)
+			}
+		}
+	}
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) && resp.Response != nil {
+		if t, perr := http.ParseTime(resp.Response.Header.Get("Date")); perr == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // timestampAhead reports the InvalidArgumentException Kinesis returns for

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -452,4 +453,89 @@ func drainFor(f *Fetcher, d time.Duration) int {
 		time.Sleep(time.Millisecond)
 	}
 	return n
+}
+
+// refusal is Kinesis's answer to an AT_TIMESTAMP iterator ahead of its
+// clock, as kinesalite gives it (AWS's wording, with both times).
+func refusal(at, clock time.Time) error {
+	return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf(
+		"The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", at.UnixMilli(), clock.UnixMilli()))}
+}
+
+// farAheadShard refuses every AT_TIMESTAMP iterator with its clock.
+type farAheadShard struct {
+	*fakeShard
+	clock time.Time
+	asked int
+}
+
+func (a *farAheadShard) GetShardIterator(_ context.Context, in *kinesis.GetShardIteratorInput, _ ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	a.asked++
+	return nil, refusal(aws.ToTime(in.Timestamp), a.clock)
+}
+
+// TestTimestampFarAheadOfServiceClockFails: a start a year ahead of the
+// service's clock fails the fetcher at once with a message naming the
+// timestamp and the service's clock; it was once retried forever, without
+// a log line.
+func TestTimestampFarAheadOfServiceClockFails(t *testing.T) {
+	clock := time.Now()
+	at := clock.Add(365 * 24 * time.Hour)
+	api := &farAheadShard{fakeShard: newShard(3, 10, true), clock: clock}
+	cfg := fast
+	cfg.Start = restriction.Position{Kind: restriction.AtTimestamp, Millis: at.UnixMilli()}
+	f := Start(cfg, api, nil)
+	defer f.Close()
+	select {
+	case <-f.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fetcher still runs 10 s after Kinesis refused a timestamp a year ahead of its clock")
+	}
+	err := f.Err()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		restriction.Position{Kind: restriction.AtTimestamp, Millis: at.UnixMilli()}.String(),
+		time.UnixMilli(clock.UnixMilli()).UTC().Format(time.RFC3339Nano),
+		"ahead of the Kinesis clock", "AtTimestamp",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if api.asked != 1 {
+		t.Errorf("asked %d times, want 1", api.asked)
+	}
+}
+
+// TestClockWaitBounds: a refusal within MaxClockAhead of the service's
+// clock is waited out for the gap; beyond it, it fails; without the
+// service's clock, refusals are waited for during MaxClockAhead, then fail.
+func TestClockWaitBounds(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	pos := func(t time.Time) restriction.Position {
+		return restriction.Position{Kind: restriction.AtTimestamp, Millis: t.UnixMilli()}
+	}
+	var c clockWait
+	at := now.Add(2 * time.Second)
+	if d, err := c.refused(pos(at), refusal(at, now), now); err != nil || d != 2*time.Second {
+		t.Errorf("2 s ahead: wait %v, error %v; want 2s, nil", d, err)
+	}
+	c = clockWait{}
+	at = now.Add(MaxClockAhead + time.Second)
+	if _, err := c.refused(pos(at), refusal(at, now), now); err == nil {
+		t.Errorf("%v ahead: no error", MaxClockAhead+time.Second)
+	}
+	c = clockWait{}
+	unknown := &types.InvalidArgumentException{Message: aws.String("timestamp is greater than the current timestamp")}
+	if _, err := c.refused(pos(now), unknown, now); err != nil {
+		t.Errorf("first refusal without a clock: %v", err)
+	}
+	if _, err := c.refused(pos(now), unknown, now.Add(MaxClockAhead-time.Second)); err != nil {
+		t.Errorf("refused for less than %v without a clock: %v", MaxClockAhead, err)
+	}
+	if _, err := c.refused(pos(now), unknown, now.Add(MaxClockAhead+time.Second)); err == nil || !strings.Contains(err.Error(), "clock unknown") {
+		t.Errorf("refused for more than %v without a clock: error %v", MaxClockAhead, err)
+	}
 }
