@@ -21,7 +21,9 @@
 //     a bundle or restarts from a checkpoint (at-least-once across
 //     failures).
 //   - Event time is the record's arrival time (or processing time, or a
-//     function of the record). The watermark advances only on evidence:
+//     function of the record whose values trail arrival by at most a
+//     bound the user gives, WithTimestampFn). The watermark advances only
+//     on evidence:
 //     records emitted, or a successful call that found the shard caught up
 //     (no records and MillisBehindLatest == 0). It does not advance while
 //     calls fail. It is correct on Prism v2.77 too, whose stage watermark

@@ -277,9 +277,10 @@ func WithStopAtLatest() ReadOption {
 }
 
 // WithMaxRecords makes the read bounded: it ends once n records were
-// emitted. The count is kept per worker process: exact on Prism and in
-// tests, approximate (each worker stops at n) on a runner with several
-// workers.
+// emitted. The count is kept per worker process and per run of the
+// pipeline: exact on Prism and in tests (a pipeline run twice reads n
+// records each time), approximate (each worker stops at n) on a runner
+// with several workers.
 func WithMaxRecords(n int64) ReadOption {
 	return readOptionFunc(func(c *readConfig) error {
 		if n <= 0 {

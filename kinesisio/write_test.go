@@ -1057,10 +1057,10 @@ func unregisteredKey([]byte) string { return "k" }
 
 // TestWriteEmptyData: Kinesis takes records of 0 bytes. A record with
 // empty data among five valid ones is written with them, on the
-// in-process server and kinesalite; it once failed the whole PutRecords
-// call ("missing required field, PutRecordsInput.Records[2].Data": the
-// Record coder decodes empty data as nil) and was retried as transient,
-// failing its neighbours with it.
+// in-process server, kinesalite and kinesis-mock. It once failed the
+// whole PutRecords call ("missing required field,
+// PutRecordsInput.Records[2].Data": the Record coder decodes empty data
+// as nil) and was retried as transient, failing its neighbours with it.
 func TestWriteEmptyData(t *testing.T) {
 	recs := []kinesisio.Record{
 		{PartitionKey: "a", Data: []byte("one")},
@@ -1070,13 +1070,13 @@ func TestWriteEmptyData(t *testing.T) {
 		{PartitionKey: "d", Data: []byte("four")},
 		{PartitionKey: "e", Data: []byte("five")},
 	}
-	for _, kind := range []string{"fakekinesis", string(emulators.Kinesalite)} {
+	for _, kind := range []string{"fakekinesis", string(emulators.Kinesalite), string(emulators.KinesisMock)} {
 		t.Run(kind, func(t *testing.T) {
 			var e *env
 			if kind == "fakekinesis" {
 				e = newFakeEnv(t, 1)
 			} else {
-				e = newEnv(t, emulators.Kinesalite, 1)
+				e = newEnv(t, emulators.Kind(kind), 1)
 			}
 			p, s := beam.NewPipelineWithRoot()
 			// Through a shuffle, as records read from a stream come: the
