@@ -116,6 +116,16 @@ func newFakeEnv(t *testing.T, shards int32, opts ...fakekinesis.Option) *env {
 	return &env{kind: "fakekinesis", endpoint: srv.Endpoint(), client: c, stream: name, arn: arn}
 }
 
+// envOn is newFakeEnv for kind "fakekinesis", else newEnv on the
+// emulator of that kind.
+func envOn(t *testing.T, kind string, shards int32) *env {
+	t.Helper()
+	if kind == "fakekinesis" {
+		return newFakeEnv(t, shards)
+	}
+	return newEnv(t, emulators.Kind(kind), shards)
+}
+
 func (e *env) shardIDs(t *testing.T) []string {
 	t.Helper()
 	shards, err := kinesistest.Shards(context.Background(), e.client, e.stream)

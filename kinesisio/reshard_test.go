@@ -377,27 +377,12 @@ func TestChildShardsTriggerListing(t *testing.T) {
 func TestAtTimestampBeforeReshardKeepsChildrenOnTime(t *testing.T) {
 	for _, kind := range []string{"fakekinesis", string(emulators.KinesisMock), string(emulators.Kinesalite)} {
 		t.Run(kind, func(t *testing.T) {
-			var e *env
-			if kind == "fakekinesis" {
-				e = newFakeEnv(t, 1)
-			} else {
-				e = newEnv(t, emulators.Kind(kind), 1)
-			}
+			e := envOn(t, kind, 1)
 			at := time.Now()
 			time.Sleep(100 * time.Millisecond)
 			puts := e.putPerShard(t, 20, "parent")
 			e.split(t)
-			for _, id := range e.shardIDs(t)[1:] {
-				var data [][]byte
-				for i := range 20 {
-					data = append(data, fmt.Appendf(nil, "child/%s/%02d", id, i))
-				}
-				p, err := kinesistest.PutToShard(context.Background(), e.client, e.stream, id, data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				puts = append(puts, p...)
-			}
+			puts = append(puts, e.putToChildren(t, 20)...)
 			time.Sleep(3 * time.Second)
 			p, s := beam.NewPipelineWithRoot()
 			recs := kinesisio.Read(s, e.stream, e.opts(
@@ -431,19 +416,7 @@ func TestResumeFromPositionsReadsChildren(t *testing.T) {
 			e := newEnv(t, kind, 1)
 			parent := e.putPerShard(t, 10, "parent")
 			e.split(t)
-			var want []kinesistest.Put
-			want = append(want, parent[5:]...)
-			for _, id := range e.shardIDs(t)[1:] {
-				var data [][]byte
-				for i := range 10 {
-					data = append(data, fmt.Appendf(nil, "child/%s/%02d", id, i))
-				}
-				p, err := kinesistest.PutToShard(context.Background(), e.client, e.stream, id, data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, p...)
-			}
+			want := append(parent[5:], e.putToChildren(t, 10)...)
 			start := kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
 				parent[4].ShardID:      kinesisio.AfterSequenceNumber(parent[4].SequenceNumber),
 				"shardId-000000000999": kinesisio.AfterSequenceNumber("1"),
@@ -459,4 +432,23 @@ func TestResumeFromPositionsReadsChildren(t *testing.T) {
 			}
 		})
 	}
+}
+
+// putToChildren puts n records on each child of the first shard, split
+// from it, and returns what was put.
+func (e *env) putToChildren(t *testing.T, n int) []kinesistest.Put {
+	t.Helper()
+	var puts []kinesistest.Put
+	for _, id := range e.shardIDs(t)[1:] {
+		var data [][]byte
+		for i := range n {
+			data = append(data, fmt.Appendf(nil, "child/%s/%02d", id, i))
+		}
+		p, err := kinesistest.PutToShard(context.Background(), e.client, e.stream, id, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		puts = append(puts, p...)
+	}
+	return puts
 }

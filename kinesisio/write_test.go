@@ -1072,12 +1072,7 @@ func TestWriteEmptyData(t *testing.T) {
 	}
 	for _, kind := range []string{"fakekinesis", string(emulators.Kinesalite), string(emulators.KinesisMock)} {
 		t.Run(kind, func(t *testing.T) {
-			var e *env
-			if kind == "fakekinesis" {
-				e = newFakeEnv(t, 1)
-			} else {
-				e = newEnv(t, emulators.Kind(kind), 1)
-			}
+			e := envOn(t, kind, 1)
 			p, s := beam.NewPipelineWithRoot()
 			// Through a shuffle, as records read from a stream come: the
 			// Record coder decodes empty data as nil.
