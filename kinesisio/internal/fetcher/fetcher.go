@@ -510,7 +510,7 @@ func (c *clockWait) refused(pos restriction.Position, err error, now time.Time) 
 		return max(gap, 10*time.Millisecond), nil
 	}
 	if now.Sub(c.first) > MaxClockAhead {
-		return 0, fmt.Errorf("Kinesis refused start position %v as ahead of its clock for %v (its clock unknown; this worker's is %s): check the start position (AtTimestamp) and the workers' clocks: %w",
+		return 0, fmt.Errorf("start position %v refused by Kinesis as ahead of its clock for %v (its clock unknown; this worker's is %s): check the start position (AtTimestamp) and the workers' clocks: %w",
 			pos, now.Sub(c.first).Round(time.Second), now.UTC().Format(time.RFC3339Nano), err)
 	}
 	return time.Second, nil
