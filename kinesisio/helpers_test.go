@@ -246,15 +246,6 @@ func sortedData(recs []kinesisio.Record) []string {
 	return s
 }
 
-func putData(puts []kinesistest.Put) []string {
-	var s []string
-	for _, p := range puts {
-		s = append(s, string(p.Data))
-	}
-	sort.Strings(s)
-	return s
-}
-
 // counter sums a kinesisio counter over all steps of a finished pipeline.
 func counter(res beam.PipelineResult, name string) int64 {
 	var n int64
