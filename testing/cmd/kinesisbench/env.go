@@ -536,10 +536,10 @@ func firstErr(p *putter) string {
 func explainMissing(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, n int64, p *putter, msg string) error {
 	total, distinct, err := streamContents(ctx, c, stream, shards, n)
 	if err != nil {
-		return fmt.Errorf("Read: %s (reading the stream back failed: %v)", msg, err)
+		return fmt.Errorf("kinesisio.Read: %s (reading the stream back failed: %v)", msg, err)
 	}
 	first, _ := p.firstCallError.Load().(string)
-	return fmt.Errorf("Read: %s; the stream holds %d records, %d distinct of %d put (%d PutRecords calls resent after failing as a whole; first: %s)",
+	return fmt.Errorf("kinesisio.Read: %s; the stream holds %d records, %d distinct of %d put (%d PutRecords calls resent after failing as a whole; first: %s)",
 		msg, total, distinct, n, p.callErrors.Load(), first)
 }
 

@@ -108,7 +108,7 @@ func (b *benchRun) latencyCase(ctx context.Context, srv *fakekinesis.Server, cli
 	}
 	res := <-done
 	if res.err != nil {
-		return fmt.Errorf("Read pipeline: %w", res.err)
+		return fmt.Errorf("kinesisio.Read pipeline: %w", res.err)
 	}
 	if msg := s.check(true); msg != "" {
 		return explainMissing(ctx, client, stream, infos, n, prod.p, msg)

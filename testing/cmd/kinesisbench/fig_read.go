@@ -209,10 +209,10 @@ func (b *benchRun) readRun(ctx context.Context, srv *fakekinesis.Server, stream 
 	r := readResult{s: s, wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("GetRecords") - calls0, counters: counters(pr)}
 	r.firstAfter = s.firstTime().Sub(start)
 	if err != nil {
-		return r, fmt.Errorf("Read pipeline: %w", err)
+		return r, fmt.Errorf("kinesisio.Read pipeline: %w", err)
 	}
 	if msg := s.check(budgeted); msg != "" {
-		return r, fmt.Errorf("Read: %s", msg)
+		return r, fmt.Errorf("kinesisio.Read: %s", msg)
 	}
 	return r, nil
 }

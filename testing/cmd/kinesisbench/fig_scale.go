@@ -237,7 +237,7 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	res := <-done
 	sampler.Stop()
 	if res.err != nil {
-		return fmt.Errorf("Read pipeline: %w", res.err)
+		return fmt.Errorf("kinesisio.Read pipeline: %w", res.err)
 	}
 	if msg := s.check(true); msg != "" {
 		return explainMissing(ctx, client, stream, infos, n, prod.p, msg)

@@ -138,10 +138,10 @@ func (b *benchRun) figStartup(ctx context.Context) error {
 		at := m.finish()
 		sinks.Delete(key)
 		if err != nil {
-			return fmt.Errorf("Read pipeline: %w", err)
+			return fmt.Errorf("kinesisio.Read pipeline: %w", err)
 		}
 		if msg := s.check(false); msg != "" {
-			return fmt.Errorf("Read: %s", msg)
+			return fmt.Errorf("kinesisio.Read: %s", msg)
 		}
 		fr, lr := s.firstTime().Sub(start), s.lastTime().Sub(start)
 		rdFirst, rdJob, rdLast = append(rdFirst, fr), append(rdJob, wall), append(rdLast, lr)

@@ -240,7 +240,7 @@ func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream
 	r := writeResult{wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0,
 		first: time.Unix(0, c.first.Load()), last: time.Unix(0, c.last.Load())}
 	if err != nil {
-		return r, fmt.Errorf("Write pipeline: %w", err)
+		return r, fmt.Errorf("kinesisio.Write pipeline: %w", err)
 	}
 	got := c.written.Load()
 	if noWritten {
@@ -248,7 +248,7 @@ func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream
 		got = counters(pr)["write_records"]
 	}
 	if failed := c.failed.Load(); got != int64(n) || failed != 0 {
-		return r, fmt.Errorf("Write reported %d records written and %d failed, want %d written", got, failed, n)
+		return r, fmt.Errorf("kinesisio.Write reported %d records written and %d failed, want %d written", got, failed, n)
 	}
 	return r, nil
 }
