@@ -41,7 +41,7 @@ func TrimHorizon() StartPosition { return StartPosition{kind: startTrimHorizon} 
 func Latest() StartPosition { return StartPosition{kind: startLatest} }
 
 // AtTimestamp starts at the first record of each shard that arrived at or
-// after t. Kinesis refuses to start at a time its clock has not reached;
+// after t, shards created after t by a reshard included. Kinesis refuses to start at a time its clock has not reached;
 // Read waits for a t at most 5 minutes ahead of it (the clock skew AWS's
 // request signing allows) and fails the job, naming both times, beyond
 // that. A t more than 5 minutes after the time the pipeline is built is
