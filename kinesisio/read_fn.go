@@ -85,7 +85,7 @@ func (fn *readFn) Teardown() {
 }
 
 func (fn *readFn) CreateInitialRestriction(d shardDesc) restriction.Restriction {
-	watermark.Default.Pending(fn.ReadID, d.ShardID, d.TimestampMillis)
+	watermark.Default.Pending(runScope(fn.ReadID, d.RunID), d.ShardID, d.TimestampMillis)
 	// A closed shard ends where GetRecords stops returning an iterator.
 	// Its EndingSequenceNumber is not used as a bound: kinesis-mock
 	// reports one lower than the sequence numbers of the shard's own
@@ -121,7 +121,7 @@ func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 }
 
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
-	we.Bind(watermark.Default, fn.ReadID, d.ShardID)
+	we.Bind(watermark.Default, runScope(fn.ReadID, d.RunID), d.ShardID)
 	resume, done, err := fn.drain(ctx, we, rt, d, emit)
 	if err != nil || done {
 		return sdf.StopProcessing(), err
@@ -133,12 +133,13 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, r
 // It returns when to look again, or done once the restriction is finished.
 // we may be nil (the bounded read of the direct runner has no estimator).
 func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
-	key := fetcher.Key(fn.ReadID, d.ShardID)
+	scope := runScope(fn.ReadID, d.RunID)
+	key := fetcher.Key(scope, d.ShardID)
+	budget := fn.budget(scope)
 	rest := rt.GetRestriction().(restriction.Restriction)
 	now := time.Now()
-	budget := fn.budget(d)
 	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(budget) {
-		fn.finish(rt, key)
+		fn.finish(rt, scope, key)
 		return 0, true, nil
 	}
 	// The fetcher to continue with is the one whose buffer starts right
@@ -153,7 +154,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	// keep their order across the reshard. (A parent read on another
 	// worker cannot be seen from here; see the package doc.)
 	for _, p := range d.ParentIDs {
-		if watermark.Default.Running(fn.ReadID, p) {
+		if watermark.Default.Running(scope, p) {
 			return parentPoll, false, nil
 		}
 	}
@@ -175,12 +176,12 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
 			if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
 				f.Return(b)
-				fn.finish(rt, key)
+				fn.finish(rt, scope, key)
 				return 0, true, nil
 			}
 			if !fn.takeBudget(budget) {
 				f.Return(b)
-				fn.finish(rt, key)
+				fn.finish(rt, scope, key)
 				return 0, true, nil
 			}
 			seq := aws.ToString(r.SequenceNumber)
@@ -192,7 +193,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 				}
 				if rt.Ended() {
 					// Past the restriction's end: the shard is done here.
-					fn.finish(rt, key)
+					fn.finish(rt, scope, key)
 				}
 				// Otherwise the runner checkpointed the restriction: its
 				// residual resumes from the fetcher's buffer.
@@ -220,7 +221,7 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			// made: later records arrive after about b.CallStart.
 			advance(b.CallStart.Add(-time.Duration(fn.IdleSkewMillis)*time.Millisecond - fn.EventDelay))
 			if d.StopAtMillis > 0 && !b.CallStart.Before(stopAt) {
-				fn.finish(rt, key)
+				fn.finish(rt, scope, key)
 				return 0, true, nil
 			}
 		}
@@ -228,9 +229,9 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			if len(b.ChildShards) > 0 {
 				// The service named the children: list them now rather
 				// than at the next interval.
-				childShardsSeen(fn.ReadID)
+				childShardsSeen(scope)
 			}
-			fn.finish(rt, key)
+			fn.finish(rt, scope, key)
 			return 0, true, nil
 		}
 	}
@@ -245,9 +246,9 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	return f.ResumeIn(), false, nil
 }
 
-func (fn *readFn) finish(rt *restriction.Tracker, key string) {
+func (fn *readFn) finish(rt *restriction.Tracker, scope, key string) {
 	rt.Finish()
-	watermark.Default.Finish(fn.ReadID, rt.GetRestriction().(restriction.Restriction).ShardID)
+	watermark.Default.Finish(scope, rt.GetRestriction().(restriction.Restriction).ShardID)
 	fetcher.Default.ReleaseKey(key)
 }
 
@@ -297,7 +298,7 @@ func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.C
 // process gets its budget twice.
 var budgets sync.Map // runScope -> *atomic.Int64
 
-func (fn *readFn) budget(d shardDesc) *atomic.Int64 { return budgetOf(runScope(fn.ReadID, d.RunID)) }
+func (fn *readFn) budget(scope string) *atomic.Int64 { return budgetOf(scope) }
 
 func budgetOf(scope string) *atomic.Int64 {
 	v, _ := budgets.LoadOrStore(scope, new(atomic.Int64))

@@ -91,8 +91,11 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 	const batches, perBatch = 60, 20 // a batch every 100 ms for 6 s
 	total := batches * perBatch
 	readID := fmt.Sprintf("reliability-%d", time.Now().UnixNano())
-	prevID := newReadID
+	prevID, prevRun := newReadID, newRunID
 	newReadID = func() string { return readID }
+	newRunID = func() string { return "run" }
+	defer func() { newRunID = prevRun }()
+	scope := runScope(readID, "run")
 	p, s := beam.NewPipelineWithRoot()
 	recs := Read(s, stream, WithEndpoint(srv.Endpoint()), WithRegion(kinesistest.Region),
 		WithMaxRecords(int64(total)), WithMaxReadTime(2*time.Minute), WithIdlePollInterval(50*time.Millisecond))
@@ -119,13 +122,13 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 			}
 			if tc.outage > 0 {
 				outageStart = time.Now()
-				atOutage = watermark.Default.Committed(readID)
+				atOutage = watermark.Default.Committed(scope)
 				srv.SetUnavailable(tc.outage)
 				outageEnd = outageStart.Add(tc.outage)
 			}
 		}
 		if !outageEnd.IsZero() && time.Now().Before(outageEnd) {
-			during = append(during, watermark.Default.Committed(readID))
+			during = append(during, watermark.Default.Committed(scope))
 		}
 		var entries []types.PutRecordsRequestEntry
 		for i := 0; i < perBatch; i++ {

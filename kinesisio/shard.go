@@ -34,13 +34,15 @@ type shardDesc struct {
 	DeadlineMillis int64
 }
 
-// runScope names one run of the read readID, for state kept per run in a
-// worker process: a pipeline run twice in one process shares its read IDs
-// but not its runs.
+// runScope names one run of the read readID, for the state kept per run
+// in a worker process (watermark entries, fetchers, the record budget, the
+// child-shard signal): a pipeline run twice in one process shares its read
+// IDs but not its runs.
 func runScope(readID, runID string) string { return readID + "@" + runID }
 
-// newRunID returns a random run ID.
-func newRunID() string {
+// newRunID returns a random run ID. Tests replace it to follow a run's
+// watermarks.
+var newRunID = func() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])

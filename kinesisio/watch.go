@@ -78,7 +78,7 @@ func (fn *watchShardsFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 
 func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *discovery.Tracker, _ []byte, emit func(beam.EventTime, shardDesc)) (sdf.ProcessContinuation, error) {
 	r := rt.Restriction()
-	readID := fn.Settings.ReadID
+	readID := runScope(fn.Settings.ReadID, r.RunID)
 	if r.Round > 0 {
 		// The state restored from a checkpoint is committed: readers in
 		// this process may not get ahead of it.

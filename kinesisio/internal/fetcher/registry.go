@@ -72,12 +72,13 @@ func (r *Registry) forget(key string, f *Fetcher, closeIt bool) {
 	}
 }
 
-// CloseRead stops every fetcher of the Read with ID readID.
+// CloseRead stops every fetcher of the Read with ID readID, in every run
+// (keys of the form readID/shard or readID@run/shard).
 func (r *Registry) CloseRead(readID string) {
 	r.mu.Lock()
 	var fs []*Fetcher
 	for k, f := range r.m {
-		if strings.HasPrefix(k, readID+"/") {
+		if strings.HasPrefix(k, readID+"/") || strings.HasPrefix(k, readID+"@") {
 			fs = append(fs, f)
 			delete(r.m, k)
 		}
