@@ -112,11 +112,12 @@ var recordType = reflect.TypeOf((*Record)(nil)).Elem()
 // Only the records a call reports as failed are sent again, after an
 // exponential backoff with full jitter, up to WithMaxAttempts times;
 // calls that fail as a whole with a transient error (throttling, 5xx,
-// connection resets) are retried the same way. A call refused as
-// malformed as a whole (by the SDK's validation or the service's) is sent
-// again in halves until only the records at fault fail, each at once with
-// the call's error, so that one bad record never fails the others of its
-// call. Empty data is written (Kinesis takes records of 0 bytes).
+// connection resets) are retried the same way. When a call is refused as
+// malformed as a whole (by the SDK's validation or the service's) and the
+// refusal names the records at fault, those fail at once with the call's
+// error and the others are sent again, so that one bad record never fails
+// the others of its call; a refusal that names none fails the bundle.
+// Empty data is written (Kinesis takes records of 0 bytes).
 // Permanent errors (stream
 // not found, access denied, KMS key unusable) fail the bundle at once with
 // a message that says what to fix. Records that cannot be valid (data +

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,30 +455,50 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 
 // isolate deals with a call of todo refused as malformed as a whole (by
 // the SDK's validation before it was sent, or by the service): retrying
-// it cannot help, and the fault is most likely one record's. The records
-// are sent again in two halves, recursively, so that only the records at
-// fault fail, each with the call's error; the others are not charged an
-// attempt for the refused call. It returns the records to retry, like
-// putRecords.
+// it cannot help. When the refusal names the records at fault ("Records[2]"
+// in the SDK's errors, "records.2.member" in the service's), those fail at
+// once with the call's error and the others are sent again at once, in
+// their order, not charged an attempt for the refused call. A refusal that
+// names no record is about the call itself (the stream, say) and fails the
+// bundle, as other permanent errors do. It returns the records to retry,
+// like putRecords.
 func (w *writer) isolate(todo []*pending, err error) ([]*pending, error) {
-	if len(todo) == 1 {
-		code, msg := callError(err)
-		w.fail(todo[0], code, msg)
+	bad := refusedRecords(err, len(todo))
+	if len(bad) == 0 {
+		return nil, explain(err, w.cfg.stream, w.cfg.settings, writeAccess)
+	}
+	code, msg := callError(err)
+	var rest []*pending
+	for i, p := range todo {
+		if bad[i] {
+			w.fail(p, code, msg)
+			continue
+		}
+		p.attempts--
+		rest = append(rest, p)
+	}
+	if len(rest) == 0 {
 		return nil, nil
 	}
-	for _, p := range todo {
-		p.attempts--
+	return w.putRecords(rest)
+}
+
+// recordIndexRE finds the records a refusal names: Records[i] in the SDK's
+// validation errors ("missing required field, PutRecordsInput.Records[2].Data"),
+// records.i.member in the service's ("Value null at 'records.2.member.data'
+// failed to satisfy constraint").
+var recordIndexRE = regexp.MustCompile(`(?i)records(?:\[(\d+)\]|\.(\d+)\.member)`)
+
+// refusedRecords returns the indexes below n of the records err names.
+func refusedRecords(err error, n int) map[int]bool {
+	bad := map[int]bool{}
+	for _, m := range recordIndexRE.FindAllStringSubmatch(err.Error(), -1) {
+		i, perr := strconv.Atoi(m[1] + m[2])
+		if perr == nil && i < n {
+			bad[i] = true
+		}
 	}
-	mid := len(todo) / 2
-	retry, err := w.putRecords(todo[:mid])
-	if err != nil {
-		return nil, err
-	}
-	more, err := w.putRecords(todo[mid:])
-	if err != nil {
-		return nil, err
-	}
-	return append(retry, more...), nil
+	return bad
 }
 
 // dataOf is the Data to send for r: never nil, since the SDK refuses a
@@ -520,8 +542,9 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 				w.written([]*pending{p}, []types.PutRecordsResultEntry{{ShardId: out.ShardId, SequenceNumber: out.SequenceNumber}})
 				break
 			}
-			if awsclient.IsInvalidRequest(err) {
-				// The record itself is at fault: retrying cannot help.
+			if isSDKValidation(err) {
+				// The SDK refused the record before sending it:
+				// retrying cannot help.
 				p.code, p.msg = callError(err)
 				w.fail(p, p.code, p.msg)
 				break
@@ -607,6 +630,12 @@ func (w *writer) sleep(d time.Duration) error {
 
 // callError returns the error code and message a FailedRecord reports
 // for a call that failed as a whole.
+// isSDKValidation reports an error of the SDK's parameter validation.
+func isSDKValidation(err error) bool {
+	var params smithy.InvalidParamsError
+	return errors.As(err, &params)
+}
+
 func callError(err error) (code, msg string) {
 	var params smithy.InvalidParamsError
 	if errors.As(err, &params) {

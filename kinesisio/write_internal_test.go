@@ -558,15 +558,18 @@ func TestWriterLargeRecordStreams(t *testing.T) {
 }
 
 // TestWriterOneBadRecordNeverFailsItsCall: a call refused as malformed as
-// a whole (the SDK's validation, as for a nil Data, or the service's) is
-// narrowed down to the record at fault, which fails at once with the
-// call's error; every other record of the call is written, charged one
-// attempt. Empty data is sent as empty, not as a missing field.
+// a whole (the SDK's validation, as for a nil Data, or the service's) that
+// names the record at fault fails that record at once with the call's
+// error and sends the others again at once, charged one attempt; a
+// refusal that names no record fails the bundle. A nil Data (what the
+// Record coder decodes empty data to) is sent as empty.
 func TestWriterOneBadRecordNeverFailsItsCall(t *testing.T) {
+	// sdkRefusal refuses a call as the SDK's validation does: nil Data,
+	// and (standing for any other field it checks) data "sdk-poison".
 	sdkRefusal := func(in *kinesis.PutRecordsInput) error {
 		params := smithy.InvalidParamsError{Context: "PutRecordsInput"}
 		for i, e := range in.Records {
-			if e.Data == nil {
+			if e.Data == nil || string(e.Data) == "sdk-poison" {
 				params.Add(smithy.NewErrParamRequired(fmt.Sprintf("Records[%d].Data", i)))
 			}
 		}
@@ -575,10 +578,11 @@ func TestWriterOneBadRecordNeverFailsItsCall(t *testing.T) {
 		}
 		return nil
 	}
+	// serviceRefusal refuses it as Kinesis (and kinesalite) word it.
 	serviceRefusal := func(in *kinesis.PutRecordsInput) error {
-		for _, e := range in.Records {
+		for i, e := range in.Records {
 			if string(e.Data) == "poison" {
-				return &smithy.GenericAPIError{Code: "ValidationException", Message: "1 validation error detected"}
+				return &smithy.GenericAPIError{Code: "ValidationException", Message: fmt.Sprintf("1 validation error detected: Value at 'records.%d.member.data' failed to satisfy constraint", i)}
 			}
 		}
 		return nil
@@ -589,8 +593,8 @@ func TestWriterOneBadRecordNeverFailsItsCall(t *testing.T) {
 		bad      Record
 		wantFail string // error code of the bad record, "" if it is written
 	}{
-		{"empty data", sdkRefusal, Record{PartitionKey: "k", Data: []byte{}}, ""},
 		{"nil data", sdkRefusal, Record{PartitionKey: "k"}, ""},
+		{"refused by the SDK", sdkRefusal, Record{PartitionKey: "k", Data: []byte("sdk-poison")}, "InvalidParameter"},
 		{"refused by the service", serviceRefusal, Record{PartitionKey: "k", Data: []byte("poison")}, "ValidationException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -617,17 +621,34 @@ func TestWriterOneBadRecordNeverFailsItsCall(t *testing.T) {
 					t.Errorf("failed record %q: code %q after %d attempts, want %q after 1", r.failed.Record.Data, r.failed.ErrorCode, r.failed.Attempts, tc.wantFail)
 				}
 			}
-			wantWritten, wantFailed := 500, 0
+			wantWritten, wantFailed, wantCalls := 500, 0, 1
 			if tc.wantFail != "" {
-				wantWritten, wantFailed = 499, 1
+				wantWritten, wantFailed, wantCalls = 499, 1, 2
 			}
 			if written != wantWritten || failed != wantFailed {
 				t.Errorf("written %d, failed %d; want %d and %d", written, failed, wantWritten, wantFailed)
 			}
-			if n := callCount(api); n > 20 {
-				t.Errorf("%d calls for one bad record in 500, want at most 20 (halving)", n)
+			if n := callCount(api); n != wantCalls {
+				t.Errorf("%d calls, want %d", n, wantCalls)
 			}
+			want := recs
+			if tc.wantFail != "" {
+				want = append(recs[:200:200], recs[201:]...)
+			}
+			checkKeyOrder(t, api.log, want)
 		})
+	}
+
+	// A refusal naming no record is the call's: the bundle fails at once.
+	api := &fakeWriteAPI{refuse: func(*kinesis.PutRecordsInput) error {
+		return &types.InvalidArgumentException{Message: aws.String("StreamARN has an invalid format")}
+	}}
+	_, err := runWriter(t, testWriterConfig(1), api, keyed(500, 7))
+	if err == nil || !strings.Contains(err.Error(), "StreamARN has an invalid format") {
+		t.Errorf("call refused without naming a record: error %v, want the bundle failed with the refusal", err)
+	}
+	if n := callCount(api); n != 1 {
+		t.Errorf("call refused without naming a record: %d calls, want 1", n)
 	}
 }
 
