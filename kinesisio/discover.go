@@ -36,20 +36,24 @@ type discoverySettings struct {
 // firstRound turns the shards listed when the job starts (at now) into
 // shard elements, parents first.
 //
-// A shard without a position of its own whose parent (or an ancestor
-// through the listed shards) has one starts at TRIM_HORIZON, as KCL starts
-// the children of a checkpointed shard: its records all come after the
-// resumed position of its ancestor. The start position's default applies
-// only to shards with no resumed ancestor. Positions named for shards that
+// A shard without a position of its own that descends from a shard with
+// one starts at TRIM_HORIZON, as KCL starts the children of a checkpointed
+// shard: its records all come after the resumed position of its ancestor.
+// A shard that a shard with a position descends from is not read at all.
+// The start position's default applies to the others (startSpec.lineage
+// has the rules). Positions named for shards that
 // are not listed (aged out of retention, or a typo) are logged with the
 // shards that exist and counted in unknown_shard_positions.
 func (c discoverySettings) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string) []shardDesc {
 	descs := make([]shardDesc, 0, len(shards))
-	resumed := c.Start.resumedDescendants(shards)
+	descendants, ancestors := c.Start.lineage(shards)
 	for _, s := range shards {
 		id := aws.ToString(s.ShardId)
+		if ancestors[id] {
+			continue
+		}
 		pos := c.Start.resolve(id, now)
-		if resumed[id] {
+		if descendants[id] {
 			pos = restriction.Position{Kind: restriction.TrimHorizon}
 		}
 		d := c.desc(s, now, runID)

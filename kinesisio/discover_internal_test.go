@@ -24,11 +24,13 @@ func shardOf(id string, parents ...string) types.Shard {
 
 // TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning: with
 // FromShardPositions, a shard whose ancestor has a position starts at
-// TRIM_HORIZON (its records all follow the ancestor's); the default
-// position is for shards with no resumed ancestor.
+// TRIM_HORIZON (its records all follow the ancestor's), as does one whose
+// ancestry aged out while a named shard did too; a shard that a named one
+// descends from is not read; the default position is for the others.
 func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T) {
 	// 0 splits into 1 and 2; 2 splits into 3 and 4; 3 merges with 5 into
-	// 6. 5 and 7 descend from nothing named; 8's parent aged out.
+	// 6; 5 also has child 7. 8's parent (named) aged out, 9's (not named)
+	// too. 10 has no parent; 11 splits into 12 (named) and 13.
 	shards := []types.Shard{
 		shardOf("shardId-000000000000"),
 		shardOf("shardId-000000000001", "shardId-000000000000"),
@@ -39,10 +41,16 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 		shardOf("shardId-000000000006", "shardId-000000000005", "shardId-000000000003"),
 		shardOf("shardId-000000000007", "shardId-000000000005"),
 		shardOf("shardId-000000000008", "shardId-000000000099"),
+		shardOf("shardId-000000000009", "shardId-000000000077"),
+		shardOf("shardId-000000000010"),
+		shardOf("shardId-000000000011"),
+		shardOf("shardId-000000000012", "shardId-000000000011"),
+		shardOf("shardId-000000000013", "shardId-000000000011"),
 	}
 	start := FromShardPositions(map[string]ShardPosition{
 		"shardId-000000000000": AfterSequenceNumber("100"),
 		"shardId-000000000004": AtSequenceNumber("200"),
+		"shardId-000000000012": AfterSequenceNumber("500"),
 		"shardId-000000000099": AfterSequenceNumber("300"),
 		"shardId-000000000042": AfterSequenceNumber("400"),
 	}, Latest())
@@ -60,19 +68,33 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 	want := map[string]restriction.Position{
 		"shardId-000000000000": restriction.After("100"),
 		"shardId-000000000001": trim,
-		"shardId-000000000002": trim,
+		// 2 is not read: 4, named, descends from it.
 		"shardId-000000000003": trim,
 		"shardId-000000000004": {Kind: restriction.AtSequence, Seq: "200"},
 		"shardId-000000000005": latest,
 		"shardId-000000000006": trim, // one of its parents descends from 0
 		"shardId-000000000007": latest,
 		"shardId-000000000008": trim, // its parent, named, aged out
+		"shardId-000000000009": trim, // its parent aged out, as named ones did
+		"shardId-000000000010": latest,
+		// 11 is not read: 12, named, descends from it.
+		"shardId-000000000012": restriction.After("500"),
+		"shardId-000000000013": latest, // its parent is not named
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("start positions (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"shardId-000000000042", "shardId-000000000099"}, c.Start.unknownShards(shards)); diff != "" {
 		t.Errorf("unknown shards (-want +got):\n%s", diff)
+	}
+
+	// With every named shard listed, a shard whose parent aged out is not
+	// taken for a descendant.
+	c = discoverySettings{Stream: "s", Start: FromShardPositions(map[string]ShardPosition{"shardId-000000000000": AfterSequenceNumber("100")}, Latest()).spec()}
+	for _, d := range c.firstRound(context.Background(), shards[:10], now, "run") {
+		if d.ShardID == "shardId-000000000009" && d.start() != latest {
+			t.Errorf("shard 9 starts at %v, want %v", d.start(), latest)
+		}
 	}
 }
 

@@ -43,7 +43,7 @@ func Latest() StartPosition { return StartPosition{kind: startLatest} }
 // AtTimestamp starts at the first record of each shard that arrived at or
 // after t, shards created after t by a reshard included. Kinesis refuses to start at a time its clock has not reached;
 // Read waits for a t at most 5 minutes ahead of it (the clock skew AWS's
-// request signing allows) and fails the job, naming both times, beyond
+// request signing tolerates) and fails the job, naming both times, beyond
 // that. A t more than 5 minutes after the time the pipeline is built is
 // refused then.
 func AtTimestamp(t time.Time) StartPosition { return StartPosition{kind: startAtTimestamp, at: t} }
@@ -70,9 +70,13 @@ func AfterSequenceNumber(seq string) ShardPosition {
 // reached. A shard not named whose parent or any other ancestor is named
 // (the children of a split or merge since those positions were taken)
 // starts at its beginning, TRIM_HORIZON, since all its records follow its
-// ancestor's; every other shard starts at others. Named shards that the
-// stream does not have (aged out of retention) are ignored, logged with
-// the shards it has and counted in the unknown_shard_positions metric.
+// ancestor's; so does a shard whose ancestry aged out of retention when a
+// named shard did too (it may descend from it: reading it again is safer
+// than losing it). A shard not named that a named shard descends from is
+// not read: its records all come before the named position (KCL does the
+// same). Every other shard starts at others. Named shards that the stream
+// does not have are ignored, logged with the shards it has and counted in
+// the unknown_shard_positions metric.
 func FromShardPositions(positions map[string]ShardPosition, others StartPosition) StartPosition {
 	o := others
 	return StartPosition{kind: startShards, shards: maps.Clone(positions), others: &o}
@@ -174,16 +178,23 @@ func (s startSpec) resolve(shardID string, now time.Time) restriction.Position {
 	return restriction.Position{Kind: restriction.TrimHorizon}
 }
 
-// resumedDescendants returns the listed shards that have no position of
-// their own but descend from a shard that has one: their parent or
-// adjacent parent has a position, or is itself such a shard.
-func (s startSpec) resumedDescendants(shards []types.Shard) map[string]bool {
+// lineage sorts the listed shards that have no position of their own by
+// their relation to the shards that have one. descendants descend from a
+// named shard: their parent or adjacent parent is named or is itself such
+// a shard, or is neither listed nor named while some named shard is not
+// listed either (the link aged out of retention: reading the shard from
+// its start may repeat records, skipping it could lose them). ancestors
+// are the listed shards that a named shard descends from: all their
+// records come before the named position.
+func (s startSpec) lineage(shards []types.Shard) (descendants, ancestors map[string]bool) {
 	if startKind(s.Kind) != startShards {
-		return nil
+		return nil, nil
 	}
+	listed := map[string]bool{}
 	parents := map[string][]string{}
 	for _, sh := range shards {
 		id := aws.ToString(sh.ShardId)
+		listed[id] = true
 		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
 			if p != nil && *p != "" {
 				parents[id] = append(parents[id], *p)
@@ -195,16 +206,17 @@ func (s startSpec) resumedDescendants(shards []types.Shard) map[string]bool {
 		_, after := s.After[id]
 		return at || after
 	}
+	namedAgedOut := len(s.unknownShards(shards)) > 0
 	memo := map[string]bool{}
-	var descends func(id string, depth int) bool
-	descends = func(id string, depth int) bool {
+	var descends func(id string) bool
+	descends = func(id string) bool {
 		if v, ok := memo[id]; ok {
 			return v
 		}
 		memo[id] = false // cycles (malformed listings) end here
 		found := false
 		for _, p := range parents[id] {
-			if has(p) || depth < len(shards) && descends(p, depth+1) {
+			if has(p) || !listed[p] && namedAgedOut || listed[p] && descends(p) {
 				found = true
 				break
 			}
@@ -212,13 +224,25 @@ func (s startSpec) resumedDescendants(shards []types.Shard) map[string]bool {
 		memo[id] = found
 		return found
 	}
-	out := map[string]bool{}
-	for _, sh := range shards {
-		if id := aws.ToString(sh.ShardId); !has(id) && descends(id, 0) {
-			out[id] = true
+	descendants, ancestors = map[string]bool{}, map[string]bool{}
+	var markAncestors func(id string)
+	markAncestors = func(id string) {
+		for _, p := range parents[id] {
+			if listed[p] && !has(p) && !ancestors[p] {
+				ancestors[p] = true
+				markAncestors(p)
+			}
 		}
 	}
-	return out
+	for _, sh := range shards {
+		id := aws.ToString(sh.ShardId)
+		if has(id) {
+			markAncestors(id)
+		} else if descends(id) {
+			descendants[id] = true
+		}
+	}
+	return descendants, ancestors
 }
 
 // unknownShards returns, sorted, the shard IDs that have a position but

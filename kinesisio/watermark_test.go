@@ -197,6 +197,11 @@ func TestTimestampFnRecordsNeverLateOnIdleShard(t *testing.T) {
 	checkExactlyOnce(t, read, puts)
 	have, fired := windows()
 	checkWindowCounts(t, read, have, fiveSecondsBeforeArrival)
+	if len(read) < batches*perBatch {
+		t.Fatalf("read %d records, want at least %d", len(read), batches*perBatch)
+	}
+	// The last record of the last batch before the sentinel (records of
+	// one shard reach the sink in sequence order).
 	last := fiveSecondsBeforeArrival(read[batches*perBatch-1]).UnixMilli()
 	last -= last % 1000
 	if at, ok := fired[last]; !ok || !at.Before(sentinelAt) {

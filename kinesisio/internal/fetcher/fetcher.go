@@ -479,7 +479,8 @@ func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
 // start may be and still be waited for: LATEST is pinned to the worker's
 // clock at the job's start, and Kinesis refuses an iterator at a time its
 // own clock has not reached. It is the clock skew AWS's request signing
-// tolerates: a worker further ahead could not call Kinesis at all. A
+// tolerates before the SDK has to correct for it: a worker clock further
+// ahead is a misconfiguration to report, not to wait out for minutes. A
 // timestamp further ahead fails the read, naming both clocks.
 const MaxClockAhead = 5 * time.Minute
 
