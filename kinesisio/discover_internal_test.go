@@ -108,3 +108,47 @@ func TestFirstListingAtTimestampIncludesLaterShards(t *testing.T) {
 		t.Errorf("filter %+v, want FROM_TIMESTAMP at %v", f, at)
 	}
 }
+
+var shardDescSamples = []shardDesc{
+	{},
+	{RunID: "0123456789abcdef", ShardID: "shardId-000000000006", ParentIDs: []string{"shardId-000000000003", "shardId-000000000005"},
+		StartKind: int(restriction.AfterSequence), StartSeq: "49590338271490256608559692538361571095921575989136588898", StartMillis: -5,
+		TimestampMillis: -9223372036854775, EndSeq: "49590338271490256608559692538361571095921575989136588999", StopAtMillis: 1_700_000_000_000, DeadlineMillis: 1_700_000_060_000},
+}
+
+func TestShardDescCoderRoundTrip(t *testing.T) {
+	for _, d := range shardDescSamples {
+		got, err := decodeShardDesc(encodeShardDesc(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(d, got); diff != "" {
+			t.Errorf("round trip (-want +got):\n%s", diff)
+		}
+	}
+	full := encodeShardDesc(shardDescSamples[1])
+	for _, bad := range [][]byte{nil, {9}, full[:20], append(full, 1)} {
+		if _, err := decodeShardDesc(bad); err == nil {
+			t.Errorf("decodeShardDesc(%x) accepted corrupt input", bad)
+		}
+	}
+}
+
+func FuzzShardDescCoder(f *testing.F) {
+	for _, d := range shardDescSamples {
+		f.Add(encodeShardDesc(d))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := decodeShardDesc(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeShardDesc(encodeShardDesc(d))
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if diff := cmp.Diff(d, again); diff != "" {
+			t.Fatalf("unstable round trip:\n%s", diff)
+		}
+	})
+}

@@ -25,6 +25,7 @@ func init() {
 	register.Emitter2[beam.EventTime, shardDesc]()
 	register.Emitter2[beam.EventTime, Record]()
 	beam.RegisterType(reflect.TypeOf((*shardDesc)(nil)).Elem())
+	beam.RegisterCoder(reflect.TypeOf((*shardDesc)(nil)).Elem(), encodeShardDesc, decodeShardDesc)
 	beam.RegisterType(reflect.TypeOf((*restriction.Restriction)(nil)).Elem())
 	beam.RegisterCoder(reflect.TypeOf((*restriction.Restriction)(nil)).Elem(), encodeRestriction, decodeRestriction)
 	beam.RegisterType(reflect.TypeOf((*discovery.Restriction)(nil)).Elem())

@@ -394,6 +394,14 @@ func readUvarint(b []byte) (int, []byte, error) {
 	return int(v), b[n:], nil
 }
 
+func readVarint(b []byte) (int64, []byte, error) {
+	v, n := binary.Varint(b)
+	if n <= 0 {
+		return 0, nil, fmt.Errorf("%w: bad integer", errCorruptRecord)
+	}
+	return v, b[n:], nil
+}
+
 func encodeWrittenRecord(r WrittenRecord) []byte {
 	b := make([]byte, 0, 16+len(r.ShardID)+len(r.SequenceNumber)+len(r.PartitionKey)+len(r.ExplicitHashKey))
 	b = append(b, resultCoderVersion)
