@@ -46,7 +46,12 @@ type discoverySettings struct {
 // shards that exist and counted in unknown_shard_positions.
 func (c discoverySettings) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string) []shardDesc {
 	descs := make([]shardDesc, 0, len(shards))
-	descendants, ancestors := c.Start.lineage(shards)
+	ids := make([]string, len(shards))
+	for i, s := range shards {
+		ids[i] = aws.ToString(s.ShardId)
+	}
+	unknown := c.Start.unknownShards(ids)
+	descendants, ancestors := c.Start.lineage(shards, unknown)
 	for _, s := range shards {
 		id := aws.ToString(s.ShardId)
 		if ancestors[id] {
@@ -61,11 +66,7 @@ func (c discoverySettings) firstRound(ctx context.Context, shards []types.Shard,
 		d.TimestampMillis = int64(d.startEventTime(c.EventDelay))
 		descs = append(descs, d)
 	}
-	if unknown := c.Start.unknownShards(shards); len(unknown) > 0 {
-		ids := make([]string, len(shards))
-		for i, s := range shards {
-			ids[i] = aws.ToString(s.ShardId)
-		}
+	if len(unknown) > 0 {
 		log.Warnf(ctx, "kinesisio: the start position names %d shard(s) that stream %s does not have: %v (ignored; they may have aged out of retention). Its shards: %v", len(unknown), c.Stream, unknown, ids)
 		beam.NewCounter(MetricsNamespace, "unknown_shard_positions").Inc(ctx, int64(len(unknown)))
 	}
@@ -220,8 +221,8 @@ func newClient(ctx context.Context, raw string, s awsclient.Settings) (awsclient
 	if err != nil {
 		return stream, nil, fmt.Errorf("kinesisio: %w", err)
 	}
-	if s.Region == "" {
-		s.Region = stream.Region
+	if s, err = streamSettings(stream, s); err != nil {
+		return stream, nil, err
 	}
 	c, err := awsclient.New(ctx, s)
 	if err != nil {

@@ -3,6 +3,7 @@ package kinesisio
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -41,11 +42,11 @@ func TrimHorizon() StartPosition { return StartPosition{kind: startTrimHorizon} 
 func Latest() StartPosition { return StartPosition{kind: startLatest} }
 
 // AtTimestamp starts at the first record of each shard that arrived at or
-// after t, shards created after t by a reshard included. Kinesis refuses to start at a time its clock has not reached;
-// Read waits for a t at most 5 minutes ahead of it (the clock skew AWS's
-// request signing tolerates) and fails the job, naming both times, beyond
-// that. A t more than 5 minutes after the time the pipeline is built is
-// refused then.
+// after t, shards created after t by a reshard included. Kinesis refuses
+// to start at a time its clock has not reached; Read waits for a t at
+// most 5 minutes ahead of it (the clock skew AWS's request signing
+// tolerates) and fails the job, naming both times, beyond that. A t more
+// than 5 minutes after the time the pipeline is built is refused then.
 func AtTimestamp(t time.Time) StartPosition { return StartPosition{kind: startAtTimestamp, at: t} }
 
 // ShardPosition is a position within one shard: at or after a sequence
@@ -186,7 +187,8 @@ func (s startSpec) resolve(shardID string, now time.Time) restriction.Position {
 // its start may repeat records, skipping it could lose them). ancestors
 // are the listed shards that a named shard descends from: all their
 // records come before the named position.
-func (s startSpec) lineage(shards []types.Shard) (descendants, ancestors map[string]bool) {
+// unknown are the named shards that are not listed (unknownShards).
+func (s startSpec) lineage(shards []types.Shard, unknown []string) (descendants, ancestors map[string]bool) {
 	if startKind(s.Kind) != startShards {
 		return nil, nil
 	}
@@ -201,12 +203,7 @@ func (s startSpec) lineage(shards []types.Shard) (descendants, ancestors map[str
 			}
 		}
 	}
-	has := func(id string) bool {
-		_, at := s.At[id]
-		_, after := s.After[id]
-		return at || after
-	}
-	namedAgedOut := len(s.unknownShards(shards)) > 0
+	namedAgedOut := len(unknown) > 0
 	memo := map[string]bool{}
 	var descends func(id string) bool
 	descends = func(id string) bool {
@@ -216,7 +213,7 @@ func (s startSpec) lineage(shards []types.Shard) (descendants, ancestors map[str
 		memo[id] = false // cycles (malformed listings) end here
 		found := false
 		for _, p := range parents[id] {
-			if has(p) || !listed[p] && namedAgedOut || listed[p] && descends(p) {
+			if s.named(p) || !listed[p] && namedAgedOut || listed[p] && descends(p) {
 				found = true
 				break
 			}
@@ -228,7 +225,7 @@ func (s startSpec) lineage(shards []types.Shard) (descendants, ancestors map[str
 	var markAncestors func(id string)
 	markAncestors = func(id string) {
 		for _, p := range parents[id] {
-			if listed[p] && !has(p) && !ancestors[p] {
+			if listed[p] && !s.named(p) && !ancestors[p] {
 				ancestors[p] = true
 				markAncestors(p)
 			}
@@ -236,7 +233,7 @@ func (s startSpec) lineage(shards []types.Shard) (descendants, ancestors map[str
 	}
 	for _, sh := range shards {
 		id := aws.ToString(sh.ShardId)
-		if has(id) {
+		if s.named(id) {
 			markAncestors(id)
 		} else if descends(id) {
 			descendants[id] = true
@@ -245,17 +242,20 @@ func (s startSpec) lineage(shards []types.Shard) (descendants, ancestors map[str
 	return descendants, ancestors
 }
 
+// named reports whether shardID has a position of its own.
+func (s startSpec) named(shardID string) bool {
+	_, at := s.At[shardID]
+	_, after := s.After[shardID]
+	return at || after
+}
+
 // unknownShards returns, sorted, the shard IDs that have a position but
-// are not among shards.
-func (s startSpec) unknownShards(shards []types.Shard) []string {
-	listed := map[string]bool{}
-	for _, sh := range shards {
-		listed[aws.ToString(sh.ShardId)] = true
-	}
+// are not among ids, the IDs of the listed shards.
+func (s startSpec) unknownShards(ids []string) []string {
 	var out []string
 	for _, m := range []map[string]string{s.At, s.After} {
 		for id := range m {
-			if !listed[id] {
+			if !slices.Contains(ids, id) {
 				out = append(out, id)
 			}
 		}

@@ -160,7 +160,10 @@ func runnerName() string {
 // newReadID names one Read transform, so that its shards find each other
 // (watermarks, fetchers, record budget) in a worker process. Tests replace
 // it to follow a read's watermark.
-var newReadID = func() string {
+var newReadID = randomID
+
+// randomID returns 16 random hexadecimal digits.
+func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])

@@ -85,7 +85,7 @@ func (fn *readFn) Teardown() {
 }
 
 func (fn *readFn) CreateInitialRestriction(d shardDesc) restriction.Restriction {
-	watermark.Default.Pending(runScope(fn.ReadID, d.RunID), d.ShardID, d.TimestampMillis)
+	watermark.Default.Pending(fn.scope(d), d.ShardID, d.TimestampMillis)
 	// A closed shard ends where GetRecords stops returning an iterator.
 	// Its EndingSequenceNumber is not used as a bound: kinesis-mock
 	// reports one lower than the sequence numbers of the shard's own
@@ -121,7 +121,7 @@ func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 }
 
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
-	we.Bind(watermark.Default, runScope(fn.ReadID, d.RunID), d.ShardID)
+	we.Bind(watermark.Default, fn.scope(d), d.ShardID)
 	resume, done, err := fn.drain(ctx, we, rt, d, emit)
 	if err != nil || done {
 		return sdf.StopProcessing(), err
@@ -133,7 +133,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, r
 // It returns when to look again, or done once the restriction is finished.
 // we may be nil (the bounded read of the direct runner has no estimator).
 func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
-	scope := runScope(fn.ReadID, d.RunID)
+	scope := fn.scope(d)
 	key := fetcher.Key(scope, d.ShardID)
 	budget := fn.budget(scope)
 	rest := rt.GetRestriction().(restriction.Restriction)
@@ -246,6 +246,9 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	return f.ResumeIn(), false, nil
 }
 
+// scope is the run scope of the read of d (runScope).
+func (fn *readFn) scope(d shardDesc) string { return runScope(fn.ReadID, d.RunID) }
+
 func (fn *readFn) finish(rt *restriction.Tracker, scope, key string) {
 	rt.Finish()
 	watermark.Default.Finish(scope, rt.GetRestriction().(restriction.Restriction).ShardID)
@@ -298,7 +301,14 @@ func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.C
 // process gets its budget twice.
 var budgets sync.Map // runScope -> *atomic.Int64
 
-func (fn *readFn) budget(scope string) *atomic.Int64 { return budgetOf(scope) }
+// budget returns the record budget of the run, or nil when the read is not
+// bounded by records (no entry is made for it).
+func (fn *readFn) budget(scope string) *atomic.Int64 {
+	if fn.MaxRecords <= 0 {
+		return nil
+	}
+	return budgetOf(scope)
+}
 
 func budgetOf(scope string) *atomic.Int64 {
 	v, _ := budgets.LoadOrStore(scope, new(atomic.Int64))

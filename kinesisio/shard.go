@@ -1,9 +1,7 @@
 package kinesisio
 
 import (
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -44,11 +42,7 @@ func runScope(readID, runID string) string { return readID + "@" + runID }
 
 // newRunID returns a random run ID. Tests replace it to follow a run's
 // watermarks.
-var newRunID = func() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+var newRunID = randomID
 
 func (d shardDesc) start() restriction.Position {
 	return restriction.Position{Kind: restriction.Kind(d.StartKind), Seq: d.StartSeq, Millis: d.StartMillis}

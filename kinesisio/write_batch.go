@@ -542,7 +542,7 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 				w.written([]*pending{p}, []types.PutRecordsResultEntry{{ShardId: out.ShardId, SequenceNumber: out.SequenceNumber}})
 				break
 			}
-			if isSDKValidation(err) {
+			if awsclient.IsSDKValidation(err) {
 				// The SDK refused the record before sending it:
 				// retrying cannot help.
 				p.code, p.msg = callError(err)
@@ -630,12 +630,6 @@ func (w *writer) sleep(d time.Duration) error {
 
 // callError returns the error code and message a FailedRecord reports
 // for a call that failed as a whole.
-// isSDKValidation reports an error of the SDK's parameter validation.
-func isSDKValidation(err error) bool {
-	var params smithy.InvalidParamsError
-	return errors.As(err, &params)
-}
-
 func callError(err error) (code, msg string) {
 	var params smithy.InvalidParamsError
 	if errors.As(err, &params) {

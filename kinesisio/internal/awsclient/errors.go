@@ -135,11 +135,9 @@ func Classify(err error) Class {
 // malformed: by the SDK's parameter validation before it was sent (never
 // transient), or by the service (validation, serialization, invalid
 // argument). Such errors are Permanent: the same request would fail
-// again. A caller that sent several records in the request can find the
-// one at fault by sending fewer.
+// again. The message may name the records at fault.
 func IsInvalidRequest(err error) bool {
-	var params smithy.InvalidParamsError
-	if errors.As(err, &params) {
+	if IsSDKValidation(err) {
 		return true
 	}
 	var api smithy.APIError
@@ -150,6 +148,13 @@ func IsInvalidRequest(err error) bool {
 		}
 	}
 	return false
+}
+
+// IsSDKValidation reports an error of the SDK's parameter validation: the
+// request was refused before it was sent.
+func IsSDKValidation(err error) bool {
+	var params smithy.InvalidParamsError
+	return errors.As(err, &params)
 }
 
 // isCredentialError reports a failure to obtain credentials on this
