@@ -176,6 +176,27 @@ func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
 	return res
 }
 
+// runAsync starts p on the default runner (Prism) and returns a channel
+// that gets the run's error when it ends.
+func runAsync(p *beam.Pipeline) <-chan error {
+	done := make(chan error, 1)
+	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	return done
+}
+
+// await returns the error of a run started with runAsync, and fails the
+// test if the run has not ended within d.
+func await(t *testing.T, done <-chan error, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("pipeline did not end within %v", d)
+		return nil
+	}
+}
+
 // checkExactlyOnce compares what was read with what was put: the same
 // records, each once, in sequence order within each shard.
 func checkExactlyOnce(t *testing.T, got []kinesisio.Record, want []kinesistest.Put) {

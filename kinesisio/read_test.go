@@ -120,13 +120,8 @@ func TestReadLatestReadsOnlyNewRecords(t *testing.T) {
 			}
 			cancel()
 			puts := e.putPerShard(t, after, "after")
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(3 * time.Minute):
-				t.Fatal("pipeline did not finish in 3 minutes")
+			if err := await(t, done, 3*time.Minute); err != nil {
+				t.Fatal(err)
 			}
 			checkExactlyOnce(t, got(), puts)
 		})
@@ -284,14 +279,7 @@ func TestFarFutureAtTimestampFailsClearly(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)))...)
 	restore()
-	done := make(chan error, 1)
-	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the job still runs after 2 minutes")
-	}
-	if err == nil {
+	if err = await(t, runAsync(p), 2*time.Minute); err == nil {
 		t.Fatal("the job succeeded")
 	}
 	if want := "AT_TIMESTAMP(" + at.UTC().Format("2006-01-02T15:04:05"); !strings.Contains(err.Error(), want) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -137,9 +136,8 @@ func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration,
 	key := kinesistest.StreamName(t)
 	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
 
-	done := make(chan error, 1)
 	start := time.Now()
-	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	done := runAsync(p)
 	// Sample how many shards are read at once (fetchers running).
 	stopSampling := make(chan struct{})
 	var maxFetchers int64
@@ -162,13 +160,8 @@ func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration,
 		stepFns[b] = func() { f(); reshardedAt[b] = time.Now() }
 	}
 	puts := e.produce(t, batches, perBatch, stepFns)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(4 * time.Minute):
-		t.Fatal("pipeline did not end within 4 minutes")
+	if err := await(t, done, 4*time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	close(stopSampling)
 	sampling.Wait()
@@ -345,17 +338,11 @@ func TestChildShardsTriggerListing(t *testing.T) {
 	opts := append(e.opts(kinesisio.WithMaxRecords(batches*perBatch), kinesisio.WithMaxReadTime(2*time.Minute),
 		kinesisio.WithShardDiscoveryInterval(time.Hour)), kinesisio.WithEndpoint(proxy.Endpoint()))
 	got := collect(s, kinesisio.Read(s, e.stream, opts...))
-	done := make(chan error, 1)
 	start := time.Now()
-	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	done := runAsync(p)
 	puts := e.produce(t, batches, perBatch, map[int]func(){10: func() { e.split(t) }})
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(4 * time.Minute):
-		t.Fatal("pipeline did not end within 4 minutes")
+	if err := await(t, done, 4*time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	checkExactlyOnce(t, got(), puts)
 	if n := proxy.Count("ListShards"); n < 2 {

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
@@ -173,8 +172,7 @@ func TestTimestampFnRecordsNeverLateOnIdleShard(t *testing.T) {
 		kinesisio.WithMaxReadTime(time.Minute))...)
 	got := collect(s, recs)
 	windows := countWindows(t, s, recs)
-	done := make(chan error, 1)
-	go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
+	done := runAsync(p)
 	var puts []kinesistest.Put
 	for b := range batches {
 		if b > 0 {
@@ -185,13 +183,8 @@ func TestTimestampFnRecordsNeverLateOnIdleShard(t *testing.T) {
 	time.Sleep(5 * time.Second)
 	sentinelAt := time.Now()
 	puts = append(puts, e.putPerShard(t, perBatch, "sentinel")...)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("pipeline did not end within 2 minutes")
+	if err := await(t, done, 2*time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	read := got()
 	checkExactlyOnce(t, read, puts)
