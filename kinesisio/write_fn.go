@@ -34,9 +34,9 @@ func (fn *writeFn) Setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := fn.Client
-	if s.Region == "" {
-		s.Region = stream.Region
+	s, err := streamSettings(stream, fn.Client)
+	if err != nil {
+		return err
 	}
 	client, err := awsclient.New(ctx, s)
 	if err != nil {
