@@ -55,18 +55,17 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 		shardOf("shardId-000000000012", "shardId-000000000011"),
 		shardOf("shardId-000000000013", "shardId-000000000011"),
 	}
-	start := FromShardPositions(map[string]ShardPosition{
-		"shardId-000000000000": AfterSequenceNumber("100"),
-		"shardId-000000000004": AtSequenceNumber("200"),
-		"shardId-000000000012": AfterSequenceNumber("500"),
-		"shardId-000000000099": AfterSequenceNumber("300"),
-		"shardId-000000000042": AfterSequenceNumber("400"),
-	}, Latest())
-	c := discoverySettings{Stream: "s", Start: start.spec()}
+	c := readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{
+		"shardId-000000000000": restriction.After("100"),
+		"shardId-000000000004": {Kind: restriction.AtSequence, Seq: "200"},
+		"shardId-000000000012": restriction.After("500"),
+		"shardId-000000000099": restriction.After("300"),
+		"shardId-000000000042": restriction.After("400"),
+	}}}
 	now := time.UnixMilli(1_700_000_000_000)
 	got := map[string]restriction.Position{}
 	for _, d := range c.firstRound(context.Background(), shards, now, "run") {
-		got[d.ShardID] = d.start()
+		got[d.ShardID] = d.Start
 		if d.RunID != "run" {
 			t.Errorf("%s: run ID %q", d.ShardID, d.RunID)
 		}
@@ -98,10 +97,10 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 
 	// With every named shard listed, a shard whose parent aged out is not
 	// taken for a descendant.
-	c = discoverySettings{Stream: "s", Start: FromShardPositions(map[string]ShardPosition{"shardId-000000000000": AfterSequenceNumber("100")}, Latest()).spec()}
+	c = readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{"shardId-000000000000": restriction.After("100")}}}
 	for _, d := range c.firstRound(context.Background(), shards[:10], now, "run") {
-		if d.ShardID == "shardId-000000000009" && d.start() != latest {
-			t.Errorf("shard 9 starts at %v, want %v", d.start(), latest)
+		if d.ShardID == "shardId-000000000009" && d.Start != latest {
+			t.Errorf("shard 9 starts at %v, want %v", d.Start, latest)
 		}
 	}
 }
@@ -111,7 +110,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 // created since (FROM_TIMESTAMP), not only those open at it.
 func TestFirstListingAtTimestampIncludesLaterShards(t *testing.T) {
 	at := time.UnixMilli(1_700_000_000_000)
-	f := discoverySettings{Start: AtTimestamp(at).spec()}.filter(at.Add(time.Hour))
+	f := startSpec{Default: AtTimestamp(at).p}.filter()
 	if f == nil || f.Type != types.ShardFilterTypeFromTimestamp || !aws.ToTime(f.Timestamp).Equal(at) {
 		t.Errorf("filter %+v, want FROM_TIMESTAMP at %v", f, at)
 	}
@@ -120,7 +119,7 @@ func TestFirstListingAtTimestampIncludesLaterShards(t *testing.T) {
 var shardDescSamples = []shardDesc{
 	{},
 	{RunID: "0123456789abcdef", ShardID: "shardId-000000000006", ParentIDs: []string{"shardId-000000000003", "shardId-000000000005"},
-		StartKind: int(restriction.AfterSequence), StartSeq: "49590338271490256608559692538361571095921575989136588898", StartMillis: -5,
+		Start:           restriction.Position{Kind: restriction.AfterSequence, Seq: "49590338271490256608559692538361571095921575989136588898", Millis: -5},
 		TimestampMillis: -9223372036854775, EndSeq: "49590338271490256608559692538361571095921575989136588999", StopAtMillis: 1_700_000_000_000, DeadlineMillis: 1_700_000_060_000},
 }
 

@@ -1,12 +1,6 @@
 // Package kinesisio reads and writes Amazon Kinesis Data Streams in Apache
 // Beam Go pipelines.
 //
-// Write batches PutRecords calls (500 records, 5 MiB), retries only the
-// entries that failed, with backoff, and sends records it cannot write to
-// WriteResult.Failed or fails the bundle; see Write. The connection
-// options (WithRegion, WithEndpoint, WithProfile, WithAssumeRole) serve
-// both transforms.
-//
 // Read is a splittable DoFn in which each shard is a restriction and the
 // shard's sequence numbers are the offsets: the runner checkpoints every
 // shard's progress and resumes it right after the last record emitted, and
@@ -22,7 +16,7 @@
 //     failures).
 //   - Event time is the record's arrival time (or processing time, or a
 //     function of the record whose values trail arrival by at most a
-//     bound the user gives, WithTimestampFn). The watermark advances only
+//     bound the user gives: WithEventTime). The watermark advances only
 //     on evidence:
 //     records emitted, or a successful call that found the shard caught up
 //     (no records and MillisBehindLatest == 0). It does not advance while
@@ -37,6 +31,26 @@
 //     never fail the job. Permanent errors (stream not found, access
 //     denied, KMS key unusable) fail it with a message that says what to
 //     fix.
+//
+// Write batches PutRecords calls (500 records, 5 MiB), retries only the
+// entries that failed, with backoff, and sends records it cannot write to
+// WriteResult.Failed or fails the bundle; see Write. The connection
+// options (WithRegion, WithEndpoint, WithProfile, WithAssumeRole) serve
+// both transforms.
+//
+// # Metrics
+//
+// In namespace MetricsNamespace ("kinesisio"). Read: counters
+// read_records and read_bytes (data + partition keys) emitted,
+// read_calls (GetRecords calls), read_throttled (calls throttled),
+// read_retries (other failed calls retried), read_iterator_renewals
+// (expired iterators renewed), read_unknown_shard_positions
+// (WithShardPositions naming shards the stream does not have); gauge
+// read_millis_behind_latest/<shard ID>. Write: counters write_records and
+// write_bytes written, write_calls (calls made, retries included),
+// write_retries (records sent again), write_throttled (records refused for
+// throughput), write_failures (records given up); distribution
+// write_batch_size (records per call).
 //
 // # Credentials
 //

@@ -27,19 +27,20 @@ func ExampleRead_crossAccount() {
 	kinesisio.Read(s, "arn:aws:kinesis:us-east-1:111122223333:stream/clicks",
 		kinesisio.WithAssumeRole("arn:aws:iam::111122223333:role/kinesis-reader", ""),
 		kinesisio.WithStartPosition(kinesisio.Latest()),
-		kinesisio.WithReadQuotaShare(0.5)) // leave half the quota to other consumers
+		kinesisio.WithQuotaPacing(0.5)) // leave half the quota to other consumers
 	_ = beamx.Run(context.Background(), p)
 }
 
 // Resume from positions a previous job stored: after the last record it
 // processed in each shard it knows, at the oldest record in the others.
-func ExampleFromShardPositions() {
+func ExampleWithShardPositions() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
-	start := kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
-		"shardId-000000000000": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
-	}, kinesisio.TrimHorizon())
-	kinesisio.Read(s, "orders", kinesisio.WithStartPosition(start))
+	kinesisio.Read(s, "orders",
+		kinesisio.WithShardPositions(map[string]kinesisio.Position{
+			"shardId-000000000000": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
+		}),
+		kinesisio.WithStartPosition(kinesisio.TrimHorizon()))
 	_ = beamx.Run(context.Background(), p)
 }
 

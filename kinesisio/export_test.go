@@ -2,6 +2,10 @@ package kinesisio
 
 import "time"
 
+// WithShardListPageSize sets the ListShards page size, for tests of
+// paging.
+var WithShardListPageSize = withShardListPageSize
+
 // SetClock replaces the clock start positions are checked against when a
 // pipeline is built, and returns a function that restores it.
 func SetClock(now func() time.Time) (restore func()) {

@@ -41,14 +41,14 @@ func TestTransientFaultsAreRetriedWithoutLoss(t *testing.T) {
 			t.Errorf("%d injected %s faults never fired", n, op)
 		}
 	}
-	if n := counter(res, "throttled_calls"); n < 8 {
-		t.Errorf("throttled_calls = %d, want >= 8 (6 throughput + 2 KMS on GetRecords)", n)
+	if n := counter(res, "read_throttled"); n < 8 {
+		t.Errorf("read_throttled = %d, want >= 8 (6 throughput + 2 KMS on GetRecords)", n)
 	}
-	if n := counter(res, "retried_errors"); n < 5 {
-		t.Errorf("retried_errors = %d, want >= 5 (3 server errors + 2 resets)", n)
+	if n := counter(res, "read_retries"); n < 5 {
+		t.Errorf("read_retries = %d, want >= 5 (3 server errors + 2 resets)", n)
 	}
-	if n := counter(res, "iterator_renewals"); n != 3 {
-		t.Errorf("iterator_renewals = %d, want 3", n)
+	if n := counter(res, "read_iterator_renewals"); n != 3 {
+		t.Errorf("read_iterator_renewals = %d, want 3", n)
 	}
 }
 

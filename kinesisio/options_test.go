@@ -22,13 +22,12 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"s", kinesisio.WithEndpoint(""), "WithEndpoint"},
 		{"s", kinesisio.WithProfile(""), "WithProfile"},
 		{"s", kinesisio.WithAssumeRole("role", ""), "WithAssumeRole"},
-		{"s", kinesisio.WithEventTime(7), "WithEventTime"},
-		{"s", kinesisio.WithTimestampFn(nil, 0), "WithTimestampFn"},
-		{"s", kinesisio.WithTimestampFn(unregisteredTimestamp, 0), "beam.RegisterFunction"},
-		{"s", kinesisio.WithTimestampFn(registeredTimestamp, -time.Second), "negative maximum delay"},
+		{"s", kinesisio.WithEventTime(kinesisio.TimestampFn(unregisteredTimestamp, 0)), "WithEventTime"},
+		{"s", kinesisio.WithEventTime(kinesisio.TimestampFn(unregisteredTimestamp, 0)), "beam.RegisterFunction"},
+		{"s", kinesisio.WithEventTime(kinesisio.TimestampFn(registeredTimestamp, -time.Second)), "negative maximum delay"},
 		{"s", kinesisio.WithIdleWatermarkSkew(-time.Second), "WithIdleWatermarkSkew"},
-		{"s", kinesisio.WithReadQuotaShare(0), "WithReadQuotaShare"},
-		{"s", kinesisio.WithReadQuotaShare(1.5), "WithReadQuotaShare"},
+		{"s", kinesisio.WithQuotaPacing(-0.1), "WithQuotaPacing"},
+		{"s", kinesisio.WithQuotaPacing(1.5), "WithQuotaPacing"},
 		{"s", kinesisio.WithMaxBufferedBytes(1000), "WithMaxBufferedBytes"},
 		{"s", kinesisio.WithRecordsPerCall(0), "WithRecordsPerCall"},
 		{"s", kinesisio.WithRecordsPerCall(10001), "WithRecordsPerCall"},
@@ -36,10 +35,11 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"s", kinesisio.WithMaxRecords(0), "WithMaxRecords"},
 		{"s", kinesisio.WithMaxReadTime(0), "WithMaxReadTime"},
 		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Time{})), "WithStartPosition"},
-		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{"shardId-0": kinesisio.AtSequenceNumber("12x")}, kinesisio.TrimHorizon())), "invalid sequence number"},
-		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(nil, kinesisio.FromShardPositions(nil, kinesisio.Latest()))), "WithStartPosition"},
+		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": kinesisio.AtSequenceNumber("12x")}), "invalid sequence number"},
+		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"": kinesisio.Latest()}), "empty shard ID"},
+		{"s", kinesisio.WithStartPosition(kinesisio.AfterSequenceNumber("12")), "WithShardPositions"},
 		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Now().Add(time.Hour))), "AtTimestamp"},
-		{"s", kinesisio.WithStartPosition(kinesisio.FromShardPositions(nil, kinesisio.AtTimestamp(time.Now().Add(time.Hour)))), "ahead of its clock"},
+		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": kinesisio.AtTimestamp(time.Now().Add(time.Hour))}), "ahead of its clock"},
 		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
 		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
 		{"arn:aws:kinesis:us-east-1:123:table/x", kinesisio.WithRegion("us-east-1"), "not a Kinesis stream ARN"},
@@ -56,31 +56,16 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 	}
 }
 
-func TestTimestampFnConflictsWithProcessingTime(t *testing.T) {
-	_, s := beam.NewPipelineWithRoot()
-	_, err := kinesisio.TryRead(s, "s", kinesisio.WithTimestampFn(registeredTimestamp, 0), kinesisio.WithEventTime(kinesisio.ProcessingTime))
-	if !errors.Is(err, kinesisio.ErrInvalidOption) {
-		t.Fatalf("TryRead = %v, want ErrInvalidOption", err)
-	}
-}
-
-func TestUnpacedConflictsWithQuotaShare(t *testing.T) {
-	_, s := beam.NewPipelineWithRoot()
-	_, err := kinesisio.TryRead(s, "s", kinesisio.WithoutQuotaPacing(), kinesisio.WithReadQuotaShare(0.5))
-	if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "WithoutQuotaPacing") {
-		t.Fatalf("TryRead = %v, want an ErrInvalidOption naming WithoutQuotaPacing", err)
-	}
-}
-
 func TestValidOptionsBuildAPipeline(t *testing.T) {
 	_, s := beam.NewPipelineWithRoot()
 	col, err := kinesisio.TryRead(s, "arn:aws:kinesis:eu-west-1:123456789012:stream/orders",
-		kinesisio.WithStartPosition(kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
+		kinesisio.WithShardPositions(map[string]kinesisio.Position{
 			"shardId-000000000001": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
-		}, kinesisio.Latest())),
+		}),
+		kinesisio.WithStartPosition(kinesisio.Latest()),
 		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/reader", "ext"),
-		kinesisio.WithTimestampFn(registeredTimestamp, 0),
-		kinesisio.WithReadQuotaShare(0.5),
+		kinesisio.WithEventTime(kinesisio.TimestampFn(registeredTimestamp, 0)),
+		kinesisio.WithQuotaPacing(0.5),
 		kinesisio.WithMaxBufferedBytes(4<<20),
 	)
 	if err != nil || !col.IsValid() {

@@ -2,16 +2,14 @@ package kinesisio
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
@@ -44,9 +42,60 @@ func decodeDiscovery(b []byte) (discovery.Restriction, error) {
 	return discovery.Decode(b)
 }
 
+// readSpec is the whole configuration of one Read, decided when the
+// pipeline is built: the options write it, every DoFn of the read embeds
+// it, and the fetchers' configuration is derived from it (fetchConfig).
+// Only names, ARNs, regions and endpoints enter it; no secret.
+type readSpec struct {
+	Conn connection
+	// ReadID names this Read transform, so that its DoFns find the state
+	// of its runs in a worker process (package readstate).
+	ReadID string
+	Start  startSpec
+
+	// ProcessingTime stamps records with the time they are emitted.
+	ProcessingTime bool
+	// TimestampFn is the registered name of the WithEventTime function.
+	TimestampFn string
+	// EventDelay is how far the event times of TimestampFn may trail
+	// arrival times: all watermark evidence trails arrival by it.
+	EventDelay time.Duration
+	IdleSkew   time.Duration
+
+	// QuotaShare is the share of each shard's polling quota Read paces
+	// itself to; 0 turns pacing off (WithQuotaPacing).
+	QuotaShare       float64
+	MaxBufferedBytes int64
+	RecordsPerCall   int32
+	IdlePoll         time.Duration
+
+	StopAtLatest bool
+	MaxRecords   int64
+	MaxReadTime  time.Duration
+
+	DiscoveryInterval time.Duration
+	PageSize          int32
+}
+
+func defaultReadSpec() readSpec {
+	return readSpec{
+		Start:             startSpec{Default: TrimHorizon().p},
+		IdleSkew:          time.Second,
+		QuotaShare:        1,
+		MaxBufferedBytes:  8 << 20,
+		RecordsPerCall:    10000,
+		IdlePoll:          250 * time.Millisecond,
+		DiscoveryInterval: time.Second,
+	}
+}
+
+func (s readSpec) bounded() bool {
+	return s.StopAtLatest || s.MaxRecords > 0 || s.MaxReadTime > 0
+}
+
 // Read reads the Kinesis data stream named stream (a name, or a stream
 // ARN, which also sets the region) and returns a PCollection of Record,
-// each stamped with its arrival time unless an option says otherwise.
+// each stamped with its arrival time unless WithEventTime says otherwise.
 //
 // Each shard is a restriction of a splittable DoFn whose positions are
 // sequence numbers, so the runner checkpoints every shard's progress and
@@ -65,69 +114,29 @@ func Read(s beam.Scope, stream string, opts ...ReadOption) beam.PCollection {
 // TryRead is Read, returning an error instead of panicking.
 func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection, error) {
 	s = s.Scope("kinesisio.Read")
-	parsed, err := awsclient.ParseStream(stream)
-	if err != nil {
-		return beam.PCollection{}, fmt.Errorf("%w: stream: %v", ErrInvalidOption, err)
-	}
-	c := defaultReadConfig()
+	spec := defaultReadSpec()
 	for _, opt := range opts {
 		if opt == nil {
 			return beam.PCollection{}, invalid("ReadOption", "nil option")
 		}
-		if err := opt.applyRead(&c); err != nil {
+		if err := opt.applyRead(&spec); err != nil {
 			return beam.PCollection{}, err
 		}
 	}
-	if c.timestampFn != "" && c.eventTime == ProcessingTime {
-		return beam.PCollection{}, invalid("WithTimestampFn", "cannot be combined with WithEventTime(ProcessingTime)")
-	}
-	if c.unpaced && c.quotaShare != 1 {
-		return beam.PCollection{}, invalid("WithoutQuotaPacing", "cannot be combined with WithReadQuotaShare(%v): a share needs pacing", c.quotaShare)
-	}
-	direct := runnerName() == "direct"
-	if direct && !c.bounded() {
-		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
-	}
-	settings, err := streamSettings(parsed, c.client)
-	if err != nil {
+	var err error
+	if spec.Conn, err = newConnection(stream, spec.Conn.Client); err != nil {
 		return beam.PCollection{}, err
 	}
-	readID := newReadID()
-	read := &readFn{
-		ReadID:           readID,
-		Stream:           stream,
-		Client:           settings,
-		EventTime:        c.eventTime,
-		TimestampFn:      c.timestampFn,
-		EventDelay:       c.eventDelay,
-		IdleSkewMillis:   c.idleSkew.Milliseconds(),
-		QuotaShare:       c.quotaShare,
-		Unpaced:          c.unpaced,
-		MaxBufferedBytes: c.maxBuffered,
-		RecordsPerCall:   c.perCall,
-		IdlePollMillis:   c.idlePoll.Milliseconds(),
-		MaxRecords:       c.maxRecords,
+	direct := runnerName() == "direct"
+	if direct && !spec.bounded() {
+		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
 	}
-	ds := discoverySettings{
-		ReadID:            readID,
-		Stream:            stream,
-		Client:            settings,
-		Start:             c.start.spec(),
-		StopAtLatest:      c.stopAtLatest,
-		MaxReadTimeMillis: c.maxReadTime.Milliseconds(),
-		PageSize:          c.pageSize,
-		EventDelay:        c.eventDelay,
-	}
+	spec.ReadID = newReadID()
 	// A read bounded at its start needs one listing; the direct runner can
 	// run nothing else. Other reads watch the stream for new shards.
-	var discover any = &discoverFn{Settings: ds}
-	if !direct && !c.stopAtLatest {
-		discover = &watchShardsFn{
-			Settings:       ds,
-			IntervalMillis: c.discoveryInterval.Milliseconds(),
-			IdleSkewMillis: c.idleSkew.Milliseconds(),
-			MaxRecords:     c.maxRecords,
-		}
+	var discover any = &discoverFn{Spec: spec}
+	if !direct && !spec.StopAtLatest {
+		discover = &watchShardsFn{Spec: spec}
 	}
 	shards, err := beam.TryParDo(s, discover, beam.Impulse(s))
 	if err != nil {
@@ -138,11 +147,11 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	if err != nil {
 		return beam.PCollection{}, err
 	}
-	var dofn any = read
+	var read any = &readFn{Spec: spec}
 	if direct {
-		dofn = &boundedReadFn{Fn: read}
+		read = &boundedReadFn{Fn: &readFn{Spec: spec}}
 	}
-	out, err := beam.TryParDo(s, dofn, spread)
+	out, err := beam.TryParDo(s, read, spread)
 	if err != nil {
 		return beam.PCollection{}, err
 	}
@@ -157,14 +166,6 @@ func runnerName() string {
 	return ""
 }
 
-// newReadID names one Read transform, so that its shards find each other
-// (watermarks, fetchers, record budget) in a worker process. Tests replace
-// it to follow a read's watermark.
+// newReadID names one Read transform. Tests replace it to follow a read's
+// state.
 var newReadID = randomID
-
-// randomID returns 16 random hexadecimal digits.
-func randomID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}

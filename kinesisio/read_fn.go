@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -15,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
@@ -39,58 +38,45 @@ const parentPoll = 100 * time.Millisecond
 // record's sequence number, drains what the shard's background fetcher
 // has ready, and self-checkpoints with ResumeProcessingIn.
 type readFn struct {
-	ReadID      string
-	Stream      string
-	Client      awsclient.Settings
-	EventTime   EventTime
-	TimestampFn string
-	// EventDelay is how far the event times of TimestampFn may trail
-	// arrival times: the watermark trails evidence in arrival time by it.
-	EventDelay       time.Duration
-	IdleSkewMillis   int64
-	QuotaShare       float64
-	Unpaced          bool
-	MaxBufferedBytes int64
-	RecordsPerCall   int32
-	IdlePollMillis   int64
-	MaxRecords       int64
+	Spec readSpec
 
 	stream awsclient.Stream
-	client awsclient.Kinesis
+	client fetcher.API
 	tsFn   func(Record) time.Time
 	m      readMetrics
 }
 
 func (fn *readFn) Setup(ctx context.Context) error {
 	var err error
-	if fn.stream, fn.client, err = newClient(ctx, fn.Stream, fn.Client); err != nil {
+	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
 		return err
 	}
-	if fn.TimestampFn != "" {
-		f, err := runtime.ResolveFunction(fn.TimestampFn, reflect.TypeOf((func(Record) time.Time)(nil)))
+	if name := fn.Spec.TimestampFn; name != "" {
+		f, err := runtime.ResolveFunction(name, reflect.TypeOf((func(Record) time.Time)(nil)))
 		if err != nil {
-			return fmt.Errorf("kinesisio: timestamp function %s is not registered on this worker: call beam.RegisterFunction in an init() function: %w", fn.TimestampFn, err)
+			return fmt.Errorf("kinesisio: timestamp function %s is not registered on this worker: call beam.RegisterFunction in an init() function: %w", name, err)
 		}
 		fn.tsFn = f.(func(Record) time.Time)
 	}
 	fn.m = newReadMetrics()
-	instances.add(fn.ReadID, 1)
+	readstate.Default.Started(fn.Spec.ReadID)
 	return nil
 }
 
-func (fn *readFn) Teardown() {
-	if instances.add(fn.ReadID, -1) == 0 {
-		fetcher.Default.CloseRead(fn.ReadID)
-	}
+func (fn *readFn) Teardown() { readstate.Default.Stopped(fn.Spec.ReadID) }
+
+// run returns the state of the run of the read that d belongs to.
+func (fn *readFn) run(d shardDesc) *readstate.Run {
+	return readstate.Default.Run(fn.Spec.ReadID, d.RunID)
 }
 
 func (fn *readFn) CreateInitialRestriction(d shardDesc) restriction.Restriction {
-	watermark.Default.Pending(fn.scope(d), d.ShardID, d.TimestampMillis)
+	fn.run(d).Watermarks.Pending(d.ShardID, d.TimestampMillis)
 	// A closed shard ends where GetRecords stops returning an iterator.
 	// Its EndingSequenceNumber is not used as a bound: kinesis-mock
 	// reports one lower than the sequence numbers of the shard's own
 	// records (measured), which would end the read before its first one.
-	return restriction.Restriction{ShardID: d.ShardID, Start: d.start()}
+	return restriction.Restriction{ShardID: d.ShardID, Start: d.Start}
 }
 
 func (fn *readFn) SplitRestriction(_ shardDesc, r restriction.Restriction) []restriction.Restriction {
@@ -121,7 +107,7 @@ func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 }
 
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
-	we.Bind(watermark.Default, fn.scope(d), d.ShardID)
+	we.Bind(fn.run(d).Watermarks, d.ShardID)
 	resume, done, err := fn.drain(ctx, we, rt, d, emit)
 	if err != nil || done {
 		return sdf.StopProcessing(), err
@@ -133,13 +119,11 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, r
 // It returns when to look again, or done once the restriction is finished.
 // we may be nil (the bounded read of the direct runner has no estimator).
 func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
-	scope := fn.scope(d)
-	key := fetcher.Key(scope, d.ShardID)
-	budget := fn.budget(scope)
+	run := fn.run(d)
 	rest := rt.GetRestriction().(restriction.Restriction)
 	now := time.Now()
-	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(budget) {
-		fn.finish(rt, scope, key)
+	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
+		fn.finish(rt, run)
 		return 0, true, nil
 	}
 	// The fetcher to continue with is the one whose buffer starts right
@@ -154,11 +138,11 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 	// keep their order across the reshard. (A parent read on another
 	// worker cannot be seen from here; see the package doc.)
 	for _, p := range d.ParentIDs {
-		if watermark.Default.Running(scope, p) {
+		if run.Watermarks.Running(p) {
 			return parentPoll, false, nil
 		}
 	}
-	f := fetcher.Default.Acquire(key, fn.fetchConfig(d, from), fn.client)
+	f := run.Fetchers.Acquire(d.ShardID, fn.Spec.fetchConfig(fn.stream, d.ShardID, from), fn.client)
 	defer fn.m.report(ctx, d.ShardID, f)
 	stopAt := time.UnixMilli(d.StopAtMillis)
 	advance := func(t time.Time) {
@@ -176,24 +160,24 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
 			if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
 				f.Return(b)
-				fn.finish(rt, scope, key)
+				fn.finish(rt, run)
 				return 0, true, nil
 			}
-			if !fn.takeBudget(budget) {
+			if !fn.takeBudget(run) {
 				f.Return(b)
-				fn.finish(rt, scope, key)
+				fn.finish(rt, run)
 				return 0, true, nil
 			}
 			seq := aws.ToString(r.SequenceNumber)
 			if !rt.TryClaim(seq) {
-				fn.returnBudget(budget)
+				fn.returnBudget(run)
 				f.Return(b)
 				if err := rt.GetError(); err != nil {
 					return 0, true, err
 				}
 				if rt.Ended() {
 					// Past the restriction's end: the shard is done here.
-					fn.finish(rt, scope, key)
+					fn.finish(rt, run)
 				}
 				// Otherwise the runner checkpointed the restriction: its
 				// residual resumes from the fetcher's buffer.
@@ -219,9 +203,9 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 		if b.CaughtUp() {
 			// Evidence that the shard had nothing newer when the call was
 			// made: later records arrive after about b.CallStart.
-			advance(b.CallStart.Add(-time.Duration(fn.IdleSkewMillis)*time.Millisecond - fn.EventDelay))
+			advance(b.CallStart.Add(-fn.Spec.IdleSkew - fn.Spec.EventDelay))
 			if d.StopAtMillis > 0 && !b.CallStart.Before(stopAt) {
-				fn.finish(rt, scope, key)
+				fn.finish(rt, run)
 				return 0, true, nil
 			}
 		}
@@ -229,37 +213,35 @@ func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restri
 			if len(b.ChildShards) > 0 {
 				// The service named the children: list them now rather
 				// than at the next interval.
-				childShardsSeen(scope)
+				run.SawChildShards()
 			}
-			fn.finish(rt, scope, key)
+			fn.finish(rt, run)
 			return 0, true, nil
 		}
 	}
 	if err := f.Err(); err != nil {
-		fetcher.Default.Release(key, f)
-		return 0, true, explain(err, fn.stream, fn.Client, readAccess)
+		run.Fetchers.Release(d.ShardID, f)
+		return 0, true, explain(err, fn.stream, fn.Spec.Conn.Client, readAccess)
 	}
-	if fn.EventTime == ProcessingTime {
+	if fn.Spec.ProcessingTime {
 		advance(time.Now())
 	}
 	rt.SetRemaining(float64(f.Buffered() + f.Backlog()))
 	return f.ResumeIn(), false, nil
 }
 
-// scope is the run scope of the read of d (runScope).
-func (fn *readFn) scope(d shardDesc) string { return runScope(fn.ReadID, d.RunID) }
-
-func (fn *readFn) finish(rt *restriction.Tracker, scope, key string) {
+func (fn *readFn) finish(rt *restriction.Tracker, run *readstate.Run) {
 	rt.Finish()
-	watermark.Default.Finish(scope, rt.GetRestriction().(restriction.Restriction).ShardID)
-	fetcher.Default.ReleaseKey(key)
+	shard := rt.GetRestriction().(restriction.Restriction).ShardID
+	run.Watermarks.Finish(shard)
+	run.Fetchers.ReleaseKey(shard)
 }
 
 func (fn *readFn) timestamp(r Record) time.Time {
 	switch {
 	case fn.tsFn != nil:
 		return fn.tsFn(r)
-	case fn.EventTime == ProcessingTime || r.ApproximateArrivalTimestamp.IsZero():
+	case fn.Spec.ProcessingTime || r.ApproximateArrivalTimestamp.IsZero():
 		return time.Now()
 	}
 	return r.ApproximateArrivalTimestamp
@@ -269,7 +251,7 @@ func (fn *readFn) timestamp(r Record) time.Time {
 // emitted: no later record of the shard has an earlier event time. With
 // arrival or processing time that is ts. With a timestamp function it is
 // the record's arrival less EventDelay: later records arrive no earlier,
-// and the option's contract puts their event times at most EventDelay
+// and TimestampFn's contract puts their event times at most EventDelay
 // before their arrival, whatever ts is.
 func (fn *readFn) watermarkAfter(rec Record, ts time.Time) time.Time {
 	if fn.tsFn == nil {
@@ -278,82 +260,46 @@ func (fn *readFn) watermarkAfter(rec Record, ts time.Time) time.Time {
 	if rec.ApproximateArrivalTimestamp.IsZero() {
 		return time.Time{} // no evidence
 	}
-	return rec.ApproximateArrivalTimestamp.Add(-fn.EventDelay)
+	return rec.ApproximateArrivalTimestamp.Add(-fn.Spec.EventDelay)
 }
 
-func (fn *readFn) fetchConfig(d shardDesc, start restriction.Position) fetcher.Config {
-	stream, _ := awsclient.ParseStream(fn.Stream)
+// fetchConfig is the configuration of the fetcher of one shard, read
+// from start: the one place where Read's settings reach the fetcher.
+func (s readSpec) fetchConfig(stream awsclient.Stream, shardID string, start restriction.Position) fetcher.Config {
 	return fetcher.Config{
 		Stream:           stream,
-		ShardID:          d.ShardID,
+		ShardID:          shardID,
 		Start:            start,
-		MaxBufferedBytes: fn.MaxBufferedBytes,
-		RecordsPerCall:   fn.RecordsPerCall,
-		CallsPerSecond:   fetcher.MaxCallsPerSecond * fn.QuotaShare,
-		BytesPerSecond:   fetcher.MaxBytesPerSecond * fn.QuotaShare,
-		Unpaced:          fn.Unpaced,
-		IdlePoll:         time.Duration(fn.IdlePollMillis) * time.Millisecond,
+		MaxBufferedBytes: s.MaxBufferedBytes,
+		RecordsPerCall:   s.RecordsPerCall,
+		CallsPerSecond:   fetcher.MaxCallsPerSecond * s.QuotaShare,
+		BytesPerSecond:   fetcher.MaxBytesPerSecond * s.QuotaShare,
+		Unpaced:          s.QuotaShare == 0,
+		IdlePoll:         s.IdlePoll,
 	}
 }
 
-// budgets counts records emitted per run of a read in this process, for
-// WithMaxRecords. Keyed by run, so that a pipeline run twice in one
-// process gets its budget twice.
-var budgets sync.Map // runScope -> *atomic.Int64
-
-// budget returns the record budget of the run, or nil when the read is not
-// bounded by records (no entry is made for it).
-func (fn *readFn) budget(scope string) *atomic.Int64 {
-	if fn.MaxRecords <= 0 {
-		return nil
-	}
-	return budgetOf(scope)
+// budgetSpent reports that WithMaxRecords' budget is spent.
+func (fn *readFn) budgetSpent(run *readstate.Run) bool {
+	return fn.Spec.MaxRecords > 0 && run.Emitted.Load() >= fn.Spec.MaxRecords
 }
 
-func budgetOf(scope string) *atomic.Int64 {
-	v, _ := budgets.LoadOrStore(scope, new(atomic.Int64))
-	return v.(*atomic.Int64)
-}
-
-func (fn *readFn) budgetSpent(b *atomic.Int64) bool {
-	return fn.MaxRecords > 0 && b.Load() >= fn.MaxRecords
-}
-
-func (fn *readFn) takeBudget(b *atomic.Int64) bool {
-	if fn.MaxRecords <= 0 {
+// takeBudget takes one record of the budget, if there is one left.
+func (fn *readFn) takeBudget(run *readstate.Run) bool {
+	if fn.Spec.MaxRecords <= 0 {
 		return true
 	}
-	if b.Add(1) > fn.MaxRecords {
-		b.Add(-1)
+	if run.Emitted.Add(1) > fn.Spec.MaxRecords {
+		run.Emitted.Add(-1)
 		return false
 	}
 	return true
 }
 
-func (fn *readFn) returnBudget(b *atomic.Int64) {
-	if fn.MaxRecords > 0 {
-		b.Add(-1)
+func (fn *readFn) returnBudget(run *readstate.Run) {
+	if fn.Spec.MaxRecords > 0 {
+		run.Emitted.Add(-1)
 	}
-}
-
-// instances counts live readFn instances per read in this process; the
-// last one torn down stops the read's fetchers.
-var instances = &instanceCount{n: map[string]int{}}
-
-type instanceCount struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *instanceCount) add(readID string, d int) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n[readID] += d
-	if c.n[readID] <= 0 {
-		delete(c.n, readID)
-		return 0
-	}
-	return c.n[readID]
 }
 
 // boundedReadFn reads a shard to the end of a bounded read in a single
@@ -394,5 +340,45 @@ func (fn *boundedReadFn) ProcessElement(ctx context.Context, rt *restriction.Tra
 			return ctx.Err()
 		case <-time.After(resume):
 		}
+	}
+}
+
+// readMetrics accumulates within one ProcessElement call and reports to
+// Beam metrics at its end (fetchers run outside any bundle context).
+type readMetrics struct {
+	records, bytes int64
+
+	recordsC, bytesC, calls, throttled, renewals, retried beam.Counter
+	gauges                                                map[string]beam.Gauge
+}
+
+func newReadMetrics() readMetrics {
+	c := func(name string) beam.Counter { return beam.NewCounter(MetricsNamespace, name) }
+	return readMetrics{
+		recordsC: c("read_records"), bytesC: c("read_bytes"), calls: c("read_calls"),
+		throttled: c("read_throttled"), renewals: c("read_iterator_renewals"), retried: c("read_retries"),
+		gauges: map[string]beam.Gauge{},
+	}
+}
+
+func (m *readMetrics) report(ctx context.Context, shardID string, f *fetcher.Fetcher) {
+	if m.records > 0 {
+		m.recordsC.Inc(ctx, m.records)
+		m.bytesC.Inc(ctx, m.bytes)
+		m.records, m.bytes = 0, 0
+	}
+	s := f.StatsDelta()
+	for c, n := range map[*beam.Counter]int64{&m.calls: s.Calls, &m.throttled: s.Throttled, &m.renewals: s.Renewals, &m.retried: s.Retried} {
+		if n > 0 {
+			c.Inc(ctx, n)
+		}
+	}
+	if s.MillisBehindLatest >= 0 {
+		g, ok := m.gauges[shardID]
+		if !ok {
+			g = beam.NewGauge(MetricsNamespace, "read_millis_behind_latest/"+shardID)
+			m.gauges[shardID] = g
+		}
+		g.Set(ctx, s.MillisBehindLatest)
 	}
 }

@@ -40,19 +40,19 @@ func TestReadTrimHorizonExactlyOnce(t *testing.T) {
 			for _, p := range puts {
 				bytes += int64(len(p.Data) + len(p.PartitionKey))
 			}
-			if n := counter(res, "records"); n != int64(len(puts)) {
+			if n := counter(res, "read_records"); n != int64(len(puts)) {
 				t.Errorf("records counter = %d, want %d", n, len(puts))
 			}
-			if n := counter(res, "bytes"); n != bytes {
+			if n := counter(res, "read_bytes"); n != bytes {
 				t.Errorf("bytes counter = %d, want %d", n, bytes)
 			}
-			if n := counter(res, "getrecords_calls"); n < 4 {
-				t.Errorf("getrecords_calls counter = %d, want at least one per shard", n)
+			if n := counter(res, "read_calls"); n < 4 {
+				t.Errorf("read_calls counter = %d, want at least one per shard", n)
 			}
 			g := gauges(res)
 			for _, id := range e.shardIDs(t) {
-				if v, ok := g["millis_behind_latest/"+id]; !ok || v < 0 {
-					t.Errorf("no millis_behind_latest gauge for %s (gauges %v)", id, g)
+				if v, ok := g["read_millis_behind_latest/"+id]; !ok || v < 0 {
+					t.Errorf("no read_millis_behind_latest gauge for %s (gauges %v)", id, g)
 				}
 			}
 		})
@@ -65,11 +65,11 @@ func TestReadWithoutQuotaPacingExactlyOnce(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	// 50 records per call: at least 10 calls per shard, back to back.
 	got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest(),
-		kinesisio.WithoutQuotaPacing(), kinesisio.WithRecordsPerCall(50))...))
+		kinesisio.WithQuotaPacing(0), kinesisio.WithRecordsPerCall(50))...))
 	res := run(t, p)
 	checkExactlyOnce(t, got(), puts)
-	if n := counter(res, "getrecords_calls"); n < 4*10 {
-		t.Errorf("getrecords_calls counter = %d, want at least 10 per shard", n)
+	if n := counter(res, "read_calls"); n < 4*10 {
+		t.Errorf("read_calls counter = %d, want at least 10 per shard", n)
 	}
 }
 
@@ -159,16 +159,16 @@ func TestReadAtAndAfterSequenceNumbers(t *testing.T) {
 				byShard[p.ShardID] = append(byShard[p.ShardID], p)
 			}
 			at, after, other := order[0], order[1], order[2]
-			start := kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
+			start := kinesisio.WithShardPositions(map[string]kinesisio.Position{
 				at:    kinesisio.AtSequenceNumber(byShard[at][5].SequenceNumber),
 				after: kinesisio.AfterSequenceNumber(byShard[after][10].SequenceNumber),
-			}, kinesisio.TrimHorizon())
+			})
 			var want []kinesistest.Put
 			want = append(want, byShard[at][5:]...)
 			want = append(want, byShard[after][11:]...)
 			want = append(want, byShard[other]...)
 			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(start), kinesisio.WithStopAtLatest())...))
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(start, kinesisio.WithStartPosition(kinesisio.TrimHorizon()), kinesisio.WithStopAtLatest())...))
 			run(t, p)
 			checkExactlyOnce(t, got(), want)
 		})
@@ -249,7 +249,7 @@ func TestMaxRecordsBudgetPerRun(t *testing.T) {
 	got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithMaxRecords(int64(len(puts))), kinesisio.WithMaxReadTime(time.Minute))...))
 	for i := 1; i <= 2; i++ {
 		res := run(t, p)
-		if n := counter(res, "records"); n != int64(len(puts)) {
+		if n := counter(res, "read_records"); n != int64(len(puts)) {
 			t.Errorf("run %d: records counter = %d, want %d", i, n, len(puts))
 		}
 		if n := len(got()); n != i*len(puts) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
 )
 
 // Record is one Kinesis record: what Read emits and what Write takes.
@@ -42,60 +44,29 @@ func encodeRecord(r Record) []byte {
 	b := make([]byte, 0, 48+len(r.Stream)+len(r.ShardID)+len(r.SequenceNumber)+len(r.PartitionKey)+len(r.ExplicitHashKey)+len(r.Data))
 	b = append(b, recordCoderVersion)
 	for _, s := range []string{r.Stream, r.ShardID, r.SequenceNumber, r.PartitionKey, r.ExplicitHashKey} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+		b = binenc.AppendString(b, s)
 	}
 	b = binary.AppendVarint(b, r.SubSequenceNumber)
-	if r.ApproximateArrivalTimestamp.IsZero() {
-		b = append(b, 0)
-	} else {
-		b = append(b, 1)
+	b = binenc.AppendBool(b, !r.ApproximateArrivalTimestamp.IsZero())
+	if !r.ApproximateArrivalTimestamp.IsZero() {
 		b = binary.AppendVarint(b, r.ApproximateArrivalTimestamp.UnixNano())
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.Data)))
-	return append(b, r.Data...)
+	return binenc.AppendBytes(b, r.Data)
 }
 
 func decodeRecord(b []byte) (Record, error) {
 	var r Record
-	if len(b) < 1 || b[0] != recordCoderVersion {
+	d := binenc.NewDecoder(b, errCorruptRecord)
+	if d.Byte("version") != recordCoderVersion {
 		return r, fmt.Errorf("%w: bad version", errCorruptRecord)
 	}
-	b = b[1:]
 	for _, dst := range []*string{&r.Stream, &r.ShardID, &r.SequenceNumber, &r.PartitionKey, &r.ExplicitHashKey} {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return r, fmt.Errorf("%w: bad string", errCorruptRecord)
-		}
-		*dst = string(b[n : n+int(l)])
-		b = b[n+int(l):]
+		*dst = d.String("string")
 	}
-	v, n := binary.Varint(b)
-	if n <= 0 || len(b) < n+1 {
-		return r, fmt.Errorf("%w: bad sub-sequence number", errCorruptRecord)
+	r.SubSequenceNumber = d.Varint("sub-sequence number")
+	if d.Bool("timestamp flag") {
+		r.ApproximateArrivalTimestamp = time.Unix(0, d.Varint("timestamp")).UTC()
 	}
-	r.SubSequenceNumber = v
-	b = b[n:]
-	hasTime := b[0]
-	b = b[1:]
-	switch hasTime {
-	case 0:
-	case 1:
-		ns, n := binary.Varint(b)
-		if n <= 0 {
-			return r, fmt.Errorf("%w: bad timestamp", errCorruptRecord)
-		}
-		r.ApproximateArrivalTimestamp = time.Unix(0, ns).UTC()
-		b = b[n:]
-	default:
-		return r, fmt.Errorf("%w: bad timestamp flag", errCorruptRecord)
-	}
-	l, n := binary.Uvarint(b)
-	if n <= 0 || l != uint64(len(b)-n) {
-		return r, fmt.Errorf("%w: bad data length", errCorruptRecord)
-	}
-	if l > 0 {
-		r.Data = append([]byte(nil), b[n:]...)
-	}
-	return r, nil
+	r.Data = d.Bytes("data")
+	return r, d.Err()
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
@@ -50,24 +50,24 @@ type reliabilityCase struct {
 
 func TestReadReliability(t *testing.T) {
 	cases := []reliabilityCase{
-		{name: "throttling storm", counter: "throttled_calls", fault: func(srv *fakekinesis.Server) {
+		{name: "throttling storm", counter: "read_throttled", fault: func(srv *fakekinesis.Server) {
 			srv.Inject(fakekinesis.Fault{Op: "GetRecords", Kind: fakekinesis.Throttle, For: 3 * time.Second})
 			srv.Inject(fakekinesis.Fault{Op: "GetShardIterator", Kind: fakekinesis.Throttle, Times: 5})
 		}},
-		{name: "5xx bursts", counter: "retried_errors", fault: func(srv *fakekinesis.Server) {
+		{name: "5xx bursts", counter: "read_retries", fault: func(srv *fakekinesis.Server) {
 			srv.Inject(fakekinesis.Fault{Op: "GetRecords", Kind: fakekinesis.ServerError500, Times: 15})
 			srv.Inject(fakekinesis.Fault{Op: "GetRecords", Kind: fakekinesis.ServiceUnavailable503, Times: 15})
 		}},
-		{name: "connection resets", counter: "retried_errors", fault: func(srv *fakekinesis.Server) {
+		{name: "connection resets", counter: "read_retries", fault: func(srv *fakekinesis.Server) {
 			srv.Inject(fakekinesis.Fault{Op: "GetRecords", Kind: fakekinesis.ConnectionReset, Times: 20})
 		}},
-		{name: "every iterator expiring", counter: "iterator_renewals", fault: func(srv *fakekinesis.Server) {
+		{name: "every iterator expiring", counter: "read_iterator_renewals", fault: func(srv *fakekinesis.Server) {
 			srv.Inject(fakekinesis.Fault{Op: "GetRecords", Kind: fakekinesis.ExpiredIterator, For: 2 * time.Second})
 		}},
-		{name: "slow responses", counter: "getrecords_calls", fault: func(srv *fakekinesis.Server) {
+		{name: "slow responses", counter: "read_calls", fault: func(srv *fakekinesis.Server) {
 			srv.Inject(fakekinesis.Fault{Op: "GetRecords", Kind: fakekinesis.Slow(1500 * time.Millisecond), Times: 12})
 		}},
-		{name: "stream unavailable", counter: "retried_errors", outage: 4 * time.Second},
+		{name: "stream unavailable", counter: "read_retries", outage: 4 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runReliabilityCase(t, tc) })
@@ -95,7 +95,6 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 	newReadID = func() string { return readID }
 	newRunID = func() string { return "run" }
 	defer func() { newRunID = prevRun }()
-	scope := runScope(readID, "run")
 	p, s := beam.NewPipelineWithRoot()
 	recs := Read(s, stream, WithEndpoint(srv.Endpoint()), WithRegion(kinesistest.Region),
 		WithMaxRecords(int64(total)), WithMaxReadTime(2*time.Minute), WithIdlePollInterval(50*time.Millisecond))
@@ -122,13 +121,13 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 			}
 			if tc.outage > 0 {
 				outageStart = time.Now()
-				atOutage = watermark.Default.Committed(scope)
+				atOutage = committed(readID)
 				srv.SetUnavailable(tc.outage)
 				outageEnd = outageStart.Add(tc.outage)
 			}
 		}
 		if !outageEnd.IsZero() && time.Now().Before(outageEnd) {
-			during = append(during, watermark.Default.Committed(scope))
+			during = append(during, committed(readID))
 		}
 		var entries []types.PutRecordsRequestEntry
 		for i := 0; i < perBatch; i++ {
@@ -186,8 +185,8 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 	}
 	// The server enforces the per-shard read quota: a reader that paces
 	// itself is never throttled unless throttling is injected.
-	if tc.counter != "throttled_calls" && counters["throttled_calls"] != 0 {
-		t.Errorf("%d calls throttled by the server's quota", counters["throttled_calls"])
+	if tc.counter != "read_throttled" && counters["read_throttled"] != 0 {
+		t.Errorf("%d calls throttled by the server's quota", counters["read_throttled"])
 	}
 	if tc.outage > 0 {
 		if len(during) == 0 || len(during[len(during)-1]) == 0 {
@@ -235,4 +234,13 @@ func putUntilDone(ctx context.Context, t *testing.T, c *kinesis.Client, stream s
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// committed returns the committed watermarks of run "run" of read readID
+// in this process.
+func committed(readID string) map[string]int64 {
+	if run, ok := readstate.Default.Lookup(readID, "run"); ok {
+		return run.Watermarks.Committed()
+	}
+	return map[string]int64{}
 }

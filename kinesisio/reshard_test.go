@@ -404,18 +404,18 @@ func TestResumeFromPositionsReadsChildren(t *testing.T) {
 			parent := e.putPerShard(t, 10, "parent")
 			e.split(t)
 			want := append(parent[5:], e.putToChildren(t, 10)...)
-			start := kinesisio.FromShardPositions(map[string]kinesisio.ShardPosition{
+			start := kinesisio.WithShardPositions(map[string]kinesisio.Position{
 				parent[4].ShardID:      kinesisio.AfterSequenceNumber(parent[4].SequenceNumber),
 				"shardId-000000000999": kinesisio.AfterSequenceNumber("1"),
-			}, kinesisio.Latest())
+			})
 			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(start), kinesisio.WithStopAtLatest())...))
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(start, kinesisio.WithStartPosition(kinesisio.Latest()), kinesisio.WithStopAtLatest())...))
 			res := run(t, p)
 			read := got()
 			checkExactlyOnce(t, read, want)
 			checkParentsFirst(t, e, read)
-			if n := counter(res, "unknown_shard_positions"); n != 1 {
-				t.Errorf("unknown_shard_positions = %d, want 1", n)
+			if n := counter(res, "read_unknown_shard_positions"); n != 1 {
+				t.Errorf("read_unknown_shard_positions = %d, want 1", n)
 			}
 		})
 	}

@@ -38,7 +38,7 @@ func TestReadInSeparateWorkerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := counter(res, "records"); n != int64(len(puts)) {
+	if n := counter(res, "read_records"); n != int64(len(puts)) {
 		t.Errorf("records counter = %d, want %d", n, len(puts))
 	}
 	t.Logf("worker pid %d, ran in %v", res.(*beamtest.Result).WorkerPID, res.(*beamtest.Result).Elapsed)

@@ -14,7 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
 )
 
 func init() {
@@ -104,86 +104,22 @@ var recordType = reflect.TypeOf((*Record)(nil)).Elem()
 // other fields are ignored, so records read from one stream can be
 // written to another.
 //
-// # Batching and retries
+// Records are batched into PutRecords calls (500 records, 5 MiB), sent
+// when full and at the end of each bundle. Only the entries a call failed
+// are sent again, with backoff (WithMaxAttempts, WithBackoff); a call
+// refused as a whole fails only the records it names. Records that cannot
+// be written go to WriteResult.Failed with WithFailedRecords(EmitFailed),
+// or fail the bundle (the default) once every other record of it was
+// attempted: nothing is dropped silently. Permanent errors (stream not
+// found, access denied, KMS key unusable) fail the bundle with what to
+// fix. Delivery is at least once: a retried call or bundle may write a
+// record twice.
 //
-// Each worker's DoFn instance batches records into PutRecords calls of at
-// most 500 records and 5 MiB (data + partition keys), sent when full and
-// at the end of each bundle, with at most WithMaxInFlight calls in flight.
-// Only the records a call reports as failed are sent again, after an
-// exponential backoff with full jitter, up to WithMaxAttempts times;
-// calls that fail as a whole with a transient error (throttling, 5xx,
-// connection resets) are retried the same way. When a call is refused as
-// malformed as a whole (by the SDK's validation or the service's) and the
-// refusal names the records at fault, those fail at once with the call's
-// error and the others are sent again, so that one bad record never fails
-// the others of its call; a refusal that names none fails the bundle.
-// Empty data is written (Kinesis takes records of 0 bytes).
-// Permanent errors (stream
-// not found, access denied, KMS key unusable) fail the bundle at once with
-// a message that says what to fix. Records that cannot be valid (data +
-// partition key over 1 MiB, an empty, non-UTF-8 or over-256-character
-// partition key, a malformed explicit hash key) are never sent. Records
-// that cannot be written go to WriteResult.Failed with
-// WithFailedRecords(EmitFailed), or fail the bundle (the default) once
-// every other record of the bundle was attempted: no record is dropped
-// silently. A bundle ends only when each of its records was written or
-// reported.
-//
-// Delivery is at least once: a call whose answer was lost (reset,
-// timeout) is retried, and a failed bundle is retried by the runner, so a
-// record can be written twice.
-//
-// # Order
-//
-// Write sends the records of one partition key in the order in which its
-// bundle gives them: the key's records share a lane, a lane has one call
-// in flight at a time, and the records a call failed to write are retried
-// before the lane sends anything newer. So a key's record is never sent
-// before the key's earlier records are settled, except for records in the
-// same call. There AWS promises nothing more than this: "A single record
-// failure does not stop the processing of subsequent records. As a
-// result, PutRecords doesn't guarantee the ordering of records" (AWS,
-// PutRecords API reference). If record A of a key fails in a call while a
-// later record B of the key in that call succeeds, B is in the stream
-// before the retried A. (When all succeed, the emulators store a call's
-// records of a shard in request order.) WithStrictOrdering closes the
-// gap, at one PutRecord call per record, following the same reference:
-// "If you need to read records in the same order they are written to the
-// stream, use PutRecord instead of PutRecords, and write to the same
-// shard", and the PutRecord reference: "To guarantee strictly increasing
-// ordering, write serially to a shard and use the
-// SequenceNumberForOrdering parameter". Neither mode orders records
-// across bundles, which the runner may process in parallel, nor
-// restores an order the runner did not keep: Beam PCollections are
-// unordered (Prism, for one, reorders a PCollection it materializes,
-// after a Flatten for example), and records emitted by one DoFn call in
-// Write's fused stage keep their order. To keep a key's records in order
-// end to end, emit them from one element, for example after a
-// GroupByKey.
-//
-// # Windows and timestamps
-//
-// Results are known only after the calls return, mostly in FinishBundle,
-// and Beam Go (v2.77) invokes FinishBundle with no element: what it emits
-// is placed in the global window (exec.ParDo.FinishBundle passes
-// window.SingleGlobalWindow), and a timestamp is kept only if emitted
-// explicitly. So Write moves col into the global window before its DoFn,
-// emits each result with the timestamp of its input record, and then
-// applies col's windowing (window function, trigger, accumulation mode,
-// allowed lateness) again to both outputs. For global, fixed and sliding
-// windows, assigned from the timestamp, each result is in exactly its
-// record's windows; for sessions, which merge, each result is in the
-// proto-session of its timestamp, as when a record first enters session
-// windowing. Panes are not carried over.
-//
-// # Metrics
-//
-// Counters in namespace kinesisio: write_records and write_bytes (data +
-// partition keys) written; write_batches, the calls made, retries
-// included; write_retries, records sent again; write_throttled, records
-// refused for throughput (per entry or with their call); write_failures,
-// records given up (invalid or out of attempts). The distribution
-// write_batch_size holds the records per call.
+// A partition key's records are sent in the order of their bundle, one
+// call at a time per key; PutRecords itself does not order the records of
+// one call, WithStrictOrdering does (one PutRecord per record). Neither
+// orders records across bundles. Each result keeps the timestamp and
+// windowing of its input record. docs/design.md ("Write") has the details.
 //
 // Write panics if an argument or option is invalid; TryWrite returns the
 // error instead.
@@ -279,9 +215,18 @@ func RandomPartitionKey(data []byte) string {
 
 // newWriteFn checks the arguments and options and builds the DoFn.
 func newWriteFn(stream string, col beam.PCollection, want reflect.Type, opts []WriteOption) (*writeFn, error) {
-	parsed, err := awsclient.ParseStream(stream)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stream: %v", ErrInvalidOption, err)
+	spec := defaultWriteSpec()
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, invalid("WriteOption", "nil option")
+		}
+		if err := opt.applyWrite(&spec); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if spec.Conn, err = newConnection(stream, spec.Conn.Client); err != nil {
+		return nil, err
 	}
 	if !col.IsValid() {
 		return nil, invalid("col", "invalid PCollection")
@@ -289,33 +234,7 @@ func newWriteFn(stream string, col beam.PCollection, want reflect.Type, opts []W
 	if t := col.Type().Type(); t != want {
 		return nil, invalid("col", "Write takes a PCollection of kinesisio.Record, not of %v; use WriteBytes for []byte", t)
 	}
-	c := defaultWriteConfig()
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, invalid("WriteOption", "nil option")
-		}
-		if err := opt.applyWrite(&c); err != nil {
-			return nil, err
-		}
-	}
-	settings, err := streamSettings(parsed, c.client)
-	if err != nil {
-		return nil, err
-	}
-	return &writeFn{
-		Stream:           stream,
-		Client:           settings,
-		MaxAttempts:      c.maxAttempts,
-		BackoffBaseNanos: int64(c.backoffBase),
-		BackoffMaxNanos:  int64(c.backoffMax),
-		EmitFailed:       c.failed == EmitFailed,
-		NoWritten:        c.noWritten,
-		MaxInFlight:      c.maxInFlight,
-		ShardRateLimit:   c.shardRateLimit,
-		StrictOrdering:   c.strictOrdering,
-		MaxRecordBytes:   c.maxRecordBytes,
-		MaxBatchBytes:    c.maxBatchBytes(),
-	}, nil
+	return &writeFn{Spec: spec}, nil
 }
 
 // intoGlobalWindow moves col into the global window, where FinishBundle
@@ -373,40 +292,11 @@ func (fn *bytesToRecordFn) ProcessElement(data []byte) Record {
 // The result coders are versioned binary layouts, like Record's.
 const resultCoderVersion = 1
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func readString(b []byte) (string, []byte, error) {
-	l, n := binary.Uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
-		return "", nil, fmt.Errorf("%w: bad string", errCorruptRecord)
-	}
-	return string(b[n : n+int(l)]), b[n+int(l):], nil
-}
-
-func readUvarint(b []byte) (int, []byte, error) {
-	v, n := binary.Uvarint(b)
-	if n <= 0 || v > 1<<62 {
-		return 0, nil, fmt.Errorf("%w: bad integer", errCorruptRecord)
-	}
-	return int(v), b[n:], nil
-}
-
-func readVarint(b []byte) (int64, []byte, error) {
-	v, n := binary.Varint(b)
-	if n <= 0 {
-		return 0, nil, fmt.Errorf("%w: bad integer", errCorruptRecord)
-	}
-	return v, b[n:], nil
-}
-
 func encodeWrittenRecord(r WrittenRecord) []byte {
 	b := make([]byte, 0, 16+len(r.ShardID)+len(r.SequenceNumber)+len(r.PartitionKey)+len(r.ExplicitHashKey))
 	b = append(b, resultCoderVersion)
 	for _, s := range []string{r.ShardID, r.SequenceNumber, r.PartitionKey, r.ExplicitHashKey} {
-		b = appendString(b, s)
+		b = binenc.AppendString(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(r.Size))
 	return binary.AppendUvarint(b, uint64(r.Attempts))
@@ -414,54 +304,42 @@ func encodeWrittenRecord(r WrittenRecord) []byte {
 
 func decodeWrittenRecord(b []byte) (WrittenRecord, error) {
 	var r WrittenRecord
-	if len(b) < 1 || b[0] != resultCoderVersion {
+	d := binenc.NewDecoder(b, errCorruptRecord)
+	if d.Byte("version") != resultCoderVersion {
 		return r, fmt.Errorf("%w: bad written record version", errCorruptRecord)
 	}
-	b = b[1:]
-	var err error
 	for _, dst := range []*string{&r.ShardID, &r.SequenceNumber, &r.PartitionKey, &r.ExplicitHashKey} {
-		if *dst, b, err = readString(b); err != nil {
-			return r, err
-		}
+		*dst = d.String("string")
 	}
-	if r.Size, b, err = readUvarint(b); err != nil {
-		return r, err
-	}
-	if r.Attempts, b, err = readUvarint(b); err != nil {
-		return r, err
-	}
-	if len(b) != 0 {
-		return r, fmt.Errorf("%w: %d trailing bytes", errCorruptRecord, len(b))
-	}
-	return r, nil
+	r.Size = d.Int("size")
+	r.Attempts = d.Int("attempts")
+	return r, d.Err()
 }
 
 func encodeFailedRecord(r FailedRecord) []byte {
 	rec := encodeRecord(r.Record)
 	b := make([]byte, 0, 16+len(r.ErrorCode)+len(r.ErrorMessage)+len(rec))
 	b = append(b, resultCoderVersion)
-	b = appendString(b, r.ErrorCode)
-	b = appendString(b, r.ErrorMessage)
+	b = binenc.AppendString(b, r.ErrorCode)
+	b = binenc.AppendString(b, r.ErrorMessage)
 	b = binary.AppendUvarint(b, uint64(r.Attempts))
 	return append(b, rec...)
 }
 
 func decodeFailedRecord(b []byte) (FailedRecord, error) {
 	var r FailedRecord
-	if len(b) < 1 || b[0] != resultCoderVersion {
+	d := binenc.NewDecoder(b, errCorruptRecord)
+	if d.Byte("version") != resultCoderVersion {
 		return r, fmt.Errorf("%w: bad failed record version", errCorruptRecord)
 	}
-	b = b[1:]
+	r.ErrorCode = d.String("error code")
+	r.ErrorMessage = d.String("error message")
+	r.Attempts = d.Int("attempts")
+	rest := d.Rest()
+	if err := d.Err(); err != nil {
+		return r, err
+	}
 	var err error
-	if r.ErrorCode, b, err = readString(b); err != nil {
-		return r, err
-	}
-	if r.ErrorMessage, b, err = readString(b); err != nil {
-		return r, err
-	}
-	if r.Attempts, b, err = readUvarint(b); err != nil {
-		return r, err
-	}
-	r.Record, err = decodeRecord(b)
+	r.Record, err = decodeRecord(rest)
 	return r, err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
 
@@ -30,7 +30,7 @@ import (
 type writeAPI interface {
 	PutRecords(context.Context, *kinesis.PutRecordsInput, ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
 	PutRecord(context.Context, *kinesis.PutRecordInput, ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error)
-	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	awsclient.ShardLister
 }
 
 var _ writeAPI = (*kinesis.Client)(nil)
@@ -40,8 +40,7 @@ type writerConfig struct {
 	stream         awsclient.Stream
 	settings       awsclient.Settings
 	maxAttempts    int
-	backoffBase    time.Duration
-	backoffMax     time.Duration
+	backoff        backoff.Policy
 	emitFailed     bool
 	noWritten      bool // count written records, emit nothing for them
 	lanes          int
@@ -392,7 +391,7 @@ func (w *writer) sendBatch(batch []*pending) {
 		}
 		if len(next) > 0 {
 			w.stats.retries.Add(int64(len(next)))
-			if err := w.sleep(w.backoff(round)); err != nil {
+			if err := w.sleep(w.cfg.backoff.Delay(round)); err != nil {
 				w.setErr(err)
 				return
 			}
@@ -562,7 +561,7 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 				break
 			}
 			w.stats.retries.Add(1)
-			if err := w.sleep(w.backoff(round)); err != nil {
+			if err := w.sleep(w.cfg.backoff.Delay(round)); err != nil {
 				w.setErr(err)
 				return
 			}
@@ -599,18 +598,6 @@ func (w *writer) pace(todo []*pending) error {
 		return nil
 	}
 	return w.sleep(d)
-}
-
-// backoff returns the pause before retry round+1: full jitter over an
-// exponential ceiling.
-func (w *writer) backoff(round int) time.Duration {
-	ceiling := w.cfg.backoffMax
-	if shift := round - 1; shift < 40 {
-		if c := w.cfg.backoffBase << shift; c > 0 && c < ceiling {
-			ceiling = c
-		}
-	}
-	return time.Duration(rand.Int64N(int64(ceiling) + 1))
 }
 
 // sleep pauses for d, or until the bundle's context ends.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
@@ -54,7 +55,7 @@ func BenchmarkWriterCore(b *testing.B) {
 	writer := func(lanes int) time.Duration {
 		cfg := writerConfig{
 			stream: awsclient.Stream{Name: newStream()}, maxAttempts: 10,
-			backoffBase: 10 * time.Millisecond, backoffMax: time.Second, emitFailed: true, lanes: lanes,
+			backoff: backoff.Policy{Base: 10 * time.Millisecond, Max: time.Second}, emitFailed: true, lanes: lanes,
 			maxRecordBytes: defaultMaxRecordBytes, maxBatchBytes: defaultMaxBatchBytes,
 		}
 		w := newWriter(cfg, client)

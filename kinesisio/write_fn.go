@@ -2,7 +2,6 @@ package kinesisio
 
 import (
 	"context"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
@@ -12,55 +11,41 @@ import (
 // configuration; the client and the writer are built in Setup on the
 // worker.
 type writeFn struct {
-	Stream           string
-	Client           awsclient.Settings
-	MaxAttempts      int
-	BackoffBaseNanos int64
-	BackoffMaxNanos  int64
-	EmitFailed       bool
-	NoWritten        bool
-	MaxInFlight      int
-	ShardRateLimit   bool
-	StrictOrdering   bool
-	MaxRecordBytes   int
-	MaxBatchBytes    int
+	Spec writeSpec
 
 	w *writer
 	m writeMetrics
 }
 
 func (fn *writeFn) Setup(ctx context.Context) error {
-	stream, err := awsclient.ParseStream(fn.Stream)
+	stream, client, err := fn.Spec.Conn.dial(ctx)
 	if err != nil {
 		return err
 	}
-	s, err := streamSettings(stream, fn.Client)
-	if err != nil {
-		return err
-	}
-	client, err := awsclient.New(ctx, s)
-	if err != nil {
-		return err
-	}
-	cfg := writerConfig{
-		stream:         stream,
-		settings:       s,
-		maxAttempts:    fn.MaxAttempts,
-		backoffBase:    time.Duration(fn.BackoffBaseNanos),
-		backoffMax:     time.Duration(fn.BackoffMaxNanos),
-		emitFailed:     fn.EmitFailed,
-		noWritten:      fn.NoWritten,
-		lanes:          fn.MaxInFlight,
-		strict:         fn.StrictOrdering,
-		maxRecordBytes: fn.MaxRecordBytes,
-		maxBatchBytes:  fn.MaxBatchBytes,
-	}
-	if fn.ShardRateLimit {
-		cfg.limits = limitsFor(stream, s)
-	}
-	fn.w = newWriter(cfg, client)
+	fn.w = newWriter(fn.Spec.writerConfig(stream), client)
 	fn.m = newWriteMetrics()
 	return nil
+}
+
+// writerConfig is the configuration of the writer: the one place where
+// Write's settings reach it.
+func (s writeSpec) writerConfig(stream awsclient.Stream) writerConfig {
+	cfg := writerConfig{
+		stream:         stream,
+		settings:       s.Conn.Client,
+		maxAttempts:    s.MaxAttempts,
+		backoff:        s.Backoff,
+		emitFailed:     s.EmitFailed,
+		noWritten:      s.NoWritten,
+		lanes:          s.MaxInFlight,
+		strict:         s.StrictOrdering,
+		maxRecordBytes: s.MaxRecordBytes,
+		maxBatchBytes:  s.maxBatchBytes(),
+	}
+	if s.ShardRateLimit {
+		cfg.limits = limitsFor(stream, s.Conn.Client)
+	}
+	return cfg
 }
 
 // StartBundle starts the bundle's writer. (Beam Go wants the emitters of
@@ -113,7 +98,7 @@ func newWriteMetrics() writeMetrics {
 	c := func(name string) beam.Counter { return beam.NewCounter(MetricsNamespace, name) }
 	return writeMetrics{
 		records: c("write_records"), bytes: c("write_bytes"), retries: c("write_retries"),
-		failures: c("write_failures"), batches: c("write_batches"), throttled: c("write_throttled"),
+		failures: c("write_failures"), batches: c("write_calls"), throttled: c("write_throttled"),
 		batchSize: beam.NewDistribution(MetricsNamespace, "write_batch_size"),
 	}
 }

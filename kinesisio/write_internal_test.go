@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
 
@@ -135,8 +136,7 @@ func testWriterConfig(lanes int) writerConfig {
 		stream:         awsclient.Stream{Name: "s"},
 		settings:       awsclient.Settings{Region: "us-east-1"},
 		maxAttempts:    5,
-		backoffBase:    time.Microsecond,
-		backoffMax:     time.Millisecond,
+		backoff:        backoff.Policy{Base: time.Microsecond, Max: time.Millisecond},
 		emitFailed:     true,
 		lanes:          lanes,
 		maxRecordBytes: defaultMaxRecordBytes,
@@ -482,14 +482,14 @@ func TestWriterShardRateLimit(t *testing.T) {
 }
 
 func TestBackoffIsBoundedFullJitter(t *testing.T) {
-	w := newWriter(writerConfig{backoffBase: 10 * time.Millisecond, backoffMax: 300 * time.Millisecond, lanes: 1}, nil)
+	w := newWriter(writerConfig{backoff: backoff.Policy{Base: 10 * time.Millisecond, Max: 300 * time.Millisecond}, lanes: 1}, nil)
 	for round := 1; round <= 100; round++ {
 		ceiling := 300 * time.Millisecond
 		if round < 10 {
 			ceiling = min(ceiling, 10*time.Millisecond<<(round-1))
 		}
 		for range 20 {
-			if d := w.backoff(round); d < 0 || d > ceiling {
+			if d := w.cfg.backoff.Delay(round); d < 0 || d > ceiling {
 				t.Fatalf("backoff(%d) = %v, want within [0, %v]", round, d, ceiling)
 			}
 		}
@@ -516,7 +516,7 @@ func TestResultCodersRoundTrip(t *testing.T) {
 }
 
 func TestWriterLargeRecordStreams(t *testing.T) {
-	c := defaultWriteConfig()
+	c := defaultWriteSpec()
 	if c.maxBatchBytes() != 5<<20 {
 		t.Errorf("default call limit %d, want 5 MiB", c.maxBatchBytes())
 	}
@@ -524,7 +524,7 @@ func TestWriterLargeRecordStreams(t *testing.T) {
 		t.Fatalf("WithMaxRecordSize(4 MiB): %v, call limit %d", err, c.maxBatchBytes())
 	}
 	cfg := testWriterConfig(1)
-	cfg.maxRecordBytes, cfg.maxBatchBytes = c.maxRecordBytes, c.maxBatchBytes()
+	cfg.maxRecordBytes, cfg.maxBatchBytes = c.MaxRecordBytes, c.maxBatchBytes()
 	api := &fakeWriteAPI{}
 	recs := []Record{
 		{PartitionKey: "a", Data: make([]byte, 3<<20)},

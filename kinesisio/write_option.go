@@ -3,7 +3,7 @@ package kinesisio
 import (
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/backoff"
 )
 
 // WriteOption configures Write and WriteBytes. Options are checked when
@@ -13,7 +13,7 @@ import (
 // The connection options WithRegion, WithEndpoint, WithProfile and
 // WithAssumeRole (ConnectionOption) configure Write too.
 type WriteOption interface {
-	applyWrite(*writeConfig) error
+	applyWrite(*writeSpec) error
 }
 
 // FailedRecordsMode says what Write does with a record it cannot write:
@@ -44,45 +44,44 @@ const (
 	maxPartitionKeyChars  = 256
 )
 
-type writeConfig struct {
-	client awsclient.Settings
-
-	maxAttempts    int
-	backoffBase    time.Duration
-	backoffMax     time.Duration
-	failed         FailedRecordsMode
-	noWritten      bool
-	maxInFlight    int
-	shardRateLimit bool
-	strictOrdering bool
-	maxRecordBytes int
+// writeSpec is the whole configuration of one Write, decided when the
+// pipeline is built: the options write it, its DoFn embeds it, and the
+// writer's configuration is derived from it (writerConfig).
+type writeSpec struct {
+	Conn           connection
+	MaxAttempts    int
+	Backoff        backoff.Policy
+	EmitFailed     bool
+	NoWritten      bool
+	MaxInFlight    int
+	ShardRateLimit bool
+	StrictOrdering bool
+	MaxRecordBytes int
 }
 
-func defaultWriteConfig() writeConfig {
-	return writeConfig{
-		maxAttempts:    10,
-		backoffBase:    100 * time.Millisecond,
-		backoffMax:     10 * time.Second,
-		failed:         FailBundle,
-		maxInFlight:    4,
-		maxRecordBytes: defaultMaxRecordBytes,
+func defaultWriteSpec() writeSpec {
+	return writeSpec{
+		MaxAttempts:    10,
+		Backoff:        backoff.Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second},
+		MaxInFlight:    4,
+		MaxRecordBytes: defaultMaxRecordBytes,
 	}
 }
 
 // writeOptionFunc is a write-only option.
-type writeOptionFunc func(*writeConfig) error
+type writeOptionFunc func(*writeSpec) error
 
-func (f writeOptionFunc) applyWrite(c *writeConfig) error { return f(c) }
+func (f writeOptionFunc) applyWrite(s *writeSpec) error { return f(s) }
 
 // WithMaxAttempts sets how many times Write sends a record before giving
 // up on it (at least 1, default 10). A call that fails as a whole counts
 // as an attempt for each of its records.
 func WithMaxAttempts(n int) WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
+	return writeOptionFunc(func(c *writeSpec) error {
 		if n < 1 {
 			return invalid("WithMaxAttempts", "%d is below 1", n)
 		}
-		c.maxAttempts = n
+		c.MaxAttempts = n
 		return nil
 	})
 }
@@ -91,11 +90,11 @@ func WithMaxAttempts(n int) WriteOption {
 // waits a random time between 0 and min(max, base * 2^(k-1)) ("full
 // jitter"). Defaults: 100 ms and 10 s.
 func WithBackoff(base, max time.Duration) WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
+	return writeOptionFunc(func(c *writeSpec) error {
 		if base <= 0 || max < base {
 			return invalid("WithBackoff", "want 0 < base <= max, got base %v, max %v", base, max)
 		}
-		c.backoffBase, c.backoffMax = base, max
+		c.Backoff = backoff.Policy{Base: base, Max: max}
 		return nil
 	})
 }
@@ -103,11 +102,11 @@ func WithBackoff(base, max time.Duration) WriteOption {
 // WithFailedRecords says what happens to records that cannot be written:
 // FailBundle (the default) or EmitFailed.
 func WithFailedRecords(mode FailedRecordsMode) WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
+	return writeOptionFunc(func(c *writeSpec) error {
 		if mode != FailBundle && mode != EmitFailed {
 			return invalid("WithFailedRecords", "unknown mode %d", mode)
 		}
-		c.failed = mode
+		c.EmitFailed = mode == EmitFailed
 		return nil
 	})
 }
@@ -119,8 +118,8 @@ func WithFailedRecords(mode FailedRecordsMode) WriteOption {
 // and what Beam does with it downstream (about 0.4 µs per record on Prism,
 // see docs/performance.md) in pipelines that never look at the results.
 func WithoutWrittenRecords() WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
-		c.noWritten = true
+	return writeOptionFunc(func(c *writeSpec) error {
+		c.NoWritten = true
 		return nil
 	})
 }
@@ -130,11 +129,11 @@ func WithoutWrittenRecords() WriteOption {
 // lanes by partition key; each lane sends one request at a time, so
 // records of one key are never in two requests at once.
 func WithMaxInFlight(n int) WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
+	return writeOptionFunc(func(c *writeSpec) error {
 		if n < 1 || n > 64 {
 			return invalid("WithMaxInFlight", "%d is not in [1, 64]", n)
 		}
-		c.maxInFlight = n
+		c.MaxInFlight = n
 		return nil
 	})
 }
@@ -149,8 +148,8 @@ func WithMaxInFlight(n int) WriteOption {
 // their budgets: with several worker processes writing the same shard,
 // Kinesis still throttles and Write still retries.
 func WithShardRateLimit(enabled bool) WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
-		c.shardRateLimit = enabled
+	return writeOptionFunc(func(c *writeSpec) error {
+		c.ShardRateLimit = enabled
 		return nil
 	})
 }
@@ -162,8 +161,8 @@ func WithShardRateLimit(enabled bool) WriteOption {
 // retries. It costs one request per record; records of different keys
 // still go in parallel (WithMaxInFlight).
 func WithStrictOrdering() WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
-		c.strictOrdering = true
+	return writeOptionFunc(func(c *writeSpec) error {
+		c.StrictOrdering = true
 		return nil
 	})
 }
@@ -174,18 +173,18 @@ func WithStrictOrdering() WriteOption {
 // allowed for streams whose maximum record size was raised; above 1 MiB,
 // a call may also carry up to 10 MiB instead of 5 MiB.
 func WithMaxRecordSize(bytes int) WriteOption {
-	return writeOptionFunc(func(c *writeConfig) error {
+	return writeOptionFunc(func(c *writeSpec) error {
 		if bytes < 1 || bytes > largeMaxRecordBytes {
 			return invalid("WithMaxRecordSize", "%d is not in [1, %d]", bytes, largeMaxRecordBytes)
 		}
-		c.maxRecordBytes = bytes
+		c.MaxRecordBytes = bytes
 		return nil
 	})
 }
 
 // maxBatchBytes is the size limit of one PutRecords call.
-func (c writeConfig) maxBatchBytes() int {
-	if c.maxRecordBytes > defaultMaxRecordBytes {
+func (s writeSpec) maxBatchBytes() int {
+	if s.MaxRecordBytes > defaultMaxRecordBytes {
 		return largeMaxBatchBytes
 	}
 	return defaultMaxBatchBytes

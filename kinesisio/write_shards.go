@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
@@ -19,8 +18,6 @@ const (
 	// shardMapMinAge is the least time between two listings, also when
 	// records land on unexpected shards or a listing failed.
 	shardMapMinAge = 5 * time.Second
-	// maxShardListPages bounds one listing.
-	maxShardListPages = 1000
 )
 
 // shardLimits is the client-side write rate limit of one stream in this
@@ -119,32 +116,23 @@ func (l *shardLimits) markStale() {
 }
 
 // listOpenShards lists the stream's open shards (those without an ending
-// sequence number) and their hash key ranges, following pages.
+// sequence number) and their hash key ranges.
 func listOpenShards(ctx context.Context, api writeAPI, stream awsclient.Stream) (*ratelimit.ShardMap, error) {
-	name, arn := stream.Ref()
-	in := &kinesis.ListShardsInput{StreamName: name, StreamARN: arn}
-	var ranges []ratelimit.Range
-	for range maxShardListPages {
-		out, err := api.ListShards(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range out.Shards {
-			if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil || s.HashKeyRange == nil {
-				continue
-			}
-			start, err1 := ratelimit.ParseHashKey(aws.ToString(s.HashKeyRange.StartingHashKey))
-			end, err2 := ratelimit.ParseHashKey(aws.ToString(s.HashKeyRange.EndingHashKey))
-			if err1 != nil || err2 != nil {
-				return nil, fmt.Errorf("kinesisio: shard %s of %v has a bad hash key range: %v %v", aws.ToString(s.ShardId), stream, err1, err2)
-			}
-			ranges = append(ranges, ratelimit.Range{ShardID: aws.ToString(s.ShardId), Start: start, End: end})
-		}
-		if aws.ToString(out.NextToken) == "" {
-			return ratelimit.NewShardMap(ranges), nil
-		}
-		// Follow-up pages carry the token alone.
-		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	shards, err := awsclient.ListShards(ctx, api, stream, nil, 0)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("kinesisio: listing the shards of %v: more than %d pages", stream, maxShardListPages)
+	var ranges []ratelimit.Range
+	for _, s := range shards {
+		if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil || s.HashKeyRange == nil {
+			continue
+		}
+		start, err1 := ratelimit.ParseHashKey(aws.ToString(s.HashKeyRange.StartingHashKey))
+		end, err2 := ratelimit.ParseHashKey(aws.ToString(s.HashKeyRange.EndingHashKey))
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("kinesisio: shard %s of %v has a bad hash key range: %v %v", aws.ToString(s.ShardId), stream, err1, err2)
+		}
+		ranges = append(ranges, ratelimit.Range{ShardID: aws.ToString(s.ShardId), Start: start, End: end})
+	}
+	return ratelimit.NewShardMap(ranges), nil
 }

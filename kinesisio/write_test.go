@@ -457,8 +457,8 @@ func TestWriteRoundTrip(t *testing.T) {
 			if n := counter(pr, "write_bytes"); n < 1200*64 {
 				t.Errorf("write_bytes = %d, want at least %d", n, 1200*64)
 			}
-			if n := counter(pr, "write_batches"); n != int64(len(calls)) {
-				t.Errorf("write_batches = %d, want %d (calls the proxy saw)", n, len(calls))
+			if n := counter(pr, "write_calls"); n != int64(len(calls)) {
+				t.Errorf("write_calls = %d, want %d (calls the proxy saw)", n, len(calls))
 			}
 			if len(got().failed) != 0 {
 				t.Errorf("Failed: %v", got().failed)
@@ -538,8 +538,8 @@ func TestWriteSplitsLargeInputs(t *testing.T) {
 			if fmt.Sprint(sizes) != "[500 500 208 4]" {
 				t.Errorf("calls of %v records, want [500 500 208 4]", sizes)
 			}
-			if n := counter(pr, "write_batches"); n != int64(len(calls)) {
-				t.Errorf("write_batches = %d, want %d", n, len(calls))
+			if n := counter(pr, "write_calls"); n != int64(len(calls)) {
+				t.Errorf("write_calls = %d, want %d", n, len(calls))
 			}
 		})
 	}

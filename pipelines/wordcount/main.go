@@ -163,7 +163,7 @@ func checkFlags(demo bool) error {
 }
 
 // parseStart parses --start.
-func parseStart(s string) (kinesisio.StartPosition, error) {
+func parseStart(s string) (kinesisio.Position, error) {
 	switch strings.ToLower(s) {
 	case "trim_horizon":
 		return kinesisio.TrimHorizon(), nil
@@ -172,7 +172,7 @@ func parseStart(s string) (kinesisio.StartPosition, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return kinesisio.StartPosition{}, fmt.Errorf("--start %q is not trim_horizon, latest or an RFC 3339 time: %w", s, err)
+		return kinesisio.Position{}, fmt.Errorf("--start %q is not trim_horizon, latest or an RFC 3339 time: %w", s, err)
 	}
 	return kinesisio.AtTimestamp(t), nil
 }

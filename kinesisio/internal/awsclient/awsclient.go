@@ -28,18 +28,6 @@ type Settings struct {
 	SessionName string // role session name; "" = "beam-kinesisio"
 }
 
-// Kinesis is the part of the Kinesis API the connector uses. The SDK client
-// implements it; tests may substitute their own.
-type Kinesis interface {
-	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
-	DescribeStreamSummary(context.Context, *kinesis.DescribeStreamSummaryInput, ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
-	GetShardIterator(context.Context, *kinesis.GetShardIteratorInput, ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
-	GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
-	PutRecords(context.Context, *kinesis.PutRecordsInput, ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
-}
-
-var _ Kinesis = (*kinesis.Client)(nil)
-
 // New builds a Kinesis client from s. SDK-level retries are off: callers
 // retry per shard with their own backoff, so one throttled shard cannot
 // drain a retry budget that all shards share (aws-sdk-go-v2 #1665).

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
 )
 
 // Restriction is the discovery state.
@@ -159,17 +161,11 @@ var ErrCorrupt = errors.New("kinesisio: corrupt discovery restriction encoding")
 func Encode(r Restriction) []byte {
 	b := []byte{coderVersion}
 	b = binary.AppendVarint(b, r.Round)
-	b = binary.AppendUvarint(b, uint64(len(r.Highest)))
-	b = append(b, r.Highest...)
+	b = binenc.AppendString(b, r.Highest)
 	b = binary.AppendVarint(b, r.StartMillis)
 	b = binary.AppendVarint(b, r.LastListMillis)
-	if r.Done {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	b = binary.AppendUvarint(b, uint64(len(r.RunID)))
-	return append(b, r.RunID...)
+	b = binenc.AppendBool(b, r.Done)
+	return binenc.AppendString(b, r.RunID)
 }
 
 // Decode parses the form Encode writes.
@@ -178,38 +174,14 @@ func Decode(b []byte) (Restriction, error) {
 	if len(b) < 1 || b[0] < 1 || b[0] > coderVersion {
 		return r, fmt.Errorf("%w: bad version", ErrCorrupt)
 	}
-	version := b[0]
-	b = b[1:]
-	v, n := binary.Varint(b)
-	if n <= 0 {
-		return r, fmt.Errorf("%w: round", ErrCorrupt)
+	d := binenc.NewDecoder(b[1:], ErrCorrupt)
+	r.Round = d.Varint("round")
+	r.Highest = d.String("shard ID")
+	r.StartMillis = d.Varint("timestamp")
+	r.LastListMillis = d.Varint("timestamp")
+	r.Done = d.Bool("done flag")
+	if b[0] >= 2 {
+		r.RunID = d.String("run ID")
 	}
-	r.Round, b = v, b[n:]
-	l, n := binary.Uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
-		return r, fmt.Errorf("%w: shard ID", ErrCorrupt)
-	}
-	r.Highest, b = string(b[n:n+int(l)]), b[n+int(l):]
-	for _, dst := range []*int64{&r.StartMillis, &r.LastListMillis} {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			return r, fmt.Errorf("%w: timestamp", ErrCorrupt)
-		}
-		*dst, b = v, b[n:]
-	}
-	if len(b) < 1 || b[0] > 1 {
-		return r, fmt.Errorf("%w: done flag", ErrCorrupt)
-	}
-	r.Done, b = b[0] == 1, b[1:]
-	if version >= 2 {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return r, fmt.Errorf("%w: run ID", ErrCorrupt)
-		}
-		r.RunID, b = string(b[n:n+int(l)]), b[n+int(l):]
-	}
-	if len(b) != 0 {
-		return r, fmt.Errorf("%w: trailer", ErrCorrupt)
-	}
-	return r, nil
+	return r, d.Err()
 }

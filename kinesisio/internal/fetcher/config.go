@@ -8,8 +8,8 @@
 // one network call. Here each shard has its own goroutine; ProcessElement
 // only drains what is ready and self-checkpoints.
 //
-// Fetchers live in a process-wide Registry keyed by read and shard, because
-// a restriction resumes in a new bundle (and possibly a new DoFn instance)
+// Fetchers live in the Registry of their read's run in this process
+// (package readstate), keyed by shard, because a restriction resumes in a new bundle (and possibly a new DoFn instance)
 // after every checkpoint. A fetcher is reused only when its buffer starts
 // exactly where the resumed restriction starts; anything else (a runner
 // retry replaying an older checkpoint, a restriction moved here from

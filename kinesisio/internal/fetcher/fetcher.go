@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -19,13 +18,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
+
+// API is the part of the Kinesis API a fetcher calls.
+type API interface {
+	GetShardIterator(context.Context, *kinesis.GetShardIteratorInput, ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
 
 // Fetcher runs the GetRecords loop of one shard in its own goroutine.
 type Fetcher struct {
 	cfg Config
-	api awsclient.Kinesis
+	api API
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -50,7 +57,7 @@ type Fetcher struct {
 
 // Start begins fetching cfg.ShardID from cfg.Start. onExit, if set, runs
 // when the loop ends.
-func Start(cfg Config, api awsclient.Kinesis, onExit func(*Fetcher)) *Fetcher {
+func Start(cfg Config, api API, onExit func(*Fetcher)) *Fetcher {
 	cfg = cfg.WithDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Fetcher{
@@ -308,7 +315,7 @@ func (f *Fetcher) run() {
 	failures := 0
 	var ahead clockWait
 	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
-	quota := byteBucket{rate: f.cfg.BytesPerSecond}
+	quota := ratelimit.Bucket{Rate: f.cfg.BytesPerSecond}
 	if f.cfg.Unpaced {
 		minInterval = 0
 	}
@@ -335,7 +342,7 @@ func (f *Fetcher) run() {
 					}
 					f.stats.retried.Add(1)
 					failures++
-					next = time.Now().Add(min(f.cfg.BackoffBase<<min(failures, 6), time.Second, wait))
+					next = time.Now().Add(min(backoff.Policy{Base: f.cfg.BackoffBase, Max: time.Second}.Ceiling(failures+1), wait))
 					continue
 				}
 				if !f.handle(err, &failures, &next) {
@@ -409,7 +416,7 @@ func (f *Fetcher) run() {
 		// for it (a 10 MiB call buys 5 s of silence), and poll slower when
 		// there was nothing to read.
 		if !f.cfg.Unpaced {
-			next = maxTime(next, quota.charge(callStart, charged, b.bytes))
+			next = maxTime(next, quota.Charge(callStart, charged, float64(b.bytes)))
 		}
 		if len(out.Records) == 0 {
 			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))
@@ -436,13 +443,13 @@ func (f *Fetcher) handle(err error, failures *int, next *time.Time) bool {
 		f.stats.retried.Add(1)
 	}
 	*failures++
-	// Full jitter: a random delay up to an exponentially growing ceiling.
-	ceiling := f.cfg.BackoffBase << min(*failures-1, 16)
-	ceiling = min(ceiling, f.cfg.BackoffMax)
-	d := time.Duration(rand.Int64N(int64(ceiling) + 1))
-	*next = maxTime(*next, time.Now().Add(d))
+	*next = maxTime(*next, time.Now().Add(f.backoff().Delay(*failures)))
 	f.setNextCall(*next)
 	return true
+}
+
+func (f *Fetcher) backoff() backoff.Policy {
+	return backoff.Policy{Base: f.cfg.BackoffBase, Max: f.cfg.BackoffMax}
 }
 
 func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
@@ -554,43 +561,6 @@ func timestampAhead(pos restriction.Position, err error) bool {
 	var inv *types.InvalidArgumentException
 	return pos.Kind == restriction.AtTimestamp && errors.As(err, &inv) &&
 		strings.Contains(strings.ToLower(inv.ErrorMessage()), "timestamp")
-}
-
-// byteBucket paces reads to a byte rate as Kinesis enforces it: a token
-// bucket holding up to one second of the rate, starting full, that a call
-// may overdraw. A call is due once the bucket is out of debt. The average
-// stays at the rate; what it adds over charging every call in full is the
-// first second's worth, which the service also grants.
-//
-// The service charges a call at some moment between its start and the
-// arrival of its response headers, which the client cannot see. The
-// bucket assumes the worst of both: it refills only up to the start of a
-// call and charges it when the headers arrived, so its balance is never
-// above the service's, and a call it finds due is never throttled for
-// bytes. (Charging at the start instead, the in-process server throttled
-// 11-40% of the calls of reads in byte debt; charging when the body was
-// decoded, none, but a 16-shard read lost a fifth of its throughput.)
-type byteBucket struct {
-	rate   float64 // bytes per second; also the capacity
-	tokens float64
-	last   time.Time // by when the last call was charged
-}
-
-// charge takes n bytes read by a call that started at start and was
-// charged by end, and returns when the next call is due: start itself when
-// the bucket is not in debt, else when the debt is paid off.
-func (q *byteBucket) charge(start, end time.Time, n int64) time.Time {
-	if q.last.IsZero() {
-		q.tokens = q.rate
-	} else if d := start.Sub(q.last); d > 0 {
-		q.tokens = min(q.tokens+d.Seconds()*q.rate, q.rate)
-	}
-	q.last = maxTime(q.last, end)
-	q.tokens -= float64(n)
-	if q.tokens >= 0 {
-		return start
-	}
-	return q.last.Add(time.Duration(-q.tokens / q.rate * float64(time.Second)))
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,14 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
 // fakeShard serves one shard whose records have sequence numbers 1..n.
 // Iterators are "i:<index of next record>".
 type fakeShard struct {
-	awsclient.Kinesis
+	API
 	mu        sync.Mutex
 	data      [][]byte
 	closed    bool
@@ -288,9 +286,9 @@ func TestRegistryReusesOnlyAMatchingFetcher(t *testing.T) {
 	if c == a {
 		t.Error("a fetcher positioned after 2 was reused for a restriction starting at TRIM_HORIZON")
 	}
-	r.CloseRead("read")
+	r.CloseAll()
 	if r.Len() != 0 {
-		t.Errorf("%d fetchers left after CloseRead", r.Len())
+		t.Errorf("%d fetchers left after CloseAll", r.Len())
 	}
 }
 
@@ -347,62 +345,6 @@ func TestRegistryKeepsAFailedFetcherForItsConsumer(t *testing.T) {
 	<-f.done
 	if got := r.Acquire("read/shard-0", fast, shard); got != f || got.Err() == nil {
 		t.Fatalf("Acquire after a permanent failure = %p (err %v), want the failed fetcher %p", got, got.Err(), f)
-	}
-}
-
-func TestByteBucketGrantsOneSecondThenDebt(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	const took = 10 * time.Millisecond // every call lasts this long
-	q := byteBucket{rate: 100}
-	steps := []struct {
-		at   time.Duration // call start, since t0
-		n    int64
-		want time.Duration // next call due, since t0
-	}{
-		{0, 50, 0}, // 100 -> 50: within the first second's worth
-		// 50 -> -50, charged at the call's end: due 0.5 s after it.
-		{0, 100, took + 500*time.Millisecond},
-		// Refilled only up to this call's start (0.51 - 0.01 s: 0 -> 0),
-		// then 1000 more: a large call buys 10 s of silence.
-		{took + 500*time.Millisecond, 1000, 2*took + 10500*time.Millisecond},
-		{time.Hour, 10, time.Hour}, // refilled, but never above one second's worth
-		{time.Hour, 100, time.Hour + took + 100*time.Millisecond},
-	}
-	for i, s := range steps {
-		start := t0.Add(s.at)
-		if got := q.charge(start, start.Add(took), s.n); !got.Equal(t0.Add(s.want)) {
-			t.Fatalf("step %d: charge(%v, %d) due at %v, want %v", i, s.at, s.n, got.Sub(t0), s.want)
-		}
-	}
-}
-
-// TestByteBucketNeverAheadOfTheService replays calls against a model of the
-// service that charges each call at a random moment between its start and
-// end: a call the bucket finds due must always be admitted.
-func TestByteBucketNeverAheadOfTheService(t *testing.T) {
-	const rate = 1000.0
-	q := byteBucket{rate: rate}
-	var srv struct {
-		tokens float64
-		last   time.Time
-	}
-	srv.tokens = rate
-	now := time.Unix(1000, 0)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 2000 {
-		start := now
-		charged := start.Add(time.Duration(rng.Int64N(int64(20 * time.Millisecond))))
-		end := charged.Add(time.Duration(rng.Int64N(int64(20 * time.Millisecond))))
-		if !srv.last.IsZero() {
-			srv.tokens = min(srv.tokens+charged.Sub(srv.last).Seconds()*rate, rate)
-		}
-		srv.last = charged
-		if srv.tokens < 0 {
-			t.Fatalf("call %d at %v: the service would throttle (balance %.1f)", i, start.Sub(time.Unix(1000, 0)), srv.tokens)
-		}
-		n := 1 + rng.Int64N(3*rate)
-		srv.tokens -= float64(n)
-		now = maxTime(end, q.charge(start, end, n))
 	}
 }
 

@@ -1,33 +1,22 @@
 package fetcher
 
-import (
-	"strings"
-	"sync"
+import "sync"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
-)
-
-// Registry holds the running fetchers of this process, one per read and
-// shard.
+// Registry holds the running fetchers of one run of a read in this
+// process, one per shard (see package readstate).
 type Registry struct {
 	mu sync.Mutex
 	m  map[string]*Fetcher
 }
 
-// Default is the registry of this process.
-var Default = NewRegistry()
-
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{m: map[string]*Fetcher{}} }
-
-// Key names the fetcher of shard shardID of the Read with ID readID.
-func Key(readID, shardID string) string { return readID + "/" + shardID }
 
 // Acquire returns the fetcher for key whose unconsumed records start at
 // cfg.Start, starting one if there is none. A fetcher for key that starts
 // elsewhere is closed: its buffer does not belong to this restriction. A
 // fetcher that failed stays until a consumer has seen its error.
-func (r *Registry) Acquire(key string, cfg Config, api awsclient.Kinesis) *Fetcher {
+func (r *Registry) Acquire(key string, cfg Config, api API) *Fetcher {
 	r.mu.Lock()
 	f := r.m[key]
 	if f != nil && f.Origin() != cfg.Start {
@@ -72,17 +61,11 @@ func (r *Registry) forget(key string, f *Fetcher, closeIt bool) {
 	}
 }
 
-// CloseRead stops every fetcher of the Read with ID readID, in every run
-// (keys of the form readID/shard or readID@run/shard).
-func (r *Registry) CloseRead(readID string) {
+// CloseAll stops and forgets every fetcher.
+func (r *Registry) CloseAll() {
 	r.mu.Lock()
-	var fs []*Fetcher
-	for k, f := range r.m {
-		if strings.HasPrefix(k, readID+"/") || strings.HasPrefix(k, readID+"@") {
-			fs = append(fs, f)
-			delete(r.m, k)
-		}
-	}
+	fs := r.m
+	r.m = map[string]*Fetcher{}
 	r.mu.Unlock()
 	for _, f := range fs {
 		f.Close()

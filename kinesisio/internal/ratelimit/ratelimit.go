@@ -97,32 +97,6 @@ func (m *ShardMap) Lookup(h HashKey) (string, bool) {
 	return m.ranges[i].ShardID, true
 }
 
-// bucket is a token bucket that may go into debt: a reservation larger
-// than what is available is granted with a delay, which later
-// reservations inherit. It starts full.
-type bucket struct {
-	rate, burst float64
-	level       float64
-	last        time.Time
-}
-
-// reserve takes n tokens at now and returns how long the caller must wait
-// before using them.
-func (b *bucket) reserve(now time.Time, n float64) time.Duration {
-	if b.last.IsZero() {
-		b.level, b.last = b.burst, now
-	}
-	if now.After(b.last) {
-		b.level = min(b.burst, b.level+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-	}
-	b.level -= n
-	if b.level >= 0 {
-		return 0
-	}
-	return time.Duration(-b.level / b.rate * float64(time.Second))
-}
-
 // Demand is what one send asks of one shard.
 type Demand struct {
 	Records int
@@ -135,13 +109,13 @@ type Limiter struct {
 	recordsPerSec, bytesPerSec float64
 
 	mu      sync.Mutex
-	buckets map[string]*[2]bucket
+	buckets map[string]*[2]Bucket
 }
 
 // NewLimiter returns a Limiter that allows each shard recordsPerSec
 // records and bytesPerSec bytes per second.
 func NewLimiter(recordsPerSec, bytesPerSec float64) *Limiter {
-	return &Limiter{recordsPerSec: recordsPerSec, bytesPerSec: bytesPerSec, buckets: map[string]*[2]bucket{}}
+	return &Limiter{recordsPerSec: recordsPerSec, bytesPerSec: bytesPerSec, buckets: map[string]*[2]Bucket{}}
 }
 
 // Reserve takes what demand asks of each shard at now and returns how long
@@ -155,13 +129,14 @@ func (l *Limiter) Reserve(now time.Time, demand map[string]Demand) time.Duration
 	for shard, d := range demand {
 		b, ok := l.buckets[shard]
 		if !ok {
-			b = &[2]bucket{
-				{rate: l.recordsPerSec, burst: l.recordsPerSec},
-				{rate: l.bytesPerSec, burst: l.bytesPerSec},
-			}
+			b = &[2]Bucket{{Rate: l.recordsPerSec}, {Rate: l.bytesPerSec}}
 			l.buckets[shard] = b
 		}
-		wait = max(wait, b[0].reserve(now, float64(d.Records)), b[1].reserve(now, float64(d.Bytes)))
+		due := b[0].Charge(now, now, float64(d.Records))
+		if t := b[1].Charge(now, now, float64(d.Bytes)); t.After(due) {
+			due = t
+		}
+		wait = max(wait, due.Sub(now))
 	}
 	return wait
 }

@@ -14,13 +14,14 @@ import (
 type Kind uint8
 
 // The kinds of positions. They map one to one to Kinesis shard iterator
-// types; LATEST never appears here, since Read pins it to AtTimestamp when
-// the job starts.
+// types. Latest appears only in start positions: the discovery step pins
+// it to AtTimestamp of the job's start (Pin), so no restriction holds it.
 const (
 	TrimHorizon   Kind = 1 // the oldest record still in retention
 	AtTimestamp   Kind = 2 // the first record that arrived at or after Millis
 	AtSequence    Kind = 3 // the record with sequence number Seq
 	AfterSequence Kind = 4 // the record after sequence number Seq
+	Latest        Kind = 5 // after the newest record, until pinned
 )
 
 // Position is where a read of a shard starts.
@@ -36,9 +37,7 @@ func After(seq string) Position { return Position{Kind: AfterSequence, Seq: seq}
 // Validate reports a malformed position.
 func (p Position) Validate() error {
 	switch p.Kind {
-	case TrimHorizon:
-		return nil
-	case AtTimestamp:
+	case TrimHorizon, AtTimestamp, Latest:
 		return nil
 	case AtSequence, AfterSequence:
 		if !seqnum.Valid(p.Seq) {
@@ -47,6 +46,14 @@ func (p Position) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("invalid position kind %d", p.Kind)
+}
+
+// Pin returns the position with Latest replaced by AtTimestamp(now).
+func (p Position) Pin(now time.Time) Position {
+	if p.Kind == Latest {
+		return Position{Kind: AtTimestamp, Millis: now.UnixMilli()}
+	}
+	return p
 }
 
 // Time returns the timestamp of an AtTimestamp position.
@@ -63,6 +70,8 @@ func (p Position) String() string {
 		return "AT_SEQUENCE_NUMBER(" + p.Seq + ")"
 	case AfterSequence:
 		return "AFTER_SEQUENCE_NUMBER(" + p.Seq + ")"
+	case Latest:
+		return "LATEST"
 	}
 	return fmt.Sprintf("Position(%d)", p.Kind)
 }

@@ -29,6 +29,9 @@ func (r Restriction) Validate() error {
 	if err := r.Start.Validate(); err != nil {
 		return fmt.Errorf("shard %s: %w", r.ShardID, err)
 	}
+	if r.Start.Kind == Latest {
+		return fmt.Errorf("shard %s: LATEST not pinned to a time", r.ShardID)
+	}
 	if r.End != "" && !seqnum.Valid(r.End) {
 		return fmt.Errorf("shard %s: invalid end sequence number %q", r.ShardID, r.End)
 	}

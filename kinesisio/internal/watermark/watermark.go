@@ -10,8 +10,8 @@
 // instead of the minimum across restrictions, so a shard at the tip can
 // push the stage watermark past the records of a shard that lags. To be
 // correct there too, an Estimator reports the minimum of its own watermark
-// and the COMMITTED watermarks of the other shards of the same read in this
-// process (Registry). A shard's watermark counts as committed when
+// and the COMMITTED watermarks of the other shards of the same run of the
+// read in this process (Registry, one per run: see package readstate). A shard's watermark counts as committed when
 // ProcessElement starts with it restored from a checkpoint: the runner
 // persisted the bundle that produced it. On runners that take the minimum
 // themselves this only adds latency, never lateness.
@@ -28,7 +28,6 @@ import (
 type Estimator struct {
 	state   int64
 	reg     *Registry
-	readID  string
 	shardID string
 }
 
@@ -37,9 +36,9 @@ func New(state int64) *Estimator { return &Estimator{state: state} }
 
 // Bind ties the estimator to its shard and commits its restored state to
 // reg. Call it when ProcessElement starts.
-func (e *Estimator) Bind(reg *Registry, readID, shardID string) {
-	e.reg, e.readID, e.shardID = reg, readID, shardID
-	reg.Commit(readID, shardID, e.state)
+func (e *Estimator) Bind(reg *Registry, shardID string) {
+	e.reg, e.shardID = reg, shardID
+	reg.Commit(shardID, e.state)
 }
 
 // State returns the shard's own watermark, for checkpointing.
@@ -57,15 +56,16 @@ func (e *Estimator) Advance(t time.Time) {
 func (e *Estimator) CurrentWatermark() time.Time {
 	w := e.state
 	if e.reg != nil {
-		if m, ok := e.reg.minOthers(e.readID, e.shardID, time.Now()); ok && m < w {
+		if m, ok := e.reg.minOthers(e.shardID, time.Now()); ok && m < w {
 			w = m
 		}
 	}
 	return time.UnixMilli(w)
 }
 
-// Registry holds, per read, the committed watermark of each shard seen in
-// this process.
+// Registry holds the committed watermark of each shard of one run of a
+// read seen in this process, and of its discovery step. It is safe for
+// concurrent use.
 type Registry struct {
 	// StaleAfter: an entry not refreshed for this long belongs to a
 	// restriction that moved to another worker, and is ignored.
@@ -73,8 +73,8 @@ type Registry struct {
 	// Grace: how long a finished shard's value still counts.
 	Grace time.Duration
 
-	mu    sync.Mutex
-	reads map[string]map[string]*entry
+	mu     sync.Mutex
+	shards map[string]*entry
 }
 
 type entry struct {
@@ -83,84 +83,80 @@ type entry struct {
 	finished  bool
 }
 
-// Default is the registry of this process.
-var Default = NewRegistry()
-
 // NewRegistry returns an empty registry with default timings.
 func NewRegistry() *Registry {
-	return &Registry{StaleAfter: time.Minute, Grace: 5 * time.Second, reads: map[string]map[string]*entry{}}
-}
-
-func (r *Registry) shards(readID string) map[string]*entry {
-	m := r.reads[readID]
-	if m == nil {
-		m = map[string]*entry{}
-		r.reads[readID] = m
-	}
-	return m
+	return &Registry{StaleAfter: time.Minute, Grace: 5 * time.Second, shards: map[string]*entry{}}
 }
 
 // Pending registers a shard that will be read but has not run yet, with
 // the watermark it will start from, so that shards already running do not
 // advance past its first records. It does nothing if the shard is known.
-func (r *Registry) Pending(readID, shardID string, ms int64) {
+func (r *Registry) Pending(shardID string, ms int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := r.shards(readID)
-	if _, ok := m[shardID]; !ok {
-		m[shardID] = &entry{committed: ms, updated: time.Now()}
+	if _, ok := r.shards[shardID]; !ok {
+		r.shards[shardID] = &entry{committed: ms, updated: time.Now()}
 	}
 }
 
 // Commit records the committed watermark of a shard.
-func (r *Registry) Commit(readID, shardID string, ms int64) {
+func (r *Registry) Commit(shardID string, ms int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.shards(readID)[shardID] = &entry{committed: ms, updated: time.Now()}
+	r.shards[shardID] = &entry{committed: ms, updated: time.Now()}
 }
 
 // Finish marks a shard done; its value counts for the grace period.
-func (r *Registry) Finish(readID, shardID string) {
+func (r *Registry) Finish(shardID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e := r.shards(readID)[shardID]; e != nil {
+	if e := r.shards[shardID]; e != nil {
 		e.finished = true
 		e.updated = time.Now()
 	}
 }
 
-// Running reports whether a shard of the read is known in this process
-// and not finished: registered as pending, or read recently.
-func (r *Registry) Running(readID, shardID string) bool {
+// Running reports whether a shard is known in this process and not
+// finished: registered as pending, or read recently.
+func (r *Registry) Running(shardID string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := r.reads[readID][shardID]
-	return e != nil && !e.finished && time.Since(e.updated) <= r.StaleAfter
+	return r.shards[shardID].running(r.StaleAfter)
 }
 
-// Committed returns the committed watermark of every shard of a read
-// known in this process (and of its discovery step), in milliseconds.
-func (r *Registry) Committed(readID string) map[string]int64 {
+// Active counts the shards (and the discovery step) that are running.
+func (r *Registry) Active() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.shards {
+		if e.running(r.StaleAfter) {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *entry) running(staleAfter time.Duration) bool {
+	return e != nil && !e.finished && time.Since(e.updated) <= staleAfter
+}
+
+// Committed returns the committed watermark of every shard known (and of
+// the discovery step), in milliseconds.
+func (r *Registry) Committed() map[string]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := map[string]int64{}
-	for id, e := range r.reads[readID] {
+	for id, e := range r.shards {
 		m[id] = e.committed
 	}
 	return m
 }
 
-// Forget drops everything known about a read.
-func (r *Registry) Forget(readID string) {
+func (r *Registry) minOthers(shardID string, now time.Time) (int64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.reads, readID)
-}
-
-func (r *Registry) minOthers(readID, shardID string, now time.Time) (int64, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := r.reads[readID]
+	m := r.shards
 	var low int64
 	found := false
 	for id, e := range m {

@@ -8,8 +8,8 @@ import (
 func TestEstimatorReportsMinimumOfCommittedOthers(t *testing.T) {
 	r := NewRegistry()
 	fast, slow := New(1000), New(100)
-	slow.Bind(r, "read", "slow")
-	fast.Bind(r, "read", "fast")
+	slow.Bind(r, "slow")
+	fast.Bind(r, "fast")
 	fast.Advance(time.UnixMilli(5000))
 	if got := fast.CurrentWatermark().UnixMilli(); got != 100 {
 		t.Errorf("fast shard reports %d, want the slow shard's committed 100", got)
@@ -20,7 +20,7 @@ func TestEstimatorReportsMinimumOfCommittedOthers(t *testing.T) {
 		t.Errorf("fast shard reports %d after uncommitted progress, want 100", got)
 	}
 	// Resumed from a checkpoint: now it is committed.
-	New(slow.State()).Bind(r, "read", "slow")
+	New(slow.State()).Bind(r, "slow")
 	if got := fast.CurrentWatermark().UnixMilli(); got != 4000 {
 		t.Errorf("fast shard reports %d, want 4000", got)
 	}
@@ -31,14 +31,14 @@ func TestEstimatorReportsMinimumOfCommittedOthers(t *testing.T) {
 
 func TestPendingShardHoldsAndOtherReadsDoNot(t *testing.T) {
 	r := NewRegistry()
-	r.Pending("read", "new", 10)
-	r.Pending("other", "x", 1)
+	r.Pending("new", 10)
+	NewRegistry().Pending("x", 1) // another run's registry
 	e := New(500)
-	e.Bind(r, "read", "a")
+	e.Bind(r, "a")
 	if got := e.CurrentWatermark().UnixMilli(); got != 10 {
 		t.Errorf("got %d, want the pending shard's 10", got)
 	}
-	r.Pending("read", "new", 1) // already known: no change
+	r.Pending("new", 1) // already known: no change
 	if got := e.CurrentWatermark().UnixMilli(); got != 10 {
 		t.Errorf("got %d after a repeated Pending, want 10", got)
 	}
@@ -47,16 +47,16 @@ func TestPendingShardHoldsAndOtherReadsDoNot(t *testing.T) {
 func TestStaleAndFinishedEntriesExpire(t *testing.T) {
 	r := NewRegistry()
 	r.StaleAfter, r.Grace = 50*time.Millisecond, 20*time.Millisecond
-	r.Commit("read", "moved", 1)
-	r.Commit("read", "done", 2)
-	r.Finish("read", "done")
+	r.Commit("moved", 1)
+	r.Commit("done", 2)
+	r.Finish("done")
 	e := New(500)
-	e.Bind(r, "read", "a")
+	e.Bind(r, "a")
 	if got := e.CurrentWatermark().UnixMilli(); got != 1 {
 		t.Errorf("got %d, want 1 before expiry", got)
 	}
 	time.Sleep(60 * time.Millisecond)
-	e.Bind(r, "read", "a") // refresh own entry only
+	e.Bind(r, "a") // refresh own entry only
 	if got := e.CurrentWatermark().UnixMilli(); got != 500 {
 		t.Errorf("got %d, want own 500 once the others expired", got)
 	}
@@ -72,12 +72,12 @@ func TestAdvanceNeverGoesBack(t *testing.T) {
 
 func TestRunning(t *testing.T) {
 	r := NewRegistry()
-	r.Pending("read", "p", 1)
-	if !r.Running("read", "p") {
+	r.Pending("p", 1)
+	if !r.Running("p") {
 		t.Error("a pending shard is not running")
 	}
-	r.Finish("read", "p")
-	if r.Running("read", "p") || r.Running("read", "unknown") {
+	r.Finish("p")
+	if r.Running("p") || r.Running("unknown") {
 		t.Error("a finished or unknown shard is running")
 	}
 }

@@ -113,7 +113,7 @@ func (b *benchRun) figCPU(ctx context.Context) error {
 		return fmt.Errorf("bare loop: %w", err)
 	}
 	readProf, rd, err := profiled(func() (readResult, error) {
-		return b.readRun(ctx, srv, stream, n, limit, false, kinesisio.WithStopAtLatest(), kinesisio.WithoutQuotaPacing())
+		return b.readRun(ctx, srv, stream, n, limit, false, kinesisio.WithStopAtLatest(), kinesisio.WithQuotaPacing(0))
 	})
 	if err != nil {
 		return err
@@ -173,7 +173,7 @@ func (b *benchRun) figCPU(ctx context.Context) error {
 		fixed(perRec(rs.total)-perRec(bs.total), 2), fixed(perRec(rs.server)-perRec(bs.server), 2), fixed(perRec(rs.gc)-perRec(bs.gc), 2),
 		fixed(perRec(rs.client)-perRec(bs.client), 2), "")
 	summary.Note("Profile time is split by goroutine label: the server's goroutines carry side=server, the bare loop's side=bare; GC background workers are counted apart (they serve both sides); the rest is the client: for Read, the connector, Beam's harness and Prism. 'client µs/rec' of Read minus that of the bare loop is what Read costs beyond the SDK's own GetRecords call and decode.")
-	summary.Note("The Read run is bounded with WithStopAtLatest() and unpaced (WithoutQuotaPacing(), like the bare loop: a run paced to the quota lasts longer, and Prism's busy loop costs CPU per second, not per record); its process CPU includes Prism's job start and end (a fixed cost, large per record only for short runs).")
+	summary.Note("The Read run is bounded with WithStopAtLatest() and unpaced (WithQuotaPacing(0), like the bare loop: a run paced to the quota lasts longer, and Prism's busy loop costs CPU per second, not per record); its process CPU includes Prism's job start and end (a fixed cost, large per record only for short runs).")
 	b.emit(summary)
 	b.rep.target("cpu.client.delta", perRec(rs.client)-perRec(bs.client))
 

@@ -284,7 +284,7 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	}
 	c := counters(res.pr)
 	tt.keepUp.AddRow(shards, num(perSec(n, window)), num(float64(n)), secs(ready), ms(s.lag.Quantile(0.5)), ms(s.lag.Quantile(0.99)), ms(s.lag.Max()),
-		ms(drain), keeps, fixed(mean, 2), fixed(lo, 2), fixed(hi, 2), num(float64(c["throttled_calls"])), fixed(cpu.Seconds()/window.Seconds(), 2))
+		ms(drain), keeps, fixed(mean, 2), fixed(lo, 2), fixed(hi, 2), num(float64(c["read_throttled"])), fixed(cpu.Seconds()/window.Seconds(), 2))
 	tt.mem.AddRow(shards, mib(before.rss), mib(live.rss), mib(dataRSS), mib(readRSS), fixed(float64(readRSS)/float64(shards)/(1<<10), 0)+" KiB",
 		fixed(float64(readHeap)/float64(shards)/(1<<10), 0)+" KiB", fixed(float64(live.goroutines-before.goroutines)/float64(shards), 1),
 		mib(peak), fixed(float64(peakAbove)/float64(shards)/(1<<10), 0)+" KiB")

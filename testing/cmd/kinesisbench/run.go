@@ -194,7 +194,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(intList{&c.shards}, "shards", "read: shard counts")
 	fs.Var(sizeFlag{&c.readBytesPerShard}, "read-bytes-per-shard", "read: bytes of records put on each shard (suffixes k, KiB, M, MiB; default 8 MiB for records under 1 KiB, else 24 MiB: at least 3 calls of 10 MiB per shard)")
 	fs.BoolVar(&c.pacedBaseline, "paced-baseline", true, "read: also run the bare loop paced as the connector paces itself (5 calls/s and 2 MiB/s per shard)")
-	fs.BoolVar(&c.unpacedRead, "unpaced-read", true, "read: also run Read with WithoutQuotaPacing(), like for like with the free-running bare loop")
+	fs.BoolVar(&c.unpacedRead, "unpaced-read", true, "read: also run Read with WithQuotaPacing(0), like for like with the free-running bare loop")
 	fs.BoolVar(&c.readQuotas, "read-quotas", false, "read: the server enforces the per-shard quotas (5 GetRecords/s, 2 MiB/s); the bare loop backs off 200 ms when throttled")
 	fs.StringVar(&c.readBound, "read-bound", "stop", "read: how the Read is bounded: stop (WithStopAtLatest) or max (WithMaxRecords)")
 

@@ -32,7 +32,7 @@ func (b *benchRun) targetsTable() *bench.Table {
 			job, ok1 = b.rep.targetValue(fmt.Sprintf("read.unpaced.job.%d.%d", size, shards))
 			steady, ok2 = b.rep.targetValue(fmt.Sprintf("read.unpaced.steady.%d.%d", size, shards))
 			if ok1 && ok2 {
-				t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards, WithoutQuotaPacing (whole job / 1st→last)", sizeLabel(size), shards),
+				t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards, WithQuotaPacing(0) (whole job / 1st→last)", sizeLabel(size), shards),
 					fmt.Sprintf("%s / %s", fixed(job, 2), fixed(steady, 2)), fmt.Sprintf("%s / %s", yes(job >= 0.8), yes(steady >= 0.8)))
 			}
 		}

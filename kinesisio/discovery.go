@@ -1,0 +1,290 @@
+package kinesisio
+
+import (
+	"context"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
+)
+
+// The discovery step of a read lists the stream's shards and emits one
+// shard element (shardDesc) per shard to read. discoverFn lists once;
+// watchShardsFn lists when the job starts and then every interval.
+
+// discoveryKey is the entry of the discovery step in the watermark
+// registry of a run.
+const discoveryKey = "~discovery"
+
+// wakeEvery is how often discovery wakes between listings to see whether
+// a reader found the end of a shard with children (GetRecords names them
+// when the service supports it), so that they are listed at once.
+const wakeEvery = 200 * time.Millisecond
+
+// listRetry is the backoff of a failed listing that is retried in place.
+var listRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second}
+
+// discoverFn lists the shards once, when the job starts, and emits one
+// element per shard with LATEST pinned to that moment. It serves reads
+// bounded at the start (WithStopAtLatest) and the direct runner, which
+// cannot run the periodic watchShardsFn.
+type discoverFn struct {
+	Spec readSpec
+
+	stream awsclient.Stream
+	client awsclient.ShardLister
+}
+
+func (fn *discoverFn) Setup(ctx context.Context) error {
+	var err error
+	fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx)
+	return err
+}
+
+func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(beam.EventTime, shardDesc)) error {
+	now := time.Now()
+	shards, err := fn.Spec.listShards(ctx, fn.client, fn.stream, fn.Spec.Start.filter(), true)
+	if err != nil {
+		return err
+	}
+	for _, d := range fn.Spec.firstRound(ctx, shards, now, newRunID()) {
+		emit(mtime.Time(d.TimestampMillis), d)
+	}
+	return nil
+}
+
+// watchShardsFn is the discovery step of reads that run past their start:
+// a splittable DoFn that lists the stream when the job starts and then
+// every interval, and emits each shard it has not emitted before (the
+// children of splits and merges, new shards of UpdateShardCount and
+// on-demand scaling) as its own element, so the runner can place it on any
+// worker. Its restriction holds the discovery state, so a checkpoint
+// neither loses nor repeats a shard.
+//
+// Its watermark is the time of the last successful listing less the idle
+// skew; a shard found later carries the time of the listing before it, so
+// no shard's first records are late. Readers in the same process also hold
+// their watermark to it (the run's watermark registry), which keeps
+// Prism, whose stage watermark follows the last committed bundle, correct.
+type watchShardsFn struct {
+	Spec readSpec
+
+	stream awsclient.Stream
+	client awsclient.ShardLister
+}
+
+func (fn *watchShardsFn) Setup(ctx context.Context) error {
+	var err error
+	fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx)
+	return err
+}
+
+// CreateInitialRestriction starts a run of the read: each run of the
+// pipeline gets a new run ID.
+func (fn *watchShardsFn) CreateInitialRestriction(_ []byte) discovery.Restriction {
+	return discovery.Restriction{RunID: newRunID()}
+}
+
+func (fn *watchShardsFn) SplitRestriction(_ []byte, r discovery.Restriction) []discovery.Restriction {
+	return []discovery.Restriction{r}
+}
+
+func (fn *watchShardsFn) RestrictionSize(_ []byte, _ discovery.Restriction) float64 { return 1 }
+
+func (fn *watchShardsFn) CreateTracker(r discovery.Restriction) *discovery.Tracker {
+	return discovery.NewTracker(r)
+}
+
+func (fn *watchShardsFn) InitialWatermarkEstimatorState(et beam.EventTime, _ discovery.Restriction, _ []byte) int64 {
+	return int64(et)
+}
+
+func (fn *watchShardsFn) CreateWatermarkEstimator(state int64) *watermark.Estimator {
+	return watermark.New(state)
+}
+
+func (fn *watchShardsFn) WatermarkEstimatorState(e *watermark.Estimator) int64 { return e.State() }
+
+func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *discovery.Tracker, _ []byte, emit func(beam.EventTime, shardDesc)) (sdf.ProcessContinuation, error) {
+	r := rt.Restriction()
+	run := readstate.Default.Run(fn.Spec.ReadID, r.RunID)
+	if r.Round > 0 {
+		// The state restored from a checkpoint is committed: readers in
+		// this process may not get ahead of it.
+		run.Watermarks.Commit(discoveryKey, we.State())
+	} else {
+		run.Watermarks.Pending(discoveryKey, we.State())
+	}
+	now := time.Now()
+	if fn.over(r, run, now) {
+		rt.Finish()
+		run.Watermarks.Finish(discoveryKey)
+		return sdf.StopProcessing(), nil
+	}
+	if r.Round > 0 && now.Sub(time.UnixMilli(r.LastListMillis)) < fn.Spec.DiscoveryInterval && !run.TakeChildShards() {
+		// Not due yet, and no reader saw its shard end with children.
+		return sdf.ResumeProcessingIn(fn.wake(r, now)), nil
+	}
+	filter := fn.Spec.Start.filter()
+	if r.Round > 0 {
+		filter = nil
+		if r.Highest != "" {
+			filter = &types.ShardFilter{Type: types.ShardFilterTypeAfterShardId, ShardId: aws.String(r.Highest)}
+		}
+	}
+	shards, err := fn.Spec.listShards(ctx, fn.client, fn.stream, filter, false)
+	if err != nil {
+		if awsclient.Classify(err) == awsclient.Permanent {
+			return sdf.StopProcessing(), err
+		}
+		// Try again soon; the watermark stays where it is.
+		log.Warnf(ctx, "kinesisio: listing shards of %v failed, retrying: %v", fn.stream, err)
+		return sdf.ResumeProcessingIn(min(fn.Spec.DiscoveryInterval, wakeEvery)), nil
+	}
+	var descs []shardDesc
+	if r.Round == 0 {
+		descs = fn.Spec.firstRound(ctx, shards, now, r.RunID)
+	} else {
+		descs = fn.Spec.laterRound(shards, r)
+	}
+	highest := ""
+	if n := len(descs); n > 0 {
+		highest = descs[n-1].ShardID
+	}
+	if !rt.TryClaim(discovery.Claim{Round: r.Round, Highest: highest, ListMillis: now.UnixMilli()}) {
+		return sdf.StopProcessing(), rt.GetError()
+	}
+	for _, d := range descs {
+		emit(mtime.Time(d.TimestampMillis), d)
+	}
+	// Every shard created before now has been emitted, stamped no later
+	// than now less the skew and the event delay.
+	we.Advance(now.Add(-fn.Spec.IdleSkew - fn.Spec.EventDelay))
+	return sdf.ResumeProcessingIn(min(fn.Spec.DiscoveryInterval, wakeEvery)), nil
+}
+
+// wake is how long to sleep before the next check.
+func (fn *watchShardsFn) wake(r discovery.Restriction, now time.Time) time.Duration {
+	due := time.UnixMilli(r.LastListMillis).Add(fn.Spec.DiscoveryInterval).Sub(now)
+	return max(min(due, wakeEvery), time.Millisecond)
+}
+
+// over reports that a bounded read needs no more discovery.
+func (fn *watchShardsFn) over(r discovery.Restriction, run *readstate.Run, now time.Time) bool {
+	if r.Round == 0 {
+		return false
+	}
+	if fn.Spec.MaxReadTime > 0 && now.UnixMilli() >= r.StartMillis+fn.Spec.MaxReadTime.Milliseconds() {
+		return true
+	}
+	return fn.Spec.MaxRecords > 0 && run.Emitted.Load() >= fn.Spec.MaxRecords
+}
+
+// listShards lists the shards of the stream, parents first. With retry
+// set, transient errors are retried with backoff until ctx ends; permanent
+// ones are returned with what to fix.
+func (s readSpec) listShards(ctx context.Context, api awsclient.ShardLister, stream awsclient.Stream, filter *types.ShardFilter, retry bool) ([]types.Shard, error) {
+	for attempt := 1; ; attempt++ {
+		shards, err := awsclient.ListShards(ctx, api, stream, filter, s.PageSize)
+		if err == nil {
+			return shards, nil
+		}
+		switch awsclient.Classify(err) {
+		case awsclient.Permanent:
+			return nil, explain(err, stream, s.Conn.Client, readAccess)
+		case awsclient.Canceled:
+			return nil, err
+		}
+		if !retry {
+			return nil, err
+		}
+		d := listRetry.Delay(attempt)
+		log.Warnf(ctx, "kinesisio: listing shards of %v failed (attempt %d, retrying in %v): %v", stream, attempt, d, err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// firstRound turns the shards listed when the job starts (at now) into
+// shard elements, parents first.
+//
+// A shard without a position of its own that descends from a shard with
+// one starts at TRIM_HORIZON, as KCL starts the children of a checkpointed
+// shard: its records all come after the resumed position of its ancestor.
+// A shard that a shard with a position descends from is not read at all.
+// The start position's default applies to the others (startSpec.lineage
+// has the rules). Positions named for shards that are not listed (aged
+// out of retention, or a typo) are logged with the shards that exist and
+// counted in read_unknown_shard_positions.
+func (s readSpec) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string) []shardDesc {
+	descs := make([]shardDesc, 0, len(shards))
+	ids := make([]string, len(shards))
+	for i, sh := range shards {
+		ids[i] = aws.ToString(sh.ShardId)
+	}
+	unknown := s.Start.unknownShards(ids)
+	descendants, ancestors := s.Start.lineage(shards, unknown)
+	for _, sh := range shards {
+		id := aws.ToString(sh.ShardId)
+		if ancestors[id] {
+			continue
+		}
+		d := s.desc(sh, now, runID)
+		d.Start = s.Start.resolve(id, now)
+		if descendants[id] {
+			d.Start = restriction.Position{Kind: restriction.TrimHorizon}
+		}
+		d.TimestampMillis = int64(d.startEventTime(s.EventDelay))
+		descs = append(descs, d)
+	}
+	if len(unknown) > 0 {
+		log.Warnf(ctx, "kinesisio: the start position names %d shard(s) that stream %s does not have: %v (ignored; they may have aged out of retention). Its shards: %v", len(unknown), s.Conn.Stream, unknown, ids)
+		beam.NewCounter(MetricsNamespace, "read_unknown_shard_positions").Inc(ctx, int64(len(unknown)))
+	}
+	return descs
+}
+
+// laterRound turns shards created since the last round into shard
+// elements read from their start. They carry the time of the previous
+// listing as their timestamp: they were created after it, so none of their
+// records is older.
+func (s readSpec) laterRound(shards []types.Shard, r discovery.Restriction) []shardDesc {
+	var descs []shardDesc
+	for _, sh := range shards {
+		if !r.After(aws.ToString(sh.ShardId)) {
+			continue
+		}
+		d := s.desc(sh, time.UnixMilli(r.StartMillis), r.RunID)
+		d.Start = restriction.Position{Kind: restriction.TrimHorizon}
+		d.TimestampMillis = r.LastListMillis - (s.IdleSkew + s.EventDelay).Milliseconds()
+		descs = append(descs, d)
+	}
+	return descs
+}
+
+func (s readSpec) desc(sh types.Shard, start time.Time, runID string) shardDesc {
+	d := shardDesc{RunID: runID, ShardID: aws.ToString(sh.ShardId), ParentIDs: awsclient.ParentIDs(sh)}
+	if sh.SequenceNumberRange != nil {
+		d.EndSeq = aws.ToString(sh.SequenceNumberRange.EndingSequenceNumber)
+	}
+	if s.StopAtLatest {
+		d.StopAtMillis = start.UnixMilli()
+	}
+	if s.MaxReadTime > 0 {
+		d.DeadlineMillis = start.Add(s.MaxReadTime).UnixMilli()
+	}
+	return d
+}

@@ -1,0 +1,164 @@
+// Package readstate holds what one run of a Read keeps in a worker
+// process between bundles: its shards' fetchers, the watermark entries
+// of its shards and discovery step, its record budget (WithMaxRecords) and
+// the signal that a reader saw a shard end with children. All of it lives
+// in one Run, found by read ID and run ID, so that nothing of a read is
+// kept anywhere else and a finished run is dropped whole.
+//
+// A run is dropped when the last DoFn instance of its read is torn down,
+// or, since Prism v2.77 never calls Teardown, by a sweeper goroutine once
+// the run is over in this process: no shard (or discovery step) running
+// there, no fetcher left, and no DoFn looked the run up for Quiet. Shards
+// of an abandoned run (a cancelled job) stop counting as running after
+// the watermark registry's StaleAfter (1 min), and their fetchers stop
+// after their idle timeout (2 min), so such a run is dropped soon after.
+// The sweeper runs only while runs are held.
+package readstate
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
+)
+
+// Run is the state of one run of one read in this process.
+type Run struct {
+	// Fetchers holds the shards' background readers, by shard ID.
+	Fetchers *fetcher.Registry
+	// Watermarks holds the committed watermarks of the shards and of the
+	// discovery step.
+	Watermarks *watermark.Registry
+	// Emitted counts the records emitted, for WithMaxRecords.
+	Emitted atomic.Int64
+
+	childShards atomic.Bool
+	used        atomic.Int64 // Unix nanoseconds of the last lookup
+}
+
+// SawChildShards notes that a reader saw a shard end with children.
+func (r *Run) SawChildShards() { r.childShards.Store(true) }
+
+// TakeChildShards reports, and clears, whether a reader saw a shard end
+// with children since the last call.
+func (r *Run) TakeChildShards() bool { return r.childShards.Swap(false) }
+
+func (r *Run) over(now time.Time, quiet time.Duration) bool {
+	return now.Sub(time.Unix(0, r.used.Load())) >= quiet && r.Watermarks.Active() == 0 && r.Fetchers.Len() == 0
+}
+
+func (r *Run) close() { r.Fetchers.CloseAll() }
+
+type key struct{ read, run string }
+
+// Registry holds the runs of this process.
+type Registry struct {
+	// Quiet is how long a run must go without a lookup before the sweeper
+	// may drop it.
+	Quiet time.Duration
+	// SweepEvery is how often the sweeper looks.
+	SweepEvery time.Duration
+
+	mu        sync.Mutex
+	runs      map[key]*Run
+	instances map[string]int // live DoFn instances per read ID
+	sweeping  bool
+}
+
+// Default is the registry of this process.
+var Default = NewRegistry()
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{Quiet: 5 * time.Second, SweepEvery: time.Second, runs: map[key]*Run{}, instances: map[string]int{}}
+}
+
+// Run returns the state of run runID of read readID, creating it on first
+// use.
+func (r *Registry) Run(readID, runID string) *Run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key{readID, runID}
+	run := r.runs[k]
+	if run == nil {
+		run = &Run{Fetchers: fetcher.NewRegistry(), Watermarks: watermark.NewRegistry()}
+		r.runs[k] = run
+		if !r.sweeping {
+			r.sweeping = true
+			go r.sweep()
+		}
+	}
+	run.used.Store(time.Now().UnixNano())
+	return run
+}
+
+// Lookup returns the state of a run if it is held, without creating it.
+func (r *Registry) Lookup(readID, runID string) (*Run, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run, ok := r.runs[key{readID, runID}]
+	return run, ok
+}
+
+// Len returns the number of runs held.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.runs)
+}
+
+// Started counts a DoFn instance of read readID set up.
+func (r *Registry) Started(readID string) {
+	r.mu.Lock()
+	r.instances[readID]++
+	r.mu.Unlock()
+}
+
+// Stopped counts a DoFn instance of read readID torn down; the last one
+// drops every run of the read.
+func (r *Registry) Stopped(readID string) {
+	r.mu.Lock()
+	var drop []*Run
+	if r.instances[readID]--; r.instances[readID] <= 0 {
+		delete(r.instances, readID)
+		for k, run := range r.runs {
+			if k.read == readID {
+				drop = append(drop, run)
+				delete(r.runs, k)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, run := range drop {
+		run.close()
+	}
+}
+
+// sweep drops the runs that are over, and ends when none is held.
+func (r *Registry) sweep() {
+	t := time.NewTicker(r.SweepEvery)
+	defer t.Stop()
+	for now := range t.C {
+		r.mu.Lock()
+		var drop []*Run
+		for k, run := range r.runs {
+			if run.over(now, r.Quiet) {
+				drop = append(drop, run)
+				delete(r.runs, k)
+			}
+		}
+		idle := len(r.runs) == 0
+		if idle {
+			r.sweeping = false
+		}
+		r.mu.Unlock()
+		for _, run := range drop {
+			run.close()
+		}
+		if idle {
+			return
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package readstate
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSweeperDropsFinishedRunsAndStops(t *testing.T) {
+	r := NewRegistry()
+	r.Quiet, r.SweepEvery = 20*time.Millisecond, 5*time.Millisecond
+	done := r.Run("read", "1")
+	done.Watermarks.Pending("shard", 1)
+	done.Watermarks.Finish("shard")
+	live := r.Run("read", "2")
+	live.Watermarks.Pending("shard", 1)
+	if again := r.Run("read", "1"); again != done {
+		t.Fatal("a second lookup made a new run")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Len() > 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, ok := r.Lookup("read", "1"); ok {
+		t.Error("the finished run is still held")
+	}
+	if _, ok := r.Lookup("read", "2"); !ok {
+		t.Fatal("the running run was dropped")
+	}
+	live.Watermarks.Finish("shard")
+	for r.Len() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.mu.Lock()
+	sweeping := r.sweeping
+	r.mu.Unlock()
+	if r.Len() != 0 {
+		t.Error("the run is still held after it finished")
+	}
+	for sweeping && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		r.mu.Lock()
+		sweeping = r.sweeping
+		r.mu.Unlock()
+	}
+	if sweeping {
+		t.Error("the sweeper still runs with no run held")
+	}
+}
+
+func TestLastTeardownDropsTheReadsRuns(t *testing.T) {
+	r := NewRegistry()
+	r.Started("a")
+	r.Started("a")
+	run := r.Run("a", "1")
+	run.Watermarks.Pending("shard", 1) // running: the sweeper keeps it
+	r.Run("b", "1").Watermarks.Pending("shard", 1)
+	r.Stopped("a")
+	if _, ok := r.Lookup("a", "1"); !ok {
+		t.Fatal("dropped before the last instance stopped")
+	}
+	r.Stopped("a")
+	if _, ok := r.Lookup("a", "1"); ok {
+		t.Error("still held after the last instance stopped")
+	}
+	if _, ok := r.Lookup("b", "1"); !ok {
+		t.Error("another read's run was dropped")
+	}
+	run.SawChildShards()
+	if !run.TakeChildShards() || run.TakeChildShards() {
+		t.Error("the child-shard signal is not taken exactly once")
+	}
+}
