@@ -27,10 +27,7 @@ var (
 
 // explain turns a permanent error into a message that says what to fix.
 func explain(err error, stream awsclient.Stream, s awsclient.Settings, a access) error {
-	where := s.Region
-	if where == "" {
-		where = stream.Region
-	}
+	where := s.Region // a stream ARN's region is filled in (newConnection)
 	if where == "" {
 		where = "the default region"
 	}
