@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -19,8 +18,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -28,6 +25,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 )
 
 const (
@@ -42,10 +40,6 @@ const (
 	maxPutAttempts = 30
 	// putBatchBytes keeps a PutRecords call under its 5 MiB limit.
 	putBatchBytes = 5<<20 - 64<<10
-	// stopTimeout bounds the wait for a cancelled job to end.
-	stopTimeout = 30 * time.Second
-	// rpcTimeout bounds the start of Prism and each call to its job service.
-	rpcTimeout = 10 * time.Second
 	// keyCount is how many partition keys the producers cycle through (the
 	// shard is chosen by ExplicitHashKey).
 	keyCount = 4096
@@ -75,7 +69,10 @@ var (
 	setupErr  error
 )
 
-// setupProcess prepares the process once: credentials, Beam, Prism.
+// setupProcess prepares the process once: credentials, Beam, Prism (in
+// this process, so that a job that overruns can be cancelled through the
+// job service; an endpoint already set, by a test that started Prism, is
+// kept).
 func setupProcess(ctx context.Context, logLevel string) (jobpb.JobServiceClient, error) {
 	setupOnce.Do(func() {
 		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_SECRET_ACCESS_KEY") == "" {
@@ -90,38 +87,9 @@ func setupProcess(ctx context.Context, logLevel string) (jobpb.JobServiceClient,
 			beam.Init()
 		}
 		beamlog.SetupLogging(strings.ToLower(logLevel), "text")
-		prismJobs, setupErr = startPrism(ctx)
+		prismJobs, setupErr = prismrun.Start(ctx)
 	})
 	return prismJobs, setupErr
-}
-
-// startPrism starts a Prism job server in this process on a free port
-// and points Beam's --endpoint at it (as the prism runner would do
-// itself), so that a job that overruns can be cancelled through the job
-// service. An endpoint already set (a test that started Prism) is kept.
-func startPrism(ctx context.Context) (jobpb.JobServiceClient, error) {
-	if *jobopts.Endpoint != "" {
-		return nil, nil
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("find a port for Prism: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return nil, fmt.Errorf("find a port for Prism: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
-	defer cancel()
-	client, err := prism.CreateJobServer(ctx, prism.Options{Port: port})
-	if err != nil {
-		return nil, fmt.Errorf("start Prism: %w", err)
-	}
-	*jobopts.Endpoint = fmt.Sprintf("localhost:%d", port)
-	if *jobopts.EnvironmentType == "" {
-		*jobopts.EnvironmentType = "LOOPBACK"
-	}
-	return client, nil
 }
 
 func newBench(ctx context.Context, c *config, stdout, stderr io.Writer) (*benchRun, error) {

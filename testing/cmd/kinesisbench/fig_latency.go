@@ -10,6 +10,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
+	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 )
 
 // pipelineDone is the outcome of a pipeline run in the background.
@@ -86,7 +87,7 @@ func (b *benchRun) latencyCase(ctx context.Context, srv *fakekinesis.Server, cli
 	done := b.startPipeline(ctx, p, d+3*time.Minute)
 	ready, err := waitPolled(ctx, srv, infos, start, time.Minute)
 	if err != nil {
-		b.cancelJobs()
+		prismrun.CancelJobs(b.jobs)
 		<-done
 		return err
 	}
@@ -102,7 +103,7 @@ func (b *benchRun) latencyCase(ctx context.Context, srv *fakekinesis.Server, cli
 	calls1 := callsByShard(srv, infos)
 	window := prod.stopped.Sub(prod.started)
 	if perr != nil {
-		b.cancelJobs()
+		prismrun.CancelJobs(b.jobs)
 		<-done
 		return fmt.Errorf("producer: %w", perr)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 )
 
 // heapObjects returns the bytes of live and not yet swept heap objects.
@@ -191,7 +192,7 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	done := b.startPipeline(ctx, p, d+4*time.Minute)
 	ready, err := waitPolled(ctx, srv, infos, start, 2*time.Minute)
 	if err != nil {
-		b.cancelJobs()
+		prismrun.CancelJobs(b.jobs)
 		<-done
 		return err
 	}
@@ -230,7 +231,7 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	cpu := bench.CPUTime() - cpu0
 	window := prod.stopped.Sub(prod.started)
 	if err != nil {
-		b.cancelJobs()
+		prismrun.CancelJobs(b.jobs)
 		<-done
 		return fmt.Errorf("producer: %w", err)
 	}
