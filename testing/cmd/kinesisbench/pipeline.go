@@ -183,7 +183,11 @@ func (s *sink) lastTime() time.Time  { return time.Unix(0, s.last.Load()) }
 // process, so the DoFn finds it.
 var sinks sync.Map // string -> *sink
 
-func registerSink(key string, s *sink) { sinks.Store(key, s) }
+// trackSink makes s the sink of key until the returned func is called.
+func trackSink(key string, s *sink) (untrack func()) {
+	sinks.Store(key, s)
+	return func() { sinks.Delete(key) }
+}
 
 func sinkFor(key string) (*sink, error) {
 	v, ok := sinks.Load(key)
