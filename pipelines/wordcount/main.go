@@ -35,6 +35,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 )
 
 // Flags of both modes.
@@ -229,7 +230,7 @@ func runStream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	local := inProcessPrism()
+	local := prismrun.InProcess()
 	err = runPipeline(ctx, p)
 	switch {
 	case ctx.Err() != nil && err == nil && local:

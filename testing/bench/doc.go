@@ -9,9 +9,10 @@
 //     in the background;
 //   - Table: result tables printed as aligned text or as Markdown;
 //   - Machine: a one-paragraph description of the machine and toolchain;
-//   - ParseProfile: a small reader of the pprof CPU profiles runtime/pprof
-//     writes (gzipped profile.proto), enough to split CPU time by goroutine
-//     label and stack and to list the top functions, without a dependency.
+//   - ParseProfile: the pprof CPU profiles runtime/pprof writes, read with
+//     github.com/google/pprof/profile into stacks, values and labels,
+//     enough to split CPU time by goroutine label and stack and to list
+//     the top functions.
 //
 // Nothing here asserts a timing: benchmarks report, tests check behaviour.
 package bench

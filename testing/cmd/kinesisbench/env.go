@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +19,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -28,6 +26,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 )
 
 const (
@@ -42,10 +41,6 @@ const (
 	maxPutAttempts = 30
 	// putBatchBytes keeps a PutRecords call under its 5 MiB limit.
 	putBatchBytes = 5<<20 - 64<<10
-	// stopTimeout bounds the wait for a cancelled job to end.
-	stopTimeout = 30 * time.Second
-	// rpcTimeout bounds the start of Prism and each call to its job service.
-	rpcTimeout = 10 * time.Second
 	// keyCount is how many partition keys the producers cycle through (the
 	// shard is chosen by ExplicitHashKey).
 	keyCount = 4096
@@ -75,7 +70,10 @@ var (
 	setupErr  error
 )
 
-// setupProcess prepares the process once: credentials, Beam, Prism.
+// setupProcess prepares the process once: credentials, Beam, Prism (in
+// this process, so that a job that overruns can be cancelled through the
+// job service; an endpoint already set, by a test that started Prism, is
+// kept).
 func setupProcess(ctx context.Context, logLevel string) (jobpb.JobServiceClient, error) {
 	setupOnce.Do(func() {
 		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_SECRET_ACCESS_KEY") == "" {
@@ -90,38 +88,9 @@ func setupProcess(ctx context.Context, logLevel string) (jobpb.JobServiceClient,
 			beam.Init()
 		}
 		beamlog.SetupLogging(strings.ToLower(logLevel), "text")
-		prismJobs, setupErr = startPrism(ctx)
+		prismJobs, setupErr = prismrun.Start(ctx)
 	})
 	return prismJobs, setupErr
-}
-
-// startPrism starts a Prism job server in this process on a free port
-// and points Beam's --endpoint at it (as the prism runner would do
-// itself), so that a job that overruns can be cancelled through the job
-// service. An endpoint already set (a test that started Prism) is kept.
-func startPrism(ctx context.Context) (jobpb.JobServiceClient, error) {
-	if *jobopts.Endpoint != "" {
-		return nil, nil
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("find a port for Prism: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return nil, fmt.Errorf("find a port for Prism: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
-	defer cancel()
-	client, err := prism.CreateJobServer(ctx, prism.Options{Port: port})
-	if err != nil {
-		return nil, fmt.Errorf("start Prism: %w", err)
-	}
-	*jobopts.Endpoint = fmt.Sprintf("localhost:%d", port)
-	if *jobopts.EnvironmentType == "" {
-		*jobopts.EnvironmentType = "LOOPBACK"
-	}
-	return client, nil
 }
 
 func newBench(ctx context.Context, c *config, stdout, stderr io.Writer) (*benchRun, error) {
@@ -157,16 +126,20 @@ func (b *benchRun) streamName(fig string) string {
 	return fmt.Sprintf("kinesisbench-%s-%d-%06x", fig, b.seq.Add(1), rand.Uint32()&0xffffff)
 }
 
-// newServer starts an in-process Kinesis server whose goroutines carry the
-// profiler label side=server, so that the CPU figure can tell its time
-// from the client's.
-func newServer(quotas bool) (*fakekinesis.Server, error) {
+// newServerClient starts an in-process Kinesis server whose goroutines
+// carry the profiler label side=server, so that the CPU figure can tell
+// its time from the client's, and returns it with a client of it
+// (newClient).
+func newServerClient(quotas bool) (*fakekinesis.Server, *kinesis.Client, error) {
 	var srv *fakekinesis.Server
 	var err error
 	pprof.Do(context.Background(), pprof.Labels("side", "server"), func(context.Context) {
 		srv, err = fakekinesis.NewServer(fakekinesis.WithQuotas(quotas), fakekinesis.WithShardLimit(8192))
 	})
-	return srv, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, newClient(srv.Endpoint()), nil
 }
 
 // newClient returns a client for the bare loops and the producers, with
@@ -189,20 +162,58 @@ type shardInfo struct {
 	Position int
 }
 
-// createStream creates a stream of n shards and returns its shards.
-func createStream(ctx context.Context, c *kinesis.Client, name string, n int) ([]shardInfo, error) {
+// newStream creates a stream of n shards, named after the figure fig,
+// and returns its name and shards.
+func (b *benchRun) newStream(ctx context.Context, c *kinesis.Client, fig string, n int) (string, []shardInfo, error) {
+	name := b.streamName(fig)
 	if _, err := kinesistest.CreateStream(ctx, c, name, int32(n)); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	shards, err := kinesistest.Shards(ctx, c, name)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	out := make([]shardInfo, len(shards))
 	for i, s := range shards {
 		out[i] = shardInfo{ID: aws.ToString(s.ShardId), HashKey: aws.ToString(s.HashKeyRange.StartingHashKey), Position: i}
 	}
-	return out, nil
+	return name, out, nil
+}
+
+// filledStream is newStream with n records of size bytes put on it
+// (putter.fill with workers calls in flight). The caller deletes it.
+func (b *benchRun) filledStream(ctx context.Context, c *kinesis.Client, fig string, shards, size int, n int64, workers int) (string, []shardInfo, error) {
+	stream, infos, err := b.newStream(ctx, c, fig, shards)
+	if err != nil {
+		return "", nil, err
+	}
+	p := &putter{c: c, stream: stream, shards: infos, size: size}
+	if err := p.fill(ctx, n, workers); err != nil {
+		deleteStream(c, stream)
+		return "", nil, fmt.Errorf("fill: %w", err)
+	}
+	return stream, infos, nil
+}
+
+// parallel runs f(0), ..., f(n-1) in n goroutines and joins their errors.
+func parallel(n int, f func(i int) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = f(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// sleep waits d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 func deleteStream(c *kinesis.Client, name string) {
@@ -287,10 +298,8 @@ func (p *putter) put(ctx context.Context, first int64, n int) error {
 			if attempt == maxPutAttempts || ctx.Err() != nil {
 				return fmt.Errorf("PutRecords of %d records: %w", len(entries), err)
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+			if err := sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
+				return err
 			}
 			continue
 		}
@@ -310,10 +319,8 @@ func (p *putter) put(ctx context.Context, first int64, n int) error {
 		}
 		p.retried.Add(int64(len(failed)))
 		entries = failed
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		if err := sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -327,25 +334,19 @@ func (p *putter) batchLen() int {
 // parallel allow.
 func (p *putter) fill(ctx context.Context, n int64, workers int) error {
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
 	batch := int64(p.batchLen())
-	for w := range workers {
-		wg.Go(func() {
-			for {
-				first := next.Add(batch) - batch
-				if first >= n || ctx.Err() != nil {
-					return
-				}
-				if err := p.put(ctx, first, int(min(batch, n-first))); err != nil {
-					errs[w] = err
-					return
-				}
+	err := parallel(workers, func(int) error {
+		for {
+			first := next.Add(batch) - batch
+			if first >= n || ctx.Err() != nil {
+				return nil
 			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+			if err := p.put(ctx, first, int(min(batch, n-first))); err != nil {
+				return err
+			}
+		}
+	})
+	if err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -371,24 +372,22 @@ func (pr *producer) run(ctx context.Context, d time.Duration) error {
 		n     int
 	}
 	jobs := make(chan job, pr.workers*4)
-	var wg sync.WaitGroup
-	errs := make([]error, pr.workers)
-	for w := range pr.workers {
-		wg.Go(func() {
+	errc := make(chan error, 1)
+	go func() {
+		errc <- parallel(pr.workers, func(int) (err error) {
 			pprof.Do(ctx, pprof.Labels("side", "producer"), func(ctx context.Context) {
 				for j := range jobs {
-					if errs[w] != nil {
+					if err != nil {
 						continue
 					}
-					if err := pr.p.put(ctx, j.first, j.n); err != nil {
-						errs[w] = err
-						continue
+					if err = pr.p.put(ctx, j.first, j.n); err == nil {
+						pr.put.Add(int64(j.n))
 					}
-					pr.put.Add(int64(j.n))
 				}
 			})
+			return err
 		})
-	}
+	}()
 	batch := pr.p.batchLen()
 	pr.started = time.Now()
 	end := pr.started.Add(d)
@@ -422,9 +421,9 @@ loop:
 	}
 	t.Stop()
 	close(jobs)
-	wg.Wait()
+	err := <-errc
 	pr.stopped = time.Now()
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -439,18 +438,14 @@ loop:
 // call's end: the loop does not see its response headers). Its goroutines
 // carry the label side=bare.
 func bareRead(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, paced bool, s *sink) (calls int64, err error) {
-	var wg sync.WaitGroup
 	var callCount atomic.Int64
-	errs := make([]error, len(shards))
-	for i, sh := range shards {
-		wg.Go(func() {
-			pprof.Do(ctx, pprof.Labels("side", "bare"), func(ctx context.Context) {
-				errs[i] = bareShard(ctx, c, stream, sh.ID, paced, s, &callCount)
-			})
+	err = parallel(len(shards), func(i int) (err error) {
+		pprof.Do(ctx, pprof.Labels("side", "bare"), func(ctx context.Context) {
+			err = bareShard(ctx, c, stream, shards[i].ID, paced, s, &callCount)
 		})
-	}
-	wg.Wait()
-	return callCount.Load(), errors.Join(errs...)
+		return err
+	})
+	return callCount.Load(), err
 }
 
 func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, paced bool, s *sink, calls *atomic.Int64) error {
@@ -479,10 +474,8 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 		if errors.As(err, &throttled) {
 			// Only with quotas on: back off as a careful client would.
 			s.throttled.Add(1)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(200 * time.Millisecond):
+			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				return err
 			}
 			continue
 		}
@@ -506,24 +499,22 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 			if tokens < 0 {
 				due = maxTime(due, end.Add(time.Duration(-tokens/quotaBytesPerSec*float64(time.Second))))
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Until(due)):
+			if err := sleep(ctx, time.Until(due)); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-// streamContents reads a stream back with the bare loop: how many
-// records it holds and how many distinct indexes below n.
-func streamContents(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, n int64) (total, distinct int64, err error) {
+// readBack reads a stream back with the bare loop (at most 5 minutes)
+// into a sink of n records.
+func readBack(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, n int64) (*sink, error) {
 	s := newSink(n)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	_, err = bareRead(rctx, c, stream, shards, false, s)
-	return s.n.Load(), s.distinct.Load(), err
+	_, err := bareRead(rctx, c, stream, shards, false, s)
+	return s, err
 }
 
 // firstErr is the first whole-call error of p's PutRecords calls.
@@ -534,13 +525,12 @@ func firstErr(p *putter) string {
 
 // explainMissing adds what the stream holds to a Read failure.
 func explainMissing(ctx context.Context, c *kinesis.Client, stream string, shards []shardInfo, n int64, p *putter, msg string) error {
-	total, distinct, err := streamContents(ctx, c, stream, shards, n)
+	s, err := readBack(ctx, c, stream, shards, n)
 	if err != nil {
 		return fmt.Errorf("kinesisio.Read: %s (reading the stream back failed: %v)", msg, err)
 	}
-	first, _ := p.firstCallError.Load().(string)
 	return fmt.Errorf("kinesisio.Read: %s; the stream holds %d records, %d distinct of %d put (%d PutRecords calls resent after failing as a whole; first: %s)",
-		msg, total, distinct, n, p.callErrors.Load(), first)
+		msg, s.n.Load(), s.distinct.Load(), n, p.callErrors.Load(), firstErr(p))
 }
 
 // callsByShard sums the server's GetRecords calls per shard.
@@ -557,26 +547,15 @@ func callsByShard(srv *fakekinesis.Server, shards []shardInfo) []int {
 // from since.
 func waitPolled(ctx context.Context, srv *fakekinesis.Server, shards []shardInfo, since time.Time, limit time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(limit)
-	for {
-		all := true
-		for _, sh := range shards {
-			if srv.CallsByShard("GetRecords", sh.ID) == 0 {
-				all = false
-				break
-			}
-		}
-		if all {
-			return time.Since(since), nil
-		}
+	for slices.Contains(callsByShard(srv, shards), 0) {
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("not every shard was polled within %v", limit)
 		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+			return 0, err
 		}
 	}
+	return time.Since(since), nil
 }
 
 func maxTime(a, b time.Time) time.Time {

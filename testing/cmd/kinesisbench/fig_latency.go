@@ -10,6 +10,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
+	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 )
 
 // pipelineDone is the outcome of a pipeline run in the background.
@@ -19,33 +20,84 @@ type pipelineDone struct {
 	err  error
 }
 
-// startPipeline runs p in the background.
-func (b *benchRun) startPipeline(ctx context.Context, p *beam.Pipeline, limit time.Duration) <-chan pipelineDone {
-	done := make(chan pipelineDone, 1)
-	go func() {
-		pr, wall, err := b.runPipeline(ctx, p, limit)
-		done <- pipelineDone{pr, wall, err}
-	}()
-	return done
+// liveRead is a read of figures 3 and 5, started before its producer:
+// Read from TRIM_HORIZON of an empty stream, bounded with
+// WithMaxRecords(n) and WithMaxReadTime(readTime), into a sink; the
+// producer starts once every shard has been polled.
+type liveRead struct {
+	srv    *fakekinesis.Server
+	client *kinesis.Client
+	stream string
+	infos  []shardInfo
+	s      *sink
+	n      int64
+	start  time.Time     // the job's start
+	ready  time.Duration // from start to every shard polled
+	done   chan pipelineDone
 }
 
-// perShardRates returns the GetRecords calls per second of each shard
-// between two snapshots d apart.
-func perShardRates(before, after []int, d time.Duration) []float64 {
-	out := make([]float64, len(before))
-	for i := range before {
-		out[i] = float64(after[i]-before[i]) / d.Seconds()
+// startLive starts the read of lr (filled in but for start, ready and
+// done) on Prism, cancelled if still running a minute after readTime, and
+// waits at most pollLimit for every shard to be polled.
+func (b *benchRun) startLive(ctx context.Context, lr *liveRead, readTime, pollLimit time.Duration) error {
+	p, sc := beam.NewPipelineWithRoot()
+	opts := append(readOptions(lr.srv.Endpoint()), kinesisio.WithMaxRecords(lr.n), kinesisio.WithMaxReadTime(readTime))
+	b.addSink(sc, lr.stream+"/live", kinesisio.Read(sc, lr.stream, opts...))
+	lr.start = time.Now()
+	lr.done = make(chan pipelineDone, 1)
+	go func() {
+		pr, wall, err := b.runPipeline(ctx, p, readTime+time.Minute)
+		lr.done <- pipelineDone{pr, wall, err}
+	}()
+	var err error
+	if lr.ready, err = waitPolled(ctx, lr.srv, lr.infos, lr.start, pollLimit); err != nil {
+		prismrun.CancelJobs(b.jobs)
+		<-lr.done
 	}
-	return out
+	return err
+}
+
+// finishLive waits for the read of lr once its producer prod returned
+// perr, checks every record, and notes on t (as label) records that were
+// put twice.
+func (b *benchRun) finishLive(ctx context.Context, lr *liveRead, prod *producer, perr error, t *bench.Table, label string) (beam.PipelineResult, error) {
+	if perr != nil {
+		prismrun.CancelJobs(b.jobs)
+		<-lr.done
+		return nil, fmt.Errorf("producer: %w", perr)
+	}
+	res := <-lr.done
+	if res.err != nil {
+		return nil, fmt.Errorf("kinesisio.Read pipeline: %w", res.err)
+	}
+	if msg := lr.s.check(true); msg != "" {
+		return nil, explainMissing(ctx, lr.client, lr.stream, lr.infos, lr.n, prod.p, msg)
+	}
+	if twice := lr.s.putTwice.Load(); twice > 0 {
+		b.progress("note: %d records were in the stream twice (%d PutRecords calls resent after failing as a whole, first: %s); Read's WithMaxRecords budget stopped it before as many others, as it should",
+			twice, prod.p.callErrors.Load(), firstErr(prod.p))
+		t.Note("%s: the producer resent %d PutRecords calls that had failed as a whole (%s) and %d records were in the stream twice; Read counted each copy once against its WithMaxRecords budget, so it ended before reading as many of the last records.",
+			label, prod.p.callErrors.Load(), firstErr(prod.p), twice)
+	}
+	return res.pr, nil
+}
+
+// callRates returns the mean, min and max over the shards of their
+// GetRecords calls per second between two snapshots d apart.
+func callRates(before, after []int, d time.Duration) (mean, lo, hi float64) {
+	rates := make([]float64, len(before))
+	for i := range before {
+		rates[i] = float64(after[i]-before[i]) / d.Seconds()
+	}
+	return intStats(rates)
 }
 
 func (b *benchRun) figLatency(ctx context.Context) error {
-	srv, err := newServer(false)
+	srv, client, err := newServerClient(false)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	client := newClient(srv.Endpoint())
 	t := &bench.Table{
 		Title: fmt.Sprintf("3. Latency from PutRecords to the record leaving Read: producer for %v on %d shards, polling defaults, quotas off",
 			b.c.latencyDuration, b.c.latencyShards),
@@ -69,28 +121,17 @@ func (b *benchRun) latencyCase(ctx context.Context, srv *fakekinesis.Server, cli
 	if n <= 0 {
 		return fmt.Errorf("rate x duration is no record")
 	}
-	stream := b.streamName("latency")
-	infos, err := createStream(ctx, client, stream, b.c.latencyShards)
+	stream, infos, err := b.newStream(ctx, client, "latency", b.c.latencyShards)
 	if err != nil {
 		return err
 	}
 	defer deleteStream(client, stream)
-	s := newSink(n)
-	key := stream + "/latency"
-	registerSink(key, s)
-	defer sinks.Delete(key)
-	p, sc := beam.NewPipelineWithRoot()
-	opts := append(readOptions(srv.Endpoint()), kinesisio.WithMaxRecords(n), kinesisio.WithMaxReadTime(d+2*time.Minute))
-	b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))
-	start := time.Now()
-	done := b.startPipeline(ctx, p, d+3*time.Minute)
-	ready, err := waitPolled(ctx, srv, infos, start, time.Minute)
-	if err != nil {
-		b.cancelJobs()
-		<-done
+	lr := &liveRead{srv: srv, client: client, stream: stream, infos: infos, s: newSink(n), n: n}
+	defer trackSink(stream+"/live", lr.s)()
+	if err := b.startLive(ctx, lr, d+2*time.Minute, time.Minute); err != nil {
 		return err
 	}
-	b.detail("latency: all %d shards polled %v after the job started", len(infos), ready.Round(time.Millisecond))
+	b.detail("latency: all %d shards polled %v after the job started", len(infos), lr.ready.Round(time.Millisecond))
 	calls0 := callsByShard(srv, infos)
 	prod := &producer{
 		p:       &putter{c: client, stream: stream, shards: infos, size: b.c.latencySize, calls: bench.NewHistogram()},
@@ -101,29 +142,11 @@ func (b *benchRun) latencyCase(ctx context.Context, srv *fakekinesis.Server, cli
 	perr := prod.run(ctx, d)
 	calls1 := callsByShard(srv, infos)
 	window := prod.stopped.Sub(prod.started)
-	if perr != nil {
-		b.cancelJobs()
-		<-done
-		return fmt.Errorf("producer: %w", perr)
+	if _, err := b.finishLive(ctx, lr, prod, perr, t, num(float64(rate))+" rec/s"); err != nil {
+		return err
 	}
-	res := <-done
-	if res.err != nil {
-		return fmt.Errorf("kinesisio.Read pipeline: %w", res.err)
-	}
-	if msg := s.check(true); msg != "" {
-		return explainMissing(ctx, client, stream, infos, n, prod.p, msg)
-	}
-	if twice := s.putTwice.Load(); twice > 0 {
-		first, _ := prod.p.firstCallError.Load().(string)
-		b.progress("note: %d records were in the stream twice (%d PutRecords calls resent after failing as a whole, first: %s); Read's WithMaxRecords budget stopped it before as many others, as it should",
-			twice, prod.p.callErrors.Load(), first)
-	}
-	if twice := s.putTwice.Load(); twice > 0 {
-		t.Note("%s: the producer resent %d PutRecords calls that had failed as a whole (%s) and %d records were in the stream twice; Read counted each copy once against its WithMaxRecords budget, so it ended before reading as many of the last records.",
-			num(float64(rate))+" rec/s", prod.p.callErrors.Load(), firstErr(prod.p), twice)
-	}
-	rates := perShardRates(calls0, calls1, window)
-	mean, _, hi := intStats(rates)
+	s := lr.s
+	mean, _, hi := callRates(calls0, calls1, window)
 	var calls int
 	for i := range calls0 {
 		calls += calls1[i] - calls0[i]

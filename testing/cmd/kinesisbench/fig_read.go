@@ -44,12 +44,11 @@ func (r readResult) steady() float64 {
 type readTables struct{ main, paced *bench.Table }
 
 func (b *benchRun) figRead(ctx context.Context) error {
-	srv, err := newServer(b.c.readQuotas)
+	srv, client, err := newServerClient(b.c.readQuotas)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	client := newClient(srv.Endpoint())
 	quotas := "quotas off"
 	if b.c.readQuotas {
 		quotas = "quotas ON: 5 GetRecords/s and 2 MiB/s per shard"
@@ -97,21 +96,15 @@ func (b *benchRun) figRead(ctx context.Context) error {
 
 func (b *benchRun) readCase(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client, size, shards int, tt readTables) error {
 	n := max(int64(shards), b.c.readBytes(size)*int64(shards)/int64(size))
-	stream := b.streamName("read")
-	infos, err := createStream(ctx, client, stream, shards)
-	if err != nil {
-		return err
-	}
-	defer deleteStream(client, stream)
-	p := &putter{c: client, stream: stream, shards: infos, size: size}
 	t0 := time.Now()
 	// Fill at full speed; the write quota (1,000 records/s per shard) is
 	// not what this figure measures.
 	srv.SetQuotas(false)
-	err = p.fill(ctx, n, 4)
+	stream, infos, err := b.filledStream(ctx, client, "read", shards, size, n, 4)
 	if err != nil {
-		return fmt.Errorf("fill: %w", err)
+		return err
 	}
+	defer deleteStream(client, stream)
 	b.progress("read %s x %d shards: put %d records in %v", sizeLabel(size), shards, n, time.Since(t0).Round(time.Millisecond))
 	limit := readLimit(n, size, shards)
 
@@ -198,8 +191,7 @@ func (b *benchRun) readRun(ctx context.Context, srv *fakekinesis.Server, stream 
 	runtime.GC()
 	s := newSink(n)
 	key := stream + "/read"
-	registerSink(key, s)
-	defer sinks.Delete(key)
+	defer trackSink(key, s)()
 	p, sc := beam.NewPipelineWithRoot()
 	opts = append(append(readOptions(srv.Endpoint()), kinesisio.WithMaxReadTime(limit)), opts...)
 	b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 )
 
@@ -104,16 +101,10 @@ func (b *benchRun) scaleProfileTables(profs []scaleProfile) {
 		return
 	}
 	byPart := &bench.Table{Title: "5d. CPU while the producer ran, by part (profile, in cores; 2 cores = the whole machine)", Columns: []string{"part"}}
-	for _, sp := range profs {
-		byPart.Columns = append(byPart.Columns, fmt.Sprintf("%d shards", sp.shards))
-	}
 	sums := make([][]int64, len(profs))
 	for i, sp := range profs {
-		sums[i] = make([]int64, len(parts))
-		idx := sp.prof.ValueIndex("cpu")
-		for _, smp := range sp.prof.Samples {
-			sums[i][partOf(smp)] += smp.Values[idx]
-		}
+		byPart.Columns = append(byPart.Columns, fmt.Sprintf("%d shards", sp.shards))
+		sums[i] = partSums(sp.prof)
 	}
 	for k, pt := range parts {
 		row := []any{pt.name}
@@ -131,44 +122,22 @@ func (b *benchRun) scaleProfileTables(profs []scaleProfile) {
 	b.emit(byPart)
 
 	last := profs[len(profs)-1]
-	idx := last.prof.ValueIndex("cpu")
 	readSide := func(s bench.Sample) bool { side := s.Labels["side"]; return side != "server" && side != "producer" }
-	total := float64(last.prof.Total(idx, readSide))
-	top := &bench.Table{
-		Title:   fmt.Sprintf("5e. Top %d functions of the read side at %d shards by flat CPU (server and producer excluded)", b.c.topN, last.shards),
-		Columns: []string{"function", "flat cores", "flat %", "cum %"},
-	}
-	for _, f := range last.prof.Top(idx, readSide, b.c.topN, false) {
-		top.AddRow(shortFunc(f.Name), fixed(float64(f.Flat)/float64(last.window), 3), fixed(100*float64(f.Flat)/total, 1), fixed(100*float64(f.Cum)/total, 1))
-	}
-	top.Note("Read side = everything but the server's and the producer's goroutines: the connector, Beam's harness, Prism, the counting DoFn and the Go runtime (GC included): %s cores in all.", fixed(total/float64(last.window), 2))
+	v := profView{prof: last.prof, keep: readSide, total: float64(last.prof.Total(last.prof.ValueIndex("cpu"), readSide)), unit: "cores",
+		val: func(x int64) string { return fixed(float64(x)/float64(last.window), 3) }}
+	top := v.flatTable(fmt.Sprintf("5e. Top %d functions of the read side at %d shards by flat CPU (server and producer excluded)", b.c.topN, last.shards), b.c.topN, true)
+	top.Note("Read side = everything but the server's and the producer's goroutines: the connector, Beam's harness, Prism, the counting DoFn and the Go runtime (GC included): %s cores in all.", fixed(v.total/float64(last.window), 2))
 	b.emit(top)
-	cum := &bench.Table{
-		Title:   fmt.Sprintf("5f. Connector, Beam and Prism functions of the read side at %d shards by cumulative CPU", last.shards),
-		Columns: []string{"function", "cum cores", "cum %"},
-	}
-	shown := 0
-	for _, f := range last.prof.Top(idx, readSide, 0, true) {
-		if !isOurs(f.Name) {
-			continue
-		}
-		cum.AddRow(shortFunc(f.Name), fixed(float64(f.Cum)/float64(last.window), 3), fixed(100*float64(f.Cum)/total, 1))
-		if shown++; shown == b.c.topN {
-			break
-		}
-	}
-	b.emit(cum)
+	b.emit(v.oursTable(fmt.Sprintf("5f. Connector, Beam and Prism functions of the read side at %d shards by cumulative CPU", last.shards), b.c.topN))
 }
 
 func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) error {
-	srv, err := newServer(true)
+	srv, client, err := newServerClient(true)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	client := newClient(srv.Endpoint())
-	stream := b.streamName("scale")
-	infos, err := createStream(ctx, client, stream, shards)
+	stream, infos, err := b.newStream(ctx, client, "scale", shards)
 	if err != nil {
 		return err
 	}
@@ -176,26 +145,17 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	rate := float64(b.c.scaleRate * shards)
 	n := int64(rate * d.Seconds())
 	nWindows := int((d+b.c.scaleWindow-1)/b.c.scaleWindow) + 1
-	s := newSink(n).withWindows(b.c.scaleWindow, nWindows)
-	key := stream + "/scale"
-	registerSink(key, s)
-	defer sinks.Delete(key)
+	lr := &liveRead{srv: srv, client: client, stream: stream, infos: infos, s: newSink(n).withWindows(b.c.scaleWindow, nWindows), n: n}
+	s := lr.s
+	defer trackSink(stream+"/live", s)()
 
 	before := measureMem()
 	sampler := bench.StartRSSSampler(200 * time.Millisecond)
 	defer sampler.Stop()
-	p, sc := beam.NewPipelineWithRoot()
-	opts := append(readOptions(srv.Endpoint()), kinesisio.WithMaxRecords(n), kinesisio.WithMaxReadTime(d+3*time.Minute))
-	b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))
-	start := time.Now()
-	done := b.startPipeline(ctx, p, d+4*time.Minute)
-	ready, err := waitPolled(ctx, srv, infos, start, 2*time.Minute)
-	if err != nil {
-		b.cancelJobs()
-		<-done
+	if err := b.startLive(ctx, lr, d+3*time.Minute, 2*time.Minute); err != nil {
 		return err
 	}
-	b.progress("scale %d shards: all polled %v after the job started; producing %s records/s for %v", shards, ready.Round(time.Millisecond), num(rate), d)
+	b.progress("scale %d shards: all polled %v after the job started; producing %s records/s for %v", shards, lr.ready.Round(time.Millisecond), num(rate), d)
 	prod := &producer{
 		p:       &putter{c: client, stream: stream, shards: infos, size: b.c.scaleSize, calls: bench.NewHistogram()},
 		rate:    rate,
@@ -205,51 +165,38 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	calls0 := callsByShard(srv, infos)
 	cpu0 := bench.CPUTime()
 	s.startWindows(time.Now())
-	var profBuf bytes.Buffer
-	profiling := b.c.scaleProfile && pprof.StartCPUProfile(&profBuf) == nil
-	perr := make(chan error, 1)
-	go func() { perr <- prod.run(ctx, d) }()
 	var live memPoint
 	var producedAtLive int64
-	select {
-	case <-time.After(max(d-time.Second, d/2)):
-		live = measureMem()
-		producedAtLive = prod.produced.Load()
-		if b.c.memProfile != "" {
-			if err := writeHeapProfile(fmt.Sprintf("%s.scale-%d", b.c.memProfile, shards)); err != nil {
-				b.progress("scale: heap profile: %v", err)
+	var perr error
+	produce := func() {
+		errc := make(chan error, 1)
+		go func() { errc <- prod.run(ctx, d) }()
+		select {
+		case <-time.After(max(d-time.Second, d/2)):
+			live = measureMem()
+			producedAtLive = prod.produced.Load()
+			if b.c.memProfile != "" {
+				if err := writeHeapProfile(fmt.Sprintf("%s.scale-%d", b.c.memProfile, shards)); err != nil {
+					b.progress("scale: heap profile: %v", err)
+				}
 			}
+		case <-ctx.Done():
 		}
-	case <-ctx.Done():
+		perr = <-errc
 	}
-	err = <-perr
-	if profiling {
-		pprof.StopCPUProfile()
+	var profData []byte
+	if b.c.scaleProfile {
+		profData = captureCPU(produce)
+	} else {
+		produce()
 	}
 	calls1 := callsByShard(srv, infos)
 	cpu := bench.CPUTime() - cpu0
 	window := prod.stopped.Sub(prod.started)
-	if err != nil {
-		b.cancelJobs()
-		<-done
-		return fmt.Errorf("producer: %w", err)
-	}
-	res := <-done
+	pr, err := b.finishLive(ctx, lr, prod, perr, tt.keepUp, fmt.Sprint(shards)+" shards")
 	sampler.Stop()
-	if res.err != nil {
-		return fmt.Errorf("kinesisio.Read pipeline: %w", res.err)
-	}
-	if msg := s.check(true); msg != "" {
-		return explainMissing(ctx, client, stream, infos, n, prod.p, msg)
-	}
-	if twice := s.putTwice.Load(); twice > 0 {
-		first, _ := prod.p.firstCallError.Load().(string)
-		b.progress("note: %d records were in the stream twice (%d PutRecords calls resent after failing as a whole, first: %s); Read's WithMaxRecords budget stopped it before as many others, as it should",
-			twice, prod.p.callErrors.Load(), first)
-	}
-	if twice := s.putTwice.Load(); twice > 0 {
-		tt.keepUp.Note("%s: the producer resent %d PutRecords calls that had failed as a whole (%s) and %d records were in the stream twice; Read counted each copy once against its WithMaxRecords budget, so it ended before reading as many of the last records.",
-			fmt.Sprint(shards)+" shards", prod.p.callErrors.Load(), firstErr(prod.p), twice)
+	if err != nil {
+		return err
 	}
 	after := measureMem()
 	deleteStream(client, stream)
@@ -260,34 +207,32 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	dataHeap := int64(float64(after.heap-deleted.heap) * frac)
 	readRSS := live.rss - before.rss - dataRSS
 	readHeap := live.heap - before.heap - dataHeap
-	peak := sampler.MaxBetween(start, prod.stopped)
+	peak := sampler.MaxBetween(lr.start, prod.stopped)
 	peakAbove := peak - before.rss - (after.rss - deleted.rss)
 
-	rates := perShardRates(calls0, calls1, window)
-	mean, lo, hi := intStats(rates)
+	mean, lo, hi := callRates(calls0, calls1, window)
 	drain := s.lastTime().Sub(prod.stopped)
 	keeps := "yes"
 	if drain > 2*time.Second || s.lag.Max() > 5*time.Second {
 		keeps = "NO"
 	}
-	if profiling {
+	if profData != nil {
 		if b.c.cpuProfile != "" {
 			name := fmt.Sprintf("%s.scale-%d", b.c.cpuProfile, shards)
-			if err := os.WriteFile(name, profBuf.Bytes(), 0o644); err != nil {
+			if err := os.WriteFile(name, profData, 0o644); err != nil {
 				return err
 			}
 			b.progress("scale: wrote %s", name)
 		}
-		if prof, err := bench.ParseProfile(profBuf.Bytes()); err == nil {
+		if prof, err := bench.ParseProfile(profData); err == nil {
 			tt.profiles = append(tt.profiles, scaleProfile{shards: shards, window: window, prof: prof})
 		}
 	}
-	c := counters(res.pr)
-	tt.keepUp.AddRow(shards, num(perSec(n, window)), num(float64(n)), secs(ready), ms(s.lag.Quantile(0.5)), ms(s.lag.Quantile(0.99)), ms(s.lag.Max()),
-		ms(drain), keeps, fixed(mean, 2), fixed(lo, 2), fixed(hi, 2), num(float64(c["read_throttled"])), fixed(cpu.Seconds()/window.Seconds(), 2))
-	tt.mem.AddRow(shards, mib(before.rss), mib(live.rss), mib(dataRSS), mib(readRSS), fixed(float64(readRSS)/float64(shards)/(1<<10), 0)+" KiB",
-		fixed(float64(readHeap)/float64(shards)/(1<<10), 0)+" KiB", fixed(float64(live.goroutines-before.goroutines)/float64(shards), 1),
-		mib(peak), fixed(float64(peakAbove)/float64(shards)/(1<<10), 0)+" KiB")
+	kib := func(v int64) string { return fixed(float64(v)/float64(shards)/(1<<10), 0) + " KiB" }
+	tt.keepUp.AddRow(shards, num(perSec(n, window)), num(float64(n)), secs(lr.ready), ms(s.lag.Quantile(0.5)), ms(s.lag.Quantile(0.99)), ms(s.lag.Max()),
+		ms(drain), keeps, fixed(mean, 2), fixed(lo, 2), fixed(hi, 2), num(float64(counters(pr)["read_throttled"])), fixed(cpu.Seconds()/window.Seconds(), 2))
+	tt.mem.AddRow(shards, mib(before.rss), mib(live.rss), mib(dataRSS), mib(readRSS), kib(readRSS), kib(readHeap),
+		fixed(float64(live.goroutines-before.goroutines)/float64(shards), 1), mib(peak), kib(peakAbove))
 	for i, h := range s.windows {
 		if h.Count() == 0 {
 			continue

@@ -87,23 +87,17 @@ func (m *milestones) finish() []time.Duration {
 }
 
 func (b *benchRun) figStartup(ctx context.Context) error {
-	srv, err := newServer(false)
+	srv, client, err := newServerClient(false)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	client := newClient(srv.Endpoint())
-	stream := b.streamName("startup")
-	infos, err := createStream(ctx, client, stream, b.c.startupShards)
+	n := int64(b.c.startupRecords)
+	stream, _, err := b.filledStream(ctx, client, "startup", b.c.startupShards, 100, n, 2)
 	if err != nil {
 		return err
 	}
 	defer deleteStream(client, stream)
-	n := int64(b.c.startupRecords)
-	p := &putter{c: client, stream: stream, shards: infos, size: 100}
-	if err := p.fill(ctx, n, 2); err != nil {
-		return fmt.Errorf("fill: %w", err)
-	}
 	t := &bench.Table{
 		Title: fmt.Sprintf("4. Start-up: from beam.Run to the first record (%d records already in a %d-shard stream) vs Prism's own start-up",
 			n, b.c.startupShards),
@@ -128,7 +122,7 @@ func (b *benchRun) figStartup(ctx context.Context) error {
 
 		s := newSink(n)
 		key := fmt.Sprintf("%s/startup-%d", stream, i)
-		registerSink(key, s)
+		untrack := trackSink(key, s)
 		pl, sc := beam.NewPipelineWithRoot()
 		opts := append(readOptions(srv.Endpoint()), kinesisio.WithStopAtLatest(), kinesisio.WithMaxReadTime(2*time.Minute))
 		b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))
@@ -136,7 +130,7 @@ func (b *benchRun) figStartup(ctx context.Context) error {
 		m := watchMilestones(srv, start, "ListShards", "GetShardIterator", "GetRecords")
 		_, wall, err := b.runPipeline(ctx, pl, 3*time.Minute)
 		at := m.finish()
-		sinks.Delete(key)
+		untrack()
 		if err != nil {
 			return fmt.Errorf("kinesisio.Read pipeline: %w", err)
 		}

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,12 +28,11 @@ type writeResult struct {
 }
 
 func (b *benchRun) figWrite(ctx context.Context) error {
-	srv, err := newServer(false)
+	srv, client, err := newServerClient(false)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	client := newClient(srv.Endpoint())
 	n, size := b.c.writeRecords, b.c.writeSize
 	t := &bench.Table{
 		Title: fmt.Sprintf("6. Write throughput: %s records of %s on %d shards, kinesisio.Write on Prism vs a bare PutRecords loop (batches of %d)",
@@ -56,21 +51,14 @@ func (b *benchRun) figWrite(ctx context.Context) error {
 	bareWall := map[int]time.Duration{}
 	var writeProf []byte
 	for _, sp := range specs {
-		stream := b.streamName("write")
-		infos, err := createStream(ctx, client, stream, b.c.writeShards)
+		stream, infos, err := b.newStream(ctx, client, "write", b.c.writeShards)
 		if err != nil {
 			return err
 		}
 		var r writeResult
 		if sp.write && sp.inFlight == 4 && !sp.noWritten {
 			// Profile the default Write: where its time goes.
-			var buf bytes.Buffer
-			profiling := pprof.StartCPUProfile(&buf) == nil
-			r, err = b.writeRun(ctx, srv, stream, sp.inFlight, false)
-			if profiling {
-				pprof.StopCPUProfile()
-				writeProf = buf.Bytes()
-			}
+			writeProf = captureCPU(func() { r, err = b.writeRun(ctx, srv, stream, sp.inFlight, false) })
 		} else if sp.write {
 			r, err = b.writeRun(ctx, srv, stream, sp.inFlight, sp.noWritten)
 		} else {
@@ -118,48 +106,27 @@ func (b *benchRun) figWrite(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := b.writeProfileTable(writeProf, n); err != nil {
+		if err := b.writeProfileTables(writeProf, n); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeProfileTable prints the top functions of the default Write run.
-func (b *benchRun) writeProfileTable(data []byte, n int) error {
+// writeProfileTables prints the top functions of the default Write run.
+func (b *benchRun) writeProfileTables(data []byte, n int) error {
 	prof, err := bench.ParseProfile(data)
 	if err != nil {
 		return err
 	}
-	idx := prof.ValueIndex("cpu")
-	notServer := func(s bench.Sample) bool { return s.Labels["side"] != "server" }
-	total := float64(prof.Total(idx, notServer))
 	perRec := func(v int64) string { return fixed(float64(v)/1e3/float64(n), 3) }
-	top := &bench.Table{
-		Title:   fmt.Sprintf("6b. Top %d functions of the default Write run by flat CPU (server excluded)", b.c.topN),
-		Columns: []string{"function", "flat µs/rec", "flat %", "cum %"},
-	}
-	for _, f := range prof.Top(idx, notServer, b.c.topN, false) {
-		top.AddRow(shortFunc(f.Name), perRec(f.Flat), fixed(100*float64(f.Flat)/total, 1), fixed(100*float64(f.Cum)/total, 1))
-	}
+	total := prof.Total(prof.ValueIndex("cpu"), notServer)
+	v := profView{prof: prof, keep: notServer, total: float64(total), unit: "µs/rec", val: perRec}
+	top := v.flatTable(fmt.Sprintf("6b. Top %d functions of the default Write run by flat CPU (server excluded)", b.c.topN), b.c.topN, true)
 	top.Note("The run's CPU outside the in-process server: %s µs per record; the server's: %s µs per record. The Write's stage (Impulse, the generating DoFn, Write and the counting DoFns, one bundle) has no outputs unless --unfused-sink, so Prism busy-waits during the whole bundle (see 2b).",
-		perRec(int64(total)), perRec(prof.Total(idx, nil)-int64(total)))
+		perRec(total), perRec(prof.Total(prof.ValueIndex("cpu"), nil)-total))
 	b.emit(top)
-	cum := &bench.Table{
-		Title:   "6c. Connector, Beam and Prism functions of the default Write run by cumulative CPU (server excluded)",
-		Columns: []string{"function", "cum µs/rec", "cum %"},
-	}
-	shown := 0
-	for _, f := range prof.Top(idx, notServer, 0, true) {
-		if !isOurs(f.Name) {
-			continue
-		}
-		cum.AddRow(shortFunc(f.Name), perRec(f.Cum), fixed(100*float64(f.Cum)/total, 1))
-		if shown++; shown == b.c.topN {
-			break
-		}
-	}
-	b.emit(cum)
+	b.emit(v.oursTable("6c. Connector, Beam and Prism functions of the default Write run by cumulative CPU (server excluded)", b.c.topN))
 	return nil
 }
 
@@ -175,46 +142,39 @@ func (b *benchRun) bareWriteRun(ctx context.Context, srv *fakekinesis.Server, cl
 	calls0 := srv.Calls("PutRecords")
 	cpu0, start := bench.CPUTime(), time.Now()
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, inFlight)
-	for w := range inFlight {
-		wg.Go(func() {
-			now := time.Now()
-			for {
-				first := int(next.Add(writeBatch) - writeBatch)
-				if first >= n {
-					return
-				}
-				entries := make([]types.PutRecordsRequestEntry, 0, writeBatch)
-				for i := first; i < min(first+writeBatch, n); i++ {
-					entries = append(entries, types.PutRecordsRequestEntry{Data: makeData(size, int64(i), now), PartitionKey: aws.String(keys[i%len(keys)])})
-				}
-				for attempt := 1; len(entries) > 0; attempt++ {
-					if attempt > maxPutAttempts {
-						errs[w] = fmt.Errorf("%d entries still failing after %d attempts", len(entries), maxPutAttempts)
-						return
-					}
-					cctx, cancel := context.WithTimeout(ctx, callTimeout)
-					out, err := client.PutRecords(cctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
-					cancel()
-					if err != nil {
-						errs[w] = err
-						return
-					}
-					var failed []types.PutRecordsRequestEntry
-					for j, r := range out.Records {
-						if r.ErrorCode != nil {
-							failed = append(failed, entries[j])
-						}
-					}
-					entries = failed
-				}
+	err := parallel(inFlight, func(int) error {
+		now := time.Now()
+		for {
+			first := int(next.Add(writeBatch) - writeBatch)
+			if first >= n {
+				return nil
 			}
-		})
-	}
-	wg.Wait()
+			entries := make([]types.PutRecordsRequestEntry, 0, writeBatch)
+			for i := first; i < min(first+writeBatch, n); i++ {
+				entries = append(entries, types.PutRecordsRequestEntry{Data: makeData(size, int64(i), now), PartitionKey: aws.String(keys[i%len(keys)])})
+			}
+			for attempt := 1; len(entries) > 0; attempt++ {
+				if attempt > maxPutAttempts {
+					return fmt.Errorf("%d entries still failing after %d attempts", len(entries), maxPutAttempts)
+				}
+				cctx, cancel := context.WithTimeout(ctx, callTimeout)
+				out, err := client.PutRecords(cctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
+				cancel()
+				if err != nil {
+					return err
+				}
+				var failed []types.PutRecordsRequestEntry
+				for j, r := range out.Records {
+					if r.ErrorCode != nil {
+						failed = append(failed, entries[j])
+					}
+				}
+				entries = failed
+			}
+		}
+	})
 	r := writeResult{wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0}
-	return r, errors.Join(errs...)
+	return r, err
 }
 
 // writeRun writes the records with kinesisio.Write on Prism.
@@ -255,10 +215,8 @@ func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream
 
 // checkWritten reads the stream back: every record 0..n-1 must be there.
 func (b *benchRun) checkWritten(ctx context.Context, client *kinesis.Client, stream string, infos []shardInfo, n int64) error {
-	s := newSink(n)
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if _, err := bareRead(rctx, client, stream, infos, false, s); err != nil {
+	s, err := readBack(ctx, client, stream, infos, n)
+	if err != nil {
 		return fmt.Errorf("reading back: %w", err)
 	}
 	if s.bad.Load() > 0 || s.distinct.Load() != n {

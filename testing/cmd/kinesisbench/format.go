@@ -90,41 +90,6 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// shortFunc shortens a function name from a profile: module prefixes
-// abbreviated, generic type arguments elided.
-func shortFunc(name string) string {
-	if i := strings.IndexByte(name, '['); i >= 0 {
-		depth, j := 0, i
-		for ; j < len(name); j++ {
-			switch name[j] {
-			case '[':
-				depth++
-			case ']':
-				depth--
-			}
-			if depth == 0 {
-				break
-			}
-		}
-		if j < len(name) {
-			name = name[:i] + "[...]" + name[j+1:]
-		}
-	}
-	for _, p := range []struct{ from, to string }{
-		{"github.com/apache/beam/sdks/v2/go/pkg/beam/", "beam/"},
-		{"github.com/kinesisio/beam-kinesis/", ""},
-		{"github.com/aws/aws-sdk-go-v2/", "aws/"},
-		{"github.com/aws/smithy-go/", "smithy/"},
-		{"google.golang.org/grpc/", "grpc/"},
-		{"google.golang.org/protobuf/", "protobuf/"},
-	} {
-		if strings.HasPrefix(name, p.from) {
-			return p.to + name[len(p.from):]
-		}
-	}
-	return name
-}
-
 // intStats returns the mean, min and max of xs.
 func intStats(xs []float64) (mean, lo, hi float64) {
 	if len(xs) == 0 {

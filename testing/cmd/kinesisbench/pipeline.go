@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -10,10 +11,10 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 )
 
 func init() {
@@ -182,7 +183,11 @@ func (s *sink) lastTime() time.Time  { return time.Unix(0, s.last.Load()) }
 // process, so the DoFn finds it.
 var sinks sync.Map // string -> *sink
 
-func registerSink(key string, s *sink) { sinks.Store(key, s) }
+// trackSink makes s the sink of key until the returned func is called.
+func trackSink(key string, s *sink) (untrack func()) {
+	sinks.Store(key, s)
+	return func() { sinks.Delete(key) }
+}
 
 func sinkFor(key string) (*sink, error) {
 	v, ok := sinks.Load(key)
@@ -301,69 +306,29 @@ func readOptions(endpoint string) []kinesisio.ReadOption {
 
 // runPipeline runs p on the in-process Prism and returns its result and
 // how long beam.Run took. A job still running after limit is cancelled
-// through the job service and reported as an error.
+// through the job service (prismrun.Run) and reported as an error.
 func (b *benchRun) runPipeline(ctx context.Context, p *beam.Pipeline, limit time.Duration) (beam.PipelineResult, time.Duration, error) {
-	type result struct {
-		pr  beam.PipelineResult
-		err error
-	}
-	done := make(chan result, 1)
 	pipelinesRun.Add(1)
+	stop, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var pr beam.PipelineResult
 	start := time.Now()
-	runCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx))
-	defer hardStop()
-	go func() {
-		pr, err := beam.Run(runCtx, "prism", p)
-		done <- result{pr, err}
-	}()
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	var why error
-	select {
-	case r := <-done:
-		return r.pr, time.Since(start), r.err
-	case <-timer.C:
-		why = fmt.Errorf("pipeline still running after %v: cancelled", limit)
-	case <-ctx.Done():
+	stopped, err := prismrun.Run(stop, b.jobs, func(ctx context.Context) (err error) {
+		pr, err = beam.Run(ctx, "prism", p)
+		return err
+	})
+	took := time.Since(start)
+	if !stopped {
+		return pr, took, err
+	}
+	why := fmt.Errorf("pipeline still running after %v: cancelled", limit)
+	if ctx.Err() != nil {
 		why = fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	took := time.Since(start)
-	stopBy := time.NewTimer(stopTimeout)
-	defer stopBy.Stop()
-	retry := time.NewTicker(100 * time.Millisecond)
-	defer retry.Stop()
-	for {
-		b.cancelJobs()
-		select {
-		case <-done:
-			return nil, took, why
-		case <-retry.C:
-		case <-stopBy.C:
-			hardStop()
-			return nil, took, fmt.Errorf("%w; the job did not stop within %v", why, stopTimeout)
-		}
+	if errors.Is(err, prismrun.ErrStopTimeout) {
+		return nil, took, fmt.Errorf("%w; the job did not stop within %v", why, prismrun.StopTimeout)
 	}
-}
-
-// cancelJobs cancels every job of the job service that has not ended.
-func (b *benchRun) cancelJobs() {
-	if b.jobs == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
-	defer cancel()
-	resp, err := b.jobs.GetJobs(ctx, &jobpb.GetJobsRequest{})
-	if err != nil {
-		return
-	}
-	for _, j := range resp.GetJobInfo() {
-		switch j.GetState() {
-		case jobpb.JobState_DONE, jobpb.JobState_FAILED, jobpb.JobState_CANCELLED, jobpb.JobState_CANCELLING,
-			jobpb.JobState_DRAINED, jobpb.JobState_UPDATED:
-			continue
-		}
-		_, _ = b.jobs.Cancel(ctx, &jobpb.CancelJobRequest{JobId: j.GetJobId()})
-	}
+	return nil, took, why
 }
 
 // counters sums the job's counters of namespace kinesisio by name.

@@ -16,7 +16,25 @@ import (
 )
 
 // figures in the order they run.
-var figureNames = []string{"read", "cpu", "latency", "startup", "scale", "write"}
+var figures = []struct {
+	name string
+	run  func(*benchRun, context.Context) error
+}{
+	{"read", (*benchRun).figRead},
+	{"cpu", (*benchRun).figCPU},
+	{"latency", (*benchRun).figLatency},
+	{"startup", (*benchRun).figStartup},
+	{"scale", (*benchRun).figScale},
+	{"write", (*benchRun).figWrite},
+}
+
+// figureNames are the names of the figures, in order.
+var figureNames = func() (names []string) {
+	for _, f := range figures {
+		names = append(names, f.name)
+	}
+	return names
+}()
 
 // usageError is a bad command line.
 type usageError struct{ error }
@@ -331,19 +349,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 		shape = "--unfused-sink: the counting DoFn after Read has an unused output consumed in another stage, so Prism does not busy-wait during the Read's bundles"
 	}
 	fmt.Fprintf(stdout, "kinesisbench %s\nMachine: %s\nPipeline shape: %s\n\n", strings.Join(args, " "), machine, shape)
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"read", b.figRead},
-		{"cpu", b.figCPU},
-		{"latency", b.figLatency},
-		{"startup", b.figStartup},
-		{"scale", b.figScale},
-		{"write", b.figWrite},
-	}
 	start := time.Now()
-	for _, s := range steps {
+	for _, s := range figures {
 		if !c.only[s.name] {
 			continue
 		}
@@ -352,7 +359,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 		}
 		t0 := time.Now()
 		b.progress("== figure %s", s.name)
-		if err := s.fn(ctx); err != nil {
+		if err := s.run(b, ctx); err != nil {
 			b.rep.fail("figure %s: %v", s.name, err)
 			b.progress("figure %s failed: %v", s.name, err)
 		}

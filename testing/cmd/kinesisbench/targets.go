@@ -22,17 +22,14 @@ func (b *benchRun) targetsTable() *bench.Table {
 	}
 	for _, size := range b.c.sizes {
 		for _, shards := range []int{4, 16} {
-			job, ok1 := b.rep.targetValue(fmt.Sprintf("read.job.%d.%d", size, shards))
-			steady, ok2 := b.rep.targetValue(fmt.Sprintf("read.steady.%d.%d", size, shards))
-			if !ok1 || !ok2 {
-				continue
-			}
-			t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards, paced to the quota (whole job / 1st→last)", sizeLabel(size), shards),
-				fmt.Sprintf("%s / %s", fixed(job, 2), fixed(steady, 2)), fmt.Sprintf("%s / %s", yes(job >= 0.8), yes(steady >= 0.8)))
-			job, ok1 = b.rep.targetValue(fmt.Sprintf("read.unpaced.job.%d.%d", size, shards))
-			steady, ok2 = b.rep.targetValue(fmt.Sprintf("read.unpaced.steady.%d.%d", size, shards))
-			if ok1 && ok2 {
-				t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards, WithQuotaPacing(0) (whole job / 1st→last)", sizeLabel(size), shards),
+			// The unpaced pair is reported only next to the paced one.
+			for _, v := range []struct{ key, name string }{{"read", "paced to the quota"}, {"read.unpaced", "WithQuotaPacing(0)"}} {
+				job, ok1 := b.rep.targetValue(fmt.Sprintf("%s.job.%d.%d", v.key, size, shards))
+				steady, ok2 := b.rep.targetValue(fmt.Sprintf("%s.steady.%d.%d", v.key, size, shards))
+				if !ok1 || !ok2 {
+					break
+				}
+				t.AddRow(fmt.Sprintf("read >= 0.8x bare loop, %s, %d shards, %s (whole job / 1st→last)", sizeLabel(size), shards, v.name),
 					fmt.Sprintf("%s / %s", fixed(job, 2), fixed(steady, 2)), fmt.Sprintf("%s / %s", yes(job >= 0.8), yes(steady >= 0.8)))
 			}
 		}
