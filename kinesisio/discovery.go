@@ -81,12 +81,26 @@ type watchShardsFn struct {
 
 	stream awsclient.Stream
 	client awsclient.ShardLister
+	up     bool // counted in readstate: Setup succeeded
 }
 
 func (fn *watchShardsFn) Setup(ctx context.Context) error {
 	var err error
-	fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx)
-	return err
+	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
+		return err
+	}
+	readstate.Default.Started(fn.Spec.ReadID)
+	fn.up = true
+	return nil
+}
+
+// Teardown counts the instance out: the last DoFn of the read to go
+// drops its state in this process.
+func (fn *watchShardsFn) Teardown() {
+	if fn.up {
+		fn.up = false
+		readstate.Default.Stopped(fn.Spec.ReadID)
+	}
 }
 
 // CreateInitialRestriction starts a run of the read: each run of the

@@ -15,8 +15,9 @@ import (
 
 // Position is where Read starts in a shard: TrimHorizon, Latest,
 // AtTimestamp, AtSequenceNumber or AfterSequenceNumber. The zero value is
-// TrimHorizon. WithStartPosition sets it for every shard,
-// WithShardPositions per shard.
+// TrimHorizon. WithStartPosition sets it for every shard (TrimHorizon,
+// Latest, AtTimestamp), WithShardPositions per shard (a sequence
+// number).
 type Position struct {
 	p restriction.Position
 }

@@ -43,7 +43,7 @@ func decodeDiscovery(b []byte) (discovery.Restriction, error) {
 }
 
 // readSpec is the whole configuration of one Read, decided when the
-// pipeline is built: the options write it, every DoFn of the read embeds
+// pipeline is built: the options write it, every DoFn of the read holds
 // it, and the fetchers' configuration is derived from it (fetchConfig).
 // Only names, ARNs, regions and endpoints enter it; no secret.
 type readSpec struct {

@@ -44,6 +44,7 @@ type readFn struct {
 	client fetcher.API
 	tsFn   func(Record) time.Time
 	m      readMetrics
+	up     bool // counted in readstate: Setup succeeded
 }
 
 func (fn *readFn) Setup(ctx context.Context) error {
@@ -60,10 +61,16 @@ func (fn *readFn) Setup(ctx context.Context) error {
 	}
 	fn.m = newReadMetrics()
 	readstate.Default.Started(fn.Spec.ReadID)
+	fn.up = true
 	return nil
 }
 
-func (fn *readFn) Teardown() { readstate.Default.Stopped(fn.Spec.ReadID) }
+func (fn *readFn) Teardown() {
+	if fn.up {
+		fn.up = false
+		readstate.Default.Stopped(fn.Spec.ReadID)
+	}
+}
 
 // run returns the state of the run of the read that d belongs to.
 func (fn *readFn) run(d shardDesc) *readstate.Run {

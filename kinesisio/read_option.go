@@ -108,8 +108,9 @@ func WithStartPosition(p Position) ReadOption {
 }
 
 // WithShardPositions starts each shard named in positions (by shard ID)
-// where it says: the way to resume from the positions a previous job
-// reached, usually AfterSequenceNumber of its last record. Other shards
+// at or after a sequence number (AtSequenceNumber, AfterSequenceNumber):
+// the way to resume from the positions a previous job reached, usually
+// AfterSequenceNumber of its last record. Other shards
 // start at the WithStartPosition position, except for relatives of the
 // named shards:
 //
@@ -131,10 +132,13 @@ func WithShardPositions(positions map[string]Position) ReadOption {
 			if shard == "" {
 				return invalid("WithShardPositions", "empty shard ID")
 			}
+			if k := p.p.Kind; k != restriction.AtSequence && k != restriction.AfterSequence {
+				return invalid("WithShardPositions", "shard %s: %v is not a sequence number position: give it with WithStartPosition", shard, p)
+			}
 			if err := p.validate(); err != nil {
 				return invalid("WithShardPositions", "shard %s: %v", shard, err)
 			}
-			out[shard] = p.resolved()
+			out[shard] = p.p
 		}
 		s.Start.Shards = maps.Clone(out)
 		return nil
@@ -145,6 +149,7 @@ func WithShardPositions(positions map[string]Position) ReadOption {
 // default), ProcessingTime or TimestampFn. Give it with WithEventTime.
 type EventTime struct {
 	processing bool
+	custom     bool // TimestampFn
 	fn         func(Record) time.Time
 	maxDelay   time.Duration
 }
@@ -170,7 +175,7 @@ func ProcessingTime() EventTime { return EventTime{processing: true} }
 // idle shards too, so windows close about maxDelay later than with
 // arrival times.
 func TimestampFn(fn func(Record) time.Time, maxDelay time.Duration) EventTime {
-	return EventTime{fn: fn, maxDelay: maxDelay}
+	return EventTime{custom: true, fn: fn, maxDelay: maxDelay}
 }
 
 // WithEventTime sets the event time of the records (default
@@ -178,8 +183,11 @@ func TimestampFn(fn func(Record) time.Time, maxDelay time.Duration) EventTime {
 func WithEventTime(t EventTime) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
 		s.ProcessingTime, s.TimestampFn, s.EventDelay = t.processing, "", 0
-		if t.fn == nil {
+		if !t.custom {
 			return nil
+		}
+		if t.fn == nil {
+			return invalid("WithEventTime", "TimestampFn: nil function")
 		}
 		if t.maxDelay < 0 {
 			return invalid("WithEventTime", "TimestampFn: negative maximum delay %v", t.maxDelay)

@@ -45,7 +45,7 @@ const (
 )
 
 // writeSpec is the whole configuration of one Write, decided when the
-// pipeline is built: the options write it, its DoFn embeds it, and the
+// pipeline is built: the options write it, its DoFn holds it, and the
 // writer's configuration is derived from it (writerConfig).
 type writeSpec struct {
 	Conn           connection

@@ -24,10 +24,11 @@ const MaxShardPages = 100000
 // which the SDK's generic pagination would send (apache/beam#33478 and
 // others got this wrong).
 type ShardPager struct {
-	api   ShardLister
-	in    *kinesis.ListShardsInput
-	pages int
-	done  bool
+	api    ShardLister
+	stream Stream
+	in     *kinesis.ListShardsInput
+	pages  int
+	done   bool
 }
 
 // NewShardPager returns a pager over the shards of stream that filter
@@ -38,7 +39,7 @@ func NewShardPager(api ShardLister, stream Stream, filter *types.ShardFilter, pa
 	if pageSize > 0 {
 		in.MaxResults = aws.Int32(pageSize)
 	}
-	return &ShardPager{api: api, in: in}
+	return &ShardPager{api: api, stream: stream, in: in}
 }
 
 // HasMorePages reports whether NextPage has a page to return.
@@ -51,7 +52,7 @@ func (p *ShardPager) NextPage(ctx context.Context) ([]types.Shard, error) {
 	}
 	if p.pages >= MaxShardPages {
 		p.done = true
-		return nil, fmt.Errorf("kinesisio: ListShards did not end after %d pages", p.pages)
+		return nil, fmt.Errorf("kinesisio: ListShards of %v did not end after %d pages", p.stream, p.pages)
 	}
 	out, err := p.api.ListShards(ctx, p.in)
 	if err != nil {

@@ -132,11 +132,16 @@ func (l *Limiter) Reserve(now time.Time, demand map[string]Demand) time.Duration
 			b = &[2]Bucket{{Rate: l.recordsPerSec}, {Rate: l.bytesPerSec}}
 			l.buckets[shard] = b
 		}
-		due := b[0].Charge(now, now, float64(d.Records))
-		if t := b[1].Charge(now, now, float64(d.Bytes)); t.After(due) {
-			due = t
+		// A caller may come with a now older than another's charge (it
+		// read the clock before the lock): its wait counts from that
+		// charge, as if it came then.
+		for i, n := range [2]float64{float64(d.Records), float64(d.Bytes)} {
+			from := now
+			if b[i].last.After(from) {
+				from = b[i].last
+			}
+			wait = max(wait, b[i].Charge(now, now, n).Sub(from))
 		}
-		wait = max(wait, due.Sub(now))
 	}
 	return wait
 }

@@ -5,14 +5,17 @@
 // in one Run, found by read ID and run ID, so that nothing of a read is
 // kept anywhere else and a finished run is dropped whole.
 //
-// A run is dropped when the last DoFn instance of its read is torn down,
-// or, since Prism v2.77 never calls Teardown, by a sweeper goroutine once
-// the run is over in this process: no shard (or discovery step) running
-// there, no fetcher left, and no DoFn looked the run up for Quiet. Shards
-// of an abandoned run (a cancelled job) stop counting as running after
-// the watermark registry's StaleAfter (1 min), and their fetchers stop
-// after their idle timeout (2 min), so such a run is dropped soon after.
-// The sweeper runs only while runs are held.
+// A run is dropped when the last DoFn instance of its read (reader or
+// discovery) in this process is torn down, or, since Prism v2.77 never
+// calls Teardown, by a sweeper goroutine once the run is over in this
+// process: no shard (or discovery step) running there, no fetcher left,
+// and no DoFn looked the run up for Quiet (1 min: longer than any pause
+// between one shard of a bounded read finishing and the next one
+// starting, which must keep the record budget). Shards of an abandoned
+// run (a cancelled job) stop counting as running after the watermark
+// registry's StaleAfter (1 min), and their fetchers stop after their idle
+// timeout (2 min), so such a run is dropped soon after. The sweeper runs
+// only while runs are held.
 package readstate
 
 import (
@@ -35,8 +38,11 @@ type Run struct {
 	Emitted atomic.Int64
 
 	childShards atomic.Bool
-	used        atomic.Int64 // Unix nanoseconds of the last lookup
+	used        atomic.Int64 // monotonic nanoseconds (since epoch) of the last lookup
 }
+
+// epoch is the origin of Run.used, read through the monotonic clock.
+var epoch = time.Now()
 
 // SawChildShards notes that a reader saw a shard end with children.
 func (r *Run) SawChildShards() { r.childShards.Store(true) }
@@ -45,8 +51,8 @@ func (r *Run) SawChildShards() { r.childShards.Store(true) }
 // with children since the last call.
 func (r *Run) TakeChildShards() bool { return r.childShards.Swap(false) }
 
-func (r *Run) over(now time.Time, quiet time.Duration) bool {
-	return now.Sub(time.Unix(0, r.used.Load())) >= quiet && r.Watermarks.Active() == 0 && r.Fetchers.Len() == 0
+func (r *Run) over(quiet time.Duration) bool {
+	return time.Since(epoch)-time.Duration(r.used.Load()) >= quiet && r.Watermarks.Active() == 0 && r.Fetchers.Len() == 0
 }
 
 func (r *Run) close() { r.Fetchers.CloseAll() }
@@ -55,13 +61,11 @@ type key struct{ read, run string }
 
 // Registry holds the runs of this process.
 type Registry struct {
-	// Quiet is how long a run must go without a lookup before the sweeper
-	// may drop it.
-	Quiet time.Duration
 	// SweepEvery is how often the sweeper looks.
 	SweepEvery time.Duration
 
 	mu        sync.Mutex
+	quiet     time.Duration // how long a run must go without a lookup before the sweeper may drop it
 	runs      map[key]*Run
 	instances map[string]int // live DoFn instances per read ID
 	sweeping  bool
@@ -72,7 +76,17 @@ var Default = NewRegistry()
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{Quiet: 5 * time.Second, SweepEvery: time.Second, runs: map[key]*Run{}, instances: map[string]int{}}
+	return &Registry{quiet: time.Minute, SweepEvery: time.Second, runs: map[key]*Run{}, instances: map[string]int{}}
+}
+
+// SetQuiet sets how long a run must go without a lookup before the
+// sweeper may drop it, and returns the previous value. For tests.
+func (r *Registry) SetQuiet(d time.Duration) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.quiet
+	r.quiet = d
+	return prev
 }
 
 // Run returns the state of run runID of read readID, creating it on first
@@ -90,7 +104,7 @@ func (r *Registry) Run(readID, runID string) *Run {
 			go r.sweep()
 		}
 	}
-	run.used.Store(time.Now().UnixNano())
+	run.used.Store(int64(time.Since(epoch)))
 	return run
 }
 
@@ -140,11 +154,11 @@ func (r *Registry) Stopped(readID string) {
 func (r *Registry) sweep() {
 	t := time.NewTicker(r.SweepEvery)
 	defer t.Stop()
-	for now := range t.C {
+	for range t.C {
 		r.mu.Lock()
 		var drop []*Run
 		for k, run := range r.runs {
-			if run.over(now, r.Quiet) {
+			if run.over(r.quiet) {
 				drop = append(drop, run)
 				delete(r.runs, k)
 			}

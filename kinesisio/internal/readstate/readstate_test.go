@@ -7,7 +7,8 @@ import (
 
 func TestSweeperDropsFinishedRunsAndStops(t *testing.T) {
 	r := NewRegistry()
-	r.Quiet, r.SweepEvery = 20*time.Millisecond, 5*time.Millisecond
+	r.SweepEvery = 5 * time.Millisecond
+	r.SetQuiet(20 * time.Millisecond)
 	done := r.Run("read", "1")
 	done.Watermarks.Pending("shard", 1)
 	done.Watermarks.Finish("shard")
