@@ -157,9 +157,8 @@ func newClient(endpoint string) *kinesis.Client {
 
 // shardInfo is a shard and the hash key that routes a record to it.
 type shardInfo struct {
-	ID       string
-	HashKey  string
-	Position int
+	ID      string
+	HashKey string
 }
 
 // newStream creates a stream of n shards, named after the figure fig,
@@ -175,7 +174,7 @@ func (b *benchRun) newStream(ctx context.Context, c *kinesis.Client, fig string,
 	}
 	out := make([]shardInfo, len(shards))
 	for i, s := range shards {
-		out[i] = shardInfo{ID: aws.ToString(s.ShardId), HashKey: aws.ToString(s.HashKeyRange.StartingHashKey), Position: i}
+		out[i] = shardInfo{ID: aws.ToString(s.ShardId), HashKey: aws.ToString(s.HashKeyRange.StartingHashKey)}
 	}
 	return name, out, nil
 }

@@ -90,7 +90,6 @@ func (b *benchRun) figCPU(ctx context.Context) error {
 	summary.Note("Profile time is split by goroutine label: the server's goroutines carry side=server, the bare loop's side=bare; GC background workers are counted apart (they serve both sides); the rest is the client: for Read, the connector, Beam's harness and Prism. 'client µs/rec' of Read minus that of the bare loop is what Read costs beyond the SDK's own GetRecords call and decode.")
 	summary.Note("The Read run is bounded with WithStopAtLatest() and unpaced (WithQuotaPacing(0), like the bare loop: a run paced to the quota lasts longer, and Prism's busy loop costs CPU per second, not per record); its process CPU includes Prism's job start and end (a fixed cost, large per record only for short runs).")
 	b.emit(summary)
-	b.rep.target("cpu.client.delta", perRec(rs.client)-perRec(bs.client))
 
 	byPart := &bench.Table{
 		Title:   "2b. Where the CPU goes, by part (profile, µs per record)",
