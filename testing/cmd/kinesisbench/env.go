@@ -248,11 +248,13 @@ func readHeader(d []byte) (sent int64, idx int64, ok bool) {
 }
 
 // putter puts records numbered from 0 on a stream, record i on shard
-// i mod shards (by ExplicitHashKey), retrying refused entries.
+// i mod shards (by ExplicitHashKey), retrying refused entries; with keys,
+// record i has partition key keys[i mod len(keys)] and no hash key.
 type putter struct {
 	c      *kinesis.Client
 	stream string
 	shards []shardInfo
+	keys   []string
 	size   int
 	// calls holds the duration of each PutRecords call.
 	calls   *bench.Histogram
@@ -269,12 +271,13 @@ func (p *putter) put(ctx context.Context, first int64, n int) error {
 	now := time.Now()
 	for i := range entries {
 		idx := first + int64(i)
-		sh := p.shards[idx%int64(len(p.shards))]
-		entries[i] = types.PutRecordsRequestEntry{
-			Data:            makeData(p.size, idx, now),
-			PartitionKey:    aws.String(strconv.FormatInt(idx%keyCount, 36)),
-			ExplicitHashKey: aws.String(sh.HashKey),
+		entries[i].Data = makeData(p.size, idx, now)
+		if p.keys != nil {
+			entries[i].PartitionKey = aws.String(p.keys[idx%int64(len(p.keys))])
+			continue
 		}
+		entries[i].PartitionKey = aws.String(strconv.FormatInt(idx%keyCount, 36))
+		entries[i].ExplicitHashKey = aws.String(p.shards[idx%int64(len(p.shards))].HashKey)
 	}
 	for attempt := 1; ; attempt++ {
 		// Stamp at the call: latency counts from PutRecords.
@@ -326,7 +329,7 @@ func (p *putter) put(ctx context.Context, first int64, n int) error {
 
 // batchLen is how many records of p.size fit one PutRecords call.
 func (p *putter) batchLen() int {
-	return max(1, min(500, putBatchBytes/(p.size+8)))
+	return max(1, min(writeBatch, putBatchBytes/(p.size+8)))
 }
 
 // fill puts n records (indexes 0..n-1) as fast as workers calls in

@@ -22,17 +22,17 @@ func (b *benchRun) trivialRun(ctx context.Context) (first, job time.Duration, er
 	key := fmt.Sprintf("trivial-%d", b.seq.Add(1))
 	p, s := beam.NewPipelineWithRoot()
 	beam.ParDo0(s, &stampFn{Key: key}, beam.Impulse(s))
+	defer byKey.Delete(key)
 	start := time.Now()
 	_, job, err = b.runPipeline(ctx, p, 2*time.Minute)
 	if err != nil {
 		return 0, job, err
 	}
-	v, ok := stamps.Load(key)
-	if !ok {
+	at := keyed[tally](key).first.Load()
+	if at == 0 {
 		return 0, job, fmt.Errorf("trivial pipeline: the element never reached the DoFn")
 	}
-	stamps.Delete(key)
-	return time.Unix(0, v.(*atomic.Int64).Load()).Sub(start), job, nil
+	return time.Unix(0, at).Sub(start), job, nil
 }
 
 // milestones notes when the server first saw each operation after a

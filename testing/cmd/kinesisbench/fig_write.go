@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
@@ -130,58 +127,22 @@ func (b *benchRun) writeProfileTables(data []byte, n int) error {
 	return nil
 }
 
-// bareWriteRun writes the records with PutRecords calls of writeBatch
-// from inFlight goroutines.
+// bareWriteRun writes the records with a putter: PutRecords calls of
+// writeBatch from inFlight goroutines, refused entries resent.
 func (b *benchRun) bareWriteRun(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client, stream string, inFlight int) (writeResult, error) {
-	n, size := b.c.writeRecords, b.c.writeSize
-	keys := make([]string, b.c.writeKeys)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("pk-%d", i)
-	}
+	p := &putter{c: client, stream: stream, size: b.c.writeSize, keys: partitionKeys(b.c.writeKeys)}
 	runtime.GC()
 	calls0 := srv.Calls("PutRecords")
 	cpu0, start := bench.CPUTime(), time.Now()
-	var next atomic.Int64
-	err := parallel(inFlight, func(int) error {
-		now := time.Now()
-		for {
-			first := int(next.Add(writeBatch) - writeBatch)
-			if first >= n {
-				return nil
-			}
-			entries := make([]types.PutRecordsRequestEntry, 0, writeBatch)
-			for i := first; i < min(first+writeBatch, n); i++ {
-				entries = append(entries, types.PutRecordsRequestEntry{Data: makeData(size, int64(i), now), PartitionKey: aws.String(keys[i%len(keys)])})
-			}
-			for attempt := 1; len(entries) > 0; attempt++ {
-				if attempt > maxPutAttempts {
-					return fmt.Errorf("%d entries still failing after %d attempts", len(entries), maxPutAttempts)
-				}
-				cctx, cancel := context.WithTimeout(ctx, callTimeout)
-				out, err := client.PutRecords(cctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
-				cancel()
-				if err != nil {
-					return err
-				}
-				var failed []types.PutRecordsRequestEntry
-				for j, r := range out.Records {
-					if r.ErrorCode != nil {
-						failed = append(failed, entries[j])
-					}
-				}
-				entries = failed
-			}
-		}
-	})
-	r := writeResult{wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0}
-	return r, err
+	err := p.fill(ctx, int64(b.c.writeRecords), inFlight)
+	return writeResult{wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0}, err
 }
 
 // writeRun writes the records with kinesisio.Write on Prism.
 func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream string, inFlight int, noWritten bool) (writeResult, error) {
 	n := b.c.writeRecords
 	key := stream + "/write"
-	defer writeCounts.Delete(key)
+	defer byKey.Delete(key)
 	p, s := beam.NewPipelineWithRoot()
 	recs := beam.ParDo(s, &genFn{N: n, Size: b.c.writeSize, Keys: b.c.writeKeys}, beam.Impulse(s))
 	opts := []kinesisio.WriteOption{kinesisio.WithEndpoint(srv.Endpoint()), kinesisio.WithRegion(region),
@@ -196,7 +157,7 @@ func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream
 	calls0 := srv.Calls("PutRecords")
 	cpu0 := bench.CPUTime()
 	pr, wall, err := b.runPipeline(ctx, p, 5*time.Minute+time.Duration(n/1000)*time.Second)
-	c := writeCountFor(key)
+	c := keyed[tally](key)
 	r := writeResult{wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0,
 		first: time.Unix(0, c.first.Load()), last: time.Unix(0, c.last.Load())}
 	if err != nil {
