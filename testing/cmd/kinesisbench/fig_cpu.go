@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"errors"
 
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
@@ -33,14 +33,8 @@ func (b *benchRun) figCPU(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if b.c.cpuProfile != "" && readProf != nil {
-		if err := os.WriteFile(b.c.cpuProfile, readProf, 0o644); err != nil {
-			return err
-		}
-		if err := os.WriteFile(b.c.cpuProfile+".bare", bareProf, 0o644); err != nil {
-			return err
-		}
-		b.progress("cpu: wrote %s and %s.bare (go tool pprof -top %s)", b.c.cpuProfile, b.c.cpuProfile, b.c.cpuProfile)
+	if err := errors.Join(b.saveProfile("", readProf), b.saveProfile(".bare", bareProf)); err != nil {
+		return err
 	}
 	perRec := func(d int64) float64 { return float64(d) / 1e3 / float64(n) }
 	us := func(d int64) string { return fixed(perRec(d), 2) }

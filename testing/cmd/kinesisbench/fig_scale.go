@@ -217,12 +217,8 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 		keeps = "NO"
 	}
 	if profData != nil {
-		if b.c.cpuProfile != "" {
-			name := fmt.Sprintf("%s.scale-%d", b.c.cpuProfile, shards)
-			if err := os.WriteFile(name, profData, 0o644); err != nil {
-				return err
-			}
-			b.progress("scale: wrote %s", name)
+		if err := b.saveProfile(fmt.Sprintf(".scale-%d", shards), profData); err != nil {
+			return err
 		}
 		if prof, err := bench.ParseProfile(profData); err == nil {
 			tt.profiles = append(tt.profiles, scaleProfile{shards: shards, window: window, prof: prof})

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"time"
 
@@ -97,17 +96,13 @@ func (b *benchRun) figWrite(ctx context.Context) error {
 	t.Note("Each run writes the same %s records (%d partition keys) to a fresh stream; afterwards the stream is read back and every record must be there. The bare loop sends PutRecords calls of %d from goroutines sharing one client (same HTTP settings as the connector's) and resends failed entries; Write runs on Prism (Impulse -> a DoFn making the records -> Write -> a counting DoFn), so its time includes the job's start and the records' generation. WithoutWrittenRecords() emits nothing per record written (its count comes from the write_records metric).",
 		num(float64(n)), b.c.writeKeys, writeBatch)
 	b.emit(t)
-	if writeProf != nil {
-		if b.c.cpuProfile != "" {
-			if err := os.WriteFile(b.c.cpuProfile+".write", writeProf, 0o644); err != nil {
-				return err
-			}
-		}
-		if err := b.writeProfileTables(writeProf, n); err != nil {
-			return err
-		}
+	if writeProf == nil {
+		return nil
 	}
-	return nil
+	if err := b.saveProfile(".write", writeProf); err != nil {
+		return err
+	}
+	return b.writeProfileTables(writeProf, n)
 }
 
 // writeProfileTables prints the top functions of the default Write run.
