@@ -458,9 +458,7 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 		return fmt.Errorf("GetShardIterator %s: %w", shardID, err)
 	}
 	iter := it.ShardIterator
-	// The pace the connector keeps by default: a call every 200 ms at
-	// most, and a byte bucket holding one second of 2 MiB/s that a call
-	// may overdraw, refilled up to a call's start and charged at its end.
+	// The byte bucket is refilled up to a call's start.
 	tokens, last := float64(quotaBytesPerSec), time.Now()
 	for iter != nil {
 		if err := ctx.Err(); err != nil {

@@ -230,13 +230,8 @@ func (b *benchRun) addSink(s beam.Scope, key string, col beam.PCollection) {
 // default nothing consumes it, so Prism drops it and the counting DoFn's
 // stage (the Read's or the Write's, fused with it) has no outputs. With
 // --unfused-sink a Reshuffle takes it to another stage, so that stage has
-// an output.
-//
-// Prism v2.77 busy-waits during every bundle of a stage without outputs:
-// stage.Execute's progress loop selects on the bundle's data channel,
-// closed from the start when there are no outputs, until the bundle's
-// response arrives. That costs up to a core and makes the Read's bundles
-// an order of magnitude longer on a small machine.
+// an output and Prism v2.77 does not busy-wait during its bundles (see the
+// package doc and prismSpinNote).
 func (b *benchRun) terminate(s beam.Scope, out beam.PCollection) {
 	if b.c.unfusedSink {
 		beam.ParDo0(s, &dropFn{}, beam.Reshuffle(s, out))
