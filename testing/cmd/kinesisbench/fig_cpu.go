@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/testing/bench"
@@ -86,38 +85,21 @@ type config struct {
 	writeRecords, writeSize, writeShards, writeKeys int
 }
 
-// report is what a run found.
+// report is what a run found. Only the goroutine running the figures
+// (one at a time) uses it.
 type report struct {
 	Tables   []*bench.Table
 	Failures []string
 	// Targets holds the measured values the summary compares with the
 	// performance targets, by name.
 	Targets map[string]float64
-
-	mu sync.Mutex
 }
 
 func (r *report) fail(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
 }
 
-func (r *report) target(name string, v float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.Targets == nil {
-		r.Targets = map[string]float64{}
-	}
-	r.Targets[name] = v
-}
-
-func (r *report) targetValue(name string) (float64, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	v, ok := r.Targets[name]
-	return v, ok
-}
+func (r *report) target(name string, v float64) { r.Targets[name] = v }
 
 // parseSize reads an integer with an optional k/K (x1000), KiB (x1024),
 // M (x1e6) or MiB suffix.
