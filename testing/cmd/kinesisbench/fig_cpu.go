@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 )
 
-func (b *benchRun) figCPU(ctx context.Context) error {
-	srv, client, err := newServerClient(false)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figCPU(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	size, shards, n := b.c.cpuSize, b.c.cpuShards, int64(b.c.cpuRecords)
 	stream, infos, err := b.filledStream(ctx, client, "cpu", shards, size, n, 4)
 	if err != nil {

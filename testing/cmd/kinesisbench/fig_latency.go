@@ -92,12 +92,7 @@ func callRates(before, after []int, d time.Duration) (mean, lo, hi float64) {
 	return intStats(rates)
 }
 
-func (b *benchRun) figLatency(ctx context.Context) error {
-	srv, client, err := newServerClient(false)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figLatency(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	t := &bench.Table{
 		Title: fmt.Sprintf("3. Latency from PutRecords to the record leaving Read: producer for %v on %d shards, polling defaults, quotas off",
 			b.c.latencyDuration, b.c.latencyShards),

@@ -44,12 +44,7 @@ func (r readResult) steady() float64 {
 // readTables are the tables of figure 1.
 type readTables struct{ main, paced *bench.Table }
 
-func (b *benchRun) figRead(ctx context.Context) error {
-	srv, client, err := newServerClient(b.c.readQuotas)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figRead(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	quotas := "quotas off"
 	if b.c.readQuotas {
 		quotas = "quotas ON: 5 GetRecords/s and 2 MiB/s per shard"

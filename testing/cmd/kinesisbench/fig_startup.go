@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
@@ -70,12 +71,7 @@ func watchMilestones(srv *fakekinesis.Server, ops ...string) (finish func() []ti
 	}
 }
 
-func (b *benchRun) figStartup(ctx context.Context) error {
-	srv, client, err := newServerClient(false)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figStartup(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	n := int64(b.c.startupRecords)
 	stream, _, err := b.filledStream(ctx, client, "startup", b.c.startupShards, 100, n, 2)
 	if err != nil {

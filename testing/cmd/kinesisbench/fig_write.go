@@ -23,12 +23,7 @@ type writeResult struct {
 	calls       int       // PutRecords calls the server saw
 }
 
-func (b *benchRun) figWrite(ctx context.Context) error {
-	srv, client, err := newServerClient(false)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figWrite(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	n, size := b.c.writeRecords, b.c.writeSize
 	t := &bench.Table{
 		Title: fmt.Sprintf("6. Write throughput: %s records of %s on %d shards, kinesisio.Write on Prism vs a bare PutRecords loop (batches of %d)",

@@ -11,20 +11,38 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 )
 
-// figures in the order they run.
+// figures in the order they run. Each but scale (a server per case) gets
+// a new in-process server, quotas off (the read figure sets them per run),
+// and a client of it.
 var figures = []struct {
-	name string
-	run  func(*benchRun, context.Context) error
+	name   string
+	server bool
+	run    func(*benchRun, context.Context, *fakekinesis.Server, *kinesis.Client) error
 }{
-	{"read", (*benchRun).figRead},
-	{"cpu", (*benchRun).figCPU},
-	{"latency", (*benchRun).figLatency},
-	{"startup", (*benchRun).figStartup},
-	{"scale", (*benchRun).figScale},
-	{"write", (*benchRun).figWrite},
+	{"read", true, (*benchRun).figRead},
+	{"cpu", true, (*benchRun).figCPU},
+	{"latency", true, (*benchRun).figLatency},
+	{"startup", true, (*benchRun).figStartup},
+	{"scale", false, (*benchRun).figScale},
+	{"write", true, (*benchRun).figWrite},
+}
+
+// runFigure runs figure i.
+func (b *benchRun) runFigure(ctx context.Context, i int) error {
+	if !figures[i].server {
+		return figures[i].run(b, ctx, nil, nil)
+	}
+	srv, client, err := newServerClient(false)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	return figures[i].run(b, ctx, srv, client)
 }
 
 // figureNames are the names of the figures, in order.
@@ -324,7 +342,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 	}
 	fmt.Fprintf(stdout, "kinesisbench %s\nMachine: %s\nPipeline shape: %s\n\n", strings.Join(args, " "), machine, shape)
 	start := time.Now()
-	for _, s := range figures {
+	for i, s := range figures {
 		if !c.only[s.name] {
 			continue
 		}
@@ -333,7 +351,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 		}
 		t0 := time.Now()
 		b.progress("== figure %s", s.name)
-		if err := s.run(b, ctx); err != nil {
+		if err := b.runFigure(ctx, i); err != nil {
 			b.rep.fail("figure %s: %v", s.name, err)
 			b.progress("figure %s failed: %v", s.name, err)
 		}
