@@ -25,9 +25,10 @@ type writeResult struct {
 
 func (b *benchRun) figWrite(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	n, size := b.c.writeRecords, b.c.writeSize
+	batch := (&putter{size: size}).batchLen() // writeBatch but for records over about 10 KiB
 	t := &bench.Table{
 		Title: fmt.Sprintf("6. Write throughput: %s records of %s on %d shards, kinesisio.Write on Prism vs a bare PutRecords loop (batches of %d)",
-			num(float64(n)), sizeLabel(size), b.c.writeShards, writeBatch),
+			num(float64(n)), sizeLabel(size), b.c.writeShards, batch),
 		Columns: []string{"writer", "requests in flight", "time", "rec/s", "MB/s", "ratio vs bare, 1 in flight", "ratio vs bare, same in flight",
 			"rec/s, 1st→last written", "PutRecords calls", "process CPU µs/rec"},
 	}
@@ -78,18 +79,15 @@ func (b *benchRun) figWrite(ctx context.Context, srv *fakekinesis.Server, client
 		}
 		t.AddRow(sp.name, sp.inFlight, secs(r.wall), num(rate), fixed(rate*float64(size)/1e6, 1), vs(1), vs(sp.inFlight), steady,
 			num(float64(r.calls)), fixed(float64(r.cpu.Microseconds())/float64(n), 2))
-		if sp.write && !sp.noWritten {
-			if w, ok := bareWall[1]; ok {
-				b.rep.target(fmt.Sprintf("write.ratio1.%d", sp.inFlight), rate/perSec(int64(n), w))
-			}
-			if w, ok := bareWall[sp.inFlight]; ok {
-				b.rep.target(fmt.Sprintf("write.ratio.%d", sp.inFlight), rate/perSec(int64(n), w))
+		for key, k := range map[string]int{"write.ratio1": 1, "write.ratio": sp.inFlight} {
+			if w, ok := bareWall[k]; ok && sp.write && !sp.noWritten {
+				b.rep.target(fmt.Sprintf("%s.%d", key, sp.inFlight), rate/perSec(int64(n), w))
 			}
 		}
 		b.progress("write %s (%d in flight): %s rec/s in %v", sp.name, sp.inFlight, num(rate), r.wall.Round(time.Millisecond))
 	}
 	t.Note("Each run writes the same %s records (%d partition keys) to a fresh stream; afterwards the stream is read back and every record must be there. The bare loop sends PutRecords calls of %d from goroutines sharing one client (same HTTP settings as the connector's) and resends failed entries; Write runs on Prism (Impulse -> a DoFn making the records -> Write -> a counting DoFn), so its time includes the job's start and the records' generation. WithoutWrittenRecords() emits nothing per record written (its count comes from the write_records metric).",
-		num(float64(n)), b.c.writeKeys, writeBatch)
+		num(float64(n)), b.c.writeKeys, batch)
 	b.emit(t)
 	if writeProf == nil {
 		return nil
@@ -118,7 +116,7 @@ func (b *benchRun) writeProfileTables(data []byte, n int) error {
 }
 
 // bareWriteRun writes the records with a putter: PutRecords calls of
-// writeBatch from inFlight goroutines, refused entries resent.
+// batchLen from inFlight goroutines, refused entries resent.
 func (b *benchRun) bareWriteRun(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client, stream string, inFlight int) (writeResult, error) {
 	p := &putter{c: client, stream: stream, size: b.c.writeSize, keys: partitionKeys(b.c.writeKeys)}
 	runtime.GC()
