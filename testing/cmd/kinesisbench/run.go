@@ -265,20 +265,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	c.only = map[string]bool{}
 	for f := range strings.SplitSeq(*only, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if f == "all" {
+		switch f = strings.TrimSpace(f); {
+		case f == "":
+		case f == "all":
 			for _, n := range figureNames {
 				c.only[n] = true
 			}
-			continue
-		}
-		if !slices.Contains(figureNames, f) {
+		case slices.Contains(figureNames, f):
+			c.only[f] = true
+		default:
 			return nil, usageError{fmt.Errorf("--only: unknown figure %q (figures: %s)", f, strings.Join(figureNames, ", "))}
 		}
-		c.only[f] = true
 	}
 	if len(c.only) == 0 {
 		return nil, usageError{fmt.Errorf("--only selects no figure")}
