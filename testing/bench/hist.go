@@ -19,11 +19,10 @@ const (
 // Histogram counts non-negative durations in log-linear buckets. It is
 // safe for concurrent use and never allocates after NewHistogram.
 // Percentiles are exact to within 1.6 % (and to the nanosecond below
-// 128 ns); Max, Min and Mean are exact.
+// 128 ns), and clamped to the exact min and max.
 type Histogram struct {
 	counts [numBuckets]atomic.Int64
 	n      atomic.Int64
-	sum    atomic.Int64
 	max    atomic.Int64
 	min    atomic.Int64
 }
@@ -63,7 +62,6 @@ func (h *Histogram) Record(d time.Duration) {
 	}
 	h.counts[bucketOf(v)].Add(1)
 	h.n.Add(1)
-	h.sum.Add(v)
 	for {
 		m := h.max.Load()
 		if v <= m || h.max.CompareAndSwap(m, v) {
@@ -87,23 +85,6 @@ func (h *Histogram) Max() time.Duration {
 		return 0
 	}
 	return time.Duration(h.max.Load())
-}
-
-// Min returns the smallest duration recorded (0 if none).
-func (h *Histogram) Min() time.Duration {
-	if h.n.Load() == 0 {
-		return 0
-	}
-	return time.Duration(h.min.Load())
-}
-
-// Mean returns the mean duration (0 if none).
-func (h *Histogram) Mean() time.Duration {
-	n := h.n.Load()
-	if n == 0 {
-		return 0
-	}
-	return time.Duration(h.sum.Load() / n)
 }
 
 // Quantile returns the q-quantile (0 <= q <= 1) of the recorded

@@ -55,7 +55,6 @@ type RSSSampler struct {
 
 	mu      sync.Mutex
 	samples []RSSSample
-	max     int64
 }
 
 // StartRSSSampler starts sampling at once and then every interval (at
@@ -96,7 +95,6 @@ func (s *RSSSampler) take() {
 		s.samples = kept
 	}
 	s.samples = append(s.samples, RSSSample{At: time.Now(), Bytes: v})
-	s.max = max(s.max, v)
 }
 
 // Stop ends sampling (after one last reading) and waits for it.
@@ -109,24 +107,12 @@ func (s *RSSSampler) Stop() {
 	<-s.done
 }
 
-// Max returns the largest reading so far.
-func (s *RSSSampler) Max() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.max
-}
-
-// Samples returns the readings so far.
-func (s *RSSSampler) Samples() []RSSSample {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]RSSSample(nil), s.samples...)
-}
-
 // MaxBetween returns the largest reading taken in [from, to], or 0.
 func (s *RSSSampler) MaxBetween(from, to time.Time) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var m int64
-	for _, x := range s.Samples() {
+	for _, x := range s.samples {
 		if !x.At.Before(from) && !x.At.After(to) {
 			m = max(m, x.Bytes)
 		}

@@ -46,14 +46,6 @@ const (
 	keyCount = 4096
 )
 
-// placeholderCredentials are set for the connector's default credential
-// chain when the environment has none; the in-process server does not
-// check signatures.
-var placeholderCredentials = map[string]string{
-	"AWS_ACCESS_KEY_ID":     "kinesisbench",
-	"AWS_SECRET_ACCESS_KEY": "kinesisbench",
-}
-
 // bench holds what the figures share.
 type benchRun struct {
 	c      *config
@@ -70,16 +62,16 @@ var (
 	setupErr  error
 )
 
-// setupProcess prepares the process once: credentials, Beam, Prism (in
-// this process, so that a job that overruns can be cancelled through the
-// job service; an endpoint already set, by a test that started Prism, is
-// kept).
+// setupProcess prepares the process once: placeholder credentials for the
+// connector's default chain when the environment has none (the server
+// does not check signatures), Beam, Prism (in this process, so that a job
+// that overruns can be cancelled through the job service; an endpoint
+// already set, by a test that started Prism, is kept).
 func setupProcess(ctx context.Context, logLevel string) (jobpb.JobServiceClient, error) {
 	setupOnce.Do(func() {
 		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_SECRET_ACCESS_KEY") == "" {
-			for k, v := range placeholderCredentials {
-				os.Setenv(k, v)
-			}
+			os.Setenv("AWS_ACCESS_KEY_ID", "kinesisbench")
+			os.Setenv("AWS_SECRET_ACCESS_KEY", "kinesisbench")
 		}
 		if os.Getenv("AWS_EC2_METADATA_DISABLED") == "" {
 			os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -98,7 +90,7 @@ func newBench(ctx context.Context, c *config, stdout, stderr io.Writer) (*benchR
 	if err != nil {
 		return nil, err
 	}
-	return &benchRun{c: c, rep: &report{}, stdout: stdout, stderr: stderr, jobs: jobs}, nil
+	return &benchRun{c: c, rep: &report{Targets: map[string]float64{}}, stdout: stdout, stderr: stderr, jobs: jobs}, nil
 }
 
 // progress prints a progress line on stderr.
@@ -116,14 +108,7 @@ func (b *benchRun) detail(format string, args ...any) {
 // emit prints a finished table and keeps it for the Markdown output.
 func (b *benchRun) emit(t *bench.Table) {
 	t.WriteText(b.stdout)
-	b.rep.mu.Lock()
 	b.rep.Tables = append(b.rep.Tables, t)
-	b.rep.mu.Unlock()
-}
-
-// streamName returns a new stream name.
-func (b *benchRun) streamName(fig string) string {
-	return fmt.Sprintf("kinesisbench-%s-%d-%06x", fig, b.seq.Add(1), rand.Uint32()&0xffffff)
 }
 
 // newServerClient starts an in-process Kinesis server whose goroutines
@@ -157,15 +142,14 @@ func newClient(endpoint string) *kinesis.Client {
 
 // shardInfo is a shard and the hash key that routes a record to it.
 type shardInfo struct {
-	ID       string
-	HashKey  string
-	Position int
+	ID      string
+	HashKey string
 }
 
 // newStream creates a stream of n shards, named after the figure fig,
 // and returns its name and shards.
 func (b *benchRun) newStream(ctx context.Context, c *kinesis.Client, fig string, n int) (string, []shardInfo, error) {
-	name := b.streamName(fig)
+	name := fmt.Sprintf("kinesisbench-%s-%d-%06x", fig, b.seq.Add(1), rand.Uint32()&0xffffff)
 	if _, err := kinesistest.CreateStream(ctx, c, name, int32(n)); err != nil {
 		return "", nil, err
 	}
@@ -175,7 +159,7 @@ func (b *benchRun) newStream(ctx context.Context, c *kinesis.Client, fig string,
 	}
 	out := make([]shardInfo, len(shards))
 	for i, s := range shards {
-		out[i] = shardInfo{ID: aws.ToString(s.ShardId), HashKey: aws.ToString(s.HashKeyRange.StartingHashKey), Position: i}
+		out[i] = shardInfo{ID: aws.ToString(s.ShardId), HashKey: aws.ToString(s.HashKeyRange.StartingHashKey)}
 	}
 	return name, out, nil
 }
@@ -249,11 +233,13 @@ func readHeader(d []byte) (sent int64, idx int64, ok bool) {
 }
 
 // putter puts records numbered from 0 on a stream, record i on shard
-// i mod shards (by ExplicitHashKey), retrying refused entries.
+// i mod shards (by ExplicitHashKey), retrying refused entries; with keys,
+// record i has partition key keys[i mod len(keys)] and no hash key.
 type putter struct {
 	c      *kinesis.Client
 	stream string
 	shards []shardInfo
+	keys   []string
 	size   int
 	// calls holds the duration of each PutRecords call.
 	calls   *bench.Histogram
@@ -270,12 +256,13 @@ func (p *putter) put(ctx context.Context, first int64, n int) error {
 	now := time.Now()
 	for i := range entries {
 		idx := first + int64(i)
-		sh := p.shards[idx%int64(len(p.shards))]
-		entries[i] = types.PutRecordsRequestEntry{
-			Data:            makeData(p.size, idx, now),
-			PartitionKey:    aws.String(strconv.FormatInt(idx%keyCount, 36)),
-			ExplicitHashKey: aws.String(sh.HashKey),
+		entries[i].Data = makeData(p.size, idx, now)
+		if p.keys != nil {
+			entries[i].PartitionKey = aws.String(p.keys[idx%int64(len(p.keys))])
+			continue
 		}
+		entries[i].PartitionKey = aws.String(strconv.FormatInt(idx%keyCount, 36))
+		entries[i].ExplicitHashKey = aws.String(p.shards[idx%int64(len(p.shards))].HashKey)
 	}
 	for attempt := 1; ; attempt++ {
 		// Stamp at the call: latency counts from PutRecords.
@@ -327,7 +314,7 @@ func (p *putter) put(ctx context.Context, first int64, n int) error {
 
 // batchLen is how many records of p.size fit one PutRecords call.
 func (p *putter) batchLen() int {
-	return max(1, min(500, putBatchBytes/(p.size+8)))
+	return max(1, min(writeBatch, putBatchBytes/(p.size+8)))
 }
 
 // fill puts n records (indexes 0..n-1) as fast as workers calls in
@@ -456,9 +443,7 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 		return fmt.Errorf("GetShardIterator %s: %w", shardID, err)
 	}
 	iter := it.ShardIterator
-	// The pace the connector keeps by default: a call every 200 ms at
-	// most, and a byte bucket holding one second of 2 MiB/s that a call
-	// may overdraw, refilled up to a call's start and charged at its end.
+	// The byte bucket is refilled up to a call's start.
 	tokens, last := float64(quotaBytesPerSec), time.Now()
 	for iter != nil {
 		if err := ctx.Err(); err != nil {
@@ -496,8 +481,8 @@ func bareShard(ctx context.Context, c *kinesis.Client, stream, shardID string, p
 			tokens = min(tokens+max(start.Sub(last), 0).Seconds()*quotaBytesPerSec, quotaBytesPerSec) - float64(bytes)
 			last = end
 			due := start.Add(200 * time.Millisecond)
-			if tokens < 0 {
-				due = maxTime(due, end.Add(time.Duration(-tokens/quotaBytesPerSec*float64(time.Second))))
+			if debt := end.Add(time.Duration(-tokens / quotaBytesPerSec * float64(time.Second))); tokens < 0 && debt.After(due) {
+				due = debt
 			}
 			if err := sleep(ctx, time.Until(due)); err != nil {
 				return err
@@ -556,11 +541,4 @@ func waitPolled(ctx context.Context, srv *fakekinesis.Server, shards []shardInfo
 		}
 	}
 	return time.Since(since), nil
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 )
 
-func (b *benchRun) figCPU(ctx context.Context) error {
-	srv, client, err := newServerClient(false)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figCPU(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	size, shards, n := b.c.cpuSize, b.c.cpuShards, int64(b.c.cpuRecords)
 	stream, infos, err := b.filledStream(ctx, client, "cpu", shards, size, n, 4)
 	if err != nil {
@@ -33,14 +30,8 @@ func (b *benchRun) figCPU(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if b.c.cpuProfile != "" && readProf != nil {
-		if err := os.WriteFile(b.c.cpuProfile, readProf, 0o644); err != nil {
-			return err
-		}
-		if err := os.WriteFile(b.c.cpuProfile+".bare", bareProf, 0o644); err != nil {
-			return err
-		}
-		b.progress("cpu: wrote %s and %s.bare (go tool pprof -top %s)", b.c.cpuProfile, b.c.cpuProfile, b.c.cpuProfile)
+	if err := errors.Join(b.saveProfile("", readProf), b.saveProfile(".bare", bareProf)); err != nil {
+		return err
 	}
 	perRec := func(d int64) float64 { return float64(d) / 1e3 / float64(n) }
 	us := func(d int64) string { return fixed(perRec(d), 2) }
@@ -90,7 +81,6 @@ func (b *benchRun) figCPU(ctx context.Context) error {
 	summary.Note("Profile time is split by goroutine label: the server's goroutines carry side=server, the bare loop's side=bare; GC background workers are counted apart (they serve both sides); the rest is the client: for Read, the connector, Beam's harness and Prism. 'client µs/rec' of Read minus that of the bare loop is what Read costs beyond the SDK's own GetRecords call and decode.")
 	summary.Note("The Read run is bounded with WithStopAtLatest() and unpaced (WithQuotaPacing(0), like the bare loop: a run paced to the quota lasts longer, and Prism's busy loop costs CPU per second, not per record); its process CPU includes Prism's job start and end (a fixed cost, large per record only for short runs).")
 	b.emit(summary)
-	b.rep.target("cpu.client.delta", perRec(rs.client)-perRec(bs.client))
 
 	byPart := &bench.Table{
 		Title:   "2b. Where the CPU goes, by part (profile, µs per record)",

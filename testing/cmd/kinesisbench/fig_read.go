@@ -30,6 +30,7 @@ type readResult struct {
 	s          *sink
 	wall       time.Duration // the bare loop, or beam.Run
 	cpu        time.Duration // process CPU during it
+	start      time.Time     // the bare loop's or beam.Run's start
 	firstAfter time.Duration // from the start to the first record
 	calls      int           // GetRecords calls the server saw
 	counters   map[string]int64
@@ -43,12 +44,7 @@ func (r readResult) steady() float64 {
 // readTables are the tables of figure 1.
 type readTables struct{ main, paced *bench.Table }
 
-func (b *benchRun) figRead(ctx context.Context) error {
-	srv, client, err := newServerClient(b.c.readQuotas)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figRead(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	quotas := "quotas off"
 	if b.c.readQuotas {
 		quotas = "quotas ON: 5 GetRecords/s and 2 MiB/s per shard"
@@ -173,7 +169,7 @@ func (b *benchRun) bareRun(ctx context.Context, client *kinesis.Client, stream s
 	defer cancel()
 	cpu0, start := bench.CPUTime(), time.Now()
 	calls, err := bareRead(rctx, client, stream, infos, paced, s)
-	r := readResult{s: s, wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: int(calls)}
+	r := readResult{s: s, start: start, wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: int(calls)}
 	r.firstAfter = s.firstTime().Sub(start)
 	if err != nil {
 		return r, err
@@ -198,7 +194,7 @@ func (b *benchRun) readRun(ctx context.Context, srv *fakekinesis.Server, stream 
 	calls0 := srv.Calls("GetRecords")
 	cpu0, start := bench.CPUTime(), time.Now()
 	pr, wall, err := b.runPipeline(ctx, p, limit+30*time.Second)
-	r := readResult{s: s, wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("GetRecords") - calls0, counters: counters(pr)}
+	r := readResult{s: s, start: start, wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("GetRecords") - calls0, counters: counters(pr)}
 	r.firstAfter = s.firstTime().Sub(start)
 	if err != nil {
 		return r, fmt.Errorf("kinesisio.Read pipeline: %w", err)

@@ -10,7 +10,9 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 )
 
 // heapObjects returns the bytes of live and not yet swept heap objects.
@@ -63,7 +65,8 @@ type scaleProfile struct {
 	prof   *bench.Profile
 }
 
-func (b *benchRun) figScale(ctx context.Context) error {
+// figScale starts a server per case (with quotas): srv and client are nil.
+func (b *benchRun) figScale(ctx context.Context, _ *fakekinesis.Server, _ *kinesis.Client) error {
 	tt := scaleTables{
 		keepUp: &bench.Table{
 			Title: fmt.Sprintf("5a. Scale on one worker, quotas on (5 GetRecords/s and 2 MiB/s per shard): producer at %d records/s per shard for %v",
@@ -217,12 +220,8 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 		keeps = "NO"
 	}
 	if profData != nil {
-		if b.c.cpuProfile != "" {
-			name := fmt.Sprintf("%s.scale-%d", b.c.cpuProfile, shards)
-			if err := os.WriteFile(name, profData, 0o644); err != nil {
-				return err
-			}
-			b.progress("scale: wrote %s", name)
+		if err := b.saveProfile(fmt.Sprintf(".scale-%d", shards), profData); err != nil {
+			return err
 		}
 		if prof, err := bench.ParseProfile(profData); err == nil {
 			tt.profiles = append(tt.profiles, scaleProfile{shards: shards, window: window, prof: prof})

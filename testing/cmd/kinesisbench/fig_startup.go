@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
@@ -22,76 +23,55 @@ func (b *benchRun) trivialRun(ctx context.Context) (first, job time.Duration, er
 	key := fmt.Sprintf("trivial-%d", b.seq.Add(1))
 	p, s := beam.NewPipelineWithRoot()
 	beam.ParDo0(s, &stampFn{Key: key}, beam.Impulse(s))
+	defer byKey.Delete(key)
 	start := time.Now()
 	_, job, err = b.runPipeline(ctx, p, 2*time.Minute)
 	if err != nil {
 		return 0, job, err
 	}
-	v, ok := stamps.Load(key)
-	if !ok {
+	at := keyed[tally](key).first.Load()
+	if at == 0 {
 		return 0, job, fmt.Errorf("trivial pipeline: the element never reached the DoFn")
 	}
-	stamps.Delete(key)
-	return time.Unix(0, v.(*atomic.Int64).Load()).Sub(start), job, nil
+	return time.Unix(0, at).Sub(start), job, nil
 }
 
-// milestones notes when the server first saw each operation after a
-// start, by polling its counters every millisecond.
-type milestones struct {
-	srv   *fakekinesis.Server
-	start time.Time
-	ops   []string
-	base  []int
-	at    []time.Duration
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-func watchMilestones(srv *fakekinesis.Server, start time.Time, ops ...string) *milestones {
-	m := &milestones{srv: srv, start: start, ops: ops, at: make([]time.Duration, len(ops)), stop: make(chan struct{}), done: make(chan struct{})}
-	for _, op := range ops {
-		m.base = append(m.base, srv.Calls(op))
+// watchMilestones notes when the server first sees each of ops, by
+// polling its counters every millisecond, until finish is called.
+func watchMilestones(srv *fakekinesis.Server, ops ...string) (finish func() []time.Time) {
+	at := make([]time.Time, len(ops))
+	base := make([]int, len(ops))
+	for i, op := range ops {
+		base[i] = srv.Calls(op)
 	}
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(m.done)
+		defer close(done)
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
-		for {
-			pending := false
-			for i, op := range m.ops {
-				if m.at[i] == 0 {
-					if m.srv.Calls(op) > m.base[i] {
-						m.at[i] = time.Since(m.start)
-					} else {
-						pending = true
-					}
+		for pending := true; pending; {
+			pending = false
+			for i, op := range ops {
+				if at[i].IsZero() && srv.Calls(op) > base[i] {
+					at[i] = time.Now()
 				}
-			}
-			if !pending {
-				return
+				pending = pending || at[i].IsZero()
 			}
 			select {
-			case <-m.stop:
+			case <-stop:
 				return
 			case <-t.C:
 			}
 		}
 	}()
-	return m
-}
-
-func (m *milestones) finish() []time.Duration {
-	close(m.stop)
-	<-m.done
-	return m.at
-}
-
-func (b *benchRun) figStartup(ctx context.Context) error {
-	srv, client, err := newServerClient(false)
-	if err != nil {
-		return err
+	return func() []time.Time {
+		close(stop)
+		<-done
+		return at
 	}
-	defer srv.Close()
+}
+
+func (b *benchRun) figStartup(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	n := int64(b.c.startupRecords)
 	stream, _, err := b.filledStream(ctx, client, "startup", b.c.startupShards, 100, n, 2)
 	if err != nil {
@@ -120,24 +100,16 @@ func (b *benchRun) figStartup(ctx context.Context) error {
 		}
 		trivFirst, trivJob = append(trivFirst, first), append(trivJob, job)
 
-		s := newSink(n)
-		key := fmt.Sprintf("%s/startup-%d", stream, i)
-		untrack := trackSink(key, s)
-		pl, sc := beam.NewPipelineWithRoot()
-		opts := append(readOptions(srv.Endpoint()), kinesisio.WithStopAtLatest(), kinesisio.WithMaxReadTime(2*time.Minute))
-		b.addSink(sc, key, kinesisio.Read(sc, stream, opts...))
-		start := time.Now()
-		m := watchMilestones(srv, start, "ListShards", "GetShardIterator", "GetRecords")
-		_, wall, err := b.runPipeline(ctx, pl, 3*time.Minute)
-		at := m.finish()
-		untrack()
+		finish := watchMilestones(srv, "ListShards", "GetShardIterator", "GetRecords")
+		r, err := b.readRun(ctx, srv, stream, n, 2*time.Minute, false, kinesisio.WithStopAtLatest())
+		var at []time.Duration
+		for _, m := range finish() {
+			at = append(at, max(m.Sub(r.start), 0)) // 0: not seen
+		}
 		if err != nil {
-			return fmt.Errorf("kinesisio.Read pipeline: %w", err)
+			return err
 		}
-		if msg := s.check(false); msg != "" {
-			return fmt.Errorf("kinesisio.Read: %s", msg)
-		}
-		fr, lr := s.firstTime().Sub(start), s.lastTime().Sub(start)
+		fr, lr, wall := r.firstAfter, r.s.lastTime().Sub(r.start), r.wall
 		rdFirst, rdJob, rdLast = append(rdFirst, fr), append(rdJob, wall), append(rdLast, lr)
 		miles = append(miles, at)
 		t.AddRow(fmt.Sprint(i+1), ms(first), ms(job), ms(at[0]), ms(at[1]), ms(at[2]), ms(fr), ms(lr), ms(wall), ms(fr-first))

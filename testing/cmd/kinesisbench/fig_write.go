@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
@@ -27,16 +23,12 @@ type writeResult struct {
 	calls       int       // PutRecords calls the server saw
 }
 
-func (b *benchRun) figWrite(ctx context.Context) error {
-	srv, client, err := newServerClient(false)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+func (b *benchRun) figWrite(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	n, size := b.c.writeRecords, b.c.writeSize
+	batch := (&putter{size: size}).batchLen() // writeBatch but for records over about 10 KiB
 	t := &bench.Table{
 		Title: fmt.Sprintf("6. Write throughput: %s records of %s on %d shards, kinesisio.Write on Prism vs a bare PutRecords loop (batches of %d)",
-			num(float64(n)), sizeLabel(size), b.c.writeShards, writeBatch),
+			num(float64(n)), sizeLabel(size), b.c.writeShards, batch),
 		Columns: []string{"writer", "requests in flight", "time", "rec/s", "MB/s", "ratio vs bare, 1 in flight", "ratio vs bare, same in flight",
 			"rec/s, 1st→last written", "PutRecords calls", "process CPU µs/rec"},
 	}
@@ -87,30 +79,23 @@ func (b *benchRun) figWrite(ctx context.Context) error {
 		}
 		t.AddRow(sp.name, sp.inFlight, secs(r.wall), num(rate), fixed(rate*float64(size)/1e6, 1), vs(1), vs(sp.inFlight), steady,
 			num(float64(r.calls)), fixed(float64(r.cpu.Microseconds())/float64(n), 2))
-		if sp.write && !sp.noWritten {
-			if w, ok := bareWall[1]; ok {
-				b.rep.target(fmt.Sprintf("write.ratio1.%d", sp.inFlight), rate/perSec(int64(n), w))
-			}
-			if w, ok := bareWall[sp.inFlight]; ok {
-				b.rep.target(fmt.Sprintf("write.ratio.%d", sp.inFlight), rate/perSec(int64(n), w))
+		for key, k := range map[string]int{"write.ratio1": 1, "write.ratio": sp.inFlight} {
+			if w, ok := bareWall[k]; ok && sp.write && !sp.noWritten {
+				b.rep.target(fmt.Sprintf("%s.%d", key, sp.inFlight), rate/perSec(int64(n), w))
 			}
 		}
 		b.progress("write %s (%d in flight): %s rec/s in %v", sp.name, sp.inFlight, num(rate), r.wall.Round(time.Millisecond))
 	}
 	t.Note("Each run writes the same %s records (%d partition keys) to a fresh stream; afterwards the stream is read back and every record must be there. The bare loop sends PutRecords calls of %d from goroutines sharing one client (same HTTP settings as the connector's) and resends failed entries; Write runs on Prism (Impulse -> a DoFn making the records -> Write -> a counting DoFn), so its time includes the job's start and the records' generation. WithoutWrittenRecords() emits nothing per record written (its count comes from the write_records metric).",
-		num(float64(n)), b.c.writeKeys, writeBatch)
+		num(float64(n)), b.c.writeKeys, batch)
 	b.emit(t)
-	if writeProf != nil {
-		if b.c.cpuProfile != "" {
-			if err := os.WriteFile(b.c.cpuProfile+".write", writeProf, 0o644); err != nil {
-				return err
-			}
-		}
-		if err := b.writeProfileTables(writeProf, n); err != nil {
-			return err
-		}
+	if writeProf == nil {
+		return nil
 	}
-	return nil
+	if err := b.saveProfile(".write", writeProf); err != nil {
+		return err
+	}
+	return b.writeProfileTables(writeProf, n)
 }
 
 // writeProfileTables prints the top functions of the default Write run.
@@ -130,58 +115,22 @@ func (b *benchRun) writeProfileTables(data []byte, n int) error {
 	return nil
 }
 
-// bareWriteRun writes the records with PutRecords calls of writeBatch
-// from inFlight goroutines.
+// bareWriteRun writes the records with a putter: PutRecords calls of
+// batchLen from inFlight goroutines, refused entries resent.
 func (b *benchRun) bareWriteRun(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client, stream string, inFlight int) (writeResult, error) {
-	n, size := b.c.writeRecords, b.c.writeSize
-	keys := make([]string, b.c.writeKeys)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("pk-%d", i)
-	}
+	p := &putter{c: client, stream: stream, size: b.c.writeSize, keys: partitionKeys(b.c.writeKeys)}
 	runtime.GC()
 	calls0 := srv.Calls("PutRecords")
 	cpu0, start := bench.CPUTime(), time.Now()
-	var next atomic.Int64
-	err := parallel(inFlight, func(int) error {
-		now := time.Now()
-		for {
-			first := int(next.Add(writeBatch) - writeBatch)
-			if first >= n {
-				return nil
-			}
-			entries := make([]types.PutRecordsRequestEntry, 0, writeBatch)
-			for i := first; i < min(first+writeBatch, n); i++ {
-				entries = append(entries, types.PutRecordsRequestEntry{Data: makeData(size, int64(i), now), PartitionKey: aws.String(keys[i%len(keys)])})
-			}
-			for attempt := 1; len(entries) > 0; attempt++ {
-				if attempt > maxPutAttempts {
-					return fmt.Errorf("%d entries still failing after %d attempts", len(entries), maxPutAttempts)
-				}
-				cctx, cancel := context.WithTimeout(ctx, callTimeout)
-				out, err := client.PutRecords(cctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
-				cancel()
-				if err != nil {
-					return err
-				}
-				var failed []types.PutRecordsRequestEntry
-				for j, r := range out.Records {
-					if r.ErrorCode != nil {
-						failed = append(failed, entries[j])
-					}
-				}
-				entries = failed
-			}
-		}
-	})
-	r := writeResult{wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0}
-	return r, err
+	err := p.fill(ctx, int64(b.c.writeRecords), inFlight)
+	return writeResult{wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0}, err
 }
 
 // writeRun writes the records with kinesisio.Write on Prism.
 func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream string, inFlight int, noWritten bool) (writeResult, error) {
 	n := b.c.writeRecords
 	key := stream + "/write"
-	defer writeCounts.Delete(key)
+	defer byKey.Delete(key)
 	p, s := beam.NewPipelineWithRoot()
 	recs := beam.ParDo(s, &genFn{N: n, Size: b.c.writeSize, Keys: b.c.writeKeys}, beam.Impulse(s))
 	opts := []kinesisio.WriteOption{kinesisio.WithEndpoint(srv.Endpoint()), kinesisio.WithRegion(region),
@@ -196,7 +145,7 @@ func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream
 	calls0 := srv.Calls("PutRecords")
 	cpu0 := bench.CPUTime()
 	pr, wall, err := b.runPipeline(ctx, p, 5*time.Minute+time.Duration(n/1000)*time.Second)
-	c := writeCountFor(key)
+	c := keyed[tally](key)
 	r := writeResult{wall: wall, cpu: bench.CPUTime() - cpu0, calls: srv.Calls("PutRecords") - calls0,
 		first: time.Unix(0, c.first.Load()), last: time.Unix(0, c.last.Load())}
 	if err != nil {

@@ -179,18 +179,25 @@ func (s *sink) check(budgeted bool) string {
 func (s *sink) firstTime() time.Time { return time.Unix(0, s.first.Load()) }
 func (s *sink) lastTime() time.Time  { return time.Unix(0, s.last.Load()) }
 
-// sinks maps a DoFn's key to its sink; the LOOPBACK worker runs in this
+// byKey holds, by a DoFn's key, what it shares with the code running its
+// pipeline (a *sink or a *tally); the LOOPBACK worker runs in this
 // process, so the DoFn finds it.
-var sinks sync.Map // string -> *sink
+var byKey sync.Map
+
+// keyed returns the *T of key, made if there is none yet.
+func keyed[T any](key string) *T {
+	v, _ := byKey.LoadOrStore(key, new(T))
+	return v.(*T)
+}
 
 // trackSink makes s the sink of key until the returned func is called.
 func trackSink(key string, s *sink) (untrack func()) {
-	sinks.Store(key, s)
-	return func() { sinks.Delete(key) }
+	byKey.Store(key, s)
+	return func() { byKey.Delete(key) }
 }
 
 func sinkFor(key string) (*sink, error) {
-	v, ok := sinks.Load(key)
+	v, ok := byKey.Load(key)
 	if !ok {
 		return nil, fmt.Errorf("kinesisbench: no sink %q in this process (the worker must run in this process: in-process Prism, LOOPBACK)", key)
 	}
@@ -223,13 +230,8 @@ func (b *benchRun) addSink(s beam.Scope, key string, col beam.PCollection) {
 // default nothing consumes it, so Prism drops it and the counting DoFn's
 // stage (the Read's or the Write's, fused with it) has no outputs. With
 // --unfused-sink a Reshuffle takes it to another stage, so that stage has
-// an output.
-//
-// Prism v2.77 busy-waits during every bundle of a stage without outputs:
-// stage.Execute's progress loop selects on the bundle's data channel,
-// closed from the start when there are no outputs, until the bundle's
-// response arrives. That costs up to a core and makes the Read's bundles
-// an order of magnitude longer on a small machine.
+// an output and Prism v2.77 does not busy-wait during its bundles (see the
+// package doc and prismSpinNote).
 func (b *benchRun) terminate(s beam.Scope, out beam.PCollection) {
 	if b.c.unfusedSink {
 		beam.ParDo0(s, &dropFn{}, beam.Reshuffle(s, out))
@@ -241,16 +243,19 @@ type dropFn struct{}
 
 func (f *dropFn) ProcessElement(_ []byte) {}
 
-// stamps maps a stampFn's key to the time its first element came.
-var stamps sync.Map // string -> *atomic.Int64
+// tally counts what Write reported (writtenFn, failedFn), or notes when
+// the first element reached stampFn.
+type tally struct {
+	written, failed atomic.Int64
+	first, last     atomic.Int64 // Unix nanos
+}
 
 // stampFn notes when the first element reached it: the trivial
 // pipeline of the start-up figure.
 type stampFn struct{ Key string }
 
 func (f *stampFn) ProcessElement(_ []byte) {
-	v, _ := stamps.LoadOrStore(f.Key, new(atomic.Int64))
-	v.(*atomic.Int64).CompareAndSwap(0, time.Now().UnixNano())
+	keyed[tally](f.Key).first.CompareAndSwap(0, time.Now().UnixNano())
 }
 
 // genFn emits N records of Size bytes with Keys partition keys, for
@@ -260,33 +265,26 @@ type genFn struct {
 }
 
 func (f *genFn) ProcessElement(_ []byte, emit func(kinesisio.Record)) {
-	keys := make([]string, f.Keys)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("pk-%d", i)
-	}
+	keys := partitionKeys(f.Keys)
 	now := time.Now()
 	for i := range f.N {
 		emit(kinesisio.Record{PartitionKey: keys[i%f.Keys], Data: makeData(f.Size, int64(i), now)})
 	}
 }
 
-// writeCount counts what Write reported.
-type writeCount struct {
-	written, failed atomic.Int64
-	first, last     atomic.Int64
-}
-
-var writeCounts sync.Map // string -> *writeCount
-
-func writeCountFor(key string) *writeCount {
-	v, _ := writeCounts.LoadOrStore(key, &writeCount{})
-	return v.(*writeCount)
+// partitionKeys are the n partition keys of the write figure.
+func partitionKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("pk-%d", i)
+	}
+	return keys
 }
 
 type writtenFn struct{ Key string }
 
 func (f *writtenFn) ProcessElement(_ kinesisio.WrittenRecord, _ func([]byte)) {
-	c := writeCountFor(f.Key)
+	c := keyed[tally](f.Key)
 	now := time.Now().UnixNano()
 	c.first.CompareAndSwap(0, now)
 	c.last.Store(now)
@@ -296,7 +294,7 @@ func (f *writtenFn) ProcessElement(_ kinesisio.WrittenRecord, _ func([]byte)) {
 type failedFn struct{ Key string }
 
 func (f *failedFn) ProcessElement(_ kinesisio.FailedRecord, _ func([]byte)) {
-	writeCountFor(f.Key).failed.Add(1)
+	keyed[tally](f.Key).failed.Add(1)
 }
 
 // readOptions are the connection options of every Read and Write here.

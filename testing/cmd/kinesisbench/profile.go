@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"runtime/pprof"
 	"strings"
 
@@ -96,6 +97,20 @@ func captureCPU(f func()) []byte {
 	f()
 	pprof.StopCPUProfile()
 	return buf.Bytes()
+}
+
+// saveProfile writes a CPU profile to the --cpuprofile file with suffix,
+// if one was asked for.
+func (b *benchRun) saveProfile(suffix string, data []byte) error {
+	if b.c.cpuProfile == "" || data == nil {
+		return nil
+	}
+	name := b.c.cpuProfile + suffix
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		return err
+	}
+	b.progress("wrote %s (go tool pprof -top %s)", name, name)
+	return nil
 }
 
 // profView is what the function tables of one profile share: the

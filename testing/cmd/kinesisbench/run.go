@@ -9,23 +9,40 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 )
 
-// figures in the order they run.
+// figures in the order they run. Each but scale (a server per case) gets
+// a new in-process server, quotas off (the read figure sets them per run),
+// and a client of it.
 var figures = []struct {
-	name string
-	run  func(*benchRun, context.Context) error
+	name   string
+	server bool
+	run    func(*benchRun, context.Context, *fakekinesis.Server, *kinesis.Client) error
 }{
-	{"read", (*benchRun).figRead},
-	{"cpu", (*benchRun).figCPU},
-	{"latency", (*benchRun).figLatency},
-	{"startup", (*benchRun).figStartup},
-	{"scale", (*benchRun).figScale},
-	{"write", (*benchRun).figWrite},
+	{"read", true, (*benchRun).figRead},
+	{"cpu", true, (*benchRun).figCPU},
+	{"latency", true, (*benchRun).figLatency},
+	{"startup", true, (*benchRun).figStartup},
+	{"scale", false, (*benchRun).figScale},
+	{"write", true, (*benchRun).figWrite},
+}
+
+// runFigure runs figure i.
+func (b *benchRun) runFigure(ctx context.Context, i int) error {
+	if !figures[i].server {
+		return figures[i].run(b, ctx, nil, nil)
+	}
+	srv, client, err := newServerClient(false)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	return figures[i].run(b, ctx, srv, client)
 }
 
 // figureNames are the names of the figures, in order.
@@ -86,72 +103,21 @@ type config struct {
 	writeRecords, writeSize, writeShards, writeKeys int
 }
 
-// report is what a run found.
+// report is what a run found. Only the goroutine running the figures
+// (one at a time) uses it.
 type report struct {
 	Tables   []*bench.Table
 	Failures []string
 	// Targets holds the measured values the summary compares with the
 	// performance targets, by name.
 	Targets map[string]float64
-
-	mu sync.Mutex
 }
 
 func (r *report) fail(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
 }
 
-func (r *report) target(name string, v float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.Targets == nil {
-		r.Targets = map[string]float64{}
-	}
-	r.Targets[name] = v
-}
-
-func (r *report) targetValue(name string) (float64, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	v, ok := r.Targets[name]
-	return v, ok
-}
-
-// intList is a comma-separated list of integers.
-type intList struct{ v *[]int }
-
-func (l intList) String() string {
-	if l.v == nil {
-		return ""
-	}
-	s := make([]string, len(*l.v))
-	for i, n := range *l.v {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
-}
-
-func (l intList) Set(s string) error {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n, err := parseSize(f)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("%q is not a positive integer", f)
-		}
-		out = append(out, int(n))
-	}
-	if len(out) == 0 {
-		return fmt.Errorf("empty list")
-	}
-	*l.v = out
-	return nil
-}
+func (r *report) target(name string, v float64) { r.Targets[name] = v }
 
 // parseSize reads an integer with an optional k/K (x1000), KiB (x1024),
 // M (x1e6) or MiB suffix.
@@ -170,22 +136,48 @@ func parseSize(s string) (int64, error) {
 	return n * mult, err
 }
 
-// sizeFlag is an int64 flag that accepts parseSize's suffixes.
-type sizeFlag struct{ v *int64 }
-
-func (f sizeFlag) String() string {
-	if f.v == nil || *f.v == 0 {
-		return ""
-	}
-	return strconv.FormatInt(*f.v, 10)
+// sizesFlag is a flag of comma-separated positive integers, each with
+// parseSize's suffixes: a list, or with one set, a single value.
+type sizesFlag struct {
+	list *[]int
+	one  *int64
 }
 
-func (f sizeFlag) Set(s string) error {
-	n, err := parseSize(s)
-	if err != nil || n <= 0 {
-		return fmt.Errorf("%q is not a positive size", s)
+func (f sizesFlag) String() string {
+	if f.one != nil && *f.one != 0 {
+		return strconv.FormatInt(*f.one, 10)
 	}
-	*f.v = n
+	var s []string
+	if f.list != nil {
+		for _, n := range *f.list {
+			s = append(s, strconv.Itoa(n))
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func (f sizesFlag) Set(s string) error {
+	var out []int
+	for field := range strings.SplitSeq(s, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		n, err := parseSize(field)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive integer", field)
+		}
+		out = append(out, int(n))
+	}
+	switch {
+	case len(out) == 0:
+		return fmt.Errorf("empty list")
+	case f.one == nil:
+		*f.list = out
+	case len(out) > 1:
+		return fmt.Errorf("%q is not one size", s)
+	default:
+		*f.one = int64(out[0])
+	}
 	return nil
 }
 
@@ -208,9 +200,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.verbose, "v", false, "print progress details on stderr")
 	fs.BoolVar(&c.unfusedSink, "unfused-sink", false, "give the counting DoFn after Read an output (never used) consumed in another stage: Prism v2.77 busy-waits a core during every bundle of a stage without outputs, which the default shape (Read fused with a terminal counting DoFn) triggers")
 
-	fs.Var(intList{&c.sizes}, "sizes", "read: record sizes in bytes (suffixes k, KiB)")
-	fs.Var(intList{&c.shards}, "shards", "read: shard counts")
-	fs.Var(sizeFlag{&c.readBytesPerShard}, "read-bytes-per-shard", "read: bytes of records put on each shard (suffixes k, KiB, M, MiB; default 8 MiB for records under 1 KiB, else 24 MiB: at least 3 calls of 10 MiB per shard)")
+	fs.Var(sizesFlag{list: &c.sizes}, "sizes", "read: record sizes in bytes (suffixes k, KiB)")
+	fs.Var(sizesFlag{list: &c.shards}, "shards", "read: shard counts")
+	fs.Var(sizesFlag{one: &c.readBytesPerShard}, "read-bytes-per-shard", "read: bytes of records put on each shard (suffixes k, KiB, M, MiB; default 8 MiB for records under 1 KiB, else 24 MiB: at least 3 calls of 10 MiB per shard)")
 	fs.BoolVar(&c.pacedBaseline, "paced-baseline", true, "read: also run the bare loop paced as the connector paces itself (5 calls/s and 2 MiB/s per shard)")
 	fs.BoolVar(&c.unpacedRead, "unpaced-read", true, "read: also run Read with WithQuotaPacing(0), like for like with the free-running bare loop")
 	fs.BoolVar(&c.readQuotas, "read-quotas", false, "read: the server enforces the per-shard quotas (5 GetRecords/s, 2 MiB/s); the bare loop backs off 200 ms when throttled")
@@ -221,7 +213,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.cpuRecords, "cpu-records", 400000, "cpu: records")
 	fs.IntVar(&c.topN, "top", 20, "cpu, scale, write: functions listed in the profile tables")
 
-	fs.Var(intList{&c.latencyRates}, "latency-rates", "latency: producer rates in records/s (all shards together), one run each")
+	fs.Var(sizesFlag{list: &c.latencyRates}, "latency-rates", "latency: producer rates in records/s (all shards together), one run each")
 	fs.DurationVar(&c.latencyDuration, "latency-duration", 10*time.Second, "latency: how long the producer writes")
 	fs.IntVar(&c.latencyShards, "latency-shards", 4, "latency: shards")
 	fs.IntVar(&c.latencySize, "latency-size", 100, "latency: record size in bytes")
@@ -230,7 +222,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.startupRecords, "startup-records", 1000, "startup: records in the stream before the job starts")
 	fs.IntVar(&c.startupShards, "startup-shards", 4, "startup: shards")
 
-	fs.Var(intList{&c.scaleShards}, "scale-shards", "scale: shard counts (quotas on)")
+	fs.Var(sizesFlag{list: &c.scaleShards}, "scale-shards", "scale: shard counts (quotas on)")
 	fs.IntVar(&c.scaleRate, "scale-rate", 100, "scale: producer records/s per shard")
 	fs.DurationVar(&c.scaleDuration, "scale-duration", 20*time.Second, "scale: how long the producer writes")
 	fs.IntVar(&c.scaleSize, "scale-size", 100, "scale: record size in bytes")
@@ -273,20 +265,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	c.only = map[string]bool{}
 	for f := range strings.SplitSeq(*only, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if f == "all" {
+		switch f = strings.TrimSpace(f); {
+		case f == "":
+		case f == "all":
 			for _, n := range figureNames {
 				c.only[n] = true
 			}
-			continue
-		}
-		if !slices.Contains(figureNames, f) {
+		case slices.Contains(figureNames, f):
+			c.only[f] = true
+		default:
 			return nil, usageError{fmt.Errorf("--only: unknown figure %q (figures: %s)", f, strings.Join(figureNames, ", "))}
 		}
-		c.only[f] = true
 	}
 	if len(c.only) == 0 {
 		return nil, usageError{fmt.Errorf("--only selects no figure")}
@@ -350,7 +339,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 	}
 	fmt.Fprintf(stdout, "kinesisbench %s\nMachine: %s\nPipeline shape: %s\n\n", strings.Join(args, " "), machine, shape)
 	start := time.Now()
-	for _, s := range figures {
+	for i, s := range figures {
 		if !c.only[s.name] {
 			continue
 		}
@@ -359,7 +348,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 		}
 		t0 := time.Now()
 		b.progress("== figure %s", s.name)
-		if err := s.run(b, ctx); err != nil {
+		if err := b.runFigure(ctx, i); err != nil {
 			b.rep.fail("figure %s: %v", s.name, err)
 			b.progress("figure %s failed: %v", s.name, err)
 		}

@@ -24,8 +24,8 @@ func (b *benchRun) targetsTable() *bench.Table {
 		for _, shards := range []int{4, 16} {
 			// The unpaced pair is reported only next to the paced one.
 			for _, v := range []struct{ key, name string }{{"read", "paced to the quota"}, {"read.unpaced", "WithQuotaPacing(0)"}} {
-				job, ok1 := b.rep.targetValue(fmt.Sprintf("%s.job.%d.%d", v.key, size, shards))
-				steady, ok2 := b.rep.targetValue(fmt.Sprintf("%s.steady.%d.%d", v.key, size, shards))
+				job, ok1 := b.rep.Targets[fmt.Sprintf("%s.job.%d.%d", v.key, size, shards)]
+				steady, ok2 := b.rep.Targets[fmt.Sprintf("%s.steady.%d.%d", v.key, size, shards)]
 				if !ok1 || !ok2 {
 					break
 				}
@@ -35,21 +35,21 @@ func (b *benchRun) targetsTable() *bench.Table {
 		}
 	}
 	for _, rate := range b.c.latencyRates {
-		p50, ok := b.rep.targetValue(fmt.Sprintf("latency.p50.%d", rate))
-		calls, ok2 := b.rep.targetValue(fmt.Sprintf("latency.calls.max.%d", rate))
+		p50, ok := b.rep.Targets[fmt.Sprintf("latency.p50.%d", rate)]
+		calls, ok2 := b.rep.Targets[fmt.Sprintf("latency.calls.max.%d", rate)]
 		if !ok || !ok2 {
 			continue
 		}
 		t.AddRow(fmt.Sprintf("p50 latency <= 250 ms within 5 calls/s per shard (%d rec/s, defaults)", rate),
 			fmt.Sprintf("p50 %s ms, max %s calls/s/shard", fixed(p50, 0), fixed(calls, 2)), yes(p50 <= 250 && calls <= 5))
 	}
-	if v, ok := b.rep.targetValue("startup.first"); ok {
+	if v, ok := b.rep.Targets["startup.first"]; ok {
 		t.AddRow("first record <= 2 s after start", fixed(v, 2)+" s", yes(v <= 2))
 	}
 	for _, shards := range b.c.scaleShards {
-		keeps, ok := b.rep.targetValue(fmt.Sprintf("scale.keeps.%d", shards))
-		mem, ok2 := b.rep.targetValue(fmt.Sprintf("scale.mem.%d", shards))
-		calls, ok3 := b.rep.targetValue(fmt.Sprintf("scale.calls.max.%d", shards))
+		keeps, ok := b.rep.Targets[fmt.Sprintf("scale.keeps.%d", shards)]
+		mem, ok2 := b.rep.Targets[fmt.Sprintf("scale.mem.%d", shards)]
+		calls, ok3 := b.rep.Targets[fmt.Sprintf("scale.calls.max.%d", shards)]
 		if !ok || !ok2 || !ok3 {
 			continue
 		}
@@ -58,8 +58,8 @@ func (b *benchRun) targetsTable() *bench.Table {
 			yes(keeps == 1 && mem <= 2<<20 && calls <= 5))
 	}
 	for _, k := range []int{4, 1} {
-		if v, ok := b.rep.targetValue(fmt.Sprintf("write.ratio1.%d", k)); ok {
-			same, _ := b.rep.targetValue(fmt.Sprintf("write.ratio.%d", k))
+		if v, ok := b.rep.Targets[fmt.Sprintf("write.ratio1.%d", k)]; ok {
+			same, _ := b.rep.Targets[fmt.Sprintf("write.ratio.%d", k)]
 			t.AddRow(fmt.Sprintf("write >= 0.8x bare loop (Write with %d in flight; vs 1-goroutine loop / same in flight)", k),
 				fmt.Sprintf("%s / %s", fixed(v, 2), fixed(same, 2)), fmt.Sprintf("%s / %s", yes(v >= 0.8), yes(same >= 0.8)))
 		}
