@@ -247,13 +247,13 @@ func runSeparate(t testing.TB, p *beam.Pipeline, opts Options) (_ *Result, retEr
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{WorkerPID: wp.pid()}
+	res := &Result{WorkerPID: wp.Pid()}
 	defer func() {
 		stopErr := wp.stop(cleanupTimeout)
 		res.Elapsed = time.Since(start)
 		if stopErr != nil {
 			retErr = errors.Join(retErr, stopErr)
-		} else if err := wp.exitErr(); err != nil && retErr == nil {
+		} else if err := wp.Err(); err != nil && retErr == nil {
 			t.Logf("beamtest: worker process %d ended abnormally after the run: %v", res.WorkerPID, err)
 		}
 		if retErr != nil {
@@ -270,8 +270,8 @@ func runSeparate(t testing.TB, p *beam.Pipeline, opts Options) (_ *Result, retEr
 	defer cancelRun(nil)
 	go func() {
 		select {
-		case <-wp.exited:
-			cancelRun(fmt.Errorf("beamtest: worker process %d exited during the run: %v", wp.pid(), exitStatus(wp.exitErr())))
+		case <-wp.Done():
+			cancelRun(fmt.Errorf("beamtest: worker process %d exited during the run: %v", wp.Pid(), exitStatus(wp.Err())))
 		case <-ctx.Done():
 		}
 	}()
@@ -322,8 +322,8 @@ func runSeparate(t testing.TB, p *beam.Pipeline, opts Options) (_ *Result, retEr
 	}
 	if waitErr != nil {
 		// Prism may see a dying worker disconnect before this process reaps it.
-		if exited, err := wp.waitExit(exitReportDelay); exited {
-			waitErr = fmt.Errorf("%w\nworker process %d exited: %v", waitErr, wp.pid(), exitStatus(err))
+		if wp.WaitExit(exitReportDelay) {
+			waitErr = fmt.Errorf("%w\nworker process %d exited: %v", waitErr, wp.Pid(), exitStatus(wp.Err()))
 		}
 		return res, fmt.Errorf("beamtest: job %v failed: %w", jobID, waitErr)
 	}

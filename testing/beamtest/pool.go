@@ -9,18 +9,15 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/container/tools"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamruntime "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/harness"
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal/extworker"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
 	"google.golang.org/grpc"
 )
@@ -84,8 +81,15 @@ func serveWorkerPool() int {
 		logf("listening: %v", err)
 		return 1
 	}
+	// extworker's Loopback also serves on a port of its own, which nothing
+	// is told of: this pool is reached on lis, through workerPool.
+	lb, err := extworker.StartLoopback(ctx, 0)
+	if err != nil {
+		logf("starting the loopback worker pool: %v", err)
+		return 1
+	}
 	srv := grpc.NewServer()
-	pool := &workerPool{root: ctx, fail: cancel, workers: map[string]context.CancelFunc{}}
+	pool := &workerPool{Loopback: lb, fail: cancel}
 	fnpb.RegisterBeamFnExternalWorkerPoolServer(srv, pool)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -101,7 +105,9 @@ func serveWorkerPool() int {
 	case err := <-serveErr:
 		cancel(fmt.Errorf("serving the worker pool: %w", err))
 	}
-	pool.stopAll(poolStopTimeout)
+	// Stop refuses new workers and cancels the running ones, which end with
+	// this process.
+	lb.Stop(context.Background())
 	stopServer(srv, poolStopTimeout)
 
 	if cause := context.Cause(ctx); !errors.Is(cause, errStdinClosed) {
@@ -127,136 +133,60 @@ func stopServer(srv *grpc.Server, timeout time.Duration) {
 	}
 }
 
-// workerPool implements the FnAPI worker pool service: a runner asks it to
-// start SDK workers. Each runs as a goroutine of this process, after it
-// fetched its pipeline options from the runner's provision service, as a
-// worker started by Beam's container boot loader does.
+// workerPool is extworker's Loopback, the FnAPI worker pool service that
+// runs each SDK worker the runner asks for as a goroutine of this process,
+// with what a worker started by Beam's container boot loader gets first:
+// the pipeline options from the runner's provision service.
 type workerPool struct {
-	fnpb.UnimplementedBeamFnExternalWorkerPoolServer
+	*extworker.Loopback
 
-	root context.Context
 	// fail ends the pool with an error, for a worker that cannot start.
 	fail context.CancelCauseFunc
 
+	// The options of a process can be imported only once; one pool serves
+	// one job.
 	importOnce sync.Once
-	wg         sync.WaitGroup
-
-	mu sync.Mutex
-	// workers holds the cancel function of each running worker; nil once
-	// the pool stops.
-	workers map[string]context.CancelFunc
+	importErr  error
 }
 
-// StartWorker starts an SDK worker, implementing
-// BeamFnExternalWorkerPoolServer.StartWorker. Provisioning happens in the
-// background: Prism panics on a StartWorker error, taking the test process
-// down, so a worker that cannot start ends this process instead.
-func (p *workerPool) StartWorker(_ context.Context, req *fnpb.StartWorkerRequest) (*fnpb.StartWorkerResponse, error) {
-	id := req.GetWorkerId()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.workers == nil:
-		return &fnpb.StartWorkerResponse{Error: "worker pool shutting down"}, nil
-	case p.workers[id] != nil:
-		return &fnpb.StartWorkerResponse{Error: fmt.Sprintf("worker with ID %q already exists", id)}, nil
-	case req.GetControlEndpoint().GetUrl() == "" || req.GetLoggingEndpoint().GetUrl() == "":
-		return &fnpb.StartWorkerResponse{Error: fmt.Sprintf("missing control or logging endpoint for worker %q", id)}, nil
+// StartWorker imports the pipeline options, then starts an SDK worker with
+// Loopback.StartWorker, implementing
+// BeamFnExternalWorkerPoolServer.StartWorker. Prism panics on a StartWorker
+// error, taking the test process down, so options that cannot be imported
+// end this process instead.
+func (p *workerPool) StartWorker(ctx context.Context, req *fnpb.StartWorkerRequest) (*fnpb.StartWorkerResponse, error) {
+	p.importOnce.Do(func() {
+		// The runner knows the worker by the ID in the call's metadata.
+		wctx := grpcx.WriteWorkerID(ctx, req.GetWorkerId())
+		p.importErr = importOptions(wctx, req.GetProvisionEndpoint().GetUrl())
+	})
+	if p.importErr != nil {
+		p.fail(fmt.Errorf("provisioning worker %v: %w", req.GetWorkerId(), p.importErr))
+		return &fnpb.StartWorkerResponse{}, nil
 	}
-	ctx, cancel := context.WithCancel(grpcx.WriteWorkerID(p.root, id))
-	p.workers[id] = cancel
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		p.runWorker(ctx, req)
-	}()
-	return &fnpb.StartWorkerResponse{}, nil
+	return p.Loopback.StartWorker(ctx, req)
 }
 
-// runWorker provisions the worker and runs the SDK harness until the runner
-// closes its control stream or the worker is stopped.
-func (p *workerPool) runWorker(ctx context.Context, req *fnpb.StartWorkerRequest) {
-	id := req.GetWorkerId()
-	opts, err := p.provision(ctx, req.GetProvisionEndpoint().GetUrl())
-	if err != nil {
-		p.fail(fmt.Errorf("provisioning worker %v: %w", id, err))
-		return
-	}
-	err = harness.MainWithOptions(ctx, req.GetLoggingEndpoint().GetUrl(), req.GetControlEndpoint().GetUrl(), opts)
-	if err != nil && ctx.Err() == nil {
-		fmt.Fprintf(os.Stderr, "beamtest worker pool %d: worker %v ended: %v\n", os.Getpid(), id, err)
-	}
-}
-
-// provision fetches the worker's provision info and installs the pipeline
+// importOptions fetches the provision info and imports its pipeline
 // options, as Beam's boot loader and harness init hook do for a worker.
-func (p *workerPool) provision(ctx context.Context, endpoint string) (harness.Options, error) {
-	var opts harness.Options
+func importOptions(ctx context.Context, endpoint string) error {
 	if endpoint == "" {
-		return opts, errors.New("no provision endpoint")
+		return errors.New("no provision endpoint")
 	}
 	ctx, cancel := context.WithTimeout(ctx, provisionTimeout)
 	defer cancel()
 	info, err := tools.ProvisionInfo(ctx, endpoint)
 	if err != nil {
-		return opts, fmt.Errorf("fetching provision info: %w", err)
+		return fmt.Errorf("fetching provision info: %w", err)
 	}
 	js, err := tools.ProtoToJSON(info.GetPipelineOptions())
 	if err != nil {
-		return opts, fmt.Errorf("converting pipeline options: %w", err)
+		return fmt.Errorf("converting pipeline options: %w", err)
 	}
 	var raw beamruntime.RawOptionsWrapper
 	if err := json.Unmarshal([]byte(js), &raw); err != nil {
-		return opts, fmt.Errorf("parsing pipeline options: %w", err)
+		return fmt.Errorf("parsing pipeline options: %w", err)
 	}
-	// The options of a process can be imported only once; one pool serves
-	// one job.
-	p.importOnce.Do(func() { beamruntime.GlobalOptions.Import(raw.Options) })
-
-	caps := info.GetRunnerCapabilities()
-	if slices.Contains(strings.Split(raw.Options.Options["experiments"], ","), "enable_data_sampling") {
-		caps = append(caps, graphx.URNDataSampling)
-	}
-	opts.StatusEndpoint = info.GetStatusEndpoint().GetUrl()
-	opts.RunnerCapabilities = caps
-	return opts, nil
-}
-
-// StopWorker stops an SDK worker, implementing
-// BeamFnExternalWorkerPoolServer.StopWorker.
-func (p *workerPool) StopWorker(_ context.Context, req *fnpb.StopWorkerRequest) (*fnpb.StopWorkerResponse, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.workers == nil {
-		return &fnpb.StopWorkerResponse{}, nil
-	}
-	cancel, ok := p.workers[req.GetWorkerId()]
-	if !ok {
-		return &fnpb.StopWorkerResponse{Error: fmt.Sprintf("no worker with ID %q", req.GetWorkerId())}, nil
-	}
-	cancel()
-	delete(p.workers, req.GetWorkerId())
-	return &fnpb.StopWorkerResponse{}, nil
-}
-
-// stopAll stops every worker and waits for them, at most timeout.
-func (p *workerPool) stopAll(timeout time.Duration) {
-	p.mu.Lock()
-	for _, cancel := range p.workers {
-		cancel()
-	}
-	p.workers = nil
-	p.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		p.wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
+	beamruntime.GlobalOptions.Import(raw.Options)
+	return nil
 }

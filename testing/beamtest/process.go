@@ -7,11 +7,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/testing/internal/childproc"
 )
 
 // Environment variables that start the test binary as a worker pool.
@@ -38,17 +38,10 @@ const (
 
 // workerProcess is a worker-pool child process seen from the test process.
 type workerProcess struct {
-	cmd    *exec.Cmd
+	*childproc.Process
 	stdin  io.WriteCloser
 	addr   string
-	output *tailBuffer
-
-	// exited is closed once the process has exited and been reaped.
-	exited  chan struct{}
-	waitErr error
-
-	stopOnce sync.Once
-	stopErr  error
+	output *childproc.TailBuffer
 }
 
 // startWorkerPool starts the test binary as a worker pool that exits by
@@ -72,47 +65,31 @@ func startWorkerPool(deadline time.Time) (*workerProcess, error) {
 		envDeadline+"="+deadline.Format(time.RFC3339Nano),
 	)
 	cmd.ExtraFiles = []*os.File{w}
-	wp := &workerProcess{cmd: cmd, output: &tailBuffer{max: outputTail}, exited: make(chan struct{})}
-	cmd.Stdout = wp.output
-	cmd.Stderr = wp.output
-	cmd.SysProcAttr = workerSysProcAttr()
+	output := childproc.NewTailBuffer(outputTail)
+	cmd.Stdout = output
+	cmd.Stderr = output
 	// Bounds Wait should a grandchild keep the output pipes open.
 	cmd.WaitDelay = time.Second
 	// The child exits when its standard input ends: when the run is over,
 	// or when this process dies by any means.
-	wp.stdin, err = cmd.StdinPipe()
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("beamtest: creating the worker's stdin: %w", err)
 	}
-
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal is tied to the thread that forks the
-		// child, not to the process: keep this thread alive, locked to this
-		// goroutine, until the child is reaped. The goroutine then ends
-		// locked, and the runtime discards the thread.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		wp.waitErr = cmd.Wait()
-		close(wp.exited)
-	}()
-	err = <-started
+	proc, err := childproc.Start(cmd)
 	w.Close() // The child holds its own copy.
 	if err != nil {
-		wp.stdin.Close()
+		stdin.Close()
 		return nil, fmt.Errorf("beamtest: starting the worker process: %w", err)
 	}
+	wp := &workerProcess{Process: proc, stdin: stdin, output: output}
 
 	addr, err := readHandshake(r, handshakeTimeout)
 	if err != nil {
 		stopErr := wp.stop(gracefulStopTimeout)
 		return nil, errors.Join(fmt.Errorf("beamtest: worker process %d did not start its worker pool (does TestMain call beamtest.Main?): %w\noutput:\n%s",
-			wp.pid(), err, wp.output.String()), stopErr)
+			wp.Pid(), err, wp.output.String()), stopErr)
 	}
 	wp.addr = addr
 	return wp, nil
@@ -134,37 +111,6 @@ func readHandshake(r *os.File, timeout time.Duration) (string, error) {
 	return addr, nil
 }
 
-func (wp *workerProcess) pid() int {
-	if wp.cmd.Process == nil {
-		return 0
-	}
-	return wp.cmd.Process.Pid
-}
-
-// exitErr returns the error of a process that has exited with a non-zero
-// status or by a signal, and nil for a running process or a clean exit.
-func (wp *workerProcess) exitErr() error {
-	select {
-	case <-wp.exited:
-		return wp.waitErr
-	default:
-		return nil
-	}
-}
-
-// waitExit waits at most d for the process to exit, and returns whether it
-// did and its exitErr.
-func (wp *workerProcess) waitExit(d time.Duration) (bool, error) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-wp.exited:
-		return true, wp.waitErr
-	case <-t.C:
-		return false, nil
-	}
-}
-
 // exitStatus describes the result of an exited process's Wait.
 func exitStatus(err error) string {
 	if err == nil {
@@ -177,60 +123,13 @@ func exitStatus(err error) string {
 // it has not exited within gracefulStopTimeout, and waits for it to be
 // reaped, at most timeout in all. It is idempotent.
 func (wp *workerProcess) stop(timeout time.Duration) error {
-	wp.stopOnce.Do(func() {
-		wp.stopErr = wp.doStop(timeout)
-	})
-	return wp.stopErr
-}
-
-func (wp *workerProcess) doStop(timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	wp.stdin.Close()
-	grace := time.NewTimer(min(gracefulStopTimeout, timeout))
-	defer grace.Stop()
-	select {
-	case <-wp.exited:
+	grace := min(gracefulStopTimeout, timeout)
+	closeStdin := func() error {
+		wp.stdin.Close()
 		return nil
-	case <-grace.C:
 	}
-	if err := wp.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("beamtest: killing worker process %d: %w", wp.pid(), err)
+	if err := wp.Stop(closeStdin, grace, timeout-grace); err != nil {
+		return fmt.Errorf("beamtest: worker process: %w", err)
 	}
-	select {
-	case <-wp.exited:
-		return nil
-	case <-deadline.C:
-		return fmt.Errorf("beamtest: worker process %d still running %v after it was killed", wp.pid(), timeout)
-	}
-}
-
-// tailBuffer is an io.Writer that keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu        sync.Mutex
-	max       int
-	buf       []byte
-	truncated bool
-}
-
-// Write implements io.Writer.
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-		b.truncated = true
-	}
-	return len(p), nil
-}
-
-// String returns the bytes kept.
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.truncated {
-		return "[...]\n" + string(b.buf)
-	}
-	return string(b.buf)
+	return nil
 }

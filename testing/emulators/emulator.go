@@ -7,10 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/testing/internal/childproc"
 )
 
 const (
@@ -25,6 +25,8 @@ const (
 	startAttempts = 3
 	// outputTail is how much of an emulator's output errors quote.
 	outputTail = 4 << 10
+	// tailBufferSize is how many bytes of an emulator's output are kept.
+	tailBufferSize = 64 << 10
 )
 
 // errExitedEarly marks an emulator that exited before it was ready.
@@ -40,11 +42,8 @@ type Emulator struct {
 	// certificate) and empty for the other kinds.
 	TLSEndpoint string
 
-	cmd      *exec.Cmd
-	out      *tailBuffer
-	done     chan struct{} // closed once the process has exited
-	stopOnce sync.Once
-	stopErr  error
+	proc *childproc.Process
+	out  *childproc.TailBuffer
 }
 
 // Start installs the node modules if needed, starts an emulator of kind on
@@ -91,8 +90,7 @@ func startOnce(ctx context.Context, kind Kind, node, nm string) (*Emulator, erro
 	e := &Emulator{
 		Kind:     kind,
 		Endpoint: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		out:      &tailBuffer{},
-		done:     make(chan struct{}),
+		out:      childproc.NewTailBuffer(tailBufferSize),
 	}
 	if s.tlsPort != 0 {
 		e.TLSEndpoint = fmt.Sprintf("https://127.0.0.1:%d", s.tlsPort)
@@ -101,39 +99,16 @@ func startOnce(ctx context.Context, kind Kind, node, nm string) (*Emulator, erro
 	cmd.Dir = filepath.Join(nm, s.pkg)
 	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stdout, cmd.Stderr = e.out, e.out
-	cmd.SysProcAttr = sysProcAttr()
 	cmd.WaitDelay = stopGrace
-	if err := e.run(cmd); err != nil {
+	// The child leads its own process group, so that Stop reaches what it
+	// starts; on Linux it dies with this process.
+	if e.proc, err = childproc.StartGroup(cmd); err != nil {
 		return nil, fmt.Errorf("emulators: start %s: %w", kind, err)
 	}
 	if err := e.waitReady(ctx, s); err != nil {
 		return nil, errors.Join(err, e.Stop())
 	}
 	return e, nil
-}
-
-// run starts cmd and reaps it in the background, closing e.done when it
-// exits. The parent-death signal fires when the thread that forked the
-// child exits, so the goroutine that starts the child keeps its thread
-// locked, and so alive, until the child has exited; it never unlocks, so
-// the thread ends with it.
-func (e *Emulator) run(cmd *exec.Cmd) error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		cmd.Wait() // the exit status of a stopped emulator carries no news
-		close(e.done)
-	}()
-	if err := <-started; err != nil {
-		return err
-	}
-	e.cmd = cmd
-	return nil
 }
 
 // Output returns the last few KiB of the emulator's stdout and stderr.
@@ -143,50 +118,19 @@ func (e *Emulator) Output() string {
 
 // exited reports whether the emulator process has exited.
 func (e *Emulator) exited() bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
-	}
+	return e.proc.Exited()
 }
 
 // Stop ends the emulator: SIGTERM to its process group, SIGKILL after 2 s,
 // then waits at most 5 s more. It is safe to call more than once; later
 // calls return the first call's result.
 func (e *Emulator) Stop() error {
-	if e == nil || e.cmd == nil {
+	if e == nil || e.proc == nil {
 		return nil
 	}
-	e.stopOnce.Do(func() { e.stopErr = e.stop() })
-	return e.stopErr
-}
-
-// stop does Stop's work once.
-func (e *Emulator) stop() error {
-	if e.exited() {
-		return nil
-	}
-	pgid := e.cmd.Process.Pid // the child leads its own group
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+	term := func() error { return e.proc.Signal(syscall.SIGTERM) }
+	if err := e.proc.Stop(term, stopGrace, killWait); err != nil {
 		return fmt.Errorf("emulators: stop %s: %w", e.Kind, err)
 	}
-	grace := time.NewTimer(stopGrace)
-	defer grace.Stop()
-	select {
-	case <-e.done:
-		return nil
-	case <-grace.C:
-	}
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("emulators: kill %s: %w", e.Kind, err)
-	}
-	wait := time.NewTimer(killWait)
-	defer wait.Stop()
-	select {
-	case <-e.done:
-		return nil
-	case <-wait.C:
-		return fmt.Errorf("emulators: %s (pid %d) still running %v after SIGKILL", e.Kind, pgid, killWait)
-	}
+	return nil
 }

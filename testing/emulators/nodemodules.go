@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/testing/internal/childproc"
 )
 
 const (
@@ -146,7 +148,7 @@ func install(ctx context.Context, project, nm, pkg string) error {
 // whole process group when ctx ends.
 func runNPM(ctx context.Context, npm, project string, args ...string) error {
 	args = append(args, "--no-audit", "--no-fund", "--prefix", project)
-	out := &tailBuffer{}
+	out := childproc.NewTailBuffer(tailBufferSize)
 	cmd := exec.CommandContext(ctx, npm, args...)
 	cmd.Dir = project
 	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")

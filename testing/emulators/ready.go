@@ -36,7 +36,7 @@ func (e *Emulator) waitReady(ctx context.Context, s spec) error {
 		}
 		last = detail
 		select {
-		case <-e.done:
+		case <-e.proc.Done():
 			return fmt.Errorf("emulators: %s %w (last probe: %s); output:\n%s", e.Kind, errExitedEarly, last, e.Output())
 		case <-ctx.Done():
 			return fmt.Errorf("emulators: %s not ready at %s (last probe: %s): %w; output:\n%s", e.Kind, e.Endpoint, last, ctx.Err(), e.Output())
