@@ -31,7 +31,7 @@ func shardOf(id string, parents ...string) types.Shard {
 }
 
 // TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning: with
-// FromShardPositions, a shard whose ancestor has a position starts at
+// WithShardPositions, a shard whose ancestor has a position starts at
 // TRIM_HORIZON (its records all follow the ancestor's), as does one whose
 // ancestry aged out while a named shard did too; a shard that a named one
 // descends from is not read; the default position is for the others.
