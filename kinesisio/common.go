@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 )
 
 // MetricsNamespace is the Beam metrics namespace of the connector. Its
@@ -53,6 +54,23 @@ func (c connection) dial(ctx context.Context) (awsclient.Stream, *kinesis.Client
 		return stream, nil, err
 	}
 	return stream, client, nil
+}
+
+// member counts a DoFn instance of a read in readstate, from a Setup that
+// succeeded to its Teardown: the last instance of a read to leave drops
+// the read's state in the process.
+type member struct{ joined bool }
+
+func (m *member) join(readID string) {
+	readstate.Default.Started(readID)
+	m.joined = true
+}
+
+func (m *member) leave(readID string) {
+	if m.joined {
+		m.joined = false
+		readstate.Default.Stopped(readID)
+	}
 }
 
 // randomID returns 16 random hexadecimal digits.

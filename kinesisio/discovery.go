@@ -81,7 +81,7 @@ type watchShardsFn struct {
 
 	stream awsclient.Stream
 	client awsclient.ShardLister
-	up     bool // counted in readstate: Setup succeeded
+	member member
 }
 
 func (fn *watchShardsFn) Setup(ctx context.Context) error {
@@ -89,19 +89,11 @@ func (fn *watchShardsFn) Setup(ctx context.Context) error {
 	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
 		return err
 	}
-	readstate.Default.Started(fn.Spec.ReadID)
-	fn.up = true
+	fn.member.join(fn.Spec.ReadID)
 	return nil
 }
 
-// Teardown counts the instance out: the last DoFn of the read to go
-// drops its state in this process.
-func (fn *watchShardsFn) Teardown() {
-	if fn.up {
-		fn.up = false
-		readstate.Default.Stopped(fn.Spec.ReadID)
-	}
-}
+func (fn *watchShardsFn) Teardown() { fn.member.leave(fn.Spec.ReadID) }
 
 // CreateInitialRestriction starts a run of the read: each run of the
 // pipeline gets a new run ID.

@@ -44,7 +44,7 @@ type readFn struct {
 	client fetcher.API
 	tsFn   func(Record) time.Time
 	m      readMetrics
-	up     bool // counted in readstate: Setup succeeded
+	member member
 }
 
 func (fn *readFn) Setup(ctx context.Context) error {
@@ -60,17 +60,11 @@ func (fn *readFn) Setup(ctx context.Context) error {
 		fn.tsFn = f.(func(Record) time.Time)
 	}
 	fn.m = newReadMetrics()
-	readstate.Default.Started(fn.Spec.ReadID)
-	fn.up = true
+	fn.member.join(fn.Spec.ReadID)
 	return nil
 }
 
-func (fn *readFn) Teardown() {
-	if fn.up {
-		fn.up = false
-		readstate.Default.Stopped(fn.Spec.ReadID)
-	}
-}
+func (fn *readFn) Teardown() { fn.member.leave(fn.Spec.ReadID) }
 
 // run returns the state of the run of the read that d belongs to.
 func (fn *readFn) run(d shardDesc) *readstate.Run {
@@ -114,8 +108,9 @@ func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 }
 
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
-	we.Bind(fn.run(d).Watermarks, d.ShardID)
-	resume, done, err := fn.drain(ctx, we, rt, d, emit)
+	run := fn.run(d)
+	we.Bind(run.Watermarks, d.ShardID)
+	resume, done, err := fn.drain(ctx, run, we, rt, d, emit)
 	if err != nil || done {
 		return sdf.StopProcessing(), err
 	}
@@ -125,8 +120,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, r
 // drain emits what the shard's fetcher has ready, for at most maxCallTime.
 // It returns when to look again, or done once the restriction is finished.
 // we may be nil (the bounded read of the direct runner has no estimator).
-func (fn *readFn) drain(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
-	run := fn.run(d)
+func (fn *readFn) drain(ctx context.Context, run *readstate.Run, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
 	rest := rt.GetRestriction().(restriction.Restriction)
 	now := time.Now()
 	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
@@ -338,7 +332,7 @@ func (fn *boundedReadFn) CreateTracker(r restriction.Restriction) *restriction.T
 
 func (fn *boundedReadFn) ProcessElement(ctx context.Context, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) error {
 	for {
-		resume, done, err := fn.Fn.drain(ctx, nil, rt, d, emit)
+		resume, done, err := fn.Fn.drain(ctx, fn.Fn.run(d), nil, rt, d, emit)
 		if err != nil || done {
 			return err
 		}

@@ -46,3 +46,15 @@ func (q *Bucket) Charge(start, end time.Time, n float64) time.Time {
 	}
 	return q.last.Add(time.Duration(-q.tokens / q.Rate * float64(time.Second)))
 }
+
+// Take charges n units used at one instant, now, and returns how long the
+// user must wait before using them. A now older than the last charge (a
+// caller that read the clock before another charged) counts as that
+// charge's time.
+func (q *Bucket) Take(now time.Time, n float64) time.Duration {
+	from := now
+	if q.last.After(from) {
+		from = q.last
+	}
+	return q.Charge(now, now, n).Sub(from)
+}

@@ -132,16 +132,7 @@ func (l *Limiter) Reserve(now time.Time, demand map[string]Demand) time.Duration
 			b = &[2]Bucket{{Rate: l.recordsPerSec}, {Rate: l.bytesPerSec}}
 			l.buckets[shard] = b
 		}
-		// A caller may come with a now older than another's charge (it
-		// read the clock before the lock): its wait counts from that
-		// charge, as if it came then.
-		for i, n := range [2]float64{float64(d.Records), float64(d.Bytes)} {
-			from := now
-			if b[i].last.After(from) {
-				from = b[i].last
-			}
-			wait = max(wait, b[i].Charge(now, now, n).Sub(from))
-		}
+		wait = max(wait, b[0].Take(now, float64(d.Records)), b[1].Take(now, float64(d.Bytes)))
 	}
 	return wait
 }
