@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 )
 
 // writeFn is the DoFn of Write. Its exported fields are its serialized

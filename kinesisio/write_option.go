@@ -3,7 +3,7 @@ package kinesisio
 import (
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 )
 
 // WriteOption configures Write and WriteBytes. Options are checked when

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 )
 
 const (
@@ -21,8 +23,6 @@ const (
 	statusPoll = 50 * time.Millisecond
 	// shardsTimeout bounds Shards.
 	shardsTimeout = time.Minute
-	// maxShardPages bounds the ListShards pages Shards follows.
-	maxShardPages = 10000
 	// maxStreamName is the longest stream name Kinesis accepts.
 	maxStreamName = 128
 )
@@ -81,27 +81,15 @@ func Shards(ctx context.Context, c *kinesis.Client, stream string) ([]types.Shar
 func listShards(ctx context.Context, c *kinesis.Client, stream string, pageSize int32) ([]types.Shard, error) {
 	ctx, cancel := context.WithTimeout(ctx, shardsTimeout)
 	defer cancel()
-	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
-	if pageSize > 0 {
-		in.MaxResults = aws.Int32(pageSize)
+	st, err := awsclient.ParseStream(stream)
+	if err != nil {
+		return nil, fmt.Errorf("kinesistest: %w", err)
 	}
-	var shards []types.Shard
-	for range maxShardPages {
-		out, err := c.ListShards(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("kinesistest: list shards of %s: %w", stream, err)
-		}
-		shards = append(shards, out.Shards...)
-		if aws.ToString(out.NextToken) == "" {
-			return shards, nil
-		}
-		// A follow-up page names the stream only through the token.
-		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
-		if pageSize > 0 {
-			in.MaxResults = aws.Int32(pageSize)
-		}
+	shards, err := awsclient.ListShards(ctx, c, st, nil, pageSize)
+	if err != nil {
+		return nil, fmt.Errorf("kinesistest: list shards of %s: %w", stream, err)
 	}
-	return nil, fmt.Errorf("kinesistest: list shards of %s: more than %d pages", stream, maxShardPages)
+	return shards, nil
 }
 
 // shardByID returns the shard of stream with the given id.

@@ -19,7 +19,7 @@ package fetcher
 import (
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 

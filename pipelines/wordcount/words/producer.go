@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 )
 
 const (
@@ -25,14 +27,13 @@ const (
 	tick = 100 * time.Millisecond
 	// DefaultMaxAttempts is Config.MaxAttempts when it is zero.
 	DefaultMaxAttempts = 10
-	// retryBase and retryCap bound the pause before a retry: retryBase
-	// doubled per attempt, at most retryCap, half of it jittered.
-	retryBase = 100 * time.Millisecond
-	retryCap  = 2 * time.Second
 	// Zipf parameters: P(word k) is proportional to (zipfV+k)^-zipfS.
 	zipfS = 1.07
 	zipfV = 2
 )
+
+// retryBackoff spaces the retries of entries PutRecords failed.
+var retryBackoff = backoff.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // PutRecordsAPI is the part of *kinesis.Client the Producer uses.
 type PutRecordsAPI interface {
@@ -299,7 +300,7 @@ func (p *Producer) putBatch(ctx context.Context, want int64) (int64, error) {
 		}
 		p.retried.Add(int64(len(failed)))
 		pending = failed
-		if err := sleep(ctx, backoff(attempt)); err != nil {
+		if err := sleep(ctx, retryBackoff.Delay(attempt)); err != nil {
 			return acked, fmt.Errorf("words: retry %d failed records on %s (last: %s): %w", len(failed), p.cfg.Stream, lastFailure, err)
 		}
 	}
@@ -312,16 +313,6 @@ func (p *Producer) ack(e entry) {
 	}
 	p.words.Add(int64(len(e.words)))
 	p.records.Add(1)
-}
-
-// backoff is the pause before retry number attempt (from 1): retryBase
-// doubled per attempt, capped at retryCap, the upper half jittered.
-func backoff(attempt int) time.Duration {
-	d := retryCap
-	if attempt < 8 {
-		d = min(retryCap, retryBase<<(attempt-1))
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // sleep waits d or until ctx is done.
