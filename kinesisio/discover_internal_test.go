@@ -64,7 +64,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 	}}}
 	now := time.UnixMilli(1_700_000_000_000)
 	got := map[string]restriction.Position{}
-	for _, d := range c.firstRound(context.Background(), shards, now, "run") {
+	for _, d := range c.firstRound(context.Background(), shards, now, "run", nil) {
 		got[d.ShardID] = d.Start
 		if d.RunID != "run" {
 			t.Errorf("%s: run ID %q", d.ShardID, d.RunID)
@@ -98,7 +98,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 	// With every named shard listed, a shard whose parent aged out is not
 	// taken for a descendant.
 	c = readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{"shardId-000000000000": restriction.After("100")}}}
-	for _, d := range c.firstRound(context.Background(), shards[:10], now, "run") {
+	for _, d := range c.firstRound(context.Background(), shards[:10], now, "run", nil) {
 		if d.ShardID == "shardId-000000000009" && d.Start != latest {
 			t.Errorf("shard 9 starts at %v, want %v", d.Start, latest)
 		}

@@ -2,6 +2,8 @@ package kinesisio
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -12,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
@@ -43,21 +47,37 @@ type discoverFn struct {
 
 	stream awsclient.Stream
 	client awsclient.ShardLister
+	store  checkpoint.Store
 }
 
 func (fn *discoverFn) Setup(ctx context.Context) error {
 	var err error
-	fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx)
+	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
+		return err
+	}
+	fn.store, err = fn.Spec.openStore(ctx)
 	return err
 }
 
 func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(beam.EventTime, shardDesc)) error {
 	now := time.Now()
-	shards, err := fn.Spec.listShards(ctx, fn.client, fn.stream, fn.Spec.Start.filter(), true)
+	runID := newRunID()
+	var cps []checkpoint.Checkpoint
+	if fn.store != nil {
+		run := readstate.Default.Run(fn.Spec.ReadID, runID)
+		var err error
+		if cps, err = fn.Spec.startCheckpoints(ctx, fn.store, run, runID, fn.stream.Name); err != nil {
+			return err
+		}
+		// The run ends with its shards: the last one to close releases
+		// the lease.
+		defer run.DiscoveryDone.Store(true)
+	}
+	shards, err := fn.Spec.listShards(ctx, fn.client, fn.stream, fn.Spec.firstFilter(cps), true)
 	if err != nil {
 		return err
 	}
-	for _, d := range fn.Spec.firstRound(ctx, shards, now, newRunID()) {
+	for _, d := range fn.Spec.firstRound(ctx, shards, now, runID, cps) {
 		emit(mtime.Time(d.TimestampMillis), d)
 	}
 	return nil
@@ -81,12 +101,16 @@ type watchShardsFn struct {
 
 	stream awsclient.Stream
 	client awsclient.ShardLister
+	store  checkpoint.Store
 	member member
 }
 
 func (fn *watchShardsFn) Setup(ctx context.Context) error {
 	var err error
 	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
+		return err
+	}
+	if fn.store, err = fn.Spec.openStore(ctx); err != nil {
 		return err
 	}
 	fn.member.join(fn.Spec.ReadID)
@@ -135,13 +159,33 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 	if fn.over(r, run, now) {
 		rt.Finish()
 		run.Watermarks.Finish(discoveryKey)
+		if fn.store != nil {
+			run.DiscoveryDone.Store(true)
+			releaseIfOver(ctx, run)
+		}
 		return sdf.StopProcessing(), nil
+	}
+	var cps []checkpoint.Checkpoint
+	if fn.store != nil {
+		if r.Round == 0 {
+			var err error
+			if cps, err = fn.Spec.startCheckpoints(ctx, fn.store, run, r.RunID, fn.stream.Name); err != nil {
+				return sdf.StopProcessing(), err
+			}
+		}
+		// The lease is heartbeated while the run is active here.
+		if c, err := run.Committer(func() (*commit.Committer, error) { return nil, errNoCommitter }); err == nil {
+			if err := c.Err(); err != nil {
+				return sdf.StopProcessing(), fmt.Errorf("%w: %w", errLeaseLost, err)
+			}
+			c.Touch()
+		}
 	}
 	if r.Round > 0 && now.Sub(time.UnixMilli(r.LastListMillis)) < fn.Spec.DiscoveryInterval && !run.TakeChildShards() {
 		// Not due yet, and no reader saw its shard end with children.
 		return sdf.ResumeProcessingIn(fn.wake(r, now)), nil
 	}
-	filter := fn.Spec.Start.filter()
+	filter := fn.Spec.firstFilter(cps)
 	if r.Round > 0 {
 		filter = nil
 		if r.Highest != "" {
@@ -159,7 +203,7 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 	}
 	var descs []shardDesc
 	if r.Round == 0 {
-		descs = fn.Spec.firstRound(ctx, shards, now, r.RunID)
+		descs = fn.Spec.firstRound(ctx, shards, now, r.RunID, cps)
 	} else {
 		descs = fn.Spec.laterRound(shards, r)
 	}
@@ -235,26 +279,36 @@ func (s readSpec) listShards(ctx context.Context, api awsclient.ShardLister, str
 // has the rules). Positions named for shards that are not listed (aged
 // out of retention, or a typo) are logged with the shards that exist and
 // counted in read_unknown_shard_positions.
-func (s readSpec) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string) []shardDesc {
+func (s readSpec) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string, cps []checkpoint.Checkpoint) []shardDesc {
 	descs := make([]shardDesc, 0, len(shards))
 	ids := make([]string, len(shards))
 	for i, sh := range shards {
 		ids[i] = aws.ToString(sh.ShardId)
 	}
 	unknown := s.Start.unknownShards(ids)
-	descendants, ancestors := s.Start.lineage(shards, unknown)
+	start, finished := s.Start.withCheckpoints(cps)
+	descendants, ancestors := start.lineage(shards, start.unknownShards(ids))
+	emitted := map[string]bool{}
 	for _, sh := range shards {
 		id := aws.ToString(sh.ShardId)
-		if ancestors[id] {
+		if ancestors[id] || finished[id] {
 			continue
 		}
 		d := s.desc(sh, now, runID)
-		d.Start = s.Start.resolve(id, now)
+		d.Start = start.resolve(id, now)
 		if descendants[id] {
 			d.Start = restriction.Position{Kind: restriction.TrimHorizon}
 		}
 		d.TimestampMillis = int64(d.startEventTime(s.EventDelay))
 		descs = append(descs, d)
+		emitted[id] = true
+	}
+	if s.Checkpoints.enabled() {
+		// A child waits for the parents this run reads, and only those:
+		// the others were read to their end before, or are not read.
+		for i := range descs {
+			descs[i].ParentIDs = slices.DeleteFunc(descs[i].ParentIDs, func(p string) bool { return !emitted[p] })
+		}
 	}
 	if len(unknown) > 0 {
 		log.Warnf(ctx, "kinesisio: the start position names %d shard(s) that stream %s does not have: %v (ignored; they may have aged out of retention). Its shards: %v", len(unknown), s.Conn.Stream, unknown, ids)
@@ -279,6 +333,16 @@ func (s readSpec) laterRound(shards []types.Shard, r discovery.Restriction) []sh
 		descs = append(descs, d)
 	}
 	return descs
+}
+
+// firstFilter is the ShardFilter of the first listing: the start
+// position's, unless checkpoints name shards, whose lineage needs every
+// shard.
+func (s readSpec) firstFilter(cps []checkpoint.Checkpoint) *types.ShardFilter {
+	if len(cps) > 0 {
+		return nil
+	}
+	return s.Start.filter()
 }
 
 func (s readSpec) desc(sh types.Shard, start time.Time, runID string) shardDesc {

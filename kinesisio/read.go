@@ -75,6 +75,8 @@ type readSpec struct {
 
 	DiscoveryInterval time.Duration
 	PageSize          int32
+
+	Checkpoints checkpointSpec
 }
 
 func defaultReadSpec() readSpec {
@@ -86,6 +88,7 @@ func defaultReadSpec() readSpec {
 		RecordsPerCall:    10000,
 		IdlePoll:          250 * time.Millisecond,
 		DiscoveryInterval: time.Second,
+		Checkpoints:       defaultCheckpointSpec(),
 	}
 }
 
@@ -130,6 +133,9 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	direct := runnerName() == "direct"
 	if direct && !spec.bounded() {
 		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
+	}
+	if direct && spec.Checkpoints.enabled() {
+		return beam.PCollection{}, invalid("WithCheckpoints", "the direct runner does not checkpoint splittable DoFns, so no position would ever be committed: run on Prism (the default runner, --runner=prism), Flink or Dataflow")
 	}
 	spec.ReadID = newReadID()
 	// A read bounded at its start needs one listing; the direct runner can

@@ -12,6 +12,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
@@ -42,6 +44,7 @@ type readFn struct {
 
 	stream awsclient.Stream
 	client fetcher.API
+	store  checkpoint.Store // nil without WithCheckpoints
 	tsFn   func(Record) time.Time
 	m      readMetrics
 	member member
@@ -58,6 +61,9 @@ func (fn *readFn) Setup(ctx context.Context) error {
 			return fmt.Errorf("kinesisio: timestamp function %s is not registered on this worker: call beam.RegisterFunction in an init() function: %w", name, err)
 		}
 		fn.tsFn = f.(func(Record) time.Time)
+	}
+	if fn.store, err = fn.Spec.openStore(ctx); err != nil {
+		return err
 	}
 	fn.m = newReadMetrics()
 	fn.member.join(fn.Spec.ReadID)
@@ -110,7 +116,22 @@ func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
 	run := fn.run(d)
 	we.Bind(run.Watermarks, d.ShardID)
-	resume, done, err := fn.drain(ctx, run, we, rt, d, emit)
+	var c *commit.Committer
+	if fn.store != nil {
+		var wait *time.Duration
+		var err error
+		c, wait, err = fn.checkpointStep(ctx, run, rt, d)
+		switch {
+		case err != nil:
+			return sdf.StopProcessing(), err
+		case wait != nil:
+			return sdf.ResumeProcessingIn(*wait), nil
+		case c == nil: // closed
+			return sdf.StopProcessing(), nil
+		}
+		defer fn.m.reportCommits(ctx, d.ShardID, c)
+	}
+	resume, done, err := fn.drain(ctx, run, c, we, rt, d, emit)
 	if err != nil || done {
 		return sdf.StopProcessing(), err
 	}
@@ -119,13 +140,17 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, r
 
 // drain emits what the shard's fetcher has ready, for at most maxCallTime.
 // It returns when to look again, or done once the restriction is finished.
-// we may be nil (the bounded read of the direct runner has no estimator).
-func (fn *readFn) drain(ctx context.Context, run *readstate.Run, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
+// we may be nil (the bounded read of the direct runner has no estimator);
+// c is nil without a checkpoint store.
+func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Committer, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (time.Duration, bool, error) {
 	rest := rt.GetRestriction().(restriction.Restriction)
 	now := time.Now()
-	if rest.Empty || d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
+	if rest.Empty {
 		fn.finish(rt, run)
 		return 0, true, nil
+	}
+	if d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
+		return fn.end(rt, run, c, false)
 	}
 	// The fetcher to continue with is the one whose buffer starts right
 	// after what this tracker claimed (the restriction's start, unless the
@@ -139,7 +164,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, we *watermark.E
 	// keep their order across the reshard. (A parent read on another
 	// worker cannot be seen from here; see the package doc.)
 	for _, p := range d.ParentIDs {
-		if run.Watermarks.Running(p) {
+		if c == nil && run.Watermarks.Running(p) {
 			return parentPoll, false, nil
 		}
 	}
@@ -161,13 +186,11 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, we *watermark.E
 			arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
 			if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
 				f.Return(b)
-				fn.finish(rt, run)
-				return 0, true, nil
+				return fn.end(rt, run, c, false)
 			}
 			if !fn.takeBudget(run) {
 				f.Return(b)
-				fn.finish(rt, run)
-				return 0, true, nil
+				return fn.end(rt, run, c, false)
 			}
 			seq := aws.ToString(r.SequenceNumber)
 			if !rt.TryClaim(seq) {
@@ -206,8 +229,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, we *watermark.E
 			// made: later records arrive after about b.CallStart.
 			advance(b.CallStart.Add(-fn.Spec.IdleSkew - fn.Spec.EventDelay))
 			if d.StopAtMillis > 0 && !b.CallStart.Before(stopAt) {
-				fn.finish(rt, run)
-				return 0, true, nil
+				return fn.end(rt, run, c, false)
 			}
 		}
 		if b.ShardEnd {
@@ -216,8 +238,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, we *watermark.E
 				// than at the next interval.
 				run.SawChildShards()
 			}
-			fn.finish(rt, run)
-			return 0, true, nil
+			return fn.end(rt, run, c, true)
 		}
 	}
 	if err := f.Err(); err != nil {
@@ -229,6 +250,20 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, we *watermark.E
 	}
 	rt.SetRemaining(float64(f.Buffered() + f.Backlog()))
 	return f.ResumeIn(), false, nil
+}
+
+// end ends the read of the shard: at once without a checkpoint store;
+// with one, through a closing checkpoint whose residual writes the final
+// position (and, when shardEnded, that the shard was read to its end)
+// once the runner committed this call's bundle.
+func (fn *readFn) end(rt *restriction.Tracker, run *readstate.Run, c *commit.Committer, shardEnded bool) (time.Duration, bool, error) {
+	if c == nil {
+		fn.finish(rt, run)
+		return 0, true, nil
+	}
+	rt.Close(shardEnded)
+	run.Fetchers.ReleaseKey(rt.GetRestriction().(restriction.Restriction).ShardID)
+	return 0, false, nil
 }
 
 func (fn *readFn) finish(rt *restriction.Tracker, run *readstate.Run) {
@@ -332,7 +367,7 @@ func (fn *boundedReadFn) CreateTracker(r restriction.Restriction) *restriction.T
 
 func (fn *boundedReadFn) ProcessElement(ctx context.Context, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) error {
 	for {
-		resume, done, err := fn.Fn.drain(ctx, fn.Fn.run(d), nil, rt, d, emit)
+		resume, done, err := fn.Fn.drain(ctx, fn.Fn.run(d), nil, nil, rt, d, emit)
 		if err != nil || done {
 			return err
 		}
@@ -351,6 +386,9 @@ type readMetrics struct {
 
 	recordsC, bytesC, calls, throttled, renewals, retried beam.Counter
 	gauges                                                map[string]beam.Gauge
+
+	commits, commitFailures, commitsThrottled beam.Counter
+	sinceCommit                               map[string]beam.Gauge
 }
 
 func newReadMetrics() readMetrics {
@@ -358,7 +396,28 @@ func newReadMetrics() readMetrics {
 	return readMetrics{
 		recordsC: c("read_records"), bytesC: c("read_bytes"), calls: c("read_calls"),
 		throttled: c("read_throttled"), renewals: c("read_iterator_renewals"), retried: c("read_retries"),
-		gauges: map[string]beam.Gauge{},
+		gauges:  map[string]beam.Gauge{},
+		commits: c("read_commits"), commitFailures: c("read_commit_failures"), commitsThrottled: c("read_commits_throttled"),
+		sinceCommit: map[string]beam.Gauge{},
+	}
+}
+
+// reportCommits reports the committer's writes since the last report and
+// how long ago shardID's checkpoint was written.
+func (m *readMetrics) reportCommits(ctx context.Context, shardID string, c *commit.Committer) {
+	st := c.StatsDelta()
+	for c, n := range map[*beam.Counter]int64{&m.commits: st.Commits, &m.commitFailures: st.Failures, &m.commitsThrottled: st.Throttled} {
+		if n > 0 {
+			c.Inc(ctx, n)
+		}
+	}
+	if since, ok := c.SinceCommit(time.Now())[shardID]; ok {
+		g, ok := m.sinceCommit[shardID]
+		if !ok {
+			g = beam.NewGauge(MetricsNamespace, "read_millis_since_commit/"+shardID)
+			m.sinceCommit[shardID] = g
+		}
+		g.Set(ctx, since.Milliseconds())
 	}
 }
 

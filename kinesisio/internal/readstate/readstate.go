@@ -19,10 +19,12 @@
 package readstate
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
@@ -36,7 +38,12 @@ type Run struct {
 	Watermarks *watermark.Registry
 	// Emitted counts the records emitted, for WithMaxRecords.
 	Emitted atomic.Int64
+	// DiscoveryDone is set when the discovery step of the run ended in
+	// this process (a bounded read).
+	DiscoveryDone atomic.Bool
 
+	commitMu    sync.Mutex
+	committer   *commit.Committer
 	childShards atomic.Bool
 	used        atomic.Int64 // monotonic nanoseconds (since epoch) of the last lookup
 }
@@ -55,7 +62,37 @@ func (r *Run) over(quiet time.Duration) bool {
 	return time.Since(epoch)-time.Duration(r.used.Load()) >= quiet && r.Watermarks.Active() == 0 && r.Fetchers.Len() == 0
 }
 
-func (r *Run) close() { r.Fetchers.CloseAll() }
+// Committer returns the run's checkpoint committer in this process,
+// made by mk on first use. An error of mk is returned and not kept: the
+// next call tries again.
+func (r *Run) Committer(mk func() (*commit.Committer, error)) (*commit.Committer, error) {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	if r.committer != nil {
+		return r.committer, nil
+	}
+	c, err := mk()
+	if err != nil {
+		return nil, err
+	}
+	r.committer = c
+	return c, nil
+}
+
+// closeTimeout bounds the last writes of a run's committer.
+const closeTimeout = 5 * time.Second
+
+func (r *Run) close() {
+	r.Fetchers.CloseAll()
+	r.commitMu.Lock()
+	c := r.committer
+	r.commitMu.Unlock()
+	if c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		c.Close(ctx)
+	}
+}
 
 type key struct{ read, run string }
 

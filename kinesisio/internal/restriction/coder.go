@@ -13,7 +13,9 @@ import (
 // (Beam Java broke checkpoint compatibility once: apache/beam PR #26117).
 //
 //	version byte (1)
-//	flags byte: 1 = Bounded, 2 = Empty
+//	flags byte: 1 = Bounded, 2 = Empty, 4 = Closing, 8 = ShardEnded
+//	(flags 4 and 8 came later within version 1: older encodings never
+//	set them, so they decode as before)
 //	uvarint len + ShardID
 //	kind byte, uvarint len + Seq, varint Millis
 //	uvarint len + End
@@ -22,6 +24,8 @@ const coderVersion = 1
 const (
 	flagBounded = 1 << iota
 	flagEmpty
+	flagClosing
+	flagShardEnded
 )
 
 // ErrCorrupt is returned when bytes do not decode to a restriction.
@@ -37,6 +41,12 @@ func Encode(r Restriction) []byte {
 	}
 	if r.Empty {
 		flags |= flagEmpty
+	}
+	if r.Closing {
+		flags |= flagClosing
+	}
+	if r.ShardEnded {
+		flags |= flagShardEnded
 	}
 	b = append(b, flags)
 	b = binenc.AppendString(b, r.ShardID)
@@ -57,6 +67,8 @@ func Decode(b []byte) (Restriction, error) {
 	flags := d.Byte("flags")
 	r.Bounded = flags&flagBounded != 0
 	r.Empty = flags&flagEmpty != 0
+	r.Closing = flags&flagClosing != 0
+	r.ShardEnded = flags&flagShardEnded != 0
 	r.ShardID = d.String("shard ID")
 	r.Start.Kind = Kind(d.Byte("position"))
 	r.Start.Seq = d.String("sequence number")

@@ -13,12 +13,20 @@ import (
 // grows. A bounded one ends at End; a bounded one with End == "" and Empty
 // set holds no record at all (the primary of a checkpoint that claimed
 // nothing).
+//
+// A closing restriction (Closing set) holds no record either: the read of
+// the shard stopped after the record before Start (at the shard's end when
+// ShardEnded is set), and what is left is to record that in the
+// checkpoint store once the runner has committed the bundle that claimed
+// those records, which it has when it hands this residual back.
 type Restriction struct {
-	ShardID string
-	Start   Position
-	End     string // inclusive last sequence number; "" = none known
-	Bounded bool
-	Empty   bool
+	ShardID    string
+	Start      Position
+	End        string // inclusive last sequence number; "" = none known
+	Bounded    bool
+	Empty      bool
+	Closing    bool
+	ShardEnded bool
 }
 
 // Validate reports a malformed restriction.
@@ -41,6 +49,10 @@ func (r Restriction) Validate() error {
 // String describes the restriction for logs and errors.
 func (r Restriction) String() string {
 	switch {
+	case r.Closing && r.ShardEnded:
+		return fmt.Sprintf("%s[closing at the end, after %v]", r.ShardID, r.Start)
+	case r.Closing:
+		return fmt.Sprintf("%s[closing, at %v]", r.ShardID, r.Start)
 	case r.Empty:
 		return r.ShardID + "[empty]"
 	case r.End != "":

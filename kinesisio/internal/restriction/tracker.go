@@ -20,6 +20,8 @@ type Tracker struct {
 	lastClaimed string // "" until a claim succeeds
 	done        bool
 	ended       bool // done because the restriction ended, not split
+	closing     bool // Close was called: the checkpoint residual is a closing one
+	shardEnded  bool // with closing: the shard was read to its end
 	err         error
 	claimed     float64 // bytes claimed, for progress
 	remaining   float64 // backlog estimate, for progress
@@ -30,6 +32,20 @@ func NewTracker(r Restriction) *Tracker {
 	return &Tracker{rest: r, done: r.Empty}
 }
 
+// Close stops claiming, like Finish, but leaves the restriction to be
+// checkpointed: the residual the next checkpoint (fraction 0) makes is a
+// closing restriction after the last claimed record, with ShardEnded set
+// when shardEnded. Reads with a checkpoint store end a shard this way, so
+// that its final position is written only after the runner committed it.
+func (t *Tracker) Close(shardEnded bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return
+	}
+	t.closing, t.shardEnded = true, shardEnded
+}
+
 // TryClaim claims the record with sequence number pos (a string). It fails
 // once the tracker is done (after a checkpoint or Finish) or when pos is
 // past the restriction's end; a position that does not advance is an error.
@@ -37,7 +53,7 @@ func (t *Tracker) TryClaim(pos any) bool {
 	seq, ok := pos.(string)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.done {
+	if t.done || t.closing {
 		return false
 	}
 	if !ok || !seqnum.Valid(seq) {
@@ -121,6 +137,9 @@ func (t *Tracker) TrySplit(fraction float64) (primary, residual any, err error) 
 	res := t.rest
 	if t.lastClaimed != "" {
 		res.Start = After(t.lastClaimed)
+	}
+	if t.closing {
+		res = Restriction{ShardID: res.ShardID, Start: res.Start, Bounded: true, Closing: true, ShardEnded: t.shardEnded}
 	}
 	t.rest = t.primaryLocked()
 	t.done = true

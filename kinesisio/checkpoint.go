@@ -1,0 +1,219 @@
+package kinesisio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+)
+
+// How a read uses its checkpoint store (WithCheckpoints): the discovery
+// step takes the application's lease and loads the stream's checkpoints
+// when the job starts (startCheckpoints), and the first round of shards
+// starts from them (startSpec.withCheckpoints). Readers offer each
+// restriction's start to the run's committer when a ProcessElement call
+// begins, since the runner hands a residual back only once it committed
+// the bundle that made it; a shard whose read ends is closed through one
+// more checkpoint (restriction.Tracker.Close), whose residual writes the
+// final position once committed the same way.
+
+// storeRetry spaces the retries of a store that fails.
+var storeRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// parentStorePoll is how often a child shard asks the store whether its
+// parents were read to their end.
+const parentStorePoll = 500 * time.Millisecond
+
+// errLeaseLost wraps the errors that end a run whose lease is gone.
+var errLeaseLost = errors.New("kinesisio: WithCheckpoints: the application's lease is no longer this job's")
+
+// openStore opens the read's checkpoint store in a DoFn's Setup: nil
+// without WithCheckpoints.
+func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
+	if !s.Checkpoints.enabled() {
+		return nil, nil
+	}
+	st, err := checkpoint.Open(ctx, s.Checkpoints.Store)
+	if err != nil {
+		return nil, fmt.Errorf("kinesisio: WithCheckpoints: opening %v: %w", s.Checkpoints.Store, err)
+	}
+	return st, nil
+}
+
+func (s readSpec) commitConfig(stream string) commit.Config {
+	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry}
+}
+
+// startCheckpoints is the discovery step's part of a run with a store: it
+// takes the application's lease for the run, starts the run's committer
+// in this process, and returns the stream's checkpoints. A store that
+// fails is retried for StartupTimeout; a lease held by a live job fails
+// at once.
+func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, run *readstate.Run, runID, stream string) ([]checkpoint.Checkpoint, error) {
+	c := s.Checkpoints
+	host, _ := os.Hostname()
+	job := fmt.Sprintf("host %s, pid %d, stream %s", host, os.Getpid(), stream)
+	var lease checkpoint.Lease
+	err := s.retryStore(ctx, "taking the lease of application "+c.App, func(ctx context.Context) (err error) {
+		lease, err = store.Acquire(ctx, c.App, runID, job, c.LeaseTimeout, time.Now())
+		return err
+	})
+	var held *checkpoint.HeldError
+	if errors.As(err, &held) {
+		return nil, fmt.Errorf("kinesisio: WithCheckpoints: %w. One job at a time may use an application name: stop the other job, or wait %v after it stopped (a crashed or cancelled job keeps the name until its lease goes stale), or release it with `go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints -app %s release` (%v)",
+			err, held.Lease.StaleAfter, c.App, c.Store)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := run.Committer(func() (*commit.Committer, error) {
+		return commit.New(store, lease, s.commitConfig(stream)), nil
+	}); err != nil {
+		return nil, err
+	}
+	var cps []checkpoint.Checkpoint
+	err = s.retryStore(ctx, "loading the checkpoints of application "+c.App, func(ctx context.Context) (err error) {
+		cps, err = store.Load(ctx, c.App, stream)
+		return err
+	})
+	return cps, err
+}
+
+// retryStore runs op until it succeeds, fails for good (a held lease, a
+// store that is not ours) or StartupTimeout passes.
+func (s readSpec) retryStore(ctx context.Context, what string, op func(context.Context) error) error {
+	deadline := time.Now().Add(s.Checkpoints.StartupTimeout)
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		if err == nil || errors.Is(err, checkpoint.ErrLeaseHeld) || errors.Is(err, checkpoint.ErrForeign) || ctx.Err() != nil {
+			return err
+		}
+		d := storeRetry.Delay(attempt)
+		if time.Now().Add(d).After(deadline) {
+			return fmt.Errorf("kinesisio: WithCheckpoints: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
+				what, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, err)
+		}
+		log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, s.Checkpoints.Store, attempt, d, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// committer returns the run's committer in a reader's process. Where the
+// discovery step did not start it, it is started with the lease the
+// store holds, which must be the run's.
+func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID string) (*commit.Committer, error) {
+	return run.Committer(func() (*commit.Committer, error) {
+		app := fn.Spec.Checkpoints.App
+		l, ok, err := fn.store.ReadLease(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || l.Owner != runID {
+			return nil, fmt.Errorf("%w: application %s is held by run %q (%s), not by this run %s", errLeaseLost, app, l.Owner, l.Job, runID)
+		}
+		return commit.New(fn.store, l, fn.Spec.commitConfig(fn.stream.Name)), nil
+	})
+}
+
+// checkpointStep is where a reader with a store starts a ProcessElement
+// call. It offers the restriction's start to the committer (the runner
+// committed everything before it), writes the final position of a
+// closing restriction, and holds a child shard until its parents are
+// recorded as read to their end. A non-nil continuation ends the call.
+func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *time.Duration, error) {
+	wait := func(d time.Duration) (*commit.Committer, *time.Duration, error) { return nil, &d, nil }
+	c, err := fn.committer(ctx, run, d.RunID)
+	if errors.Is(err, errLeaseLost) {
+		return nil, nil, err
+	}
+	if err != nil {
+		log.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
+		return wait(time.Second)
+	}
+	if err := c.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
+	}
+	c.Touch()
+	rest := rt.GetRestriction().(restriction.Restriction)
+	if rest.Start.Kind == restriction.AfterSequence {
+		c.Offer(d.ShardID, d.ParentIDs, rest.Start.Seq, 0)
+	}
+	if rest.Closing {
+		if err := c.Final(ctx, d.ShardID, d.ParentIDs, rest.ShardEnded); err != nil {
+			if c.Err() != nil {
+				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
+			}
+			log.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed (retrying): %v", d.ShardID, fn.Spec.Checkpoints.Store, err)
+			return wait(storeRetry.Max)
+		}
+		fn.finish(rt, run)
+		fn.releaseIfOver(ctx, run)
+		return nil, nil, nil
+	}
+	if len(d.ParentIDs) > 0 && rt.LastClaimed() == "" {
+		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
+		if err != nil {
+			log.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
+		}
+		if !ok {
+			return wait(parentStorePoll)
+		}
+	}
+	return c, nil, nil
+}
+
+// releaseIfOver gives up the lease when the run is over in this process:
+// its discovery step ended here (a bounded read) and no shard runs.
+func (fn *readFn) releaseIfOver(ctx context.Context, run *readstate.Run) { releaseIfOver(ctx, run) }
+
+func releaseIfOver(ctx context.Context, run *readstate.Run) {
+	if !run.DiscoveryDone.Load() || run.Watermarks.Active() > 0 {
+		return
+	}
+	c, err := run.Committer(func() (*commit.Committer, error) { return nil, errNoCommitter })
+	if err != nil {
+		return
+	}
+	if err := c.Release(ctx); err != nil {
+		log.Warnf(ctx, "kinesisio: releasing the lease of application %s: %v (it goes stale by itself)", c.Lease().App, err)
+	}
+}
+
+var errNoCommitter = errors.New("no committer")
+
+// withCheckpoints returns the start positions with the checkpoints' on
+// top (a checkpoint is newer than any position the pipeline names), and
+// the shards read to their end, which count as named for the lineage
+// rules (their descendants start at their beginning) and are not read.
+func (s startSpec) withCheckpoints(cps []checkpoint.Checkpoint) (startSpec, map[string]bool) {
+	if len(cps) == 0 {
+		return s, nil
+	}
+	out := startSpec{Default: s.Default, Shards: map[string]restriction.Position{}}
+	for id, p := range s.Shards {
+		out.Shards[id] = p
+	}
+	finished := map[string]bool{}
+	for _, cp := range cps {
+		switch {
+		case cp.Finished:
+			finished[cp.ShardID] = true
+			out.Shards[cp.ShardID] = restriction.Position{Kind: restriction.TrimHorizon}
+		case cp.Seq != "":
+			out.Shards[cp.ShardID] = restriction.After(cp.Seq)
+		}
+	}
+	return out, finished
+}

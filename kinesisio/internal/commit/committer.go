@@ -1,0 +1,359 @@
+// Package commit writes the positions of one run of a Read to its
+// checkpoint store, from one worker process: at most one write per shard
+// per interval, in the background, retried with backoff while the store
+// fails, and at once for a shard's final position. It also heartbeats the
+// run's lease while the run is active in the process, and remembers that
+// the lease was lost (taken over by another job), after which it writes
+// nothing more.
+//
+// Only positions that the runner has committed are offered to it (the
+// readers offer a restriction's start when a ProcessElement call begins:
+// the runner resumes a residual only after committing the bundle that
+// made it), so what it writes never runs ahead of the runner.
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+)
+
+// Config is what a Committer needs besides its store and lease.
+type Config struct {
+	// Stream is the stream's name, the checkpoints' key with the shard.
+	Stream string
+	// Interval is the least time between two writes of one shard.
+	Interval time.Duration
+	// Tick is how often pending writes are looked at; 0 = Interval/10,
+	// at least 10 ms.
+	Tick time.Duration
+	// Retry spaces the retries of a failed write or heartbeat.
+	Retry backoff.Policy
+}
+
+// Stats counts the writes of a Committer.
+type Stats struct {
+	// Commits counts checkpoints written, Failures writes that failed
+	// (retried later), Throttled those of Failures the store throttled.
+	Commits, Failures, Throttled int64
+}
+
+// shard is the state of one shard's checkpoint in this process.
+type shard struct {
+	pending   checkpoint.Checkpoint // the newest position offered
+	written   checkpoint.Checkpoint // the last one written
+	dirty     bool
+	writtenAt time.Time // when written was written; zero = never
+	failures  int       // consecutive failures, for backoff
+	retryAt   time.Time
+}
+
+// Committer writes one run's checkpoints from this process.
+type Committer struct {
+	store checkpoint.Store
+	lease checkpoint.Lease
+	cfg   Config
+
+	mu       sync.Mutex
+	shards   map[string]*shard
+	finished map[string]bool // shards known to be read to their end
+	lost     error           // the lease was lost: nothing more is written
+
+	commits, failures, throttled atomic.Int64
+	reported                     Stats // what StatsDelta last returned
+	active                       atomic.Int64
+	released                     atomic.Bool
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// New starts a Committer writing under lease l to store.
+func New(store checkpoint.Store, l checkpoint.Lease, cfg Config) *Committer {
+	if cfg.Tick <= 0 {
+		cfg.Tick = max(cfg.Interval/10, 10*time.Millisecond)
+	}
+	c := &Committer{store: store, lease: l, cfg: cfg, shards: map[string]*shard{}, finished: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	c.Touch()
+	go c.loop()
+	return c
+}
+
+// Lease returns the lease the Committer writes under.
+func (c *Committer) Lease() checkpoint.Lease { return c.lease }
+
+// Touch notes that the run is active in this process: the lease is
+// heartbeated only while it is (a cancelled job stops calling it, and its
+// lease then goes stale by itself).
+func (c *Committer) Touch() { c.active.Store(time.Now().UnixNano()) }
+
+// Err returns why the Committer stopped writing (the lease was lost), or
+// nil.
+func (c *Committer) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lost
+}
+
+// Offer records that the runner committed shardID's records up to and
+// including seq (sub-sequence subSeq). It is written within the interval.
+// An offer that does not advance past what was offered before is ignored.
+func (c *Committer) Offer(shardID string, parents []string, seq string, subSeq int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.shardLocked(shardID, parents)
+	if s.pending.Finished || !advances(s.pending, seq, subSeq) {
+		return
+	}
+	s.pending.Seq, s.pending.SubSeq = seq, subSeq
+	s.dirty = true
+}
+
+// advances reports whether (seq, subSeq) is after cp's position.
+func advances(cp checkpoint.Checkpoint, seq string, subSeq int64) bool {
+	if cp.Seq == "" {
+		return seq != ""
+	}
+	switch c := seqnum.Compare(seq, cp.Seq); {
+	case c != 0:
+		return c > 0
+	default:
+		return subSeq > cp.SubSeq
+	}
+}
+
+func (c *Committer) shardLocked(shardID string, parents []string) *shard {
+	s := c.shards[shardID]
+	if s == nil {
+		s = &shard{pending: checkpoint.Checkpoint{Stream: c.cfg.Stream, ShardID: shardID, Parents: slices.Clone(parents)}}
+		c.shards[shardID] = s
+	}
+	return s
+}
+
+// Final writes shardID's pending position now, with Finished set when
+// ended (the shard was read to its end), and waits for the write. A
+// failed write stays pending: the caller tries again.
+func (c *Committer) Final(ctx context.Context, shardID string, parents []string, ended bool) error {
+	c.mu.Lock()
+	if c.lost != nil {
+		c.mu.Unlock()
+		return c.lost
+	}
+	s := c.shardLocked(shardID, parents)
+	if ended && !s.pending.Finished {
+		s.pending.Finished = true
+		s.dirty = true
+	}
+	if !s.dirty {
+		c.mu.Unlock()
+		return nil
+	}
+	cp := s.pending
+	c.mu.Unlock()
+	return c.write(ctx, shardID, cp, time.Now())
+}
+
+// write writes cp and records the outcome.
+func (c *Committer) write(ctx context.Context, shardID string, cp checkpoint.Checkpoint, now time.Time) error {
+	cp.Updated = now
+	err := c.store.Commit(ctx, c.lease, cp)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.shards[shardID]
+	if err != nil {
+		c.failures.Add(1)
+		if checkpoint.IsThrottle(err) {
+			c.throttled.Add(1)
+		}
+		if errors.Is(err, checkpoint.ErrFenced) {
+			c.loseLocked(fmt.Errorf("shard %s: %w", shardID, err))
+			return c.lost
+		}
+		s.failures++
+		s.retryAt = now.Add(c.cfg.Retry.Delay(s.failures))
+		return err
+	}
+	c.commits.Add(1)
+	if cp.Finished {
+		c.finished[shardID] = true
+	}
+	s.failures = 0
+	s.written, s.writtenAt = cp, now
+	// Clean unless a newer position arrived meanwhile.
+	s.dirty = s.pending.Seq != cp.Seq || s.pending.SubSeq != cp.SubSeq || s.pending.Finished != cp.Finished
+	return nil
+}
+
+func (c *Committer) loseLocked(err error) {
+	if c.lost == nil {
+		c.lost = fmt.Errorf("%w (application %s, run %s, epoch %d)", err, c.lease.App, c.lease.Owner, c.lease.Epoch)
+	}
+}
+
+// ParentsFinished reports whether every shard of parents is recorded in
+// the store as read to its end (by any worker).
+func (c *Committer) ParentsFinished(ctx context.Context, parents []string) (bool, error) {
+	c.mu.Lock()
+	var missing []string
+	for _, p := range parents {
+		if !c.finished[p] {
+			missing = append(missing, p)
+		}
+	}
+	c.mu.Unlock()
+	if len(missing) == 0 {
+		return true, nil
+	}
+	got, err := c.store.Get(ctx, c.lease.App, c.cfg.Stream, missing)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all := true
+	for _, p := range missing {
+		if got[p].Finished {
+			c.finished[p] = true
+		} else {
+			all = false
+		}
+	}
+	return all, nil
+}
+
+// SinceCommit returns how long ago each shard's checkpoint was last
+// written by this process (shards it has written).
+func (c *Committer) SinceCommit(now time.Time) map[string]time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]time.Duration{}
+	for id, s := range c.shards {
+		if !s.writtenAt.IsZero() {
+			out[id] = now.Sub(s.writtenAt)
+		}
+	}
+	return out
+}
+
+// StatsDelta returns the counts since the last call.
+func (c *Committer) StatsDelta() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := Stats{Commits: c.commits.Load(), Failures: c.failures.Load(), Throttled: c.throttled.Load()}
+	d := Stats{Commits: now.Commits - c.reported.Commits, Failures: now.Failures - c.reported.Failures, Throttled: now.Throttled - c.reported.Throttled}
+	c.reported = now
+	return d
+}
+
+// Release gives up the run's lease (a clean stop) after writing what is
+// pending, once per Committer.
+func (c *Committer) Release(ctx context.Context) error {
+	if !c.released.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.flush(ctx, time.Now(), true)
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return c.store.Release(ctx, c.lease)
+}
+
+// Close stops the background writes and heartbeats after one last
+// attempt at what is pending (bounded by ctx).
+func (c *Committer) Close(ctx context.Context) {
+	c.once.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.flush(ctx, time.Now(), true)
+	})
+}
+
+func (c *Committer) loop() {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.Tick)
+	defer t.Stop()
+	beat := c.lease.StaleAfter / 4
+	lastBeat := time.Now()
+	beatFailures := 0
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), max(c.cfg.Interval, 5*time.Second))
+			c.flush(ctx, now, false)
+			if beat > 0 && now.Sub(lastBeat) >= beat && !c.released.Load() && c.Err() == nil {
+				if now.Sub(time.Unix(0, c.active.Load())) < c.lease.StaleAfter/2 {
+					switch err := c.store.Heartbeat(ctx, c.lease, now); {
+					case err == nil:
+						lastBeat, beatFailures = now, 0
+					case errors.Is(err, checkpoint.ErrLeaseLost):
+						c.leaseGone(ctx, err)
+					default:
+						beatFailures++
+						lastBeat = now.Add(c.cfg.Retry.Delay(beatFailures) - beat)
+						log.Warnf(context.Background(), "kinesisio: heartbeat of application %s failed (attempt %d): %v", c.lease.App, beatFailures, err)
+					}
+				}
+			}
+			cancel()
+		}
+	}
+}
+
+// leaseGone handles a heartbeat refused with err: a lease released under
+// the same epoch (a clean stop of the run elsewhere in the job) ends the
+// heartbeats only, since commits stay fenced by the epoch; a lease of
+// another owner or epoch is lost.
+func (c *Committer) leaseGone(ctx context.Context, err error) {
+	if l, ok, rerr := c.store.ReadLease(ctx, c.lease.App); rerr == nil && ok && l.Owner == "" && l.Epoch == c.lease.Epoch {
+		c.released.Store(true)
+		return
+	} else if rerr == nil && ok && l.Owner != "" {
+		err = fmt.Errorf("%w: now held by run %s (%s), epoch %d", err, l.Owner, l.Job, l.Epoch)
+	}
+	c.mu.Lock()
+	c.loseLocked(err)
+	c.mu.Unlock()
+}
+
+// flush writes the shards that are due: dirty, written longer than the
+// interval ago (all dirty ones when force), and not waiting out a retry.
+func (c *Committer) flush(ctx context.Context, now time.Time, force bool) {
+	type due struct {
+		id string
+		cp checkpoint.Checkpoint
+	}
+	var todo []due
+	c.mu.Lock()
+	if c.lost != nil {
+		c.mu.Unlock()
+		return
+	}
+	for id, s := range c.shards {
+		if !s.dirty || !force && (now.Before(s.retryAt) || now.Sub(s.writtenAt) < c.cfg.Interval) {
+			continue
+		}
+		todo = append(todo, due{id, s.pending})
+	}
+	c.mu.Unlock()
+	for _, d := range todo {
+		if err := c.write(ctx, d.id, d.cp, now); err != nil {
+			if c.Err() != nil {
+				return
+			}
+			log.Warnf(ctx, "kinesisio: committing shard %s of application %s failed (retried): %v", d.id, c.lease.App, err)
+		}
+	}
+}
