@@ -1,0 +1,16 @@
+package checkpoint
+
+import (
+	"context"
+	"time"
+
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+)
+
+// NewDynamoDBWithin is NewDynamoDB with reach as the bound on retrying
+// transient errors while opening.
+func NewDynamoDBWithin(ctx context.Context, table string, conn awsclient.Settings, reach time.Duration) (Store, error) {
+	o := defaultDynamoOptions
+	o.reach = reach
+	return newDynamoDB(ctx, table, conn, o)
+}
