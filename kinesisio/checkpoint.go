@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
@@ -132,8 +133,12 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 // committed everything before it), writes the final position of a
 // closing restriction, and holds a child shard until its parents are
 // recorded as read to their end. A non-nil continuation ends the call.
-func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *time.Duration, error) {
-	wait := func(d time.Duration) (*commit.Committer, *time.Duration, error) { return nil, &d, nil }
+func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
+	stop := sdf.StopProcessing()
+	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
+		pc := sdf.ResumeProcessingIn(d)
+		return nil, &pc, nil
+	}
 	c, err := fn.committer(ctx, run, d.RunID)
 	if errors.Is(err, errLeaseLost) {
 		return nil, nil, err
@@ -156,11 +161,12 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 			}
 			log.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed (retrying): %v", d.ShardID, fn.Spec.Checkpoints.Store, err)
-			return wait(storeRetry.Max)
+			pc := sdf.ResumeProcessingIn(storeRetry.Max)
+			return c, &pc, nil
 		}
 		fn.finish(rt, run)
-		fn.releaseIfOver(ctx, run)
-		return nil, nil, nil
+		releaseIfOver(ctx, run)
+		return c, &stop, nil
 	}
 	if len(d.ParentIDs) > 0 && rt.LastClaimed() == "" {
 		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
@@ -168,7 +174,8 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 			log.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
 		}
 		if !ok {
-			return wait(parentStorePoll)
+			pc := sdf.ResumeProcessingIn(parentStorePoll)
+			return c, &pc, nil
 		}
 	}
 	return c, nil, nil
@@ -176,8 +183,6 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 
 // releaseIfOver gives up the lease when the run is over in this process:
 // its discovery step ended here (a bounded read) and no shard runs.
-func (fn *readFn) releaseIfOver(ctx context.Context, run *readstate.Run) { releaseIfOver(ctx, run) }
-
 func releaseIfOver(ctx context.Context, run *readstate.Run) {
 	if !run.DiscoveryDone.Load() || run.Watermarks.Active() > 0 {
 		return

@@ -13,3 +13,7 @@ func SetClock(now func() time.Time) (restore func()) {
 	clock = now
 	return func() { clock = prev }
 }
+
+// WithLeaseTimeout sets how long a checkpoint lease lives without a
+// heartbeat, for tests.
+var WithLeaseTimeout = withLeaseTimeout

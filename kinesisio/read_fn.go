@@ -118,18 +118,18 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, r
 	we.Bind(run.Watermarks, d.ShardID)
 	var c *commit.Committer
 	if fn.store != nil {
-		var wait *time.Duration
+		var cont *sdf.ProcessContinuation
 		var err error
-		c, wait, err = fn.checkpointStep(ctx, run, rt, d)
-		switch {
-		case err != nil:
-			return sdf.StopProcessing(), err
-		case wait != nil:
-			return sdf.ResumeProcessingIn(*wait), nil
-		case c == nil: // closed
-			return sdf.StopProcessing(), nil
+		c, cont, err = fn.checkpointStep(ctx, run, rt, d)
+		if c != nil {
+			defer fn.m.reportCommits(ctx, d.ShardID, c)
 		}
-		defer fn.m.reportCommits(ctx, d.ShardID, c)
+		if err != nil {
+			return sdf.StopProcessing(), err
+		}
+		if cont != nil {
+			return *cont, nil
+		}
 	}
 	resume, done, err := fn.drain(ctx, run, c, we, rt, d, emit)
 	if err != nil || done {
