@@ -53,6 +53,13 @@ var (
 	start       = flag.String("start", "trim_horizon", "where to start in each shard: trim_horizon, latest, or an RFC 3339 time such as 2025-06-01T12:00:00Z")
 	maxRecords  = flag.Int64("max_records", 0, "stop after reading this many records (0: no limit)")
 	maxReadTime = flag.Duration("max_read_time", 0, "stop reading this long after the job starts (0: no limit)")
+
+	ckptApp      = flag.String("checkpoint_app", "", "keep each shard's position under this application name, and resume from it when run again (needs --checkpoint_dir or --checkpoint_table)")
+	ckptDir      = flag.String("checkpoint_dir", "", "with --checkpoint_app: keep positions in files under this directory (one machine)")
+	ckptTable    = flag.String("checkpoint_table", "", "with --checkpoint_app: keep positions in this DynamoDB table, created when absent")
+	ckptRegion   = flag.String("checkpoint_region", "", "AWS region of --checkpoint_table (default: the workers' AWS_REGION or profile)")
+	ckptEndpoint = flag.String("checkpoint_endpoint", "", "DynamoDB endpoint URL of --checkpoint_table, e.g. http://localhost:4568 for dynalite")
+	commitEvery  = flag.Duration("commit_interval", 0, "with --checkpoint_app: how often each shard's position is written at most (0: the connector's default, 10s)")
 )
 
 // Flags of the demo (no --stream).
@@ -67,7 +74,7 @@ var (
 
 // Which flags belong to one mode only.
 var (
-	streamOnlyFlags = []string{"kinesis_region", "kinesis_endpoint", "start", "max_records", "max_read_time"}
+	streamOnlyFlags = []string{"kinesis_region", "kinesis_endpoint", "start", "max_records", "max_read_time", "checkpoint_app", "checkpoint_dir", "checkpoint_table", "checkpoint_region", "checkpoint_endpoint", "commit_interval"}
 	demoOnlyFlags   = []string{"rate", "words_per_record", "duration", "shards", "seed", "forever"}
 )
 
@@ -197,6 +204,41 @@ func streamReadOptions() ([]kinesisio.ReadOption, error) {
 	}
 	if *maxReadTime != 0 {
 		opts = append(opts, kinesisio.WithMaxReadTime(*maxReadTime))
+	}
+	ckpt, err := checkpointOptions()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, ckpt...), nil
+}
+
+// checkpointOptions are the Read options of the --checkpoint_* flags.
+func checkpointOptions() ([]kinesisio.ReadOption, error) {
+	if *ckptApp == "" {
+		if *ckptDir != "" || *ckptTable != "" || *commitEvery != 0 {
+			return nil, fmt.Errorf("--checkpoint_dir, --checkpoint_table and --commit_interval need --checkpoint_app")
+		}
+		return nil, nil
+	}
+	var store kinesisio.CheckpointStore
+	switch {
+	case (*ckptDir == "") == (*ckptTable == ""):
+		return nil, fmt.Errorf("--checkpoint_app needs one of --checkpoint_dir and --checkpoint_table")
+	case *ckptDir != "":
+		store = kinesisio.LocalDirectory(*ckptDir)
+	default:
+		var conn []kinesisio.ConnectionOption
+		if *ckptRegion != "" {
+			conn = append(conn, kinesisio.WithRegion(*ckptRegion))
+		}
+		if *ckptEndpoint != "" {
+			conn = append(conn, kinesisio.WithEndpoint(*ckptEndpoint))
+		}
+		store = kinesisio.DynamoDBTable(*ckptTable, conn...)
+	}
+	opts := []kinesisio.ReadOption{kinesisio.WithCheckpoints(*ckptApp, store)}
+	if *commitEvery != 0 {
+		opts = append(opts, kinesisio.WithCommitInterval(*commitEvery))
 	}
 	return opts, nil
 }
