@@ -152,7 +152,7 @@ func (s *dynamoStore) checkKeySchema(t *types.TableDescription) error {
 // retryTransient calls call until it succeeds, fails with an error that
 // is not transient (isTransient), or
 // ctx ends, waiting p.Delay(k) before retry k. It returns the number of
-// calls made and, when ctx ended, the last error of a call joined with
+// calls made and, when ctx ended, the last error of a call wrapped with
 // ctx's.
 func retryTransient[T any](ctx context.Context, p backoff.Policy, call func(context.Context) (T, error)) (T, int, error) {
 	var zero T
@@ -166,7 +166,7 @@ func retryTransient[T any](ctx context.Context, p backoff.Policy, call func(cont
 			if last == nil || !errors.Is(err, ctx.Err()) {
 				last = err
 			}
-			return zero, k, errors.Join(last, ctx.Err())
+			return zero, k, withCtxErr(ctx, last)
 		}
 		last = err
 		if !isTransient(err) {
@@ -174,10 +174,19 @@ func retryTransient[T any](ctx context.Context, p backoff.Policy, call func(cont
 		}
 		select {
 		case <-ctx.Done():
-			return zero, k, errors.Join(last, ctx.Err())
+			return zero, k, withCtxErr(ctx, last)
 		case <-time.After(p.Delay(k)):
 		}
 	}
+}
+
+// withCtxErr wraps err, the last error of a call, and the error of the
+// context that ended the retries, unless err is that already.
+func withCtxErr(ctx context.Context, err error) error {
+	if errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (then: %w)", err, ctx.Err())
 }
 
 // isTransient reports an error that a retry may cure: transient or
