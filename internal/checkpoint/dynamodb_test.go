@@ -23,7 +23,7 @@ import (
 
 // dynalite returns the settings that reach the shared dynalite (TestMain
 // puts static credentials in the environment).
-func dynalite(t *testing.T) awsclient.Settings {
+func dynalite(t testing.TB) awsclient.Settings {
 	t.Helper()
 	e := emulators.Require(t, emulators.Dynalite)
 	return awsclient.Settings{Region: "us-east-1", Endpoint: e.Endpoint}
