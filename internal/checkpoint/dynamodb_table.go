@@ -24,16 +24,18 @@ func noSDKRetry(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }
 // is active, creating it when absent.
 func (s *dynamoStore) ensureTable(ctx context.Context, o dynamoOptions) error {
 	rctx, cancel := context.WithTimeout(ctx, o.reach)
-	desc, attempts, err := retryTransient(rctx, o.retry, func(ctx context.Context) (*types.TableDescription, error) {
-		return s.describe(ctx)
-	})
+	desc, attempts, err := retryTransient(rctx, o.retry, s.describe)
+	timedOut := rctx.Err() != nil && ctx.Err() == nil
 	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("checkpoint: open %s: %w", s.name(), err)
-		}
+	switch {
+	case err == nil:
+	case timedOut:
 		return fmt.Errorf("checkpoint: open %s: no answer within %v (%d attempts): %w; check the endpoint or region, that this machine reaches it, and its AWS credentials",
 			s.name(), o.reach, attempts, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("checkpoint: open %s: %w", s.name(), err)
+	default:
+		return fmt.Errorf("checkpoint: open %s: %w; check the region or endpoint, and that this machine's AWS credentials may describe (and create) the table", s.name(), err)
 	}
 	actx, cancel := context.WithTimeout(ctx, o.active)
 	defer cancel()
