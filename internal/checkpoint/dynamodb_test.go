@@ -66,6 +66,20 @@ func TestDynamoDBConformance(t *testing.T) {
 	})
 }
 
+// TestDynamoDBConformancePaged runs the suite with Query pages of 2
+// items, so that Load and Reset follow LastEvaluatedKey.
+func TestDynamoDBConformancePaged(t *testing.T) {
+	conn := dynalite(t)
+	checkpointtest.Run(t, func(t *testing.T) checkpoint.Store {
+		s, err := checkpoint.NewDynamoDBPaged(context.Background(), freshTable(t), conn, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func TestDynamoDBOpenSpec(t *testing.T) {
 	conn := dynalite(t)
 	spec := checkpoint.Spec{Kind: checkpoint.DynamoDB, Table: freshTable(t), Conn: conn}
