@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -115,15 +116,22 @@ func openDirRoot(root string) error {
 // readMarker reports whether root holds a valid marker; a marker of
 // another format or content gives an error wrapping ErrForeign.
 func readMarker(root string) (bool, error) {
-	var m dirMarker
-	ok, err := readJSON(filepath.Join(root, markerName), &m)
-	if err != nil {
-		return false, fmt.Errorf("%w: %w", err, ErrForeign)
+	path := filepath.Join(root, markerName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
 	}
-	if ok && m.Format != dirFormat {
+	if err != nil {
+		return false, fmt.Errorf("checkpoint: read the marker of the checkpoint directory: %w", err)
+	}
+	var m dirMarker
+	if err := json.Unmarshal(data, &m); err != nil {
+		return false, fmt.Errorf("checkpoint: %s is not the marker of a checkpoint directory (%v): %w", path, err, ErrForeign)
+	}
+	if m.Format != dirFormat {
 		return false, fmt.Errorf("checkpoint: checkpoint directory %s has format %d, this version reads format %d: %w", root, m.Format, dirFormat, ErrForeign)
 	}
-	return ok, nil
+	return true, nil
 }
 
 // appDir returns the folder of app, after checking its name.

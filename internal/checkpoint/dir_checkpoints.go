@@ -259,7 +259,7 @@ func (s *dirStore) Reset(ctx context.Context, app string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	if !exists(dir) {
 		return nil
 	}
 	unlock, err := s.lock(ctx, app)

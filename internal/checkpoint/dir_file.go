@@ -103,3 +103,10 @@ func mkdirSynced(dir string) error {
 	}
 	return syncDir(filepath.Dir(dir))
 }
+
+// exists reports whether path exists; when it cannot tell, true, so that
+// the caller goes on and meets the error.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}

@@ -88,6 +88,9 @@ func (s *dirStore) Heartbeat(ctx context.Context, l Lease, now time.Time) error 
 	if err != nil {
 		return err
 	}
+	if !exists(dir) { // no lease: do not make a folder to find it out
+		return lostError("heartbeat", l, nil)
+	}
 	unlock, err := s.lock(ctx, l.App)
 	if err != nil {
 		return err
@@ -110,6 +113,9 @@ func (s *dirStore) Release(ctx context.Context, l Lease) error {
 	dir, err := s.appDir(l.App)
 	if err != nil {
 		return err
+	}
+	if !exists(dir) {
+		return lostError("release", l, nil)
 	}
 	unlock, err := s.lock(ctx, l.App)
 	if err != nil {

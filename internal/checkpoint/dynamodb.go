@@ -19,6 +19,7 @@ type dynamoStore struct {
 	client *dynamodb.Client
 	table  string
 	where  string // the endpoint, or the region, for messages
+	limit  int32  // items per Query page; 0: DynamoDB's 1 MB pages
 }
 
 // dynamoOptions bound the DynamoDB store's waits; tests shorten them.
@@ -30,6 +31,9 @@ type dynamoOptions struct {
 	active time.Duration
 	// retry spaces the retries of both.
 	retry backoff.Policy
+	// queryLimit, when not 0, caps the items of a Query page, so that
+	// tests follow LastEvaluatedKey without megabytes of items.
+	queryLimit int32
 }
 
 var defaultDynamoOptions = dynamoOptions{
@@ -79,7 +83,7 @@ func newDynamoDB(ctx context.Context, table string, conn awsclient.Settings, o d
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: DynamoDB table %s: %w", table, err)
 	}
-	s := &dynamoStore{table: table, where: "region " + cfg.Region}
+	s := &dynamoStore{table: table, where: "region " + cfg.Region, limit: o.queryLimit}
 	if conn.Endpoint != "" {
 		s.where = conn.Endpoint
 	}

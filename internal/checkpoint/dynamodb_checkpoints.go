@@ -102,6 +102,9 @@ func (s *dynamoStore) query(ctx context.Context, app, prefix string, projection 
 	if projection != "" {
 		in.ProjectionExpression = aws.String(projection)
 	}
+	if s.limit > 0 {
+		in.Limit = aws.Int32(s.limit)
+	}
 	for range maxPages {
 		out, err := s.client.Query(ctx, in)
 		if err != nil {

@@ -24,16 +24,18 @@ func noSDKRetry(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }
 // is active, creating it when absent.
 func (s *dynamoStore) ensureTable(ctx context.Context, o dynamoOptions) error {
 	rctx, cancel := context.WithTimeout(ctx, o.reach)
-	desc, attempts, err := retryTransient(rctx, o.retry, func(ctx context.Context) (*types.TableDescription, error) {
-		return s.describe(ctx)
-	})
+	desc, attempts, err := retryTransient(rctx, o.retry, s.describe)
+	timedOut := rctx.Err() != nil && ctx.Err() == nil
 	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("checkpoint: open %s: %w", s.name(), err)
-		}
+	switch {
+	case err == nil:
+	case timedOut:
 		return fmt.Errorf("checkpoint: open %s: no answer within %v (%d attempts): %w; check the endpoint or region, that this machine reaches it, and its AWS credentials",
 			s.name(), o.reach, attempts, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("checkpoint: open %s: %w", s.name(), err)
+	default:
+		return fmt.Errorf("checkpoint: open %s: %w; check the region or endpoint, and that this machine's AWS credentials may describe (and create) the table", s.name(), err)
 	}
 	actx, cancel := context.WithTimeout(ctx, o.active)
 	defer cancel()
@@ -152,7 +154,7 @@ func (s *dynamoStore) checkKeySchema(t *types.TableDescription) error {
 // retryTransient calls call until it succeeds, fails with an error that
 // is not transient (isTransient), or
 // ctx ends, waiting p.Delay(k) before retry k. It returns the number of
-// calls made and, when ctx ended, the last error of a call joined with
+// calls made and, when ctx ended, the last error of a call wrapped with
 // ctx's.
 func retryTransient[T any](ctx context.Context, p backoff.Policy, call func(context.Context) (T, error)) (T, int, error) {
 	var zero T
@@ -166,7 +168,7 @@ func retryTransient[T any](ctx context.Context, p backoff.Policy, call func(cont
 			if last == nil || !errors.Is(err, ctx.Err()) {
 				last = err
 			}
-			return zero, k, errors.Join(last, ctx.Err())
+			return zero, k, withCtxErr(ctx, last)
 		}
 		last = err
 		if !isTransient(err) {
@@ -174,10 +176,19 @@ func retryTransient[T any](ctx context.Context, p backoff.Policy, call func(cont
 		}
 		select {
 		case <-ctx.Done():
-			return zero, k, errors.Join(last, ctx.Err())
+			return zero, k, withCtxErr(ctx, last)
 		case <-time.After(p.Delay(k)):
 		}
 	}
+}
+
+// withCtxErr wraps err, the last error of a call, and the error of the
+// context that ended the retries, unless err is that already.
+func withCtxErr(ctx context.Context, err error) error {
+	if errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (then: %w)", err, ctx.Err())
 }
 
 // isTransient reports an error that a retry may cure: transient or

@@ -14,3 +14,10 @@ func NewDynamoDBWithin(ctx context.Context, table string, conn awsclient.Setting
 	o.reach = reach
 	return newDynamoDB(ctx, table, conn, o)
 }
+
+// NewDynamoDBPaged is NewDynamoDB with Query pages of at most limit items.
+func NewDynamoDBPaged(ctx context.Context, table string, conn awsclient.Settings, limit int32) (Store, error) {
+	o := defaultDynamoOptions
+	o.queryLimit = limit
+	return newDynamoDB(ctx, table, conn, o)
+}
