@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
@@ -14,6 +15,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
 
 // How a read uses its checkpoint store (WithCheckpoints): the discovery
@@ -133,7 +135,7 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 // committed everything before it), writes the final position of a
 // closing restriction, and holds a child shard until its parents are
 // recorded as read to their end. A non-nil continuation ends the call.
-func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
+func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
 	stop := sdf.StopProcessing()
 	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
 		pc := sdf.ResumeProcessingIn(d)
@@ -152,8 +154,12 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 	}
 	c.Touch()
 	rest := rt.GetRestriction().(restriction.Restriction)
-	if rest.Start.Kind == restriction.AfterSequence {
+	afterSink := fn.Spec.Checkpoints.AfterSink
+	if rest.Start.Kind == restriction.AfterSequence && !afterSink {
 		c.Offer(d.ShardID, d.ParentIDs, rest.Start.Seq, 0)
+	}
+	if rest.Closing && afterSink {
+		return fn.closeAfterSink(ctx, run, c, we, rt, d, rest)
 	}
 	if rest.Closing {
 		if err := c.Final(ctx, d.ShardID, d.ParentIDs, rest.ShardEnded); err != nil {
@@ -179,6 +185,43 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		}
 	}
 	return c, nil, nil
+}
+
+// closeAfterSink ends a shard whose positions CommitWhenDone commits
+// (WithCommitsAfterSink). A shard read to its end is recorded as such
+// only once CommitWhenDone has committed its last record, which needs the
+// windows of that record to close: meanwhile the shard no longer holds
+// the watermark back, and the closing restriction waits.
+func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *commit.Committer, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, rest restriction.Restriction) (*commit.Committer, *sdf.ProcessContinuation, error) {
+	stop := sdf.StopProcessing()
+	if !rest.ShardEnded {
+		fn.finish(rt, run)
+		releaseIfOver(ctx, run)
+		return c, &stop, nil
+	}
+	last := ""
+	if rest.Start.Kind == restriction.AfterSequence {
+		last = rest.Start.Seq
+	}
+	ok, err := c.FinalAfter(ctx, d.ShardID, d.ParentIDs, last)
+	if err != nil && c.Err() != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
+	}
+	if err != nil || !ok {
+		if err != nil {
+			log.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
+		}
+		// Nothing more comes from this shard.
+		run.Watermarks.Finish(d.ShardID)
+		if we != nil {
+			we.Advance(mtime.MaxTimestamp.ToTime())
+		}
+		pc := sdf.ResumeProcessingIn(parentStorePoll)
+		return c, &pc, nil
+	}
+	fn.finish(rt, run)
+	releaseIfOver(ctx, run)
+	return c, &stop, nil
 }
 
 // releaseIfOver gives up the lease when the run is over in this process:

@@ -126,6 +126,20 @@ func WithCommitInterval(d time.Duration) ReadOption {
 	})
 }
 
+// WithCommitsAfterSink leaves the committing of positions to
+// CommitWhenDone, placed after the sink: the read then writes only that a
+// shard was read to its end, once CommitWhenDone has committed its last
+// record, and takes and heartbeats the lease as with WithCheckpoints
+// alone, which it needs. Use it when the sink follows a GroupByKey on a
+// runner without durable state (Prism): positions are then committed only
+// once the sink finished their windows.
+func WithCommitsAfterSink() ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		s.Checkpoints.AfterSink = true
+		return nil
+	})
+}
+
 // withLeaseTimeout sets how long a lease may go without a heartbeat
 // before another job may take it over (default 10 s). For tests.
 func withLeaseTimeout(d time.Duration) ReadOption {
@@ -150,6 +164,8 @@ type checkpointSpec struct {
 	// StartupTimeout bounds the retries of a store that fails when the
 	// job starts.
 	StartupTimeout time.Duration
+	// AfterSink leaves positions to CommitWhenDone (WithCommitsAfterSink).
+	AfterSink bool
 }
 
 func (c checkpointSpec) enabled() bool { return c.App != "" }

@@ -134,6 +134,9 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	if direct && !spec.bounded() {
 		return beam.PCollection{}, fmt.Errorf("%w: an unbounded Read cannot run on the direct runner: it drops the residuals of self-checkpointing DoFns without an error, losing records. Run on Prism (the default runner, --runner=prism), or bound the read with WithStopAtLatest, WithMaxRecords or WithMaxReadTime", ErrInvalidOption)
 	}
+	if spec.Checkpoints.AfterSink && !spec.Checkpoints.enabled() {
+		return beam.PCollection{}, invalid("WithCommitsAfterSink", "needs WithCheckpoints, whose application name and store CommitWhenDone commits to")
+	}
 	if direct && spec.Checkpoints.enabled() {
 		return beam.PCollection{}, invalid("WithCheckpoints", "the direct runner does not checkpoint splittable DoFns, so no position would ever be committed: run on Prism (the default runner, --runner=prism), Flink or Dataflow")
 	}

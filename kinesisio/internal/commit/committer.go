@@ -164,6 +164,40 @@ func (c *Committer) Final(ctx context.Context, shardID string, parents []string,
 	return c.write(ctx, shardID, cp, time.Now())
 }
 
+// FinalAfter records that shardID was read to its end, whose last record
+// is last ("" for none), once the store's checkpoint of the shard has
+// reached last (written by another writer: CommitWhenDone). It reports
+// false while it has not.
+func (c *Committer) FinalAfter(ctx context.Context, shardID string, parents []string, last string) (bool, error) {
+	if err := c.Err(); err != nil {
+		return false, err
+	}
+	got, err := c.store.Get(ctx, c.lease.App, c.cfg.Stream, []string{shardID})
+	if err != nil {
+		return false, err
+	}
+	cp, ok := got[shardID]
+	if ok && cp.Finished {
+		c.mu.Lock()
+		c.finished[shardID] = true
+		c.mu.Unlock()
+		return true, nil
+	}
+	if last != "" && (!ok || cp.Seq == "" || seqnum.Compare(cp.Seq, last) < 0) {
+		return false, nil
+	}
+	c.mu.Lock()
+	s := c.shardLocked(shardID, parents)
+	s.pending.Seq, s.pending.SubSeq, s.pending.Finished = cp.Seq, cp.SubSeq, true
+	s.dirty = true
+	next := s.pending
+	c.mu.Unlock()
+	if err := c.write(ctx, shardID, next, time.Now()); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // write writes cp and records the outcome.
 func (c *Committer) write(ctx context.Context, shardID string, cp checkpoint.Checkpoint, now time.Time) error {
 	cp.Updated = now

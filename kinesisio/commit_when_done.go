@@ -1,0 +1,217 @@
+package kinesisio
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+)
+
+func init() {
+	register.Function1x2(positionOf)
+	register.Function2x1(laterSeq)
+	register.Function1x2(doneMark)
+	register.DoFn6x1[context.Context, beam.EventTime, state.Provider, timers.Provider, string, string, error](&sinkCommitFn{})
+}
+
+// CommitWhenDone commits the positions of records to the checkpoint store
+// of WithCheckpoints once the sink has finished them: the second level of
+// commits, for pipelines whose sink sits behind a GroupByKey on a runner
+// that keeps no state across a crash (Prism). The Read must have
+// WithCommitsAfterSink, and app and store must be those of its
+// WithCheckpoints.
+//
+// records is the Read's output windowed as the sink's input is (the same
+// WindowInto, before any filter); done is any output of the sink's last
+// step (it may stay empty: only its watermark counts). A shard's position
+// is committed up to the last record of a window once done's watermark
+// passes the end of that window, that is, once the sink has written the
+// window's results. Records are therefore repeated after a crash back to
+// the last window the sink finished, and never lost, provided each
+// shard's event times do not decrease along its sequence numbers (arrival
+// time, the default, and processing time; with a TimestampFn that
+// reorders records across windows, a crash can lose the earlier-sequence
+// records of a later window). Fixed and sliding windows work; in the
+// global window positions are committed only when the pipeline ends.
+//
+// It costs one keyed element per record (its shard and sequence number,
+// combined per window before the shuffle) and one state entry per shard
+// and open window.
+func CommitWhenDone(s beam.Scope, app string, store CheckpointStore, records, done beam.PCollection) error {
+	s = s.Scope("kinesisio.CommitWhenDone")
+	if err := checkpoint.ValidateApp(app); err != nil {
+		return invalid("CommitWhenDone", "%v", err)
+	}
+	if store.err != nil || store.spec.Validate() != nil {
+		return invalid("CommitWhenDone", "invalid store %v", store.spec)
+	}
+	positions, err := beam.TryParDo(s, positionOf, records)
+	if err != nil {
+		return err
+	}
+	last, err := beam.TryCombinePerKey(s, laterSeq, positions[0])
+	if err != nil {
+		return err
+	}
+	marks, err := beam.TryParDo(s, doneMark, done)
+	if err != nil {
+		return err
+	}
+	global := window.NewGlobalWindows()
+	all, err := beam.TryFlatten(s, beam.WindowInto(s, global, last), beam.WindowInto(s, global, marks[0]))
+	if err != nil {
+		return err
+	}
+	_, err = beam.TryParDo(s, &sinkCommitFn{App: app, Store: store.spec, Pending: state.MakeValueState[string]("pending"), Due: timers.InEventTime("due")}, all)
+	return err
+}
+
+// positionOf keys a record's sequence number by its stream and shard.
+func positionOf(r Record) (string, string) { return r.Stream + "/" + r.ShardID, r.SequenceNumber }
+
+// laterSeq is the later of two sequence numbers.
+func laterSeq(a, b string) string {
+	if seqnum.Compare(a, b) >= 0 {
+		return a
+	}
+	return b
+}
+
+// doneMark turns an element of the sink's output into a mark that only
+// carries its watermark into sinkCommitFn.
+func doneMark(_ beam.T) (string, string) { return "", "" }
+
+// sinkCommitFn keeps, per shard, the last sequence number of each window
+// whose results the sink has not finished yet, and commits it when the
+// input watermark (the sink's, which lags the read's) passes the window's
+// end: an event-time timer per window end.
+type sinkCommitFn struct {
+	App   string
+	Store checkpoint.Spec
+
+	Pending state.Value[string] // JSON of pendingWindows
+	Due     timers.EventTime
+
+	store checkpoint.Store
+}
+
+// pendingWindows maps a window's end (Unix ms, as a string) to the last
+// sequence number of the shard in that window.
+type pendingWindows map[string]string
+
+func (fn *sinkCommitFn) Setup(ctx context.Context) error {
+	st, err := checkpoint.Open(ctx, fn.Store)
+	if err != nil {
+		return fmt.Errorf("kinesisio: CommitWhenDone: opening %v: %w", fn.Store, err)
+	}
+	fn.store = st
+	return nil
+}
+
+func (fn *sinkCommitFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, key, seq string) error {
+	if key == "" {
+		return nil // a mark of the sink's output
+	}
+	p, err := fn.read(sp)
+	if err != nil {
+		return err
+	}
+	end := strconv.FormatInt(int64(ts), 10)
+	if old, ok := p[end]; ok {
+		seq = laterSeq(old, seq)
+	}
+	p[end] = seq
+	fn.Due.Set(tp, mtime.Time(ts).ToTime(), timers.WithTag(end))
+	return fn.write(sp, p)
+}
+
+func (fn *sinkCommitFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, key string, timer timers.Context) error {
+	p, err := fn.read(sp)
+	if err != nil {
+		return err
+	}
+	fired, err := strconv.ParseInt(timer.Tag, 10, 64)
+	if err != nil {
+		return fmt.Errorf("kinesisio: CommitWhenDone: timer tag %q: %w", timer.Tag, err)
+	}
+	best := ""
+	for end, seq := range p {
+		e, err := strconv.ParseInt(end, 10, 64)
+		if err != nil || e > fired {
+			continue
+		}
+		if best == "" || seqnum.Compare(seq, best) > 0 {
+			best = seq
+		}
+		delete(p, end)
+	}
+	if err := fn.write(sp, p); err != nil {
+		return err
+	}
+	if best == "" {
+		return nil
+	}
+	stream, shard, ok := strings.Cut(key, "/")
+	if !ok {
+		return fmt.Errorf("kinesisio: CommitWhenDone: bad key %q", key)
+	}
+	return fn.commit(ctx, stream, shard, best)
+}
+
+// commit writes shard's position unless the store already holds a later
+// one (a window committed out of order, or another run's).
+func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, seq string) error {
+	got, err := fn.store.Get(ctx, fn.App, stream, []string{shard})
+	if err != nil {
+		log.Warnf(ctx, "kinesisio: CommitWhenDone: reading shard %s of application %s from %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
+		return nil
+	}
+	cp, ok := got[shard]
+	if ok && (cp.Finished || cp.Seq != "" && seqnum.Compare(cp.Seq, seq) >= 0) {
+		return nil
+	}
+	cp.Stream, cp.ShardID, cp.Seq, cp.SubSeq, cp.Owner, cp.Updated = stream, shard, seq, 0, "CommitWhenDone", time.Now()
+	if err := fn.store.Set(ctx, fn.App, cp); err != nil {
+		// The next window's commit covers this one.
+		log.Warnf(ctx, "kinesisio: CommitWhenDone: committing shard %s of application %s to %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
+	}
+	return nil
+}
+
+func (fn *sinkCommitFn) read(sp state.Provider) (pendingWindows, error) {
+	s, ok, err := fn.Pending.Read(sp)
+	if err != nil {
+		return nil, fmt.Errorf("kinesisio: CommitWhenDone: reading state: %w", err)
+	}
+	p := pendingWindows{}
+	if ok && s != "" {
+		if err := json.Unmarshal([]byte(s), &p); err != nil {
+			return nil, fmt.Errorf("kinesisio: CommitWhenDone: corrupt state: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (fn *sinkCommitFn) write(sp state.Provider, p pendingWindows) error {
+	if len(p) == 0 {
+		return fn.Pending.Clear(sp)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return fn.Pending.Write(sp, string(b))
+}
+
