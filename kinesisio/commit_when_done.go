@@ -214,4 +214,3 @@ func (fn *sinkCommitFn) write(sp state.Provider, p pendingWindows) error {
 	}
 	return fn.Pending.Write(sp, string(b))
 }
-
