@@ -14,6 +14,10 @@
 //     its shard; a record can be emitted again only when the runner retries
 //     a bundle or restarts from a checkpoint (at-least-once across
 //     failures).
+//   - With WithCheckpoints, positions outlive the job: a job started again
+//     under the same application name resumes each shard after its last
+//     committed record, as a KCL application does (see WithCheckpoints and
+//     CommitWhenDone).
 //   - Event time is the record's arrival time (or processing time, or a
 //     function of the record whose values trail arrival by at most a
 //     bound the user gives: WithEventTime). The watermark advances only
@@ -46,7 +50,9 @@
 // read_retries (other failed calls retried), read_iterator_renewals
 // (expired iterators renewed), read_unknown_shard_positions
 // (WithShardPositions naming shards the stream does not have); gauge
-// read_millis_behind_latest/<shard ID>. Write: counters write_records and
+// read_millis_behind_latest/<shard ID>. With WithCheckpoints: counters
+// read_commits, read_commit_failures (retried) and read_commits_throttled;
+// gauge read_millis_since_commit/<shard ID>. Write: counters write_records and
 // write_bytes written, write_calls (calls made, retries included),
 // write_retries (records sent again), write_throttled (records refused for
 // throughput), write_failures (records given up); distribution
