@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
@@ -146,4 +147,49 @@ func FuzzShardDescCoder(f *testing.F) {
 		f.Add(encodeShardDesc(d))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkStableDecode(t, b, decodeShardDesc, encodeShardDesc) })
+}
+
+// TestFirstRoundResumesFromCheckpoints: a shard with a checkpoint resumes
+// after it, a shard read to its end is skipped and its children start at
+// their beginning (after every parent the run reads), and others take the
+// start position; a checkpoint wins over WithShardPositions.
+func TestFirstRoundResumesFromCheckpoints(t *testing.T) {
+	// 0 (finished) split into 1 (checkpointed) and 2 (nothing); 3 is
+	// unrelated; 1 and 3 merged into 4.
+	shards := []types.Shard{
+		shardOf("shardId-000000000000"),
+		shardOf("shardId-000000000001", "shardId-000000000000"),
+		shardOf("shardId-000000000002", "shardId-000000000000"),
+		shardOf("shardId-000000000003"),
+		shardOf("shardId-000000000004", "shardId-000000000001", "shardId-000000000003"),
+	}
+	cps := []checkpoint.Checkpoint{
+		{ShardID: "shardId-000000000000", Seq: "10", Finished: true},
+		{ShardID: "shardId-000000000001", Seq: "20"},
+	}
+	c := readSpec{Conn: connection{Stream: "s"}, Checkpoints: checkpointSpec{App: "a"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{
+		"shardId-000000000001": restriction.After("15"),
+	}}}
+	now := time.UnixMilli(1_700_000_000_000)
+	type got struct {
+		start   restriction.Position
+		parents []string
+	}
+	out := map[string]got{}
+	for _, d := range c.firstRound(context.Background(), shards, now, "run", cps) {
+		out[d.ShardID] = got{d.Start, d.ParentIDs}
+	}
+	latest := restriction.Position{Kind: restriction.AtTimestamp, Millis: now.UnixMilli()}
+	want := map[string]got{
+		"shardId-000000000001": {restriction.After("20"), []string{}},
+		"shardId-000000000002": {restriction.Position{Kind: restriction.TrimHorizon}, []string{}},
+		"shardId-000000000003": {latest, nil},
+		"shardId-000000000004": {restriction.Position{Kind: restriction.TrimHorizon}, []string{"shardId-000000000001", "shardId-000000000003"}},
+	}
+	if diff := cmp.Diff(want, out, cmp.AllowUnexported(got{}), cmp.Comparer(func(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || cmp.Equal(a, b)) })); diff != "" {
+		t.Errorf("first round (-want +got):\n%s", diff)
+	}
+	if f := c.firstFilter(cps); f != nil {
+		t.Errorf("first listing with checkpoints filtered by %v, want every shard", f)
+	}
 }

@@ -44,6 +44,14 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
 		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
 		{"arn:aws:kinesis:us-east-1:123:table/x", kinesisio.WithRegion("us-east-1"), "not a Kinesis stream ARN"},
+		{"s", kinesisio.WithCheckpoints("", kinesisio.LocalDirectory("/tmp/x")), "invalid application name"},
+		{"s", kinesisio.WithCheckpoints("a/b", kinesisio.LocalDirectory("/tmp/x")), "invalid application name"},
+		{"s", kinesisio.WithCheckpoints("app", kinesisio.CheckpointStore{}), "no store"},
+		{"s", kinesisio.WithCheckpoints("app", kinesisio.LocalDirectory("")), "empty directory"},
+		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("x")), "invalid DynamoDB table name"},
+		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("table", kinesisio.WithRegion(""))), "WithRegion"},
+		{"s", kinesisio.WithCommitInterval(time.Millisecond), "WithCommitInterval"},
+		{"s", kinesisio.WithCommitsAfterSink(), "needs WithCheckpoints"},
 	} {
 		_, s := beam.NewPipelineWithRoot()
 		_, err := kinesisio.TryRead(s, tc.stream, tc.opt)

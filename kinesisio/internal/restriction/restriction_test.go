@@ -230,3 +230,38 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + d[n%10:n%10+1]
 }
+
+// TestTrackerClose: a closed tracker claims nothing more, and its
+// checkpoint leaves a closing residual after the last claim that records
+// whether the shard ended; the flags survive the coder.
+func TestTrackerClose(t *testing.T) {
+	for _, ended := range []bool{false, true} {
+		tr := NewTracker(samples[0])
+		tr.TryClaim("7")
+		tr.Close(ended)
+		if tr.TryClaim("8") {
+			t.Error("claim after Close succeeded")
+		}
+		p, r, err := tr.TrySplit(0)
+		if err != nil || r == nil {
+			t.Fatalf("checkpoint after Close = %v, %v, %v", p, r, err)
+		}
+		want := Restriction{ShardID: samples[0].ShardID, Start: After("7"), Bounded: true, Closing: true, ShardEnded: ended}
+		if diff := cmp.Diff(want, r); diff != "" {
+			t.Errorf("residual (-want +got):\n%s", diff)
+		}
+		got, err := Decode(Encode(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("closing restriction after the coder (-want +got):\n%s", diff)
+		}
+	}
+	// Closed before any claim: the residual starts where the restriction did.
+	tr := NewTracker(samples[0])
+	tr.Close(true)
+	if _, r, _ := tr.TrySplit(0); r == nil || r.(Restriction).Start != samples[0].Start || !r.(Restriction).Closing {
+		t.Errorf("residual of a tracker closed before claiming = %v", r)
+	}
+}

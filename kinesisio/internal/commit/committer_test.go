@@ -1,0 +1,180 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+)
+
+func newStore(t *testing.T) checkpoint.Store {
+	t.Helper()
+	st, err := checkpoint.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func acquire(t *testing.T, st checkpoint.Store, owner string, stale time.Duration) checkpoint.Lease {
+	t.Helper()
+	l, err := st.Acquire(context.Background(), "app", owner, "test", stale, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+var cfg = Config{Stream: "s", Interval: 100 * time.Millisecond, Tick: 10 * time.Millisecond, Retry: backoff.Policy{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}
+
+func stored(t *testing.T, st checkpoint.Store, shard string) checkpoint.Checkpoint {
+	t.Helper()
+	got, err := st.Get(context.Background(), "app", "s", []string{shard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[shard]
+}
+
+// TestOffersAreWrittenAtMostOncePerInterval: a burst of offers becomes
+// one write of the newest, later ones wait out the interval, and offers
+// that go back are ignored.
+func TestOffersAreWrittenAtMostOncePerInterval(t *testing.T) {
+	st := newStore(t)
+	c := New(st, acquire(t, st, "run", time.Minute), cfg)
+	defer c.Close(context.Background())
+	for _, seq := range []string{"5", "7", "6", "10"} {
+		c.Offer("a", []string{"p"}, seq, 0)
+	}
+	waitFor(t, "first write", func() bool { return stored(t, st, "a").Seq == "10" })
+	if s := c.StatsDelta(); s.Commits != 1 || s.Failures != 0 {
+		t.Errorf("stats after a burst = %+v, want 1 commit", s)
+	}
+	c.Offer("a", nil, "11", 0)
+	start := time.Now()
+	waitFor(t, "second write", func() bool { return stored(t, st, "a").Seq == "11" })
+	if d := time.Since(start); d < cfg.Interval/2 {
+		t.Logf("second write after %v (the interval is %v)", d, cfg.Interval)
+	}
+	cp := stored(t, st, "a")
+	if cp.Owner != "run" || cp.Epoch != 1 || len(cp.Parents) != 1 || cp.Finished {
+		t.Errorf("stored %+v", cp)
+	}
+	if _, ok := c.SinceCommit(time.Now())["a"]; !ok {
+		t.Error("SinceCommit has no entry for a written shard")
+	}
+}
+
+// TestFinalWritesAtOnce: Final writes the pending position with Finished
+// without waiting for the interval, and ParentsFinished then sees it.
+func TestFinalWritesAtOnce(t *testing.T) {
+	st := newStore(t)
+	c := New(st, acquire(t, st, "run", time.Minute), Config{Stream: "s", Interval: time.Hour, Retry: cfg.Retry})
+	defer c.Close(context.Background())
+	c.Offer("a", nil, "5", 0)
+	if ok, err := c.ParentsFinished(context.Background(), []string{"a"}); ok || err != nil {
+		t.Errorf("ParentsFinished before the end = %v, %v", ok, err)
+	}
+	if err := c.Final(context.Background(), "a", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if cp := stored(t, st, "a"); cp.Seq != "5" || !cp.Finished {
+		t.Errorf("stored %+v, want 5, finished", cp)
+	}
+	c.Offer("a", nil, "9", 0) // after the end: ignored
+	if ok, err := c.ParentsFinished(context.Background(), []string{"a"}); !ok || err != nil {
+		t.Errorf("ParentsFinished after the end = %v, %v", ok, err)
+	}
+}
+
+// TestFencedCommitLosesTheLease: once another job took the name over and
+// wrote a shard, this committer's write is refused, it reports the lost
+// lease and writes nothing more.
+func TestFencedCommitLosesTheLease(t *testing.T) {
+	st := newStore(t)
+	l := acquire(t, st, "old", time.Second)
+	c := New(st, l, Config{Stream: "s", Interval: time.Hour, Retry: cfg.Retry})
+	defer c.Close(context.Background())
+	thief, err := st.Acquire(context.Background(), "app", "new", "test", time.Minute, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(context.Background(), thief, checkpoint.Checkpoint{Stream: "s", ShardID: "a", Seq: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Offer("a", nil, "8", 0)
+	if err := c.Final(context.Background(), "a", nil, false); !errors.Is(err, checkpoint.ErrFenced) {
+		t.Errorf("Final = %v, want ErrFenced", err)
+	}
+	if c.Err() == nil {
+		t.Error("Err() = nil after a fenced write")
+	}
+	if cp := stored(t, st, "a"); cp.Seq != "3" || cp.Owner != "new" {
+		t.Errorf("stored %+v, want the new owner's 3", cp)
+	}
+}
+
+// TestHeartbeatOnlyWhileActive: the lease is heartbeated while the run is
+// touched, and goes stale once it is not (a cancelled job).
+func TestHeartbeatOnlyWhileActive(t *testing.T) {
+	st := newStore(t)
+	stale := 400 * time.Millisecond
+	c := New(st, acquire(t, st, "run", stale), cfg)
+	defer c.Close(context.Background())
+	for end := time.Now().Add(3 * stale); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		c.Touch()
+	}
+	l, _, err := st.ReadLease(context.Background(), "app")
+	if err != nil || !l.Live(time.Now()) {
+		t.Fatalf("lease while touched: %+v, %v; want live", l, err)
+	}
+	waitFor(t, "lease stale once untouched", func() bool {
+		l, _, err := st.ReadLease(context.Background(), "app")
+		return err == nil && !l.Live(time.Now())
+	})
+}
+
+// TestHeartbeatSeesTakeover: a heartbeat refused because another job took
+// the lease makes Err report it.
+func TestHeartbeatSeesTakeover(t *testing.T) {
+	st := newStore(t)
+	c := New(st, acquire(t, st, "run", 200*time.Millisecond), cfg)
+	defer c.Close(context.Background())
+	if _, err := st.Acquire(context.Background(), "app", "other", "test", time.Minute, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "lost lease seen", func() bool { c.Touch(); return c.Err() != nil })
+	if !errors.Is(c.Err(), checkpoint.ErrLeaseLost) {
+		t.Errorf("Err() = %v, want ErrLeaseLost", c.Err())
+	}
+}
+
+// TestReleaseWritesPendingFirst: Release writes what is pending, then
+// releases the lease.
+func TestReleaseWritesPendingFirst(t *testing.T) {
+	st := newStore(t)
+	c := New(st, acquire(t, st, "run", time.Minute), Config{Stream: "s", Interval: time.Hour, Retry: cfg.Retry})
+	defer c.Close(context.Background())
+	c.Offer("a", nil, "4", 0)
+	if err := c.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if cp := stored(t, st, "a"); cp.Seq != "4" {
+		t.Errorf("stored %+v, want 4", cp)
+	}
+	if l, ok, err := st.ReadLease(context.Background(), "app"); err != nil || !ok || l.Owner != "" {
+		t.Errorf("lease %+v, %v, %v; want released", l, ok, err)
+	}
+}
