@@ -71,8 +71,8 @@ func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, 
 	})
 	var held *checkpoint.HeldError
 	if errors.As(err, &held) {
-		return nil, fmt.Errorf("kinesisio: WithCheckpoints: %w. One job at a time may use an application name: stop the other job, or wait %v after it stopped (a crashed or cancelled job keeps the name until its lease goes stale), or release it with `go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints -app %s release` (%v)",
-			err, held.Lease.StaleAfter, c.App, c.Store)
+		return nil, fmt.Errorf("kinesisio: WithCheckpoints: %w. One job at a time may use an application name: stop the other job, or wait %v after it stopped (a crashed or cancelled job keeps the name until its lease goes stale), or release it with `go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints %s -app %s release`",
+			err, held.Lease.StaleAfter, storeFlags(c.Store), c.App)
 	}
 	if err != nil {
 		return nil, err
@@ -88,6 +88,21 @@ func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, 
 		return err
 	})
 	return cps, err
+}
+
+// storeFlags names spec in the flags of cmd/kinesischeckpoints.
+func storeFlags(spec checkpoint.Spec) string {
+	if spec.Kind == checkpoint.Dir {
+		return "-dir " + spec.Path
+	}
+	f := "-table " + spec.Table
+	if spec.Conn.Region != "" {
+		f += " -region " + spec.Conn.Region
+	}
+	if spec.Conn.Endpoint != "" {
+		f += " -endpoint " + spec.Conn.Endpoint
+	}
+	return f
 }
 
 // retryStore runs op until it succeeds, fails for good (a held lease, a
