@@ -411,7 +411,7 @@ func (m *readMetrics) reportCommits(ctx context.Context, shardID string, c *comm
 			c.Inc(ctx, n)
 		}
 	}
-	if since, ok := c.SinceCommit(time.Now())[shardID]; ok {
+	if since, ok := c.SinceCommit(shardID, time.Now()); ok {
 		g, ok := m.sinceCommit[shardID]
 		if !ok {
 			g = beam.NewGauge(MetricsNamespace, "read_millis_since_commit/"+shardID)

@@ -266,18 +266,15 @@ func (c *Committer) ParentsFinished(ctx context.Context, parents []string) (bool
 	return all, nil
 }
 
-// SinceCommit returns how long ago each shard's checkpoint was last
-// written by this process (shards it has written).
-func (c *Committer) SinceCommit(now time.Time) map[string]time.Duration {
+// SinceCommit returns how long ago shardID's checkpoint was last written
+// by this process; ok is false when it has not written it.
+func (c *Committer) SinceCommit(shardID string, now time.Time) (d time.Duration, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]time.Duration{}
-	for id, s := range c.shards {
-		if !s.writtenAt.IsZero() {
-			out[id] = now.Sub(s.writtenAt)
-		}
+	if s := c.shards[shardID]; s != nil && !s.writtenAt.IsZero() {
+		return now.Sub(s.writtenAt), true
 	}
-	return out
+	return 0, false
 }
 
 // StatsDelta returns the counts since the last call.

@@ -72,7 +72,7 @@ func TestOffersAreWrittenAtMostOncePerInterval(t *testing.T) {
 	if cp.Owner != "run" || cp.Epoch != 1 || len(cp.Parents) != 1 || cp.Finished {
 		t.Errorf("stored %+v", cp)
 	}
-	if _, ok := c.SinceCommit(time.Now())["a"]; !ok {
+	if _, ok := c.SinceCommit("a", time.Now()); !ok {
 		t.Error("SinceCommit has no entry for a written shard")
 	}
 }
