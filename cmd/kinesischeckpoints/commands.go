@@ -9,7 +9,8 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 )
 
-// reset deletes the application's lease and checkpoints.
+// reset deletes the application's checkpoints and releases its lease
+// under a new epoch.
 func (c *cmd) reset(ctx context.Context) error {
 	app, spec := c.o.app, c.o.spec
 	before, hadLease, err := c.store.ReadLease(ctx, app)
@@ -33,8 +34,9 @@ func (c *cmd) reset(ctx context.Context) error {
 	if held != nil {
 		before, hadLease = *held, true
 		fmt.Fprintf(c.errw, "%s: warning: -force: resetting application %s under the live lease of run %s (%s).\n"+
-			"If that job is still running, it fails at its next heartbeat; a checkpoint it commits before then is written\n"+
-			"under its epoch %d and may make the next job's commits of that shard fail (ErrFenced): stop the job, then run reset again.\n",
+			"If that job is still running, it fails at its next heartbeat; a checkpoint it commits before then (under its epoch %d)\n"+
+			"lands in the emptied store, and the next job resumes that shard from it instead of starting fresh: stop the job,\n"+
+			"then run reset again.\n",
 			name, app, held.Owner, held.Job, held.Epoch)
 	}
 	cps, err := c.store.Load(ctx, app, "")
@@ -43,15 +45,23 @@ func (c *cmd) reset(ctx context.Context) error {
 		return fmt.Errorf("loading the checkpoints of application %s in %v: %w", app, spec, err)
 	}
 	if err := c.store.Reset(ctx, app); err != nil {
-		c.unguard(mine)
+		c.unguardUnlessReset(mine)
 		return fmt.Errorf("resetting application %s in %v: %w (run reset again to finish)", app, spec, err)
 	}
-	// Reset deleted the command's own lease with the rest.
+	// Reset released the command's own lease, if it took one, under a new
+	// epoch: there is nothing to give back.
 	fmt.Fprintf(c.out, "reset application %s in %v:\n", app, spec)
+	after, hasLease, err := c.store.ReadLease(ctx, app)
+	switch {
+	case err != nil:
+		fmt.Fprintf(c.out, "  released the lease under a new epoch (reading it back failed: %v)\n", err)
+	case hasLease:
+		fmt.Fprintf(c.out, "  released the lease under a new epoch: %s\n", describeLease(after, time.Now()))
+	}
 	if hadLease {
-		fmt.Fprintf(c.out, "  deleted the lease: %s\n", describeLease(before, time.Now()))
+		fmt.Fprintf(c.out, "  it was %s\n", describeLease(before, time.Now()))
 	} else {
-		fmt.Fprintf(c.out, "  there was no lease\n")
+		fmt.Fprintf(c.out, "  there was no lease before\n")
 	}
 	switch len(cps) {
 	case 0:
@@ -66,6 +76,21 @@ func (c *cmd) reset(ctx context.Context) error {
 	}
 	fmt.Fprintf(c.out, "The next job under application %s starts fresh, at its WithStartPosition.\n", app)
 	return nil
+}
+
+// unguardUnlessReset is the unguard of a reset that failed: it gives the
+// command's lease back unless Reset released it already, under a new
+// epoch (it failed after that, deleting files).
+func (c *cmd) unguardUnlessReset(mine *checkpoint.Lease) {
+	if mine == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cur, ok, err := c.store.ReadLease(ctx, c.o.app); err == nil && ok && cur.Owner == "" && cur.Epoch > mine.Epoch {
+		return
+	}
+	c.unguard(mine)
 }
 
 // set sets one shard's position.

@@ -66,13 +66,15 @@ func TestDynamoDBTable(t *testing.T) {
 
 	r = runCmd(t, append(flags, "reset")...)
 	r.wantCode(t, exitOK)
-	r.wantOut(t, "deleted the lease: released, epoch 3", "deleted 3 checkpoints:", "shard "+shard0+": after 77, epoch 3")
+	r.wantOut(t, "released the lease under a new epoch: released, epoch 5", "it was released, epoch 3",
+		"deleted 3 checkpoints:", "shard "+shard0+": after 77, epoch 3")
 	cps, err := st.Load(ctx, app, "")
 	if err != nil || len(cps) != 0 {
 		t.Errorf("after reset: %v, %v; want none", cps, err)
 	}
-	if _, ok, err := st.ReadLease(ctx, app); ok || err != nil {
-		t.Errorf("after reset: lease %v, %v; want none", ok, err)
+	// The command took the lease (epoch 4); Reset released it under 5.
+	if cur, ok, err := st.ReadLease(ctx, app); !ok || err != nil || cur.Owner != "" || cur.Epoch != 5 {
+		t.Errorf("after reset: lease %+v, %v, %v; want released under epoch 5", cur, ok, err)
 	}
 
 	// An endpoint with nothing behind it fails quickly, naming the table.

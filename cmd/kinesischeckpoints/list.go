@@ -48,7 +48,7 @@ func (c *cmd) list(ctx context.Context) error {
 	if ok {
 		fmt.Fprintf(c.out, "lease: %s\n", describeLease(l, now))
 	} else {
-		fmt.Fprintf(c.out, "lease: none (no job has taken this name since the store was created or reset)\n")
+		fmt.Fprintf(c.out, "lease: none (no job has taken this name yet)\n")
 	}
 	rows := make([]row, len(cps))
 	for i := range cps {

@@ -21,8 +21,9 @@
 //	               (MillisBehindLatest of one GetRecords call with Limit 1,
 //	               after the checkpoint, or from TRIM_HORIZON for a shard
 //	               with none), listing the shards that have no checkpoint.
-//	reset          delete the lease and the checkpoints: the next job under
-//	               the name starts fresh, at its WithStartPosition.
+//	reset          delete the checkpoints and release the lease under a new
+//	               epoch: the next job under the name starts fresh, at its
+//	               WithStartPosition.
 //	set SHARD SEQ  make shard SHARD of -stream resume after the sequence
 //	               number SEQ (decimal digits, up to 129).
 //	release        release the lease, so that a new job may take the name at
@@ -31,10 +32,11 @@
 // reset, set and release refuse while the lease is live (a job has
 // heartbeated it recently) unless -force is given. On a lease that is not
 // live they take the lease themselves, as a job would, so that no job
-// starts while they work: reset then deletes it with the checkpoints; set
-// and release leave it released under a new epoch, which cuts off the run
-// that held it before: its next heartbeat fails, and it writes no more
-// checkpoints. They ask no questions and print what they changed.
+// starts while they work, and leave it released under a new epoch (reset
+// with the checkpoints deleted), which cuts off the run that held it
+// before: its next heartbeat fails, and it writes no more checkpoints;
+// what it wrote before then is under an older epoch than the next job's,
+// which commits over it. They ask no questions and print what they changed.
 // Every command is bounded by -timeout (default 30s).
 //
 // Examples:
@@ -134,7 +136,8 @@ const synopsis = `Usage:
 Commands:
   list            print the application's lease and checkpoints; with -stream,
                   also how far behind the latest record each shard is
-  reset           delete the lease and the checkpoints (the next job starts fresh)
+  reset           delete the checkpoints and release the lease under a new epoch
+                  (the next job starts fresh)
   set SHARD SEQ   make shard SHARD of -stream resume after sequence number SEQ
   release         release the lease so that a new job may start at once
 

@@ -336,7 +336,8 @@ func TestResetForce(t *testing.T) {
 	r.wantCode(t, exitOK)
 	r.wantOut(t,
 		"reset application orders in checkpoint directory "+path,
-		"deleted the lease: live, held by run run-1",
+		"released the lease under a new epoch: released, epoch 2",
+		"it was live, held by run run-1",
 		"deleted 3 checkpoints:",
 		"stream orders-stream shard "+shard0+": after "+seq0+", epoch 1",
 		"stream orders-stream shard "+shard1+": read to its end, epoch 1",
@@ -346,12 +347,27 @@ func TestResetForce(t *testing.T) {
 	if n := len(load(t, st)); n != 0 {
 		t.Errorf("%d checkpoints after reset", n)
 	}
-	if _, ok := readLease(t, st); ok {
-		t.Errorf("a lease after reset")
+	if cur, ok := readLease(t, st); !ok || cur.Owner != "" || cur.Epoch != 2 {
+		t.Errorf("lease after reset: %+v, %v; want released under epoch 2", cur, ok)
 	}
-	// The job that held it finds its lease gone.
-	if err := st.Heartbeat(context.Background(), l, time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	// The job that held it is cut off: its heartbeat and its release fail.
+	ctx := context.Background()
+	if err := st.Heartbeat(ctx, l, time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("heartbeat after reset: %v, want ErrLeaseLost", err)
+	}
+	if err := st.Release(ctx, l); !errors.Is(err, checkpoint.ErrLeaseLost) {
+		t.Errorf("release after reset: %v, want ErrLeaseLost", err)
+	}
+	// A commit it makes before it notices does not fence the next job.
+	if err := st.Commit(ctx, l, checkpoint.Checkpoint{Stream: stream, ShardID: shard0, Seq: "8"}); err != nil {
+		t.Fatal(err)
+	}
+	nl, err := st.Acquire(ctx, app, "run-2", "", time.Minute, time.Now())
+	if err != nil || nl.Epoch != 3 {
+		t.Fatalf("acquire after reset: %+v, %v; want epoch 3", nl, err)
+	}
+	if err := st.Commit(ctx, nl, checkpoint.Checkpoint{Stream: stream, ShardID: shard0, Seq: "9"}); err != nil {
+		t.Errorf("the next job's commit over the cut-off run's: %v", err)
 	}
 }
 
@@ -361,24 +377,42 @@ func TestResetStaleAndReleased(t *testing.T) {
 		fill(t, st, state)
 		r := runCmd(t, "-dir", path, "-app", app, "reset")
 		r.wantCode(t, exitOK)
-		r.wantOut(t, "deleted the lease: ", "deleted 3 checkpoints:")
+		// The command took the lease (epoch 2), and Reset released it
+		// under epoch 3.
+		r.wantOut(t, "released the lease under a new epoch: released, epoch 3, last held by kinesischeckpoints reset",
+			"it was "+[]string{leaseStale: "stale", leaseReleased: "released"}[state]+", ", "deleted 3 checkpoints:")
 		if r.stderr != "" {
 			t.Errorf("stderr: %q", r.stderr)
 		}
 		if n := len(load(t, st)); n != 0 {
 			t.Errorf("%d checkpoints after reset", n)
 		}
-		if _, ok := readLease(t, st); ok {
-			t.Errorf("a lease after reset")
+		if cur, ok := readLease(t, st); !ok || cur.Owner != "" || cur.Epoch != 3 {
+			t.Errorf("lease after reset: %+v, %v; want released under epoch 3", cur, ok)
 		}
 		// A new job starts fresh.
 		l, err := st.Acquire(context.Background(), app, "run-2", "", time.Minute, time.Now())
-		if err != nil || l.Epoch != 1 {
-			t.Errorf("acquire after reset: %+v, %v; want epoch 1", l, err)
+		if err != nil || l.Epoch != 4 {
+			t.Errorf("acquire after reset: %+v, %v; want epoch 4", l, err)
 		}
 	}
-	_, path := dirStore(t)
+	// Checkpoints and no lease (an operator's set before any job): the
+	// command's own lease is left released.
+	st, path := dirStore(t)
+	if err := st.Set(context.Background(), app, checkpoint.Checkpoint{Stream: stream, ShardID: shard0, Seq: seq0, Owner: "op"}); err != nil {
+		t.Fatal(err)
+	}
 	r := runCmd(t, "-dir", path, "-app", app, "reset")
+	r.wantCode(t, exitOK)
+	r.wantOut(t, "released the lease under a new epoch: released, epoch 2", "there was no lease before", "deleted 1 checkpoint:")
+	if n := len(load(t, st)); n != 0 {
+		t.Errorf("%d checkpoints after reset", n)
+	}
+	if cur, ok := readLease(t, st); !ok || cur.Owner != "" || cur.Epoch != 2 {
+		t.Errorf("lease after reset: %+v, %v; want released under epoch 2", cur, ok)
+	}
+	_, path = dirStore(t)
+	r = runCmd(t, "-dir", path, "-app", app, "reset")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "has no lease and no checkpoints: nothing to delete")
 }

@@ -6,7 +6,8 @@
 // and shard. The lease says which job (run) holds the name; a job
 // acquires it when it starts, heartbeats it while it reads and releases
 // it on a clean stop. A lease whose heartbeat is older than its
-// StaleAfter may be taken over; taking it over increments its epoch.
+// StaleAfter may be taken over; taking it over increments its epoch, and
+// so does Reset, which releases it.
 //
 // Fencing: every checkpoint carries the epoch of the lease it was written
 // under, and a commit under an older epoch than the checkpoint's is
@@ -65,7 +66,8 @@ type Lease struct {
 	Owner string
 	// Job describes the holder for people: host, process and job name.
 	Job string
-	// Epoch counts the acquisitions of the name by a new owner, from 1.
+	// Epoch counts the acquisitions of the name by a new owner, and its
+	// Resets, from 1.
 	Epoch int64
 	// Heartbeat is the holder's last heartbeat (its clock, ms precision).
 	Heartbeat time.Time
@@ -138,7 +140,12 @@ type Store interface {
 	// Set writes cp as an operator does (the command's set): under the
 	// lease's current epoch, whoever holds it.
 	Set(ctx context.Context, app string, cp Checkpoint) error
-	// Reset deletes app's lease and checkpoints.
+	// Reset deletes app's checkpoints and releases its lease under a new
+	// epoch (Owner "", Epoch + 1) when there is one; with no lease it
+	// writes none. The holder it cut off gets ErrLeaseLost from its
+	// Heartbeat and Release, and the next Acquire gets an epoch above any
+	// checkpoint that holder could still commit, so the next job is not
+	// fenced by it.
 	Reset(ctx context.Context, app string) error
 	// Close releases the store's resources (not the lease).
 	Close() error

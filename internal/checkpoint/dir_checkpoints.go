@@ -97,8 +97,9 @@ func (s *dirStore) Commit(ctx context.Context, l Lease, cp Checkpoint) error {
 
 // Set implements Store. It keeps cp.Owner, naming who set it, and takes
 // the epoch of the lease (0 when there is none). A stored checkpoint of a
-// newer epoch than the lease (possible only when a job that was cut off
-// by Reset committed after it) gives ErrFenced, as on DynamoDB.
+// newer epoch than the lease (possible only when the lease was deleted
+// after it was written: the Reset of earlier versions did) gives
+// ErrFenced, as on DynamoDB.
 func (s *dirStore) Set(ctx context.Context, app string, cp Checkpoint) error {
 	if err := validateCheckpoint(app, cp); err != nil {
 		return err
@@ -251,9 +252,10 @@ func (s *dirStore) Get(ctx context.Context, app, stream string, shardIDs []strin
 }
 
 // Reset implements Store. It first moves the checkpoints out of sight
-// with one rename, then deletes the lease, then the moved files: a crash
-// part way leaves either everything or a lease with no checkpoints, and
-// never checkpoints whose epochs would fence the next job's lease.
+// with one rename, then releases the lease under a new epoch, then
+// deletes the moved files: a crash part way leaves either everything or
+// no checkpoints under the old lease (run Reset again to finish). The
+// app's lock is held throughout, so no Commit comes in between.
 func (s *dirStore) Reset(ctx context.Context, app string) error {
 	dir, err := s.appDir(app)
 	if err != nil {
@@ -267,6 +269,10 @@ func (s *dirStore) Reset(ctx context.Context, app string) error {
 		return err
 	}
 	defer unlock()
+	l, err := readDirLease(dir, app)
+	if err != nil {
+		return err
+	}
 	shards := filepath.Join(dir, shardsDirName)
 	if _, err := os.Stat(shards); err == nil {
 		trash, err := os.MkdirTemp(dir, trashPrefix+"*")
@@ -280,11 +286,11 @@ func (s *dirStore) Reset(ctx context.Context, app string) error {
 			return err
 		}
 	}
-	if err := os.Remove(filepath.Join(dir, leaseFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("checkpoint: reset %s: %w", app, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return err
+	if l != nil {
+		l.Owner, l.Epoch = "", l.Epoch+1
+		if err := writeJSONAtomic(dir, leaseFileName, toDirLease(*l)); err != nil {
+			return fmt.Errorf("checkpoint: reset %s: the checkpoints are gone, but releasing the lease under a new epoch failed (run Reset again): %w", app, err)
+		}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

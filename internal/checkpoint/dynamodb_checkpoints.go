@@ -57,7 +57,8 @@ func (s *dynamoStore) Commit(ctx context.Context, l Lease, cp Checkpoint) error 
 // the epoch of the lease (0 when there is none), writing on condition
 // that the stored checkpoint has no newer one; when it has, and the
 // lease's epoch has not changed meanwhile (the stored checkpoint is newer
-// than the lease: a job cut off by Reset committed after it), ErrFenced.
+// than the lease, which happens only when the lease was deleted after it
+// was written), ErrFenced.
 func (s *dynamoStore) Set(ctx context.Context, app string, cp Checkpoint) error {
 	if err := validateCheckpoint(app, cp); err != nil {
 		return err
@@ -211,9 +212,12 @@ func (s *dynamoStore) batchGet(ctx context.Context, keys []item, each func(item)
 	return fmt.Errorf("checkpoint: %s: read checkpoints: keys still unprocessed after %d rounds", s.name(), batchRounds)
 }
 
-// Reset implements Store: it deletes app's checkpoints, then its lease
-// (so that a Reset cut short leaves no checkpoints whose epochs would
-// fence the next lease; run it again to finish).
+// Reset implements Store: it deletes app's checkpoints, then releases
+// its lease under a new epoch with one conditional update (none when
+// there is no lease). A commit by the holder that lands between the two
+// is under an older epoch than any later lease, which can therefore
+// commit over it; a Reset cut short leaves the lease as it was (run it
+// again to finish).
 func (s *dynamoStore) Reset(ctx context.Context, app string) error {
 	if err := validateAppName(app); err != nil {
 		return err
@@ -233,9 +237,16 @@ func (s *dynamoStore) Reset(ctx context.Context, app string) error {
 		}
 		keys = keys[n:]
 	}
-	_, err = s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: itemKey(app, leaseKey)})
-	if err != nil {
-		return fmt.Errorf("checkpoint: %s: reset %s: delete the lease: %w", s.name(), app, err)
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       itemKey(app, leaseKey),
+		UpdateExpression:          aws.String("SET #epoch = #epoch + :one REMOVE #owner"),
+		ConditionExpression:       aws.String("attribute_exists(#epoch)"),
+		ExpressionAttributeNames:  map[string]string{"#epoch": attrEpoch, "#owner": attrOwner},
+		ExpressionAttributeValues: item{":one": attrN(1)},
+	})
+	if err != nil && !isConditionFailed(err) { // failed: there is no lease
+		return fmt.Errorf("checkpoint: %s: reset %s: the checkpoints are gone, but releasing the lease under a new epoch failed (run reset again): %w", s.name(), app, err)
 	}
 	return nil
 }

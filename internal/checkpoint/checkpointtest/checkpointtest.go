@@ -545,6 +545,10 @@ func testReset(t *testing.T, s checkpoint.Store) {
 	if err := s.Reset(ctx, "app"); err != nil {
 		t.Fatalf("Reset of an empty application: %v", err)
 	}
+	// With no lease, Reset writes none.
+	if l, ok, err := s.ReadLease(ctx, "app"); err != nil || ok {
+		t.Errorf("ReadLease after Reset of an empty application = %+v, %v, %v; want none", l, ok, err)
+	}
 	_, b := takeover(t, s, "app")
 	o := mustAcquire(t, s, "other", "run-o", stale, t0)
 	for i := range 30 { // more than a DynamoDB batch
@@ -554,8 +558,10 @@ func testReset(t *testing.T, s checkpoint.Store) {
 	if err := s.Reset(ctx, "app"); err != nil {
 		t.Fatalf("Reset: %v", err)
 	}
-	if l, ok, err := s.ReadLease(ctx, "app"); err != nil || ok {
-		t.Errorf("ReadLease after Reset = %+v, %v, %v; want none", l, ok, err)
+	// The lease is released under a new epoch.
+	r := mustReadLease(t, s, "app")
+	if r.App != "app" || r.Owner != "" || r.Epoch != b.Epoch+1 {
+		t.Errorf("ReadLease after Reset = %+v, want released under epoch %d", r, b.Epoch+1)
 	}
 	if got := mustLoad(t, s, "app", ""); len(got) != 0 {
 		t.Errorf("Load after Reset = %+v", got)
@@ -570,12 +576,51 @@ func testReset(t *testing.T, s checkpoint.Store) {
 	if got := mustLoad(t, s, "other", ""); len(got) != 1 || got[0].Seq != "2" {
 		t.Errorf("the other application's checkpoints after Reset: %+v", got)
 	}
-	// The name starts afresh.
-	if l := mustAcquire(t, s, "app", "run-n", stale, t0); l.Epoch != 1 {
-		t.Errorf("Acquire after Reset: epoch %d, want 1", l.Epoch)
-	}
+	// The holder it cut off has lost its lease, and a retried Release
+	// does not take the new epoch's release for its own.
 	if err := s.Heartbeat(ctx, b, t0); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("Heartbeat of a lease from before Reset = %v, want ErrLeaseLost", err)
+	}
+	if err := s.Release(ctx, b); !errors.Is(err, checkpoint.ErrLeaseLost) {
+		t.Errorf("Release of a lease from before Reset = %v, want ErrLeaseLost", err)
+	}
+	if got := mustReadLease(t, s, "app"); got.Owner != "" || got.Epoch != b.Epoch+1 {
+		t.Errorf("the lease after refused Heartbeat and Release = %+v, want released under epoch %d", got, b.Epoch+1)
+	}
+	// Should it still commit, under its old epoch into the emptied store,
+	// the next job commits over it: its epoch is above.
+	mustCommit(t, s, b, cp("s0", "shard-0", "late"))
+	n := mustAcquire(t, s, "app", "run-n", stale, t0)
+	if n.Epoch != b.Epoch+2 {
+		t.Errorf("Acquire after Reset: epoch %d, want %d", n.Epoch, b.Epoch+2)
+	}
+	mustCommit(t, s, n, cp("s0", "shard-0", "3"))
+	if got := mustGet(t, s, "app", "s0", "shard-0")["shard-0"]; got.Seq != "3" || got.Epoch != n.Epoch || got.Owner != "run-n" {
+		t.Errorf("after the next job's Commit: %+v, want seq 3 by run-n under epoch %d", got, n.Epoch)
+	}
+	if err := s.Commit(ctx, b, cp("s0", "shard-0", "later")); !errors.Is(err, checkpoint.ErrFenced) {
+		t.Errorf("Commit by the cut-off holder over the next job's = %v, want ErrFenced", err)
+	}
+	// A Reset of a held lease releases it too; the new epoch is above the
+	// holder's, whoever holds it.
+	if err := s.Reset(ctx, "app"); err != nil {
+		t.Fatalf("Reset of a held lease: %v", err)
+	}
+	if got := mustReadLease(t, s, "app"); got.Owner != "" || got.Epoch != n.Epoch+1 {
+		t.Errorf("ReadLease after the second Reset = %+v, want released under epoch %d", got, n.Epoch+1)
+	}
+	if err := s.Heartbeat(ctx, n, t0); !errors.Is(err, checkpoint.ErrLeaseLost) {
+		t.Errorf("Heartbeat after the second Reset = %v, want ErrLeaseLost", err)
+	}
+	if got := mustLoad(t, s, "app", ""); len(got) != 0 {
+		t.Errorf("Load after the second Reset = %+v", got)
+	}
+	// A Reset of a released lease releases it under a new epoch again.
+	if err := s.Reset(ctx, "app"); err != nil {
+		t.Fatalf("Reset of a released lease: %v", err)
+	}
+	if got := mustReadLease(t, s, "app"); got.Owner != "" || got.Epoch != n.Epoch+2 {
+		t.Errorf("ReadLease after the third Reset = %+v, want released under epoch %d", got, n.Epoch+2)
 	}
 }
 
