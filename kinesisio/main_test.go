@@ -8,6 +8,13 @@ import (
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 )
 
+// childModeEnv names the mode of a child process that a test started from
+// this binary; childModes (filled by the tests' init functions) maps each
+// mode to the function that runs it and returns the exit code.
+const childModeEnv = "KINESISIO_TEST_CHILD"
+
+var childModes = map[string]func() int{}
+
 func TestMain(m *testing.M) {
 	// The emulators do not check signatures, but the SDK wants credentials
 	// to sign with. Workers find them in their environment, like real ones.
@@ -18,6 +25,11 @@ func TestMain(m *testing.M) {
 		"AWS_EC2_METADATA_DISABLED": "true",
 	} {
 		os.Setenv(k, v)
+	}
+	// A test that re-executes this binary as a job of its own (not as a
+	// Beam worker) names the child's mode in childModeEnv.
+	if f := childModes[os.Getenv(childModeEnv)]; f != nil {
+		os.Exit(f())
 	}
 	// beamtest.MainRet is ptest.MainRet, except in the worker processes
 	// that RunInSeparateWorker starts from this binary.
