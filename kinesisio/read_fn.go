@@ -161,8 +161,9 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 	}
 	// Parents first: a child of a split or merge waits while a parent is
 	// still being read in this process, so records of one partition key
-	// keep their order across the reshard. (A parent read on another
-	// worker cannot be seen from here; see the package doc.)
+	// keep their order across the reshard. With a checkpoint store,
+	// checkpointStep waits for the parents through the store instead,
+	// which also sees parents read on other workers.
 	for _, p := range d.ParentIDs {
 		if c == nil && run.Watermarks.Running(p) {
 			return parentPoll, false, nil
