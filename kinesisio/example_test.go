@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 )
@@ -54,5 +56,39 @@ func ExampleWithStopAtLatest() {
 		kinesisio.WithRegion("us-east-1"),
 		kinesisio.WithStopAtLatest(),
 		kinesisio.WithMaxReadTime(10*time.Minute))
+	_ = beamx.Run(context.Background(), p)
+}
+
+// Resume by application name: each shard continues after the last record
+// a previous job under "orders-enricher" committed, with positions kept in
+// a DynamoDB table (created on first use) in another region than the
+// stream's.
+func ExampleWithCheckpoints() {
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	kinesisio.Read(s, "orders",
+		kinesisio.WithRegion("eu-west-1"),
+		kinesisio.WithCheckpoints("orders-enricher",
+			kinesisio.DynamoDBTable("kinesisio-checkpoints", kinesisio.WithRegion("eu-central-1"))),
+		kinesisio.WithStartPosition(kinesisio.Latest())) // for shards without a checkpoint
+	_ = beamx.Run(context.Background(), p)
+}
+
+// Commit only what a sink behind a GroupByKey has written (on Prism,
+// which keeps no state across a crash): per-minute counts, whose sink's
+// output tells CommitWhenDone which windows are done.
+func ExampleCommitWhenDone() {
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	store := kinesisio.LocalDirectory("/var/lib/orders-counter")
+	records := kinesisio.Read(s, "orders",
+		kinesisio.WithCheckpoints("orders-counter", store),
+		kinesisio.WithCommitsAfterSink())
+	windowed := beam.WindowInto(s, window.NewFixedWindows(time.Minute), records)
+	counts := stats.Count(s, beam.ParDo(s, shardOf, windowed))
+	written := beam.ParDo(s, emitShard, counts) // the sink: writes each count, emits its key
+	if err := kinesisio.CommitWhenDone(s, "orders-counter", store, windowed, written); err != nil {
+		panic(err)
+	}
 	_ = beamx.Run(context.Background(), p)
 }
