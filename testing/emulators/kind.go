@@ -34,8 +34,18 @@ const (
 
 // kinesaliteLauncher runs kinesalite through its library API rather than
 // its CLI, because only the API lets it bind to 127.0.0.1. Arguments: the
-// kinesalite package folder, the port.
-const kinesaliteLauncher = `var port = +process.argv[2];
+// kinesalite package folder, the port. kinesalite 3.3.3 rethrows the error
+// of a request whose client went away mid-call (index.js: req.on('error',
+// ... throw err)), which ends the whole emulator when a test kills a
+// client process; the launcher logs those and carries on.
+const kinesaliteLauncher = `process.on("uncaughtException", function (err) {
+  if (err && (err.code === "ECONNRESET" || err.message === "aborted")) {
+    console.error("kinesalite: a client went away mid-request: " + err.message);
+    return;
+  }
+  throw err;
+});
+var port = +process.argv[2];
 var server = require(process.argv[1])({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000});
 server.listen(port, "127.0.0.1", function () {
   console.log("kinesalite listening at http://127.0.0.1:%d", port);
