@@ -2,8 +2,11 @@ package kinesistest
 
 import (
 	"fmt"
+	"hash/crc32"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 )
 
 // fault is an answer the proxy gives instead of forwarding a call.
@@ -71,8 +74,11 @@ func serveFault(w http.ResponseWriter, f fault) {
 		}
 		f.status, f.errType = http.StatusInternalServerError, "InternalFailure"
 	}
+	body := fmt.Sprintf(`{"__type":%q,"message":"injected by kinesistest.Proxy"}`, f.errType)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-ErrorType", f.errType)
+	// DynamoDB's client checks the body against this header, as AWS sends it.
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
 	w.WriteHeader(f.status)
-	fmt.Fprintf(w, `{"__type":%q,"message":"injected by kinesistest.Proxy"}`, f.errType)
+	io.WriteString(w, body)
 }
