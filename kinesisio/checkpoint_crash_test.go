@@ -66,6 +66,8 @@ type crashConfig struct {
 	// Final makes the read bounded (WithStopAtLatest): the child ends by
 	// itself.
 	Final bool
+	// Mode is the child's mode (childModes); crashChildMode when empty.
+	Mode string
 }
 
 func init() {
@@ -176,7 +178,11 @@ func startCrashChild(t *testing.T, cfg crashConfig, logPath string) *crashChild 
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childModeEnv+"="+crashChildMode, crashConfigEnv+"="+string(js))
+	mode := cfg.Mode
+	if mode == "" {
+		mode = crashChildMode
+	}
+	cmd.Env = append(os.Environ(), childModeEnv+"="+mode, crashConfigEnv+"="+string(js))
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c := &crashChild{cmd: cmd, log: logPath, done: make(chan struct{})}
