@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
@@ -15,7 +14,6 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
 
 // How a read uses its checkpoint store (WithCheckpoints): the discovery
@@ -52,7 +50,7 @@ func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
 }
 
 func (s readSpec) commitConfig(stream string) commit.Config {
-	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry}
+	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry, AfterSink: s.Checkpoints.AfterSink}
 }
 
 // startCheckpoints is the discovery step's part of a run with a store: it
@@ -150,7 +148,7 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 // committed everything before it), writes the final position of a
 // closing restriction, and holds a child shard until its parents are
 // recorded as read to their end. A non-nil continuation ends the call.
-func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
+func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
 	stop := sdf.StopProcessing()
 	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
 		pc := sdf.ResumeProcessingIn(d)
@@ -174,7 +172,7 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, we *wa
 		c.Offer(d.ShardID, d.ParentIDs, rest.Start.Seq, 0)
 	}
 	if rest.Closing && afterSink {
-		return fn.closeAfterSink(ctx, run, c, we, rt, d, rest)
+		return fn.closeAfterSink(ctx, run, c, rt, d, rest)
 	}
 	if rest.Closing {
 		if err := c.Final(ctx, d.ShardID, d.ParentIDs, rest.ShardEnded); err != nil {
@@ -203,39 +201,28 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, we *wa
 }
 
 // closeAfterSink ends a shard whose positions CommitWhenDone commits
-// (WithCommitsAfterSink). A shard read to its end is recorded as such
-// only once CommitWhenDone has committed its last record, which needs the
-// windows of that record to close: meanwhile the shard no longer holds
-// the watermark back, and the closing restriction waits.
-func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *commit.Committer, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, rest restriction.Restriction) (*commit.Committer, *sdf.ProcessContinuation, error) {
-	stop := sdf.StopProcessing()
-	if !rest.ShardEnded {
-		fn.finish(rt, run)
-		releaseIfOver(ctx, run)
-		return c, &stop, nil
-	}
-	last := ""
-	if rest.Start.Kind == restriction.AfterSequence {
-		last = rest.Start.Seq
-	}
-	ok, err := c.FinalAfter(ctx, d.ShardID, d.ParentIDs, last)
-	if err != nil && c.Err() != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
-	}
-	if err != nil || !ok {
-		if err != nil {
+// (WithCommitsAfterSink): a shard read to its end is recorded as such
+// (EndSeq, which CommitWhenDone turns into Finished once it commits the
+// shard's last record), so that its children start without waiting for
+// the windows of that record to close.
+func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *commit.Committer, rt *restriction.Tracker, d shardDesc, rest restriction.Restriction) (*commit.Committer, *sdf.ProcessContinuation, error) {
+	if rest.ShardEnded {
+		last := ""
+		if rest.Start.Kind == restriction.AfterSequence {
+			last = rest.Start.Seq
+		}
+		if err := c.EndAfterSink(ctx, d.ShardID, d.ParentIDs, last); err != nil {
+			if c.Err() != nil {
+				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
+			}
 			log.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
+			pc := sdf.ResumeProcessingIn(storeRetry.Max)
+			return c, &pc, nil
 		}
-		// Nothing more comes from this shard.
-		run.Watermarks.Finish(d.ShardID)
-		if we != nil {
-			we.Advance(mtime.MaxTimestamp.ToTime())
-		}
-		pc := sdf.ResumeProcessingIn(parentStorePoll)
-		return c, &pc, nil
 	}
 	fn.finish(rt, run)
 	releaseIfOver(ctx, run)
+	stop := sdf.StopProcessing()
 	return c, &stop, nil
 }
 
@@ -276,6 +263,10 @@ func (s startSpec) withCheckpoints(cps []checkpoint.Checkpoint) (startSpec, map[
 			out.Shards[cp.ShardID] = restriction.Position{Kind: restriction.TrimHorizon}
 		case cp.Seq != "":
 			out.Shards[cp.ShardID] = restriction.After(cp.Seq)
+		case cp.EndSeq != "":
+			// Read to its end, nothing committed (CommitWhenDone): all of
+			// it again.
+			out.Shards[cp.ShardID] = restriction.Position{Kind: restriction.TrimHorizon}
 		}
 	}
 	return out, finished

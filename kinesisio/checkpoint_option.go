@@ -127,10 +127,10 @@ func WithCommitInterval(d time.Duration) ReadOption {
 }
 
 // WithCommitsAfterSink leaves the committing of positions to
-// CommitWhenDone, placed after the sink: the read then writes only that a
-// shard was read to its end, once CommitWhenDone has committed its last
-// record, and takes and heartbeats the lease as with WithCheckpoints
-// alone, which it needs. Use it when the sink follows a GroupByKey on a
+// CommitWhenDone, placed after the sink: the read then writes only where
+// a shard it read to its end ended (CommitWhenDone marks it finished when
+// it commits that record), and takes and heartbeats the lease as with
+// WithCheckpoints alone, which it needs. Use it when the sink follows a GroupByKey on a
 // runner without durable state (Prism): positions are then committed only
 // once the sink finished their windows.
 func WithCommitsAfterSink() ReadOption {

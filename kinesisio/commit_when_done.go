@@ -183,6 +183,10 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, seq string) e
 		return nil
 	}
 	cp.Stream, cp.ShardID, cp.Seq, cp.SubSeq, cp.Owner, cp.Updated = stream, shard, seq, 0, "CommitWhenDone", time.Now()
+	if cp.EndSeq != "" && seqnum.Compare(seq, cp.EndSeq) >= 0 {
+		// The read recorded the shard's end: its last record is done.
+		cp.Finished, cp.EndSeq = true, ""
+	}
 	if err := fn.store.Set(ctx, fn.App, cp); err != nil {
 		// The next window's commit covers this one.
 		log.Warnf(ctx, "kinesisio: CommitWhenDone: committing shard %s of application %s to %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)

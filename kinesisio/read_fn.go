@@ -120,7 +120,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, r
 	if fn.store != nil {
 		var cont *sdf.ProcessContinuation
 		var err error
-		c, cont, err = fn.checkpointStep(ctx, run, we, rt, d)
+		c, cont, err = fn.checkpointStep(ctx, run, rt, d)
 		if c != nil {
 			defer fn.m.reportCommits(ctx, d.ShardID, c)
 		}

@@ -47,6 +47,12 @@ type Checkpoint struct {
 	// whose last record was committed): it is not read again, and its
 	// children may start.
 	Finished bool
+	// EndSeq is the sequence number of the shard's last record, once a
+	// reader reached the shard's end while the positions up to it were
+	// still to be committed by a later step (kinesisio.CommitWhenDone):
+	// the shard was read to its end, but is Finished only once Seq
+	// reaches EndSeq. "" otherwise.
+	EndSeq string
 	// Parents are the shard's parent shard IDs, as ListShards named them.
 	Parents []string
 	// Epoch is the lease epoch the checkpoint was written under.

@@ -18,6 +18,7 @@ type dirCheckpoint struct {
 	Seq       string   `json:"seq"`
 	SubSeq    int64    `json:"sub_seq"`
 	Finished  bool     `json:"finished"`
+	EndSeq    string   `json:"end_seq,omitempty"`
 	Parents   []string `json:"parents,omitempty"`
 	Epoch     int64    `json:"epoch"`
 	Owner     string   `json:"owner"`
@@ -31,6 +32,7 @@ func toDirCheckpoint(cp Checkpoint) dirCheckpoint {
 		Seq:       cp.Seq,
 		SubSeq:    cp.SubSeq,
 		Finished:  cp.Finished,
+		EndSeq:    cp.EndSeq,
 		Parents:   cp.Parents,
 		Epoch:     cp.Epoch,
 		Owner:     cp.Owner,
@@ -49,6 +51,7 @@ func (d dirCheckpoint) checkpoint() Checkpoint {
 		Seq:      d.Seq,
 		SubSeq:   d.SubSeq,
 		Finished: d.Finished,
+		EndSeq:   d.EndSeq,
 		Parents:  parents,
 		Epoch:    d.Epoch,
 		Owner:    d.Owner,

@@ -28,6 +28,7 @@ const (
 	attrSeq        = "seq"
 	attrSubSeq     = "subSeq"
 	attrFinished   = "finished"
+	attrEndSeq     = "end_seq"
 	attrParents    = "parents" // a list, to keep the order
 	attrUpdated    = "updated" // Unix ms
 )
@@ -79,6 +80,9 @@ func checkpointItem(app string, cp Checkpoint) item {
 	it[attrUpdated] = attrN(toMillis(cp.Updated))
 	if cp.Seq != "" {
 		it[attrSeq] = attrS(cp.Seq)
+	}
+	if cp.EndSeq != "" {
+		it[attrEndSeq] = attrS(cp.EndSeq)
 	}
 	if cp.Owner != "" {
 		it[attrOwner] = attrS(cp.Owner)
@@ -200,6 +204,7 @@ func (s *dynamoStore) decodeCheckpoint(it item) (Checkpoint, error) {
 		Seq:      r.s(attrSeq, false),
 		SubSeq:   r.n(attrSubSeq),
 		Finished: r.b(attrFinished),
+		EndSeq:   r.s(attrEndSeq, false),
 		Parents:  r.list(attrParents),
 		Epoch:    r.n(attrEpoch),
 		Owner:    r.s(attrOwner, false),

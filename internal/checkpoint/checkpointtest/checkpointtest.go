@@ -371,6 +371,8 @@ func testCommitRoundTrip(t *testing.T, s checkpoint.Store) {
 		{Stream: "stream.a-1_B", ShardID: "shardId-000000000008", Finished: true, Updated: t0},
 		// Sub-millisecond times are cut to the millisecond.
 		{Stream: "s", ShardID: "x", Seq: "0", Updated: t0.Add(5*time.Millisecond + 999*time.Microsecond)},
+		// Read to its end before its last record was committed.
+		{Stream: "stream.a-1_B", ShardID: "shardId-000000000009", Seq: "5", EndSeq: "7", Updated: t0},
 	}
 	for _, c := range in {
 		mustCommit(t, s, l, c)

@@ -38,6 +38,10 @@ type Config struct {
 	Tick time.Duration
 	// Retry spaces the retries of a failed write or heartbeat.
 	Retry backoff.Policy
+	// AfterSink: positions are committed by another writer
+	// (CommitWhenDone), and a shard counts as read to its end for its
+	// children once its EndSeq is recorded.
+	AfterSink bool
 }
 
 // Stats counts the writes of a Committer.
@@ -164,38 +168,45 @@ func (c *Committer) Final(ctx context.Context, shardID string, parents []string,
 	return c.write(ctx, shardID, cp, time.Now())
 }
 
-// FinalAfter records that shardID was read to its end, whose last record
-// is last ("" for none), once the store's checkpoint of the shard has
-// reached last (written by another writer: CommitWhenDone). It reports
-// false while it has not.
-func (c *Committer) FinalAfter(ctx context.Context, shardID string, parents []string, last string) (bool, error) {
+// EndAfterSink records that shardID was read to its end, whose last
+// record is last ("" for none), when its positions are committed by
+// another writer (CommitWhenDone): Finished if the store's checkpoint has
+// reached last already, else EndSeq, which that writer turns into
+// Finished when it commits last. Either way the shard's children may
+// start (ParentsFinished with AfterSink).
+func (c *Committer) EndAfterSink(ctx context.Context, shardID string, parents []string, last string) error {
 	if err := c.Err(); err != nil {
-		return false, err
+		return err
 	}
 	got, err := c.store.Get(ctx, c.lease.App, c.cfg.Stream, []string{shardID})
 	if err != nil {
-		return false, err
+		return err
 	}
 	cp, ok := got[shardID]
 	if ok && cp.Finished {
 		c.mu.Lock()
 		c.finished[shardID] = true
 		c.mu.Unlock()
-		return true, nil
-	}
-	if last != "" && (!ok || cp.Seq == "" || seqnum.Compare(cp.Seq, last) < 0) {
-		return false, nil
+		return nil
 	}
 	c.mu.Lock()
 	s := c.shardLocked(shardID, parents)
-	s.pending.Seq, s.pending.SubSeq, s.pending.Finished = cp.Seq, cp.SubSeq, true
+	s.pending.Seq, s.pending.SubSeq = cp.Seq, cp.SubSeq
+	if last == "" || cp.Seq != "" && seqnum.Compare(cp.Seq, last) >= 0 {
+		s.pending.Finished = true
+	} else {
+		s.pending.EndSeq = last
+	}
 	s.dirty = true
 	next := s.pending
 	c.mu.Unlock()
 	if err := c.write(ctx, shardID, next, time.Now()); err != nil {
-		return false, err
+		return err
 	}
-	return true, nil
+	c.mu.Lock()
+	c.finished[shardID] = true
+	c.mu.Unlock()
+	return nil
 }
 
 // write writes cp and records the outcome.
@@ -236,7 +247,8 @@ func (c *Committer) loseLocked(err error) {
 }
 
 // ParentsFinished reports whether every shard of parents is recorded in
-// the store as read to its end (by any worker).
+// the store as read to its end (by any worker): Finished, or, with
+// AfterSink, an EndSeq.
 func (c *Committer) ParentsFinished(ctx context.Context, parents []string) (bool, error) {
 	c.mu.Lock()
 	var missing []string
@@ -257,7 +269,7 @@ func (c *Committer) ParentsFinished(ctx context.Context, parents []string) (bool
 	defer c.mu.Unlock()
 	all := true
 	for _, p := range missing {
-		if got[p].Finished {
+		if cp := got[p]; cp.Finished || c.cfg.AfterSink && cp.EndSeq != "" {
 			c.finished[p] = true
 		} else {
 			all = false
