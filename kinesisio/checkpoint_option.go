@@ -79,7 +79,8 @@ func (c CheckpointStore) String() string { return c.spec.String() }
 // stage as the read, and on runners that keep state durably (Dataflow,
 // Flink with checkpoints). On Prism, which keeps no state across a crash,
 // records behind a GroupByKey that the sink had not finished when the
-// process died are not read again. A restart repeats at most what arrived
+// process died are not read again: there, add WithCommitsAfterSink and
+// place CommitWhenDone after the sink. A restart repeats at most what arrived
 // in the last interval, and what was in flight (at-least-once). The
 // legacy direct runner, which does not checkpoint, is refused.
 //
