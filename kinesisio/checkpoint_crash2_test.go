@@ -197,11 +197,11 @@ func testLevel2Crash(t *testing.T, split bool) {
 		time.Sleep(wait)
 		run.killed = time.Now()
 		c.kill()
-		if !c.wait(10 * time.Second) {
+		if !c.WaitExit(10 * time.Second) {
 			t.Fatalf("run %d: not reaped 10 s after SIGKILL", k)
 		}
-		if c.exited() && c.exitCode() != -1 {
-			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.err, c.logTail())
+		if c.Exited() && c.exitCode() != -1 {
+			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.Err(), c.logTail())
 		}
 		waitLeaseStale(t, store, crashApp)
 		run.cycle = time.Since(run.started)
@@ -217,7 +217,7 @@ func testLevel2Crash(t *testing.T, split bool) {
 	cfg.Final = true
 	c, last := startCrashRun(t, cfg, outDir, kills+1, false)
 	for a := 1; ; a++ {
-		if !c.wait(2 * time.Minute) {
+		if !c.WaitExit(2 * time.Minute) {
 			t.Fatalf("the last run did not end within 2 minutes; its output:\n%s", c.logTail())
 		}
 		if c.exitCode() == crashChildExitHeld && a < 5 {
@@ -231,7 +231,7 @@ func testLevel2Crash(t *testing.T, split bool) {
 		break
 	}
 	if c.exitCode() != 0 {
-		t.Fatalf("the last run failed (%v); its output:\n%s", c.err, c.logTail())
+		t.Fatalf("the last run failed (%v); its output:\n%s", c.Err(), c.logTail())
 	}
 	last.cycle = time.Since(last.started)
 	t.Logf("last run: %v; %s", last.cycle.Round(time.Millisecond), strings.TrimSpace(lastLine(c.logTail(), "crash child: pipeline ran")))

@@ -19,12 +19,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/childproc"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
@@ -152,17 +151,13 @@ func crashChildMain() int {
 
 // crashChild is a child process seen from the test.
 type crashChild struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error // of Wait, once done is closed
+	*childproc.Process
+	log string
 }
 
 // startCrashChild starts the child job with cfg, its output going to the
-// file logPath. The child leads a process group of its own, which Kill
-// kills, and gets SIGKILL should this process die (the parent-death
-// signal, tied to the thread that forks it: that thread stays locked
-// until the child is reaped).
+// file logPath. The child leads a process group of its own, which kill
+// kills, and gets SIGKILL should this process die (childproc).
 func startCrashChild(t *testing.T, cfg crashConfig, logPath string) *crashChild {
 	t.Helper()
 	exe, err := os.Executable()
@@ -184,54 +179,23 @@ func startCrashChild(t *testing.T, cfg crashConfig, logPath string) *crashChild 
 	}
 	cmd.Env = append(os.Environ(), childModeEnv+"="+mode, crashConfigEnv+"="+string(js))
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	c := &crashChild{cmd: cmd, log: logPath, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	err = <-started
+	p, err := childproc.StartGroup(cmd)
 	lf.Close() // the child holds its own copy
 	if err != nil {
 		t.Fatalf("starting the child: %v", err)
 	}
+	c := &crashChild{Process: p, log: logPath}
 	t.Cleanup(func() {
 		c.kill()
-		c.wait(10 * time.Second)
+		c.WaitExit(10 * time.Second)
 	})
 	return c
 }
 
 // kill SIGKILLs the child's process group.
 func (c *crashChild) kill() {
-	if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		panic(fmt.Sprintf("killing process group %d: %v", c.cmd.Process.Pid, err))
-	}
-}
-
-// wait waits at most d for the child to exit and reports whether it did.
-func (c *crashChild) wait(d time.Duration) bool {
-	select {
-	case <-c.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-func (c *crashChild) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
+	if err := c.Kill(); err != nil {
+		panic(fmt.Sprintf("killing process group %d: %v", c.Pid(), err))
 	}
 }
 
@@ -239,10 +203,10 @@ func (c *crashChild) exited() bool {
 // ended it).
 func (c *crashChild) exitCode() int {
 	var ee *exec.ExitError
-	switch {
-	case c.err == nil:
+	switch err := c.Err(); {
+	case err == nil:
 		return 0
-	case errors.As(c.err, &ee):
+	case errors.As(err, &ee):
 		return ee.ExitCode()
 	}
 	return -1
@@ -403,7 +367,7 @@ func startCrashRun(t *testing.T, cfg crashConfig, outDir string, n int, waitOutp
 				run.flowing = time.Now()
 				return c, run
 			}
-			if c.exited() {
+			if c.Exited() {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -412,7 +376,7 @@ func startCrashRun(t *testing.T, cfg crashConfig, outDir string, n int, waitOutp
 			time.Sleep(20 * time.Millisecond)
 		}
 		if c.exitCode() != crashChildExitHeld {
-			t.Fatalf("run %d: the child exited (%v) before any record reached its sink; its output:\n%s", n, c.err, c.logTail())
+			t.Fatalf("run %d: the child exited (%v) before any record reached its sink; its output:\n%s", n, c.Err(), c.logTail())
 		}
 		t.Logf("run %d, attempt %d: the lease was still held; starting again", n, a)
 		time.Sleep(crashLeaseTimeout / 2)
@@ -559,11 +523,11 @@ func TestCheckpointsSurviveSIGKILL(t *testing.T) {
 		time.Sleep(wait)
 		run.killed = time.Now()
 		c.kill()
-		if !c.wait(10 * time.Second) {
+		if !c.WaitExit(10 * time.Second) {
 			t.Fatalf("run %d: not reaped 10 s after SIGKILL", k)
 		}
-		if c.exited() && c.exitCode() != -1 {
-			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.err, c.logTail())
+		if c.Exited() && c.exitCode() != -1 {
+			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.Err(), c.logTail())
 		}
 		waitLeaseStale(t, store, crashApp)
 		run.cycle = time.Since(run.started)
@@ -579,7 +543,7 @@ func TestCheckpointsSurviveSIGKILL(t *testing.T) {
 	cfg.Final = true
 	c, last := startCrashRun(t, cfg, outDir, kills+1, false)
 	for a := 1; ; a++ {
-		if !c.wait(2 * time.Minute) {
+		if !c.WaitExit(2 * time.Minute) {
 			t.Fatalf("the last run did not end within 2 minutes; its output:\n%s", c.logTail())
 		}
 		if c.exitCode() == crashChildExitHeld && a < 5 {
@@ -593,7 +557,7 @@ func TestCheckpointsSurviveSIGKILL(t *testing.T) {
 		break
 	}
 	if c.exitCode() != 0 {
-		t.Fatalf("the last run failed (%v); its output:\n%s", c.err, c.logTail())
+		t.Fatalf("the last run failed (%v); its output:\n%s", c.Err(), c.logTail())
 	}
 	last.cycle = time.Since(last.started)
 	t.Logf("last run: %v; %s", last.cycle.Round(time.Millisecond), strings.TrimSpace(lastLine(c.logTail(), "crash child: pipeline ran")))
