@@ -221,17 +221,17 @@ func (fn *jsonFn) decode(data []byte) (any, string, error) {
 		// json.Unmarshal checks the whole input: one value, and only
 		// whitespace after it.
 		if err := json.Unmarshal(data, p.Interface()); err != nil {
-			return nil, ErrCodeInvalid, fmt.Errorf("json: %w", err)
+			return nil, ErrCodeInvalid, err
 		}
 		return p.Elem().Interface(), "", nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(p.Interface()); err != nil {
-		return nil, ErrCodeInvalid, fmt.Errorf("json: %w", err)
+		return nil, ErrCodeInvalid, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, ErrCodeInvalid, errors.New("json: data after the top-level value")
+		return nil, ErrCodeInvalid, errors.New("invalid data after the top-level value")
 	}
 	return p.Elem().Interface(), "", nil
 }
