@@ -98,7 +98,7 @@ func TestToStreamRoundTrip(t *testing.T) {
 	e := emulators.Require(t, emulators.Kinesalite)
 	stream := newStream(t, e.Endpoint, "", 2)
 	want := letters(12)
-	want[1].Record.PartitionKey = ""                        // refused for its key by a Write
+	want[1].Record.PartitionKey = ""                       // refused for its key by a Write
 	want[2].Record.PartitionKey = strings.Repeat("k", 300) // too long
 	want[3].Record.PartitionKey = strings.Repeat("é", 256) // 256 UTF-16 units: valid
 
