@@ -63,7 +63,7 @@ func ToFiles(s beam.Scope, prefix string, letters beam.PCollection) beam.PCollec
 }
 
 // TryToFiles is ToFiles, returning an error instead of panicking.
-func TryToFiles(s beam.Scope, prefix string, letters beam.PCollection) (files beam.PCollection, err error) {
+func TryToFiles(s beam.Scope, prefix string, letters beam.PCollection) (beam.PCollection, error) {
 	s = s.Scope("deadletter.ToFiles")
 	if err := checkType("letters", letters, letterType); err != nil {
 		return beam.PCollection{}, err
@@ -119,7 +119,7 @@ type writeFileFn struct {
 	Prefix string `json:"prefix"`
 }
 
-// FileName is the name of the file of window w and pane p.
+// fileName is the name of the file of window w and pane p.
 func (fn *writeFileFn) fileName(w beam.Window, p beam.PaneInfo) string {
 	var bounds string
 	switch w := w.(type) {

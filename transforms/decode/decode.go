@@ -62,7 +62,13 @@ type Result struct {
 
 // Option configures JSON and With. A bad one makes TryJSON or TryWith
 // fail with an error that wraps ErrInvalidOption.
-type Option func(*spec) error
+type Option interface {
+	apply(*spec) error
+}
+
+type optionFunc func(*spec) error
+
+func (f optionFunc) apply(s *spec) error { return f(s) }
 
 type spec struct {
 	Stage                 string
@@ -72,23 +78,23 @@ type spec struct {
 // WithStage sets the Stage of the failures' letters (default
 // deadletter.StageDecode), to tell several decodes of a pipeline apart.
 func WithStage(name string) Option {
-	return func(s *spec) error {
+	return optionFunc(func(s *spec) error {
 		if name == "" {
 			return invalid("WithStage", "empty stage name")
 		}
 		s.Stage = name
 		return nil
-	}
+	})
 }
 
 // DisallowUnknownFields makes JSON fail records whose objects have a field
 // the type does not have (json.Decoder.DisallowUnknownFields). With does
 // not take it.
 func DisallowUnknownFields() Option {
-	return func(s *spec) error {
+	return optionFunc(func(s *spec) error {
 		s.DisallowUnknownFields = true
 		return nil
-	}
+	})
 }
 
 func newSpec(opts []Option) (spec, error) {
@@ -97,7 +103,7 @@ func newSpec(opts []Option) (spec, error) {
 		if o == nil {
 			return s, invalid("Option", "nil option")
 		}
-		if err := o(&s); err != nil {
+		if err := o.apply(&s); err != nil {
 			return s, err
 		}
 	}
