@@ -9,13 +9,14 @@
 //
 // # Envelope
 //
-// A letter outside Beam is one JSON object, written by Marshal and read
-// by Unmarshal (or any JSON reader):
+// A letter outside Beam is one JSON object on one line, written by
+// Marshal and read by Unmarshal or any JSON reader (shown here spread
+// out, with comments that are not part of it):
 //
 //	{
 //	  "v": 1,                          // EnvelopeVersion
 //	  "stage": "decode",               // Letter.Stage
-//	  "error": "json: unexpected end of JSON input",
+//	  "error": "unexpected end of JSON input",
 //	  "errorCode": "Invalid",          // omitted when empty
 //	  "attempts": 0,
 //	  "failedAt": "2026-03-01T12:00:00.123456789Z",   // RFC 3339, UTC; omitted when zero

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/transforms/deadletter"
@@ -168,4 +169,18 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("round trip of %q differs (-first +second):\n%s", in, diff)
 		}
 	})
+}
+
+// TestLetterCrossesTheCoder: letters shuffled between stages on Prism
+// (encoded with the registered coder) arrive exactly as sent.
+func TestLetterCrossesTheCoder(t *testing.T) {
+	want := letters(20)
+	want[0] = fullLetter()
+	sortLetters(want)
+	p, s := beam.NewPipelineWithRoot()
+	got := collectLetters(s, beam.Reshuffle(s, generate(s, want)))
+	run(t, p)
+	if diff := cmp.Diff(want, got()); diff != "" {
+		t.Errorf("letters after a reshuffle differ (-want +got):\n%s", diff)
+	}
 }

@@ -45,9 +45,9 @@ func invalid(what, format string, args ...any) error {
 
 // Letter is a record that a stage of the pipeline could not process,
 // with why. It is registered with Beam, with a coder of its own (a
-// versioned binary layout that keeps every field exactly, times to the
-// nanosecond, in UTC); Marshal and Unmarshal give it a JSON form for
-// tools outside Beam.
+// versioned binary layout that keeps every field exactly: times to the
+// nanosecond, in UTC, and empty data as nil); Marshal and Unmarshal give
+// it a JSON form for tools outside Beam.
 type Letter struct {
 	// Record is the record that failed, whole: its payload and its source
 	// position (stream, shard, sequence numbers), so that it can be
