@@ -1,0 +1,189 @@
+package deadletter_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/transforms/deadletter"
+)
+
+func init() {
+	register.DoFn2x0[[]byte, func(beam.EventTime, deadletter.Letter)](&genLettersFn{})
+	register.Emitter2[beam.EventTime, deadletter.Letter]()
+	register.DoFn2x0[[]byte, func(kinesisio.Record)](&genRecordsFn{})
+	register.Emitter1[kinesisio.Record]()
+	register.DoFn1x0[deadletter.Letter](&collectLetterFn{})
+	register.DoFn1x0[string](&collectStringFn{})
+	register.Function1x2(unmarshalLine)
+	register.Function1x1(lineToRecord)
+}
+
+var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// letter i has a full source position, arrives at base + i*25s and
+// failed a second later.
+func letter(i int, stage, data string) deadletter.Letter {
+	l := deadletter.Letter{
+		Record: kinesisio.Record{
+			Stream:                      "orders",
+			ShardID:                     fmt.Sprintf("shardId-%012d", i%3),
+			SequenceNumber:              fmt.Sprintf("4959%040d", i),
+			SubSequenceNumber:           int64(i % 2),
+			PartitionKey:                fmt.Sprintf("key-%d", i%4),
+			ApproximateArrivalTimestamp: base.Add(time.Duration(i) * 25 * time.Second),
+		},
+		Stage:     stage,
+		Error:     fmt.Sprintf("error %d: «bad»", i),
+		ErrorCode: "Invalid",
+		Attempts:  i % 3,
+		FailedAt:  base.Add(time.Duration(i)*25*time.Second + time.Second + time.Duration(i)),
+	}
+	if data != "" {
+		l.Record.Data = []byte(data)
+	}
+	return l
+}
+
+func letters(n int) []deadletter.Letter {
+	var ls []deadletter.Letter
+	for i := range n {
+		data := fmt.Sprintf("payload %d \x00\xff", i)
+		if i%5 == 4 {
+			data = ""
+		}
+		ls = append(ls, letter(i, deadletter.StageDecode, data))
+	}
+	return ls
+}
+
+// genLettersFn emits its letters, each at its record's arrival time.
+type genLettersFn struct{ Letters []deadletter.Letter }
+
+func (f *genLettersFn) ProcessElement(_ []byte, emit func(beam.EventTime, deadletter.Letter)) {
+	for _, l := range f.Letters {
+		emit(mtime.FromTime(l.Record.ApproximateArrivalTimestamp), l)
+	}
+}
+
+func generate(s beam.Scope, ls []deadletter.Letter) beam.PCollection {
+	return beam.ParDo(s, &genLettersFn{Letters: ls}, beam.Impulse(s))
+}
+
+type genRecordsFn struct{ Recs []kinesisio.Record }
+
+func (f *genRecordsFn) ProcessElement(_ []byte, emit func(kinesisio.Record)) {
+	for _, r := range f.Recs {
+		emit(r)
+	}
+}
+
+// unmarshalLine is Unmarshal for the lines textio.Read emits.
+func unmarshalLine(line string) (deadletter.Letter, error) { return deadletter.Unmarshal([]byte(line)) }
+
+// lineToRecord makes a record of a line, as if read from a stream.
+func lineToRecord(line string) kinesisio.Record { return kinesisio.Record{Data: []byte(line)} }
+
+var sinks sync.Map // key -> *sink
+
+type sink struct {
+	mu      sync.Mutex
+	letters []deadletter.Letter
+	strings []string
+}
+
+func newKey() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sinkFor(key string) *sink {
+	v, _ := sinks.LoadOrStore(key, &sink{})
+	return v.(*sink)
+}
+
+type collectLetterFn struct{ Key string }
+
+func (f *collectLetterFn) ProcessElement(l deadletter.Letter) {
+	s := sinkFor(f.Key)
+	s.mu.Lock()
+	s.letters = append(s.letters, l)
+	s.mu.Unlock()
+}
+
+type collectStringFn struct{ Key string }
+
+func (f *collectStringFn) ProcessElement(v string) {
+	s := sinkFor(f.Key)
+	s.mu.Lock()
+	s.strings = append(s.strings, v)
+	s.mu.Unlock()
+}
+
+// collectLetters adds a sink to col and returns a function giving what it
+// got, sorted by source sequence number.
+func collectLetters(s beam.Scope, col beam.PCollection) func() []deadletter.Letter {
+	key := newKey()
+	beam.ParDo0(s, &collectLetterFn{Key: key}, col)
+	return func() []deadletter.Letter {
+		sk := sinkFor(key)
+		sk.mu.Lock()
+		defer sk.mu.Unlock()
+		ls := append([]deadletter.Letter(nil), sk.letters...)
+		sortLetters(ls)
+		return ls
+	}
+}
+
+func collectStrings(s beam.Scope, col beam.PCollection) func() []string {
+	key := newKey()
+	beam.ParDo0(s, &collectStringFn{Key: key}, col)
+	return func() []string {
+		sk := sinkFor(key)
+		sk.mu.Lock()
+		defer sk.mu.Unlock()
+		out := append([]string(nil), sk.strings...)
+		sort.Strings(out)
+		return out
+	}
+}
+
+func sortLetters(ls []deadletter.Letter) {
+	sort.Slice(ls, func(i, j int) bool {
+		if ls[i].Record.SequenceNumber != ls[j].Record.SequenceNumber {
+			return ls[i].Record.SequenceNumber < ls[j].Record.SequenceNumber
+		}
+		return ls[i].Stage < ls[j].Stage
+	})
+}
+
+func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
+	t.Helper()
+	start := time.Now()
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatalf("pipeline failed after %v: %v", time.Since(start), err)
+	}
+	t.Logf("pipeline ran in %v", time.Since(start))
+	return res
+}
+
+func counter(res beam.PipelineResult, namespace, name string) int64 {
+	var n int64
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Key.Namespace == namespace && c.Key.Name == name {
+			n += c.Result()
+		}
+	}
+	return n
+}
