@@ -108,7 +108,11 @@ func runDemo(ctx context.Context) error {
 			kinesisio.WithMaxRecords(cfg.Count),
 			kinesisio.WithMaxReadTime(time.Duration(float64(cfg.Count) / *rate * float64(time.Second))+readSafetyMargin))
 	}
-	p, err := buildPipeline(demoStream, opts, *windowSize, *output, t.name)
+	dd, err := dedupOptions("partition_key")
+	if err != nil {
+		return err
+	}
+	p, err := buildPipeline(demoStream, opts, dd, *windowSize, *output, t.name)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ import (
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/prismrun"
+	"github.com/kinesisio/beam-kinesis/transforms/dedup"
 )
 
 // Flags of both modes.
@@ -243,13 +244,19 @@ func checkpointOptions() ([]kinesisio.ReadOption, error) {
 	return opts, nil
 }
 
-// buildPipeline reads stream, counts its words per window and prints
-// them; tap is "" except in the demo.
-func buildPipeline(stream string, opts []kinesisio.ReadOption, size time.Duration, output, tap string) (*beam.Pipeline, error) {
+// buildPipeline reads stream, drops duplicates when dd is not nil,
+// counts the words per window and prints them; tap is "" except in the
+// demo.
+func buildPipeline(stream string, opts []kinesisio.ReadOption, dd []dedup.Option, size time.Duration, output, tap string) (*beam.Pipeline, error) {
 	p, s := beam.NewPipelineWithRoot()
 	records, err := kinesisio.TryRead(s, stream, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	if dd != nil {
+		if records, err = dedup.TryRecords(s, records, dd...); err != nil {
+			return nil, err
+		}
 	}
 	counts := CountWords(s, records, size)
 	beam.ParDo0(s.Scope("wordcount.Print"), &printFn{Output: output, Tap: tap}, counts)
@@ -268,7 +275,11 @@ func runStream(ctx context.Context) error {
 	if err := resetOutput(*output); err != nil {
 		return err
 	}
-	p, err := buildPipeline(*stream, opts, *windowSize, *output, "")
+	dd, err := dedupOptions("off")
+	if err != nil {
+		return err
+	}
+	p, err := buildPipeline(*stream, opts, dd, *windowSize, *output, "")
 	if err != nil {
 		return err
 	}

@@ -187,7 +187,7 @@ func testCountWords(t *testing.T, endpoint string) {
 	tp := newTap()
 	defer tp.unregister()
 	out := filepath.Join(t.TempDir(), "counts.txt")
-	p, err := buildPipeline(sc.stream, sc.readOptions(), testWindow, out, tp.name)
+	p, err := buildPipeline(sc.stream, sc.readOptions(), nil, testWindow, out, tp.name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestCountWordsSeparateWorker(t *testing.T) {
 	defer srv.Close()
 	sc := newScenario(t, srv.Endpoint())
 	out := filepath.Join(t.TempDir(), "counts.txt")
-	p, err := buildPipeline(sc.stream, sc.readOptions(), testWindow, out, "")
+	p, err := buildPipeline(sc.stream, sc.readOptions(), nil, testWindow, out, "")
 	if err != nil {
 		t.Fatal(err)
 	}
