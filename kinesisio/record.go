@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
+	"github.com/kinesisio/beam-kinesis/internal/binenc"
 )
 
 // Record is one Kinesis record: what Read emits and what Write takes.

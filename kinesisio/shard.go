@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
+	"github.com/kinesisio/beam-kinesis/internal/binenc"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 

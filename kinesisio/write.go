@@ -14,7 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
+	"github.com/kinesisio/beam-kinesis/internal/binenc"
 )
 
 func init() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/kinesisio/beam-kinesis/internal/binenc"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 )
 
@@ -140,109 +141,35 @@ func encodeLetter(l Letter) []byte {
 	b := make([]byte, 0, n)
 	b = append(b, letterCoderVersion)
 	for _, s := range []string{l.Stage, l.Error, l.ErrorCode, r.Stream, r.ShardID, r.SequenceNumber, r.PartitionKey, r.ExplicitHashKey} {
-		b = appendBytes(b, []byte(s))
+		b = binenc.AppendString(b, s)
 	}
 	b = binary.AppendVarint(b, int64(l.Attempts))
 	b = binary.AppendVarint(b, r.SubSequenceNumber)
-	b = appendTime(b, l.FailedAt)
-	b = appendTime(b, r.ApproximateArrivalTimestamp)
-	return appendBytes(b, r.Data)
-}
-
-func appendBytes(b, s []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// appendTime writes a flag, then seconds and nanoseconds since the Unix
-// epoch: exact for every time.Time, unlike UnixNano.
-func appendTime(b []byte, t time.Time) []byte {
-	if t.IsZero() {
-		return append(b, 0)
-	}
-	b = append(b, 1)
-	b = binary.AppendVarint(b, t.Unix())
-	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
-}
-
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: bad %s", errCorrupt, what)
-	}
-	d.b = nil
-}
-
-func (d *decoder) varint(what string) int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bytes(what string) []byte {
-	l, n := binary.Uvarint(d.b)
-	if n <= 0 || l > uint64(len(d.b)-n) {
-		d.fail(what)
-		return nil
-	}
-	v := d.b[n : n+int(l)]
-	d.b = d.b[n+int(l):]
-	return v
-}
-
-func (d *decoder) time(what string) time.Time {
-	if len(d.b) == 0 || d.b[0] > 1 {
-		d.fail(what)
-		return time.Time{}
-	}
-	set := d.b[0] == 1
-	d.b = d.b[1:]
-	if !set {
-		return time.Time{}
-	}
-	sec := d.varint(what)
-	ns, n := binary.Uvarint(d.b)
-	if n <= 0 || ns >= 1e9 {
-		d.fail(what)
-		return time.Time{}
-	}
-	d.b = d.b[n:]
-	return time.Unix(sec, int64(ns)).UTC()
+	b = binenc.AppendTime(b, l.FailedAt)
+	b = binenc.AppendTime(b, r.ApproximateArrivalTimestamp)
+	return binenc.AppendBytes(b, r.Data)
 }
 
 func decodeLetter(b []byte) (Letter, error) {
 	var l Letter
-	if len(b) == 0 || b[0] != letterCoderVersion {
+	d := binenc.NewDecoder(b, errCorrupt)
+	if d.Byte("version") != letterCoderVersion {
 		return l, fmt.Errorf("%w: bad version", errCorrupt)
 	}
-	d := &decoder{b: b[1:]}
 	r := &l.Record
 	for _, dst := range []*string{&l.Stage, &l.Error, &l.ErrorCode, &r.Stream, &r.ShardID, &r.SequenceNumber, &r.PartitionKey, &r.ExplicitHashKey} {
-		*dst = string(d.bytes("string"))
+		*dst = d.String("string")
 	}
-	attempts := d.varint("attempts")
+	attempts := d.Varint("attempts")
 	if attempts < math.MinInt || attempts > math.MaxInt {
-		d.fail("attempts")
+		return l, fmt.Errorf("%w: bad attempts", errCorrupt)
 	}
 	l.Attempts = int(attempts)
-	r.SubSequenceNumber = d.varint("sub-sequence number")
-	l.FailedAt = d.time("failure time")
-	r.ApproximateArrivalTimestamp = d.time("arrival time")
-	if data := d.bytes("data"); len(data) > 0 {
-		r.Data = append([]byte(nil), data...)
-	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("length (trailing bytes)")
-	}
-	return l, d.err
+	r.SubSequenceNumber = d.Varint("sub-sequence number")
+	l.FailedAt = d.Time("failure time")
+	r.ApproximateArrivalTimestamp = d.Time("arrival time")
+	r.Data = d.Bytes("data")
+	return l, d.Err()
 }
 
 // tryParDo1 is beam.TryParDo for a DoFn of one output.

@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
+	"github.com/kinesisio/beam-kinesis/internal/binenc"
 )
 
 // Restriction is the discovery state.

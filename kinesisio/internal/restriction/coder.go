@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/binenc"
+	"github.com/kinesisio/beam-kinesis/internal/binenc"
 )
 
 // The restriction coder is a versioned binary layout, so that a runner

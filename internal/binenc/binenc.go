@@ -1,5 +1,6 @@
 // Package binenc holds the helpers of the connector's versioned binary
-// coders (records, restrictions, shard elements, write results): varints
+// coders (the connector's records, restrictions, shard elements and write
+// results; transforms/deadletter's letters): varints
 // and length-prefixed strings, appended to a buffer and read back by a
 // Decoder whose first error sticks, so that a decoder reads its fields in
 // a row and checks once.
@@ -8,6 +9,7 @@ package binenc
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // AppendString appends s with its length as a uvarint.
@@ -28,6 +30,18 @@ func AppendBool(b []byte, v bool) []byte {
 		return append(b, 1)
 	}
 	return append(b, 0)
+}
+
+// AppendTime appends a flag, then, for a non-zero t, its seconds and
+// nanoseconds since the Unix epoch: exact for every time.Time (UnixNano
+// is not, outside 1678-2262). The location is not kept.
+func AppendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return AppendBool(b, false)
+	}
+	b = AppendBool(b, true)
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
 // Decoder reads what the Append functions wrote. After the first
@@ -135,6 +149,23 @@ func (d *Decoder) Bytes(what string) []byte {
 		return nil
 	}
 	return append([]byte(nil), v...)
+}
+
+// Time reads what AppendTime wrote, in UTC; the zero time for a zero one.
+func (d *Decoder) Time(what string) time.Time {
+	if !d.Bool(what) {
+		return time.Time{}
+	}
+	sec := d.Varint(what)
+	ns := d.Uvarint(what)
+	if d.err != nil {
+		return time.Time{}
+	}
+	if ns >= 1e9 {
+		d.fail(what)
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(ns)).UTC()
 }
 
 // Rest returns the bytes not read yet and consumes them.
