@@ -16,16 +16,7 @@ const childModeEnv = "KINESISIO_TEST_CHILD"
 var childModes = map[string]func() int{}
 
 func TestMain(m *testing.M) {
-	// The emulators do not check signatures, but the SDK wants credentials
-	// to sign with. Workers find them in their environment, like real ones.
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":         "test",
-		"AWS_SECRET_ACCESS_KEY":     "test",
-		"AWS_REGION":                "us-east-1",
-		"AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		os.Setenv(k, v)
-	}
+	emulators.UseTestCredentials()
 	// A test that re-executes this binary as a job of its own (not as a
 	// Beam worker) names the child's mode in childModeEnv.
 	if f := childModes[os.Getenv(childModeEnv)]; f != nil {

@@ -16,22 +16,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The emulators check no signature, but the SDK wants credentials to
-	// sign with; the command takes them from the default chain, here the
+	// The command takes its credentials from the default chain, here the
 	// environment. No real AWS account is reached: every test names an
 	// emulator's endpoint.
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           "test",
-		"AWS_SECRET_ACCESS_KEY":       "test",
-		"AWS_REGION":                  "us-east-1",
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-	} {
-		os.Setenv(k, v)
-	}
-	os.Unsetenv("AWS_PROFILE")
-	os.Unsetenv("AWS_SESSION_TOKEN")
+	emulators.UseTestCredentials()
 	os.Exit(emulators.Run(m))
 }
 

@@ -11,17 +11,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The emulators and the fake server do not check signatures, but the
-	// SDK wants credentials to sign with. Workers find them in their
-	// environment, like real ones.
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":         "test",
-		"AWS_SECRET_ACCESS_KEY":     "test",
-		"AWS_REGION":                "us-east-1",
-		"AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		os.Setenv(k, v)
-	}
+	emulators.UseTestCredentials()
 	// Beam's and Prism's INFO logs would drown the test output.
 	beamlog.LogLevel = "warn"
 	// beamtest.MainRet is ptest.MainRet (flags, beam.Init, Prism as the

@@ -16,19 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
 func TestMain(m *testing.M) {
-	// The fake server ignores signatures; the SDK wants credentials.
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":         "test",
-		"AWS_SECRET_ACCESS_KEY":     "test",
-		"AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		os.Setenv(k, v)
-	}
+	emulators.UseTestCredentials()
 	os.Exit(m.Run())
 }
 
