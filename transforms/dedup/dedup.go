@@ -44,7 +44,7 @@ func TryRecords(s beam.Scope, records beam.PCollection, opts ...Option) (beam.PC
 		if o == nil {
 			return beam.PCollection{}, invalid("Records", "nil option")
 		}
-		if err := o(&sp); err != nil {
+		if err := o.apply(&sp); err != nil {
 			return beam.PCollection{}, err
 		}
 	}

@@ -73,7 +73,7 @@
 //
 // # Metrics
 //
-// In namespace MetricsNamespace ("kinesisio/dedup"): counters records
+// In namespace MetricsNamespace ("transforms/dedup"): counters records
 // (records seen), duplicates (records dropped) and expired (keys
 // forgotten when their horizon passed). The keys held at a moment are
 // records - duplicates - expired.

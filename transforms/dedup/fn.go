@@ -16,7 +16,7 @@ import (
 )
 
 // MetricsNamespace is the namespace of the package's metrics.
-const MetricsNamespace = "kinesisio/dedup"
+const MetricsNamespace = "transforms/dedup"
 
 func init() {
 	register.DoFn2x1[kinesisio.Record, func(string, kinesisio.Record), error](&keyFn{})

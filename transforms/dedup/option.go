@@ -43,8 +43,15 @@ func (h Horizon) String() string {
 	return "processing time " + h.d.String()
 }
 
-// Option configures Records.
-type Option func(*spec) error
+// Option configures Records. A bad one makes TryRecords fail with an
+// error that wraps ErrInvalidOption and names the option.
+type Option interface {
+	apply(*spec) error
+}
+
+type optionFunc func(*spec) error
+
+func (f optionFunc) apply(s *spec) error { return f(s) }
 
 func invalid(option, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
@@ -53,13 +60,13 @@ func invalid(option, format string, args ...any) error {
 // WithHorizon sets how long keys are remembered (default DefaultHorizon).
 // The duration must be positive.
 func WithHorizon(h Horizon) Option {
-	return func(s *spec) error {
+	return optionFunc(func(s *spec) error {
 		if h.d <= 0 {
 			return invalid("WithHorizon", "the horizon must be positive, got %v", h.d)
 		}
 		s.Horizon, s.EventTime = h.d, h.eventTime
 		return nil
-	}
+	})
 }
 
 // WithKeyFn keys records by fn(record) instead of their identity (stream,
@@ -68,7 +75,7 @@ func WithHorizon(h Horizon) Option {
 // that workers find it; it runs on every record, and a panic in it fails
 // the bundle, which the runner retries.
 func WithKeyFn(fn func(kinesisio.Record) string) Option {
-	return func(s *spec) error {
+	return optionFunc(func(s *spec) error {
 		if fn == nil {
 			return invalid("WithKeyFn", "nil function")
 		}
@@ -78,5 +85,5 @@ func WithKeyFn(fn func(kinesisio.Record) string) Option {
 		}
 		s.KeyFn = name
 		return nil
-	}
+	})
 }
