@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
 	"github.com/google/go-cmp/cmp"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/transforms/deadletter"
 	"github.com/kinesisio/beam-kinesis/transforms/decode"
 )
@@ -62,10 +63,10 @@ func TestToFilesGlobalWindow(t *testing.T) {
 	if diff := cmp.Diff(want, readFiles(t, filepath.Join(dir, "*.jsonl"))); diff != "" {
 		t.Errorf("letters read back differ (-want +got):\n%s", diff)
 	}
-	if n := counter(pr, deadletter.MetricsNamespace, "file_letters"); n != int64(len(want)) {
+	if n := beamtest.Counter(pr, deadletter.MetricsNamespace, "file_letters"); n != int64(len(want)) {
 		t.Errorf("file_letters = %d, want %d", n, len(want))
 	}
-	if n := counter(pr, deadletter.MetricsNamespace, "files"); n != 1 {
+	if n := beamtest.Counter(pr, deadletter.MetricsNamespace, "files"); n != 1 {
 		t.Errorf("files = %d, want 1", n)
 	}
 }

@@ -177,13 +177,3 @@ func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
 	t.Logf("pipeline ran in %v", time.Since(start))
 	return res
 }
-
-func counter(res beam.PipelineResult, namespace, name string) int64 {
-	var n int64
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == namespace && c.Key.Name == name {
-			n += c.Result()
-		}
-	}
-	return n
-}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 	"github.com/kinesisio/beam-kinesis/transforms/deadletter"
@@ -109,7 +110,7 @@ func TestToStreamRoundTrip(t *testing.T) {
 	if f := failed(); len(f) != 0 {
 		t.Fatalf("Write failed letters: %v", f)
 	}
-	if n := counter(pr, deadletter.MetricsNamespace, "stream_letters"); n != int64(len(want)) {
+	if n := beamtest.Counter(pr, deadletter.MetricsNamespace, "stream_letters"); n != int64(len(want)) {
 		t.Errorf("stream_letters = %d, want %d", n, len(want))
 	}
 

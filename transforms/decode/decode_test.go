@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/transforms/deadletter"
 	"github.com/kinesisio/beam-kinesis/transforms/decode"
 )
@@ -183,16 +184,6 @@ func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
 	return res
 }
 
-func counter(res beam.PipelineResult, name string) int64 {
-	var n int64
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == decode.MetricsNamespace && c.Key.Name == name {
-			n += c.Result()
-		}
-	}
-	return n
-}
-
 // wantFailure is a letter expected in Failed: its record, code and a
 // part of its error text.
 type wantFailure struct {
@@ -284,7 +275,7 @@ func TestJSON(t *testing.T) {
 	if len(got.orders)+len(got.letters) != len(recs) {
 		t.Errorf("%d values + %d failures for %d records", len(got.orders), len(got.letters), len(recs))
 	}
-	if d, f := counter(pr, "decoded"), counter(pr, "failed"); d != int64(len(valid)) || f != int64(len(want)) {
+	if d, f := beamtest.Counter(pr, decode.MetricsNamespace, "decoded"), beamtest.Counter(pr, decode.MetricsNamespace, "failed"); d != int64(len(valid)) || f != int64(len(want)) {
 		t.Errorf("counters decoded %d, failed %d; want %d, %d", d, f, len(valid), len(want))
 	}
 }
@@ -351,7 +342,7 @@ func TestWithBytes(t *testing.T) {
 		{recs[3], decode.ErrCodeInvalid, `want id:qty, got ""`},
 		{recs[4], decode.ErrCodeInvalid, `quantity "x"`},
 	})
-	if d, f := counter(pr, "decoded"), counter(pr, "failed"); d != 2 || f != 3 {
+	if d, f := beamtest.Counter(pr, decode.MetricsNamespace, "decoded"), beamtest.Counter(pr, decode.MetricsNamespace, "failed"); d != 2 || f != 3 {
 		t.Errorf("counters decoded %d, failed %d; want 2, 3", d, f)
 	}
 }
