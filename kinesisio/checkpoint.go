@@ -168,8 +168,8 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 	c.Touch()
 	rest := rt.GetRestriction().(restriction.Restriction)
 	afterSink := fn.Spec.Checkpoints.AfterSink
-	if rest.Start.Kind == restriction.AfterSequence && !afterSink {
-		c.Offer(d.ShardID, d.ParentIDs, rest.Start.Seq, 0)
+	if seq, sub, ok := rest.Start.Committed(); ok && !afterSink {
+		c.Offer(d.ShardID, d.ParentIDs, seq, sub)
 	}
 	if rest.Closing && afterSink {
 		return fn.closeAfterSink(ctx, run, c, rt, d, rest)
@@ -187,7 +187,7 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		releaseIfOver(ctx, run)
 		return c, &stop, nil
 	}
-	if len(d.ParentIDs) > 0 && rt.LastClaimed() == "" {
+	if len(d.ParentIDs) > 0 && !rt.Claimed() {
 		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
 		if err != nil {
 			log.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
@@ -262,7 +262,11 @@ func (s startSpec) withCheckpoints(cps []checkpoint.Checkpoint) (startSpec, map[
 			finished[cp.ShardID] = true
 			out.Shards[cp.ShardID] = restriction.Position{Kind: restriction.TrimHorizon}
 		case cp.Seq != "":
-			out.Shards[cp.ShardID] = restriction.After(cp.Seq)
+			// Right after the last user record committed: inside a KPL
+			// aggregate, its next user record. (An AT_SEQUENCE_NUMBER
+			// iterator that skips what was committed: the checkpoint does
+			// not say whether the record was the aggregate's last.)
+			out.Shards[cp.ShardID] = restriction.AfterUserRecord(cp.Seq, cp.SubSeq)
 		case cp.EndSeq != "":
 			// Read to its end, nothing committed (CommitWhenDone): all of
 			// it again.

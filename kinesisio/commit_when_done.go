@@ -1,6 +1,7 @@
 package kinesisio
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,12 +79,35 @@ func CommitWhenDone(s beam.Scope, app string, store CheckpointStore, records, do
 	return err
 }
 
-// positionOf keys a record's sequence number by its stream and shard.
-func positionOf(r Record) (string, string) { return r.Stream + "/" + r.ShardID, r.SequenceNumber }
+// positionOf keys a record's position by its stream and shard. The
+// position is its sequence number, followed by "/" and its sub-sequence
+// number for the user records of a KPL aggregate after the first.
+func positionOf(r Record) (string, string) {
+	return r.Stream + "/" + r.ShardID, positionText(r.SequenceNumber, r.SubSequenceNumber)
+}
 
-// laterSeq is the later of two sequence numbers.
+// splitPosition parses a position of positionOf.
+func splitPosition(pos string) (seq string, sub int64) {
+	seq, subText, ok := strings.Cut(pos, "/")
+	if ok {
+		sub, _ = strconv.ParseInt(subText, 10, 64)
+	}
+	return seq, sub
+}
+
+// comparePositions orders positions of positionOf.
+func comparePositions(a, b string) int {
+	sa, ua := splitPosition(a)
+	sb, ub := splitPosition(b)
+	if c := seqnum.Compare(sa, sb); c != 0 {
+		return c
+	}
+	return cmp.Compare(ua, ub)
+}
+
+// laterSeq is the later of two positions.
 func laterSeq(a, b string) string {
-	if seqnum.Compare(a, b) >= 0 {
+	if comparePositions(a, b) >= 0 {
 		return a
 	}
 	return b
@@ -152,7 +176,7 @@ func (fn *sinkCommitFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state
 		if err != nil || e > fired {
 			continue
 		}
-		if best == "" || seqnum.Compare(seq, best) > 0 {
+		if best == "" || comparePositions(seq, best) > 0 {
 			best = seq
 		}
 		delete(p, end)
@@ -172,17 +196,18 @@ func (fn *sinkCommitFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state
 
 // commit writes shard's position unless the store already holds a later
 // one (a window committed out of order, or another run's).
-func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, seq string) error {
+func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, pos string) error {
+	seq, sub := splitPosition(pos)
 	got, err := fn.store.Get(ctx, fn.App, stream, []string{shard})
 	if err != nil {
 		log.Warnf(ctx, "kinesisio: CommitWhenDone: reading shard %s of application %s from %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
 		return nil
 	}
 	cp, ok := got[shard]
-	if ok && (cp.Finished || cp.Seq != "" && seqnum.Compare(cp.Seq, seq) >= 0) {
+	if ok && (cp.Finished || cp.Seq != "" && comparePositions(positionText(cp.Seq, cp.SubSeq), pos) >= 0) {
 		return nil
 	}
-	cp.Stream, cp.ShardID, cp.Seq, cp.SubSeq, cp.Owner, cp.Updated = stream, shard, seq, 0, "CommitWhenDone", time.Now()
+	cp.Stream, cp.ShardID, cp.Seq, cp.SubSeq, cp.Owner, cp.Updated = stream, shard, seq, sub, "CommitWhenDone", time.Now()
 	if cp.EndSeq != "" && seqnum.Compare(seq, cp.EndSeq) >= 0 {
 		// The read recorded the shard's end: its last record is done.
 		cp.Finished, cp.EndSeq = true, ""
@@ -192,6 +217,14 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, seq string) e
 		log.Warnf(ctx, "kinesisio: CommitWhenDone: committing shard %s of application %s to %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
 	}
 	return nil
+}
+
+// positionText is the positionOf form of a checkpoint's position.
+func positionText(seq string, sub int64) string {
+	if sub > 0 {
+		return seq + "/" + strconv.FormatInt(sub, 10)
+	}
+	return seq
 }
 
 func (fn *sinkCommitFn) read(sp state.Provider) (pendingWindows, error) {

@@ -181,7 +181,10 @@ func TestFirstRoundResumesFromCheckpoints(t *testing.T) {
 	}
 	latest := restriction.Position{Kind: restriction.AtTimestamp, Millis: now.UnixMilli()}
 	want := map[string]got{
-		"shardId-000000000001": {restriction.After("20"), []string{}},
+		// Right after the checkpoint's user record (20, 0): an
+		// AT_SEQUENCE_NUMBER iterator skipping it, exact whether 20 is
+		// a plain record or a KPL aggregate.
+		"shardId-000000000001": {restriction.AfterUserRecord("20", 0), []string{}},
 		"shardId-000000000002": {restriction.Position{Kind: restriction.TrimHorizon}, []string{}},
 		"shardId-000000000003": {latest, nil},
 		"shardId-000000000004": {restriction.Position{Kind: restriction.TrimHorizon}, []string{"shardId-000000000001", "shardId-000000000003"}},

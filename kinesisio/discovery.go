@@ -350,6 +350,9 @@ func (s readSpec) desc(sh types.Shard, start time.Time, runID string) shardDesc 
 	if sh.SequenceNumberRange != nil {
 		d.EndSeq = aws.ToString(sh.SequenceNumberRange.EndingSequenceNumber)
 	}
+	if sh.HashKeyRange != nil {
+		d.HashKeyStart, d.HashKeyEnd = aws.ToString(sh.HashKeyRange.StartingHashKey), aws.ToString(sh.HashKeyRange.EndingHashKey)
+	}
 	if s.StopAtLatest {
 		d.StopAtMillis = start.UnixMilli()
 	}

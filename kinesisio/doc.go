@@ -35,6 +35,13 @@
 //     never fail the job. Permanent errors (stream not found, access
 //     denied, KMS key unusable) fail it with a message that says what to
 //     fix.
+//   - KPL aggregates (records the Kinesis Producer Library packed
+//     together) are emitted as their user records, each with its
+//     partition key, explicit hash key and sub-sequence number; positions,
+//     checkpoints and checkpoint stores count user records, so a read
+//     resumed inside an aggregate continues at its next user record.
+//     Records that are not aggregates, or whose MD5 or protobuf does not
+//     check, are emitted unchanged.
 //
 // Write batches PutRecords calls (500 records, 5 MiB), retries only the
 // entries that failed, with backoff, and sends records it cannot write to
@@ -49,7 +56,13 @@
 // read_calls (GetRecords calls), read_throttled (calls throttled),
 // read_retries (other failed calls retried), read_iterator_renewals
 // (expired iterators renewed), read_unknown_shard_positions
-// (WithShardPositions naming shards the stream does not have); gauge
+// (WithShardPositions naming shards the stream does not have),
+// read_kpl_aggregates and read_kpl_user_records (KPL aggregates
+// de-aggregated and the user records they held), read_kpl_corrupt
+// (records with the KPL magic whose MD5 or protobuf did not check,
+// emitted unchanged), read_kpl_outside_shard (user records whose hash key
+// lies outside their shard's range, as after a reshard between
+// aggregation and writing: emitted, where KCL drops the whole aggregate); gauge
 // read_millis_behind_latest/<shard ID>. With WithCheckpoints: counters
 // read_commits, read_commit_failures (retried) and read_commits_throttled;
 // gauge read_millis_since_commit/<shard ID>. Write: counters write_records and

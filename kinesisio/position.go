@@ -14,7 +14,8 @@ import (
 )
 
 // Position is where Read starts in a shard: TrimHorizon, Latest,
-// AtTimestamp, AtSequenceNumber or AfterSequenceNumber. The zero value is
+// AtTimestamp, AtSequenceNumber, AfterSequenceNumber or
+// AfterSubSequenceNumber. The zero value is
 // TrimHorizon. WithStartPosition sets it for every shard (TrimHorizon,
 // Latest, AtTimestamp), WithShardPositions per shard (a sequence
 // number).
@@ -56,7 +57,19 @@ func AtSequenceNumber(seq string) Position {
 // AfterSequenceNumber is just after sequence number seq: the way to resume
 // from the last record a previous job processed. A position in one shard,
 // for WithShardPositions.
+// It skips every user record of a KPL aggregate at seq; to resume
+// inside one, use AfterSubSequenceNumber.
 func AfterSequenceNumber(seq string) Position { return Position{restriction.After(seq)} }
+
+// AfterSubSequenceNumber is just after the user record (seq, sub): the
+// next user record of the KPL aggregate at seq, or the record after seq
+// when the aggregate holds no more or seq is not an aggregate (a plain
+// record is user record 0). Given a Record's SequenceNumber and
+// SubSequenceNumber, it resumes right after that record either way. A
+// position in one shard, for WithShardPositions.
+func AfterSubSequenceNumber(seq string, sub int64) Position {
+	return Position{restriction.AfterUserRecord(seq, sub)}
+}
 
 // String describes the position the way Kinesis names iterator types.
 func (p Position) String() string { return p.resolved().String() }

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
@@ -155,10 +154,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 	// The fetcher to continue with is the one whose buffer starts right
 	// after what this tracker claimed (the restriction's start, unless the
 	// bounded read drains the same tracker again).
-	from := rest.Start
-	if last := rt.LastClaimed(); last != "" {
-		from = restriction.After(last)
-	}
+	from := rt.Resume()
 	// Parents first: a child of a split or merge waits while a parent is
 	// still being read in this process, so records of one partition key
 	// keep their order across the reshard. With a checkpoint store,
@@ -169,7 +165,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 			return parentPoll, false, nil
 		}
 	}
-	f := run.Fetchers.Acquire(d.ShardID, fn.Spec.fetchConfig(fn.stream, d.ShardID, from), fn.client)
+	f := run.Fetchers.Acquire(d.ShardID, fn.Spec.fetchConfig(fn.stream, d, from), fn.client)
 	defer fn.m.report(ctx, d.ShardID, f)
 	stopAt := time.UnixMilli(d.StopAtMillis)
 	advance := func(t time.Time) {
@@ -184,7 +180,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 		}
 		for ; b.Next < len(b.Records); b.Next++ {
 			r := b.Records[b.Next]
-			arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
+			arrival := r.Arrival
 			if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
 				f.Return(b)
 				return fn.end(rt, run, c, false)
@@ -193,8 +189,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 				f.Return(b)
 				return fn.end(rt, run, c, false)
 			}
-			seq := aws.ToString(r.SequenceNumber)
-			if !rt.TryClaim(seq) {
+			if !rt.TryClaim(r.Claim) {
 				fn.returnBudget(run)
 				f.Return(b)
 				if err := rt.GetError(); err != nil {
@@ -211,8 +206,10 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 			rec := Record{
 				Stream:                      fn.stream.Name,
 				ShardID:                     d.ShardID,
-				SequenceNumber:              seq,
-				PartitionKey:                aws.ToString(r.PartitionKey),
+				SequenceNumber:              r.Claim.Seq,
+				SubSequenceNumber:           r.Claim.Sub,
+				PartitionKey:                r.PartitionKey,
+				ExplicitHashKey:             r.ExplicitHashKey,
 				ApproximateArrivalTimestamp: arrival,
 				Data:                        r.Data,
 			}
@@ -302,11 +299,13 @@ func (fn *readFn) watermarkAfter(rec Record, ts time.Time) time.Time {
 
 // fetchConfig is the configuration of the fetcher of one shard, read
 // from start: the one place where Read's settings reach the fetcher.
-func (s readSpec) fetchConfig(stream awsclient.Stream, shardID string, start restriction.Position) fetcher.Config {
+func (s readSpec) fetchConfig(stream awsclient.Stream, d shardDesc, start restriction.Position) fetcher.Config {
 	return fetcher.Config{
 		Stream:           stream,
-		ShardID:          shardID,
+		ShardID:          d.ShardID,
 		Start:            start,
+		HashKeyStart:     d.HashKeyStart,
+		HashKeyEnd:       d.HashKeyEnd,
 		MaxBufferedBytes: s.MaxBufferedBytes,
 		RecordsPerCall:   s.RecordsPerCall,
 		CallsPerSecond:   fetcher.MaxCallsPerSecond * s.QuotaShare,
@@ -388,6 +387,8 @@ type readMetrics struct {
 	recordsC, bytesC, calls, throttled, renewals, retried beam.Counter
 	gauges                                                map[string]beam.Gauge
 
+	aggregates, userRecords, corrupt, outsideRange beam.Counter
+
 	commits, commitFailures, commitsThrottled beam.Counter
 	sinceCommit                               map[string]beam.Gauge
 }
@@ -397,7 +398,9 @@ func newReadMetrics() readMetrics {
 	return readMetrics{
 		recordsC: c("read_records"), bytesC: c("read_bytes"), calls: c("read_calls"),
 		throttled: c("read_throttled"), renewals: c("read_iterator_renewals"), retried: c("read_retries"),
-		gauges:  map[string]beam.Gauge{},
+		gauges:     map[string]beam.Gauge{},
+		aggregates: c("read_kpl_aggregates"), userRecords: c("read_kpl_user_records"),
+		corrupt: c("read_kpl_corrupt"), outsideRange: c("read_kpl_outside_shard"),
 		commits: c("read_commits"), commitFailures: c("read_commit_failures"), commitsThrottled: c("read_commits_throttled"),
 		sinceCommit: map[string]beam.Gauge{},
 	}
@@ -429,7 +432,8 @@ func (m *readMetrics) report(ctx context.Context, shardID string, f *fetcher.Fet
 		m.records, m.bytes = 0, 0
 	}
 	s := f.StatsDelta()
-	for c, n := range map[*beam.Counter]int64{&m.calls: s.Calls, &m.throttled: s.Throttled, &m.renewals: s.Renewals, &m.retried: s.Retried} {
+	for c, n := range map[*beam.Counter]int64{&m.calls: s.Calls, &m.throttled: s.Throttled, &m.renewals: s.Renewals, &m.retried: s.Retried,
+		&m.aggregates: s.Aggregates, &m.userRecords: s.UserRecords, &m.corrupt: s.Corrupt, &m.outsideRange: s.OutsideRange} {
 		if n > 0 {
 			c.Inc(ctx, n)
 		}

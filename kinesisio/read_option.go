@@ -108,9 +108,11 @@ func WithStartPosition(p Position) ReadOption {
 }
 
 // WithShardPositions starts each shard named in positions (by shard ID)
-// at or after a sequence number (AtSequenceNumber, AfterSequenceNumber):
-// the way to resume from the positions a previous job reached, usually
-// AfterSequenceNumber of its last record. Other shards
+// at or after a sequence number (AtSequenceNumber, AfterSequenceNumber,
+// AfterSubSequenceNumber): the way to resume from the positions a
+// previous job reached, usually AfterSubSequenceNumber of its last
+// record's SequenceNumber and SubSequenceNumber (which is exact for KPL
+// user records and plain records alike). Other shards
 // start at the WithStartPosition position, except for relatives of the
 // named shards:
 //

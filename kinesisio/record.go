@@ -18,15 +18,17 @@ type Record struct {
 	// SequenceNumber is the record's sequence number: a decimal string of
 	// up to 129 digits, unique and increasing within a shard.
 	SequenceNumber string
-	// SubSequenceNumber orders user records that a producer aggregated
-	// into one Kinesis record; 0 for plain records.
+	// SubSequenceNumber orders the user records of a KPL aggregate, which
+	// share its SequenceNumber: 0, 1, ... in the aggregate; 0 for plain
+	// records. (SequenceNumber, SubSequenceNumber) is unique in a shard.
 	SubSequenceNumber int64
 	// PartitionKey is the key the producer gave the record; Kinesis routes
 	// a record to the shard whose hash key range holds the key's MD5 hash.
 	PartitionKey string
 	// ExplicitHashKey, when set on a record given to Write, routes it by
 	// this decimal 128-bit hash key instead of the partition key's hash.
-	// Read leaves it empty: Kinesis does not return it.
+	// Read sets it for the user records of KPL aggregates that carry one;
+	// Kinesis does not return it for plain records.
 	ExplicitHashKey string
 	// ApproximateArrivalTimestamp is when Kinesis accepted the record.
 	ApproximateArrivalTimestamp time.Time

@@ -30,6 +30,10 @@ type shardDesc struct {
 	StopAtMillis int64
 	// DeadlineMillis > 0 ends the read at this time.
 	DeadlineMillis int64
+	// HashKeyStart and HashKeyEnd are the shard's hash key range
+	// (decimal), "" when unknown: user records of KPL aggregates outside
+	// it are counted (and delivered).
+	HashKeyStart, HashKeyEnd string
 }
 
 // newRunID returns a random run ID. Tests replace it to follow a run's
@@ -49,8 +53,9 @@ func (d shardDesc) startEventTime(delay time.Duration) mtime.Time {
 // The shard element's coder is a versioned binary layout, like Record's,
 // so that a later release adding a field still decodes the elements in
 // this one's checkpoints (Beam's schema coder refuses a struct whose
-// field count changed).
-const shardDescCoderVersion = 1
+// field count changed). Version 2 appends the start's sub-sequence
+// number and the hash key range; version 1 decodes with them zero.
+const shardDescCoderVersion = 2
 
 func encodeShardDesc(d shardDesc) []byte {
 	b := []byte{shardDescCoderVersion}
@@ -66,14 +71,18 @@ func encodeShardDesc(d shardDesc) []byte {
 	b = binary.AppendVarint(b, d.TimestampMillis)
 	b = binenc.AppendString(b, d.EndSeq)
 	b = binary.AppendVarint(b, d.StopAtMillis)
-	return binary.AppendVarint(b, d.DeadlineMillis)
+	b = binary.AppendVarint(b, d.DeadlineMillis)
+	b = binary.AppendVarint(b, d.Start.Sub)
+	b = binenc.AppendString(b, d.HashKeyStart)
+	return binenc.AppendString(b, d.HashKeyEnd)
 }
 
 func decodeShardDesc(b []byte) (shardDesc, error) {
 	var d shardDesc
-	if len(b) < 1 || b[0] != shardDescCoderVersion {
+	if len(b) < 1 || b[0] < 1 || b[0] > shardDescCoderVersion {
 		return d, fmt.Errorf("%w: bad shard element version", errCorruptRecord)
 	}
+	version := b[0]
 	r := binenc.NewDecoder(b[1:], errCorruptRecord)
 	d.RunID = r.String("run ID")
 	d.ShardID = r.String("shard ID")
@@ -95,5 +104,10 @@ func decodeShardDesc(b []byte) (shardDesc, error) {
 	d.EndSeq = r.String("end sequence number")
 	d.StopAtMillis = r.Varint("stop time")
 	d.DeadlineMillis = r.Varint("deadline")
+	if version >= 2 {
+		d.Start.Sub = r.Varint("start sub-sequence number")
+		d.HashKeyStart = r.String("hash key range start")
+		d.HashKeyEnd = r.String("hash key range end")
+	}
 	return d, r.Err()
 }

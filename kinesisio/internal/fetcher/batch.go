@@ -6,10 +6,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-// Batch is the result of one successful GetRecords call.
+// Batch is the result of one successful GetRecords call, its records
+// expanded into user records (KPL aggregates de-aggregated).
 type Batch struct {
-	Records []types.Record
+	Records []Entry
 	Next    int // index of the first record not yet consumed
+	// Fetched is the number of Kinesis records the call returned.
+	Fetched int
 
 	// CallStart is when the call that returned the batch was sent. A record
 	// that the call did not return arrived after about this time.
@@ -27,13 +30,5 @@ type Batch struct {
 // when the call was made: no records and MillisBehindLatest == 0. Zero
 // alone is no evidence (kinesalite always reports it).
 func (b *Batch) CaughtUp() bool {
-	return len(b.Records) == 0 && b.MillisBehindLatest == 0
-}
-
-func recordBytes(r types.Record) int64 {
-	n := int64(len(r.Data))
-	if r.PartitionKey != nil {
-		n += int64(len(*r.PartitionKey))
-	}
-	return n
+	return b.Fetched == 0 && b.MillisBehindLatest == 0
 }

@@ -35,6 +35,9 @@ type Config struct {
 	Stream  awsclient.Stream
 	ShardID string
 	Start   restriction.Position
+	// HashKeyStart and HashKeyEnd are the shard's hash key range (decimal),
+	// to count the user records of aggregates outside it; "" = unknown.
+	HashKeyStart, HashKeyEnd string
 
 	MaxBufferedBytes int64         // fetch only while less than this is buffered
 	RecordsPerCall   int32         // GetRecords Limit

@@ -53,6 +53,7 @@ type Fetcher struct {
 	rate     float64 // bytes fetched per second, smoothed
 	stats    counters
 	reported Stats // what StatsDelta last returned, cumulatively
+	hashes   hashRange
 }
 
 // Start begins fetching cfg.ShardID from cfg.Start. onExit, if set, runs
@@ -66,6 +67,7 @@ func Start(cfg Config, api API, onExit func(*Fetcher)) *Fetcher {
 		space:     make(chan struct{}, 1),
 		origin:    cfg.Start,
 		lastTouch: time.Now(),
+		hashes:    parseHashRange(cfg.HashKeyStart, cfg.HashKeyEnd),
 	}
 	f.stats.mbl.Store(-1)
 	go f.run()
@@ -103,10 +105,10 @@ func (f *Fetcher) Return(b *Batch) {
 	f.lastTouch = time.Now()
 	var freed int64
 	for _, r := range b.Records[:b.Next] {
-		freed += recordBytes(r)
+		freed += r.Bytes()
 	}
 	if b.Next > 0 {
-		f.origin = restriction.After(aws.ToString(b.Records[b.Next-1].SequenceNumber))
+		f.origin = b.Records[b.Next-1].Claim.Next()
 	}
 	if b.Next < len(b.Records) {
 		b.Records = b.Records[b.Next:]
@@ -194,6 +196,10 @@ func (f *Fetcher) StatsDelta() Stats {
 		Retried:            now.Retried - prev.Retried,
 		Renewals:           now.Renewals - prev.Renewals,
 		MillisBehindLatest: now.MillisBehindLatest,
+		Aggregates:         now.Aggregates - prev.Aggregates,
+		UserRecords:        now.UserRecords - prev.UserRecords,
+		Corrupt:            now.Corrupt - prev.Corrupt,
+		OutsideRange:       now.OutsideRange - prev.OutsideRange,
 	}
 }
 
@@ -207,7 +213,7 @@ func (f *Fetcher) push(b *Batch) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// Consecutive empty batches carry only evidence: keep the newest.
-	if n := len(f.queue); n > 0 && len(b.Records) == 0 && len(f.queue[n-1].Records) == 0 && !f.queue[n-1].ShardEnd {
+	if n := len(f.queue); n > 0 && b.Fetched == 0 && f.queue[n-1].Fetched == 0 && !f.queue[n-1].ShardEnd {
 		f.queue[n-1] = b
 		return
 	}
@@ -390,7 +396,7 @@ func (f *Fetcher) run() {
 		}
 		failures = 0
 		b := &Batch{
-			Records:            out.Records,
+			Fetched:            len(out.Records),
 			CallStart:          callStart,
 			MillisBehindLatest: -1,
 			ShardEnd:           out.NextShardIterator == nil,
@@ -400,14 +406,16 @@ func (f *Fetcher) run() {
 			b.MillisBehindLatest = *out.MillisBehindLatest
 			f.stats.mbl.Store(*out.MillisBehindLatest)
 		}
+		var fetched int64
 		for _, r := range out.Records {
-			b.bytes += recordBytes(r)
+			fetched += int64(len(r.Data)) + int64(len(aws.ToString(r.PartitionKey)))
 		}
+		b.Records, b.bytes = f.expand(out.Records, f.cfg.Start)
 		if n := len(out.Records); n > 0 {
 			pos = restriction.After(aws.ToString(out.Records[n-1].SequenceNumber))
 		}
 		f.push(b)
-		f.observeRate(b.bytes, time.Since(callStart))
+		f.observeRate(fetched, time.Since(callStart))
 		if b.ShardEnd {
 			return
 		}
@@ -416,7 +424,7 @@ func (f *Fetcher) run() {
 		// for it (a 10 MiB call buys 5 s of silence), and poll slower when
 		// there was nothing to read.
 		if !f.cfg.Unpaced {
-			next = maxTime(next, quota.Charge(callStart, charged, float64(b.bytes)))
+			next = maxTime(next, quota.Charge(callStart, charged, float64(fetched)))
 		}
 		if len(out.Records) == 0 {
 			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))

@@ -101,7 +101,7 @@ func drain(t *testing.T, f *Fetcher, deadline time.Duration) []string {
 			continue
 		}
 		for ; b.Next < len(b.Records); b.Next++ {
-			seqs = append(seqs, *b.Records[b.Next].SequenceNumber)
+			seqs = append(seqs, b.Records[b.Next].Claim.Seq)
 		}
 		f.Return(b)
 		if b.ShardEnd {

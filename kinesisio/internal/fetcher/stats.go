@@ -10,11 +10,18 @@ type Stats struct {
 	Retried            int64 // other transient failures retried
 	Renewals           int64 // iterators renewed after expiring
 	MillisBehindLatest int64 // last reported, -1 if none yet
+
+	Aggregates   int64 // KPL aggregates de-aggregated
+	UserRecords  int64 // user records they held
+	Corrupt      int64 // records with the KPL magic that did not check, passed through
+	OutsideRange int64 // user records hashing outside the shard's range, delivered
 }
 
 type counters struct {
 	calls, throttled, retried, renewals atomic.Int64
 	mbl                                 atomic.Int64
+
+	aggregates, userRecords, corrupt, outsideRange atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -24,5 +31,9 @@ func (c *counters) snapshot() Stats {
 		Retried:            c.retried.Load(),
 		Renewals:           c.renewals.Load(),
 		MillisBehindLatest: c.mbl.Load(),
+		Aggregates:         c.aggregates.Load(),
+		UserRecords:        c.userRecords.Load(),
+		Corrupt:            c.corrupt.Load(),
+		OutsideRange:       c.outsideRange.Load(),
 	}
 }

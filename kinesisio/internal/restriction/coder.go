@@ -19,7 +19,9 @@ import (
 //	uvarint len + ShardID
 //	kind byte, uvarint len + Seq, varint Millis
 //	uvarint len + End
-const coderVersion = 1
+//	version 2 adds: varint Start.Sub, varint EndSub (sub-sequence numbers
+//	of KPL aggregates; version 1 decodes with both 0)
+const coderVersion = 2
 
 const (
 	flagBounded = 1 << iota
@@ -53,17 +55,19 @@ func Encode(r Restriction) []byte {
 	b = append(b, byte(r.Start.Kind))
 	b = binenc.AppendString(b, r.Start.Seq)
 	b = binary.AppendVarint(b, r.Start.Millis)
-	return binenc.AppendString(b, r.End)
+	b = binenc.AppendString(b, r.End)
+	b = binary.AppendVarint(b, r.Start.Sub)
+	return binary.AppendVarint(b, r.EndSub)
 }
 
 // Decode parses the binary form written by Encode.
 func Decode(b []byte) (Restriction, error) {
 	var r Restriction
 	d := binenc.NewDecoder(b, ErrCorrupt)
-	if len(b) > 0 && b[0] != coderVersion {
+	if len(b) > 0 && (b[0] < 1 || b[0] > coderVersion) {
 		return r, fmt.Errorf("%w: unknown version %d", ErrCorrupt, b[0])
 	}
-	d.Byte("version")
+	version := d.Byte("version")
 	flags := d.Byte("flags")
 	r.Bounded = flags&flagBounded != 0
 	r.Empty = flags&flagEmpty != 0
@@ -74,6 +78,10 @@ func Decode(b []byte) (Restriction, error) {
 	r.Start.Seq = d.String("sequence number")
 	r.Start.Millis = d.Varint("timestamp")
 	r.End = d.String("end")
+	if version >= 2 {
+		r.Start.Sub = d.Varint("sub-sequence number")
+		r.EndSub = d.Varint("end sub-sequence number")
+	}
 	if err := d.Err(); err != nil {
 		return r, err
 	}

@@ -9,6 +9,9 @@ import (
 // Restriction is the part of one shard that a DoFn invocation owns: the
 // records from Start on, up to and including End when End is set.
 //
+// End and EndSub name the last user record included: the Kinesis record
+// End, up to its user record EndSub (0 for a plain record).
+//
 // An unbounded restriction (End == "" and !Bounded) grows as the shard
 // grows. A bounded one ends at End; a bounded one with End == "" and Empty
 // set holds no record at all (the primary of a checkpoint that claimed
@@ -23,6 +26,7 @@ type Restriction struct {
 	ShardID    string
 	Start      Position
 	End        string // inclusive last sequence number; "" = none known
+	EndSub     int64  // with End: inclusive last sub-sequence number
 	Bounded    bool
 	Empty      bool
 	Closing    bool
@@ -43,6 +47,9 @@ func (r Restriction) Validate() error {
 	if r.End != "" && !seqnum.Valid(r.End) {
 		return fmt.Errorf("shard %s: invalid end sequence number %q", r.ShardID, r.End)
 	}
+	if r.EndSub < 0 {
+		return fmt.Errorf("shard %s: invalid end sub-sequence number %d", r.ShardID, r.EndSub)
+	}
 	return nil
 }
 
@@ -55,6 +62,8 @@ func (r Restriction) String() string {
 		return fmt.Sprintf("%s[closing, at %v]", r.ShardID, r.Start)
 	case r.Empty:
 		return r.ShardID + "[empty]"
+	case r.End != "" && r.EndSub > 0:
+		return fmt.Sprintf("%s[%v, %s sub-sequence %d]", r.ShardID, r.Start, r.End, r.EndSub)
 	case r.End != "":
 		return fmt.Sprintf("%s[%v, %s]", r.ShardID, r.Start, r.End)
 	case r.Bounded:

@@ -16,6 +16,8 @@ var samples = []Restriction{
 	{ShardID: "s", Start: Position{Kind: AtSequence, Seq: "49590338271490256608559692538361571095921575989136588898"}},
 	{ShardID: "s", Start: After("1" + strings.Repeat("0", 128)), End: "2" + strings.Repeat("0", 128), Bounded: true},
 	{ShardID: "s", Start: Position{Kind: TrimHorizon}, Bounded: true, Empty: true},
+	{ShardID: "s", Start: AfterUserRecord("123", 4), End: "456", EndSub: 7, Bounded: true},
+	{ShardID: "s", Start: Position{Kind: AfterSequence, Seq: "123", Sub: 9}},
 }
 
 func TestCoderRoundTrip(t *testing.T) {
@@ -27,6 +29,79 @@ func TestCoderRoundTrip(t *testing.T) {
 		if diff := cmp.Diff(r, got); diff != "" {
 			t.Errorf("round trip of %v (-want +got):\n%s", r, diff)
 		}
+	}
+}
+
+// TestDecodesVersion1 decodes an encoding of the release before
+// sub-sequence numbers, as a runner restoring its checkpoint would.
+func TestDecodesVersion1(t *testing.T) {
+	v1 := []byte{1, flagBounded, 1, 's', byte(AfterSequence), 3, '1', '2', '3', 0, 3, '4', '5', '6'}
+	got, err := Decode(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Restriction{ShardID: "s", Start: After("123"), End: "456", Bounded: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestClaimsInsideAggregates follows the user records of KPL aggregates:
+// a checkpoint inside one resumes at its next user record, one after its
+// last user record after the whole record, and the primary ends at the
+// exact user record.
+func TestClaimsInsideAggregates(t *testing.T) {
+	tr := NewTracker(Restriction{ShardID: "s", Start: Position{Kind: TrimHorizon}})
+	for _, c := range []Claim{{"10", 0, true}, {"20", 0, false}, {"20", 1, false}} {
+		if !tr.TryClaim(c) {
+			t.Fatalf("TryClaim(%v): %v", c, tr.GetError())
+		}
+	}
+	if got, want := tr.Resume(), AfterUserRecord("20", 1); got != want {
+		t.Fatalf("Resume = %v, want %v", got, want)
+	}
+	p, r, _ := tr.TrySplit(0)
+	wantP := Restriction{ShardID: "s", Start: Position{Kind: TrimHorizon}, End: "20", EndSub: 1, Bounded: true}
+	wantR := Restriction{ShardID: "s", Start: Position{Kind: AtSequence, Seq: "20", Sub: 2}}
+	if diff := cmp.Diff([]any{wantP, wantR}, []any{p, r}); diff != "" {
+		t.Fatalf("split (-want +got):\n%s", diff)
+	}
+	if seq, sub, ok := wantR.Start.Committed(); seq != "20" || sub != 1 || !ok {
+		t.Fatalf("Committed = %s, %d, %v; want 20, 1, true", seq, sub, ok)
+	}
+
+	next := NewTracker(r.(Restriction))
+	if next.TryClaim(Claim{"20", 1, false}) || next.GetError() == nil {
+		t.Fatal("claim before the resumed start was accepted")
+	}
+	next = NewTracker(r.(Restriction))
+	for _, c := range []Claim{{"20", 2, false}, {"20", 3, true}} {
+		if !next.TryClaim(c) {
+			t.Fatalf("TryClaim(%v): %v", c, next.GetError())
+		}
+	}
+	if next.TryClaim(Claim{"20", 4, false}) || next.GetError() == nil {
+		t.Fatal("claim after the last user record of a record was accepted")
+	}
+	next = NewTracker(r.(Restriction))
+	next.TryClaim(Claim{"20", 2, false})
+	next.TryClaim(Claim{"20", 3, true})
+	_, r2, _ := next.TrySplit(0)
+	if got, want := r2.(Restriction).Start, (Position{Kind: AfterSequence, Seq: "20", Sub: 3}); got != want {
+		t.Fatalf("residual after the last user record starts at %v, want %v", got, want)
+	}
+	if seq, sub, ok := r2.(Restriction).Start.Committed(); seq != "20" || sub != 3 || !ok {
+		t.Fatalf("Committed = %s, %d, %v; want 20, 3, true", seq, sub, ok)
+	}
+
+	bounded := NewTracker(wantP)
+	for _, c := range []Claim{{"10", 0, true}, {"20", 0, false}, {"20", 1, false}} {
+		if !bounded.TryClaim(c) {
+			t.Fatalf("bounded TryClaim(%v): %v", c, bounded.GetError())
+		}
+	}
+	if bounded.TryClaim(Claim{"20", 2, false}) || !bounded.Ended() || bounded.GetError() != nil {
+		t.Fatal("claim past EndSub did not end the restriction")
 	}
 }
 
@@ -42,6 +117,7 @@ func TestDecodeRejectsCorruptInput(t *testing.T) {
 		"no shard":      Encode(Restriction{Start: Position{Kind: TrimHorizon}}),
 		"huge str len":  {1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"bad end seqno": Encode(Restriction{ShardID: "s", Start: Position{Kind: TrimHorizon}, End: "x"}),
+		"negative sub":  Encode(Restriction{ShardID: "s", Start: Position{Kind: AtSequence, Seq: "1", Sub: -1}}),
 	} {
 		if _, err := Decode(b); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: Decode = %v, want ErrCorrupt", name, err)

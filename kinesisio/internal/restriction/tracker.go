@@ -8,7 +8,8 @@ import (
 )
 
 // Tracker tracks the claims made on one Restriction. Its positions are
-// sequence numbers (strings). All methods are safe for concurrent use: Prism
+// user records: a Claim, or a sequence number (a string) for a plain
+// record. All methods are safe for concurrent use: Prism
 // asks for splits from another goroutine while ProcessElement claims.
 //
 // Only fraction-0 splits (checkpoints) are granted: a shard is read in
@@ -17,7 +18,7 @@ import (
 type Tracker struct {
 	mu          sync.Mutex
 	rest        Restriction
-	lastClaimed string // "" until a claim succeeds
+	lastClaimed Claim // Seq "" until a claim succeeds
 	done        bool
 	ended       bool // done because the restriction ended, not split
 	closing     bool // Close was called: the checkpoint residual is a closing one
@@ -46,36 +47,52 @@ func (t *Tracker) Close(shardEnded bool) {
 	t.closing, t.shardEnded = true, shardEnded
 }
 
-// TryClaim claims the record with sequence number pos (a string). It fails
-// once the tracker is done (after a checkpoint or Finish) or when pos is
-// past the restriction's end; a position that does not advance is an error.
+// TryClaim claims the user record at pos: a Claim, or a string sequence
+// number for a plain record. It fails once the tracker is done (after a
+// checkpoint or Finish) or when pos is past the restriction's end; a
+// position that does not advance is an error.
 func (t *Tracker) TryClaim(pos any) bool {
-	seq, ok := pos.(string)
+	var c Claim
+	ok := true
+	switch p := pos.(type) {
+	case Claim:
+		c = p
+	case string:
+		c = Claim{Seq: p, Last: true}
+	default:
+		ok = false
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done || t.closing {
 		return false
 	}
-	if !ok || !seqnum.Valid(seq) {
+	if !ok || !seqnum.Valid(c.Seq) || c.Sub < 0 {
 		t.err = fmt.Errorf("kinesisio: shard %s: invalid claim position %v", t.rest.ShardID, pos)
 		t.done = true
 		return false
 	}
-	if t.lastClaimed != "" && seqnum.Compare(seq, t.lastClaimed) <= 0 {
-		t.err = fmt.Errorf("kinesisio: shard %s: claim %s does not advance past %s", t.rest.ShardID, seq, t.lastClaimed)
+	last := t.lastClaimed
+	if last.Seq != "" && compareClaims(c.Seq, c.Sub, last.Seq, last.Sub) <= 0 {
+		t.err = fmt.Errorf("kinesisio: shard %s: claim %s/%d does not advance past %s/%d", t.rest.ShardID, c.Seq, c.Sub, last.Seq, last.Sub)
 		t.done = true
 		return false
 	}
-	if t.lastClaimed == "" && !t.rest.Start.Admits(seq) {
-		t.err = fmt.Errorf("kinesisio: shard %s: claim %s lies before the restriction start %v", t.rest.ShardID, seq, t.rest.Start)
+	if last.Seq != "" && last.Last && c.Seq == last.Seq {
+		t.err = fmt.Errorf("kinesisio: shard %s: claim %s/%d after the last user record of its record", t.rest.ShardID, c.Seq, c.Sub)
 		t.done = true
 		return false
 	}
-	if t.rest.End != "" && seqnum.Compare(seq, t.rest.End) > 0 {
+	if last.Seq == "" && !t.rest.Start.Admits(c.Seq, c.Sub) {
+		t.err = fmt.Errorf("kinesisio: shard %s: claim %s/%d lies before the restriction start %v", t.rest.ShardID, c.Seq, c.Sub, t.rest.Start)
+		t.done = true
+		return false
+	}
+	if t.rest.End != "" && compareClaims(c.Seq, c.Sub, t.rest.End, t.rest.EndSub) > 0 {
 		t.finishLocked()
 		return false
 	}
-	t.lastClaimed = seq
+	t.lastClaimed = c
 	return true
 }
 
@@ -112,10 +129,10 @@ func (t *Tracker) finishLocked() {
 
 // primaryLocked is the restriction holding exactly what has been claimed.
 func (t *Tracker) primaryLocked() Restriction {
-	if t.lastClaimed == "" {
+	if t.lastClaimed.Seq == "" {
 		return Restriction{ShardID: t.rest.ShardID, Start: t.rest.Start, Bounded: true, Empty: true}
 	}
-	return Restriction{ShardID: t.rest.ShardID, Start: t.rest.Start, End: t.lastClaimed, Bounded: true}
+	return Restriction{ShardID: t.rest.ShardID, Start: t.rest.Start, End: t.lastClaimed.Seq, EndSub: t.lastClaimed.Sub, Bounded: true}
 }
 
 // GetError returns the error that stopped the tracker, if any.
@@ -135,8 +152,8 @@ func (t *Tracker) TrySplit(fraction float64) (primary, residual any, err error) 
 		return t.rest, nil, nil
 	}
 	res := t.rest
-	if t.lastClaimed != "" {
-		res.Start = After(t.lastClaimed)
+	if t.lastClaimed.Seq != "" {
+		res.Start = t.lastClaimed.Next()
 	}
 	if t.closing {
 		res = Restriction{ShardID: res.ShardID, Start: res.Start, Bounded: true, Closing: true, ShardEnded: t.shardEnded}
@@ -182,9 +199,20 @@ func (t *Tracker) Ended() bool {
 	return t.ended
 }
 
-// LastClaimed returns the last claimed sequence number, or "".
-func (t *Tracker) LastClaimed() string {
+// Claimed reports whether any claim succeeded.
+func (t *Tracker) Claimed() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lastClaimed
+	return t.lastClaimed.Seq != ""
+}
+
+// Resume is the position of the first user record not claimed yet: right
+// after the last claim, or the restriction's start.
+func (t *Tracker) Resume() Position {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lastClaimed.Seq == "" {
+		return t.rest.Start
+	}
+	return t.lastClaimed.Next()
 }
