@@ -5,6 +5,9 @@
 // package-lock.json beside this file: kinesalite (the fast "volume"
 // emulator), kinesis-local (etspaceman/kinesis-mock compiled to JavaScript,
 // the conformance emulator) and dynalite (DynamoDB). They run under node.
+// The same files pin aws-kinesis-agg, AWS's JavaScript KPL aggregation
+// library, which testing/kplagg runs; NodeModules finds (or installs) any
+// of these packages for other test helpers.
 // The node modules are installed on first use with npm ci into
 // testing/emulators/node_modules of the module root, or taken from the
 // folder named by the KINESISIO_NODE_MODULES environment variable.

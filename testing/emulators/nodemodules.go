@@ -32,14 +32,31 @@ const (
 
 // entryFiles are the files each package must have to be usable.
 var entryFiles = map[string]string{
-	"kinesalite":    "index.js",
-	"kinesis-local": "main.js",
-	"dynalite":      "cli.js",
+	"kinesalite":      "index.js",
+	"kinesis-local":   "main.js",
+	"dynalite":        "cli.js",
+	"aws-kinesis-agg": "index.js", // AWS's KPL aggregation library, for testing/kplagg
 }
 
 // installMu serialises installs within this process; the file lock
 // serialises them across processes.
 var installMu sync.Mutex
+
+// NodeModules returns the node_modules folder that holds the npm package
+// pkg, which must be one of those pinned in package.json beside this file
+// (the emulators, and aws-kinesis-agg for testing/kplagg). When
+// KINESISIO_NODE_MODULES is set it returns that folder, or an error if pkg
+// is not installed there. Otherwise it uses testing/emulators/node_modules
+// of the module root, first installing the pinned packages there with npm
+// ci when pkg is missing (at most once at a time across test processes,
+// within 5 minutes). ctx bounds the install and the wait for another
+// process's install.
+func NodeModules(ctx context.Context, pkg string) (string, error) {
+	if _, ok := entryFiles[pkg]; !ok {
+		return "", fmt.Errorf("emulators: %q is not one of the npm packages pinned in testing/emulators/package.json", pkg)
+	}
+	return nodeModules(ctx, pkg)
+}
 
 // nodeModules returns the node_modules folder that holds pkg, installing
 // the pinned packages first when the default folder lacks it.
