@@ -17,3 +17,12 @@ func SetClock(now func() time.Time) (restore func()) {
 // WithLeaseTimeout sets how long a checkpoint lease lives without a
 // heartbeat, for tests.
 var WithLeaseTimeout = withLeaseTimeout
+
+// SetMaxRecordsPerCall bounds the records one ProcessElement call of a
+// read emits (0: no bound), so that the runner checkpoints after every n
+// records, and returns a function that restores the bound.
+func SetMaxRecordsPerCall(n int) (restore func()) {
+	prev := maxRecordsPerCall
+	maxRecordsPerCall = n
+	return func() { maxRecordsPerCall = prev }
+}

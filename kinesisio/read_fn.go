@@ -23,6 +23,11 @@ import (
 // watermark are committed regularly even on a shard that never runs dry.
 const maxCallTime = time.Second
 
+// maxRecordsPerCall > 0 bounds the records one ProcessElement call
+// emits, so that tests can make the runner checkpoint anywhere, such as
+// inside a KPL aggregate.
+var maxRecordsPerCall int
+
 // stopAtAllowance is how far past the job's start a record's arrival time
 // may be before WithStopAtLatest treats it as after the tip: clocks differ
 // (kinesalite stamps the first records of a new shard up to 1 s ahead of
@@ -173,12 +178,19 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 			we.Advance(t)
 		}
 	}
+	emitted := 0
 	for deadline := now.Add(maxCallTime); time.Now().Before(deadline); {
 		b := f.Next()
 		if b == nil {
 			break
 		}
 		for ; b.Next < len(b.Records); b.Next++ {
+			if maxRecordsPerCall > 0 && emitted == maxRecordsPerCall {
+				// A test's bound: checkpoint here, wherever that is.
+				f.Return(b)
+				return 0, false, nil
+			}
+			emitted++
 			r := b.Records[b.Next]
 			arrival := r.Arrival
 			if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
