@@ -29,8 +29,8 @@ func TestCoderLayoutsAreStable(t *testing.T) {
 		"closing restriction": {restriction.Encode(restrictionV1Samples[1]), "020d017304013500000000"},
 		"restriction inside an aggregate": {restriction.Encode(restriction.Restriction{ShardID: "s", Start: restriction.Position{Kind: 3, Seq: "5", Sub: 2}, End: "7", EndSub: 4, Bounded: true}),
 			"0201017303013500013704 08"},
-		"discovery":           {discovery.Encode(discovery.Restriction{Round: 3, Highest: "h", StartMillis: 5, LastListMillis: 6, Done: true, RunID: "x"}), "020601680a0c010178"},
-		"written":             {encodeWrittenRecord(WrittenRecord{ShardID: "s", SequenceNumber: "1", PartitionKey: "k", ExplicitHashKey: "2", Size: 5, Attempts: 2}), "0101730131016b01320502"},
+		"discovery": {discovery.Encode(discovery.Restriction{Round: 3, Highest: "h", StartMillis: 5, LastListMillis: 6, Done: true, RunID: "x"}), "020601680a0c010178"},
+		"written":   {encodeWrittenRecord(WrittenRecord{ShardID: "s", SequenceNumber: "1", PartitionKey: "k", ExplicitHashKey: "2", Size: 5, Attempts: 2}), "0101730131016b01320502"},
 		"failed": {encodeFailedRecord(FailedRecord{Record: Record{Data: []byte("x"), ApproximateArrivalTimestamp: time.UnixMilli(5)}, ErrorCode: "c", ErrorMessage: "m", Attempts: 1}),
 			"010163016d01010000000000000180ade2040178"},
 	} {
