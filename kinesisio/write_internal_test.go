@@ -462,7 +462,8 @@ func TestWriterStrictOrderingChainsSequenceNumbers(t *testing.T) {
 func TestWriterShardRateLimit(t *testing.T) {
 	api := &fakeWriteAPI{}
 	cfg := testWriterConfig(1)
-	cfg.limits = &shardLimits{stream: cfg.stream, lim: ratelimit.NewLimiter(1000, 1<<20)}
+	cfg.limits = &shardLimits{shards: &streamShards{stream: cfg.stream}, lim: ratelimit.NewLimiter(1000, 1<<20)}
+	cfg.shards = cfg.limits.shards
 	start := time.Now()
 	// 1,000 records pass at once (the burst); 500 more wait half a second.
 	if _, err := runWriter(t, cfg, api, keyed(1500, 10)); err != nil {
@@ -471,12 +472,12 @@ func TestWriterShardRateLimit(t *testing.T) {
 	if d := time.Since(start); d < 400*time.Millisecond || d > 5*time.Second {
 		t.Errorf("1,500 records on one shard took %v, want about 500ms", d)
 	}
-	if cfg.limits.m == nil || cfg.limits.m.Len() != 1 {
+	if cfg.shards.m == nil || cfg.shards.m.Len() != 1 {
 		t.Errorf("shard map not loaded")
 	}
 	// A record landing elsewhere than predicted marks the map stale.
-	cfg.limits.observe("shardId-000000000000", "shardId-000000000001")
-	if !cfg.limits.stale {
+	cfg.shards.observe("shardId-000000000000", "shardId-000000000001")
+	if !cfg.shards.isStale() {
 		t.Error("map not stale after an unexpected shard")
 	}
 }
