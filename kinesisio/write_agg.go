@@ -33,10 +33,10 @@ type aggGroup struct {
 	since time.Time
 }
 
-// addAggregated puts a valid record into the open aggregate of the shard
-// its hash key maps to, sending that aggregate first if the record would
-// take it over a bound, then sends the aggregates that are due and the
-// lanes that are idle. It returns the error that fails the bundle, if
+// addAggregated queues the aggregates that are due, puts a valid record
+// into the open aggregate of the shard its hash key maps to (queueing that
+// aggregate first if the record would take it over a bound), and sends
+// the batches of the lanes that are idle. It returns the error that fails the bundle, if
 // one happened.
 func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
 	m, err := w.cfg.shards.get(w.ctx, w.api)
@@ -62,7 +62,10 @@ func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
 	if m == nil {
 		return w.addPlain(ts, r, size)
 	}
-	now := time.Now()
+	now := w.clock()
+	if err := w.closeDue(now); err != nil {
+		return err
+	}
 	h := effectiveHashKey(r)
 	i, ok := m.Find(h)
 	if !ok {
@@ -75,7 +78,7 @@ func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
 		if err := w.enqueue(l, p); err != nil {
 			return err
 		}
-		return w.sendDue(now)
+		return w.sendIdle()
 	}
 	shard := m.At(i).ShardID
 	g := w.groups[shard]
@@ -101,7 +104,7 @@ func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
 		if err := w.enqueue(g.lane, p); err != nil {
 			return err
 		}
-		return w.sendDue(now)
+		return w.sendIdle()
 	}
 	if g.agg.Len() == 0 {
 		g.hash, g.pkLen, g.since = h, len(r.PartitionKey), now
@@ -116,7 +119,7 @@ func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
 			return err
 		}
 	}
-	return w.sendDue(now)
+	return w.sendIdle()
 }
 
 // closeGroup queues g's aggregate on g's lane and empties g. An aggregate
@@ -157,25 +160,30 @@ func (w *writer) closeGroups() error {
 	return nil
 }
 
-// sendDue queues the aggregates opened MaxDelay or more before now, then
-// sends the buffered records of every idle lane.
-func (w *writer) sendDue(now time.Time) error {
-	if !w.due.IsZero() && !now.Before(w.due) {
-		w.due = time.Time{}
-		for _, g := range w.groups {
-			if g.agg.Len() == 0 {
-				continue
+// closeDue queues the aggregates opened MaxDelay or more before now.
+func (w *writer) closeDue(now time.Time) error {
+	if w.due.IsZero() || now.Before(w.due) {
+		return nil
+	}
+	w.due = time.Time{}
+	for _, g := range w.groups {
+		if g.agg.Len() == 0 {
+			continue
+		}
+		due := g.since.Add(w.cfg.agg.maxDelay)
+		if !now.Before(due) {
+			if err := w.closeGroup(g); err != nil {
+				return err
 			}
-			due := g.since.Add(w.cfg.agg.maxDelay)
-			if !now.Before(due) {
-				if err := w.closeGroup(g); err != nil {
-					return err
-				}
-			} else if w.due.IsZero() || due.Before(w.due) {
-				w.due = due
-			}
+		} else if w.due.IsZero() || due.Before(w.due) {
+			w.due = due
 		}
 	}
+	return nil
+}
+
+// sendIdle sends the next batch of every idle lane that has one.
+func (w *writer) sendIdle() error {
 	for _, l := range w.lanes {
 		if len(l.buf) > 0 && l.idle() {
 			if err := w.dispatch(l); err != nil {

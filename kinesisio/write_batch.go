@@ -135,6 +135,7 @@ type writer struct {
 	groups map[string]*aggGroup
 	aggMap *ratelimit.ShardMap
 	due    time.Time
+	clock  func() time.Time // time.Now but in tests
 
 	mu       sync.Mutex // guards the fields below
 	results  []result
@@ -144,7 +145,7 @@ type writer struct {
 }
 
 func newWriter(cfg writerConfig, api writeAPI) *writer {
-	w := &writer{cfg: cfg, api: api, stats: &writeStats{}}
+	w := &writer{cfg: cfg, api: api, stats: &writeStats{}, clock: time.Now}
 	for range cfg.lanes {
 		w.lanes = append(w.lanes, &lane{})
 	}
