@@ -389,9 +389,9 @@ func TestAggregationFlushBounds(t *testing.T) {
 		}
 		add(recs[:3]...)
 		now = now.Add(999 * time.Millisecond)
-		add(recs[3])            // not due yet: joins the first aggregate
+		add(recs[3])                    // not due yet: joins the first aggregate
 		now = now.Add(time.Millisecond) // the first aggregate is due
-		add(recs[4:6]...)       // sends it, then opens the second
+		add(recs[4:6]...)               // sends it, then opens the second
 		now = now.Add(time.Second)
 		add(recs[6]) // sends the second, opens a third of one record
 		if err := w.finish(); err != nil {
