@@ -17,3 +17,11 @@ func SetClock(now func() time.Time) (restore func()) {
 // WithLeaseTimeout sets how long a checkpoint lease lives without a
 // heartbeat, for tests.
 var WithLeaseTimeout = withLeaseTimeout
+
+// SetShardMapMinAge sets the least time between two listings of a Write's
+// shard map (5 s), for tests of resharding, and returns a function that
+// restores it.
+func SetShardMapMinAge(d time.Duration) (restore func()) {
+	prev := shardMapMinAge.Swap(int64(d))
+	return func() { shardMapMinAge.Store(prev) }
+}

@@ -591,8 +591,7 @@ func TestAggregationPartialFailures(t *testing.T) {
 // marks the map stale, the shards are listed again, and what was sent
 // with the old map is settled before anything goes out with the new one.
 func TestAggregationReshard(t *testing.T) {
-	defer func(d time.Duration) { shardMapMinAge = d }(shardMapMinAge)
-	shardMapMinAge = 0
+	defer SetShardMapMinAge(0)()
 	f := newShardedWriteAPI(2)
 	cfg := aggWriterConfig(2, aggConfig{maxBytes: 4 << 10, maxRecords: 4096, maxDelay: time.Hour})
 	w := newWriter(cfg, f)
@@ -658,8 +657,7 @@ func TestAggregationReshard(t *testing.T) {
 // transient reason, records go out plain until a listing succeeds; a
 // permanent refusal fails the bundle, saying what to grant.
 func TestAggregationWithoutShardMap(t *testing.T) {
-	defer func(d time.Duration) { shardMapMinAge = d }(shardMapMinAge)
-	shardMapMinAge = time.Hour
+	defer SetShardMapMinAge(time.Hour)()
 	f := newShardedWriteAPI(2)
 	f.listErr = func(int) error { return &types.LimitExceededException{Message: aws.String("slow down")} }
 	recs := mixedRecords(500, 7)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,13 +13,19 @@ import (
 )
 
 // shardMapMaxAge is how long a shard map is used before it is listed
-// again; shardMapMinAge is the least time between two listings, also when
-// records land on unexpected shards or a listing failed. (Variables for
-// tests.)
-var (
-	shardMapMaxAge = time.Minute
-	shardMapMinAge = 5 * time.Second
-)
+// again; shardMapMinAge (in nanoseconds, atomic: tests change it while
+// workers in this process read it) is the least time between two
+// listings, also when records land on unexpected shards or a listing
+// failed.
+const shardMapMaxAge = time.Minute
+
+var shardMapMinAge = func() *atomic.Int64 {
+	var v atomic.Int64
+	v.Store(int64(5 * time.Second))
+	return &v
+}()
+
+func minShardMapAge() time.Duration { return time.Duration(shardMapMinAge.Load()) }
 
 // streamShards is the shard map of one stream in this worker process,
 // shared by every Write DoFn instance that writes the stream and needs it
@@ -58,10 +65,11 @@ func (l *streamShards) get(ctx context.Context, api writeAPI) (*ratelimit.ShardM
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	since := time.Since(l.listedAt)
-	if l.m != nil && since < shardMapMaxAge && !(l.stale && since >= shardMapMinAge) {
+	minAge := minShardMapAge()
+	if l.m != nil && since < shardMapMaxAge && !(l.stale && since >= minAge) {
 		return l.m, nil
 	}
-	if l.m == nil && !l.listedAt.IsZero() && since < shardMapMinAge {
+	if l.m == nil && !l.listedAt.IsZero() && since < minAge {
 		return nil, nil // the last listing failed just now
 	}
 	l.listedAt = time.Now()
