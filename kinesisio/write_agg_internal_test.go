@@ -3,6 +3,7 @@ package kinesisio
 import (
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
@@ -591,7 +593,9 @@ func TestAggregationPartialFailures(t *testing.T) {
 // marks the map stale, the shards are listed again, and what was sent
 // with the old map is settled before anything goes out with the new one.
 func TestAggregationReshard(t *testing.T) {
-	defer SetShardMapMinAge(0)()
+	// No listing while the records of the old map land (so that the test
+	// does not depend on when their answers come), then at once.
+	defer SetShardMapMinAge(time.Hour)()
 	f := newShardedWriteAPI(2)
 	cfg := aggWriterConfig(2, aggConfig{maxBytes: 4 << 10, maxRecords: 4096, maxDelay: time.Hour})
 	w := newWriter(cfg, f)
@@ -616,6 +620,7 @@ func TestAggregationReshard(t *testing.T) {
 	if !cfg.shards.isStale() {
 		t.Error("the map is not stale after records landed off their shard")
 	}
+	SetShardMapMinAge(0)
 	add(recs[1200:])
 	if err := w.finish(); err != nil {
 		t.Fatal(err)
@@ -679,5 +684,36 @@ func TestAggregationWithoutShardMap(t *testing.T) {
 	_, err = runWriter(t, aggWriterConfig(2, aggConfig{maxBytes: 4 << 10, maxRecords: 4096, maxDelay: time.Hour}), f, recs)
 	if err == nil || !strings.Contains(err.Error(), "kinesis:ListShards") || !strings.Contains(err.Error(), "WithAggregation") {
 		t.Errorf("access denied to ListShards: error %v", err)
+	}
+}
+
+// TestAggregationSpecSurvivesSerialization: the DoFn's configuration, as
+// Beam serializes it (JSON of the exported fields) for workers in other
+// processes, keeps WithAggregation and its resolved defaults.
+func TestAggregationSpecSurvivesSerialization(t *testing.T) {
+	spec := defaultWriteSpec()
+	for _, o := range []WriteOption{WithMaxRecordSize(2 << 20), WithAggregation(Aggregation{MaxRecords: 10})} {
+		if err := o.applyWrite(&spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := spec.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(&writeFn{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fn writeFn
+	if err := json.Unmarshal(b, &fn); err != nil {
+		t.Fatal(err)
+	}
+	want := Aggregation{MaxBytes: 2 << 20, MaxRecords: 10, MaxDelay: 500 * time.Millisecond}
+	if fn.Spec.Aggregation == nil || *fn.Spec.Aggregation != want {
+		t.Errorf("after JSON, Aggregation = %+v, want %+v", fn.Spec.Aggregation, want)
+	}
+	cfg := fn.Spec.writerConfig(awsclient.Stream{Name: "s"})
+	if cfg.agg == nil || cfg.agg.maxBytes != 2<<20 || cfg.shards == nil {
+		t.Errorf("writer config %+v", cfg.agg)
 	}
 }
