@@ -36,8 +36,8 @@ type aggGroup struct {
 // addAggregated queues the aggregates that are due, puts a valid record
 // into the open aggregate of the shard its hash key maps to (queueing that
 // aggregate first if the record would take it over a bound), and sends
-// the batches of the lanes that are idle. It returns the error that fails the bundle, if
-// one happened.
+// the batches of the lanes that are idle. It returns the error that fails
+// the bundle, if one happened.
 func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
 	m, err := w.cfg.shards.get(w.ctx, w.api)
 	if err != nil {
