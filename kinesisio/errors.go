@@ -22,7 +22,7 @@ type access struct {
 
 var (
 	readAccess  = access{"reading", "kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords", "kms:Decrypt"}
-	writeAccess = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit)", "kms:GenerateDataKey"}
+	writeAccess = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or WithAggregation)", "kms:GenerateDataKey"}
 )
 
 // explain turns a permanent error into a message that says what to fix.

@@ -26,3 +26,11 @@ func SetMaxRecordsPerCall(n int) (restore func()) {
 	maxRecordsPerCall = n
 	return func() { maxRecordsPerCall = prev }
 }
+
+// SetShardMapMinAge sets the least time between two listings of a Write's
+// shard map (5 s), for tests of resharding, and returns a function that
+// restores it.
+func SetShardMapMinAge(d time.Duration) (restore func()) {
+	prev := shardMapMinAge.Swap(int64(d))
+	return func() { shardMapMinAge.Store(prev) }
+}

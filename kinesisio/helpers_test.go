@@ -80,6 +80,8 @@ type env struct {
 	client   *kinesis.Client
 	stream   string
 	arn      string
+	// srv is the in-process server of a newFakeEnv, nil on an emulator.
+	srv *fakekinesis.Server
 }
 
 func newEnv(t *testing.T, kind emulators.Kind, shards int32) *env {
@@ -113,7 +115,7 @@ func newFakeEnv(t *testing.T, shards int32, opts ...fakekinesis.Option) *env {
 	if err != nil {
 		t.Fatalf("creating stream on the in-process server: %v", err)
 	}
-	return &env{kind: "fakekinesis", endpoint: srv.Endpoint(), client: c, stream: name, arn: arn}
+	return &env{kind: "fakekinesis", endpoint: srv.Endpoint(), client: c, stream: name, arn: arn, srv: srv}
 }
 
 // envOn is newFakeEnv for kind "fakekinesis", else newEnv on the

@@ -30,13 +30,21 @@ func TestCoderLayoutsAreStable(t *testing.T) {
 		"restriction inside an aggregate": {restriction.Encode(restriction.Restriction{ShardID: "s", Start: restriction.Position{Kind: 3, Seq: "5", Sub: 2}, End: "7", EndSub: 4, Bounded: true}),
 			"0201017303013500013704 08"},
 		"discovery": {discovery.Encode(discovery.Restriction{Round: 3, Highest: "h", StartMillis: 5, LastListMillis: 6, Done: true, RunID: "x"}), "020601680a0c010178"},
-		"written":   {encodeWrittenRecord(WrittenRecord{ShardID: "s", SequenceNumber: "1", PartitionKey: "k", ExplicitHashKey: "2", Size: 5, Attempts: 2}), "0101730131016b01320502"},
+		// Version 2 (sub-sequence number, zigzag varint, last); version 1
+		// ("0101730131016b01320502") still decodes, below.
+		"written": {encodeWrittenRecord(WrittenRecord{ShardID: "s", SequenceNumber: "1", SubSequenceNumber: 3, PartitionKey: "k", ExplicitHashKey: "2", Size: 5, Attempts: 2}), "0201730131016b0132050206"},
 		"failed": {encodeFailedRecord(FailedRecord{Record: Record{Data: []byte("x"), ApproximateArrivalTimestamp: time.UnixMilli(5)}, ErrorCode: "c", ErrorMessage: "m", Attempts: 1}),
 			"010163016d01010000000000000180ade2040178"},
 	} {
 		if got := hex.EncodeToString(tc.got); got != strings.ReplaceAll(tc.want, " ", "") {
 			t.Errorf("%s coder writes %s, want %s", name, got, tc.want)
 		}
+	}
+	// WrittenRecords of release 0.1.0's layout (version 1) still decode.
+	v1, _ := hex.DecodeString("0101730131016b01320502")
+	want := WrittenRecord{ShardID: "s", SequenceNumber: "1", PartitionKey: "k", ExplicitHashKey: "2", Size: 5, Attempts: 2}
+	if got, err := decodeWrittenRecord(v1); err != nil || got != want {
+		t.Errorf("written coder version 1 decodes to %+v, %v; want %+v", got, err, want)
 	}
 }
 

@@ -52,12 +52,19 @@ const (
 	ErrCodeRequestFailed = "RequestFailed"
 )
 
-// WrittenRecord is emitted for each record Write wrote.
+// WrittenRecord is emitted for each record Write wrote. With
+// WithAggregation, for each user record: the Kinesis record it went in
+// may be an aggregate of several.
 type WrittenRecord struct {
 	// ShardID is the shard the record landed on.
 	ShardID string
-	// SequenceNumber is the sequence number Kinesis gave the record.
+	// SequenceNumber is the sequence number Kinesis gave the record (with
+	// WithAggregation, to the aggregate the record is in).
 	SequenceNumber string
+	// SubSequenceNumber is the record's index in its aggregate, from 0;
+	// 0 for a record written as a plain Kinesis record. Consumers that
+	// de-aggregate report it with the sequence number.
+	SubSequenceNumber int64
 	// PartitionKey is the record's partition key.
 	PartitionKey string
 	// ExplicitHashKey is the record's explicit hash key, if it had one.
@@ -120,6 +127,11 @@ var recordType = reflect.TypeOf((*Record)(nil)).Elem()
 // one call, WithStrictOrdering does (one PutRecord per record). Neither
 // orders records across bundles. Each result keeps the timestamp and
 // windowing of its input record. docs/design.md ("Write") has the details.
+//
+// WithAggregation packs the records into KPL aggregated records, one
+// open aggregate per shard, for up to about 9 times the records per second
+// per shard with small records; results are then per user record, with
+// their sub-sequence numbers.
 //
 // Write panics if an argument or option is invalid; TryWrite returns the
 // error instead.
@@ -224,6 +236,9 @@ func newWriteFn(stream string, col beam.PCollection, want reflect.Type, opts []W
 			return nil, err
 		}
 	}
+	if err := spec.resolve(); err != nil {
+		return nil, err
+	}
 	var err error
 	if spec.Conn, err = newConnection(stream, spec.Conn.Client); err != nil {
 		return nil, err
@@ -289,23 +304,31 @@ func (fn *bytesToRecordFn) ProcessElement(data []byte) Record {
 	return Record{Data: data, PartitionKey: fn.key(data)}
 }
 
-// The result coders are versioned binary layouts, like Record's.
-const resultCoderVersion = 1
+// The result coders are versioned binary layouts, like Record's. Version
+// 2 of WrittenRecord adds the sub-sequence number after the attempts;
+// version 1 (no sub-sequence number, read as 0) is still decoded.
+const (
+	resultCoderVersion        = 1 // FailedRecord
+	writtenCoderVersion       = 2
+	writtenCoderVersionNoSubs = 1
+)
 
 func encodeWrittenRecord(r WrittenRecord) []byte {
-	b := make([]byte, 0, 16+len(r.ShardID)+len(r.SequenceNumber)+len(r.PartitionKey)+len(r.ExplicitHashKey))
-	b = append(b, resultCoderVersion)
+	b := make([]byte, 0, 24+len(r.ShardID)+len(r.SequenceNumber)+len(r.PartitionKey)+len(r.ExplicitHashKey))
+	b = append(b, writtenCoderVersion)
 	for _, s := range []string{r.ShardID, r.SequenceNumber, r.PartitionKey, r.ExplicitHashKey} {
 		b = binenc.AppendString(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(r.Size))
-	return binary.AppendUvarint(b, uint64(r.Attempts))
+	b = binary.AppendUvarint(b, uint64(r.Attempts))
+	return binary.AppendVarint(b, r.SubSequenceNumber)
 }
 
 func decodeWrittenRecord(b []byte) (WrittenRecord, error) {
 	var r WrittenRecord
 	d := binenc.NewDecoder(b, errCorruptRecord)
-	if d.Byte("version") != resultCoderVersion {
+	v := d.Byte("version")
+	if v != writtenCoderVersion && v != writtenCoderVersionNoSubs {
 		return r, fmt.Errorf("%w: bad written record version", errCorruptRecord)
 	}
 	for _, dst := range []*string{&r.ShardID, &r.SequenceNumber, &r.PartitionKey, &r.ExplicitHashKey} {
@@ -313,6 +336,9 @@ func decodeWrittenRecord(b []byte) (WrittenRecord, error) {
 	}
 	r.Size = d.Int("size")
 	r.Attempts = d.Int("attempts")
+	if v == writtenCoderVersion {
+		r.SubSequenceNumber = d.Varint("sub-sequence number")
+	}
 	return r, d.Err()
 }
 

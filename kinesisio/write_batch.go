@@ -47,10 +47,13 @@ type writerConfig struct {
 	strict         bool
 	maxRecordBytes int
 	maxBatchBytes  int
-	limits         *shardLimits // nil: no client-side rate limit
+	limits         *shardLimits  // nil: no client-side rate limit
+	agg            *aggConfig    // nil: no aggregation
+	shards         *streamShards // the stream's shard map, with limits or agg
 }
 
-// pending is one record on its way to Kinesis.
+// pending is one Kinesis record on its way: a record as given to Write,
+// or (with aggregation) an aggregate of the user records in users.
 type pending struct {
 	rec      Record
 	ts       mtime.Time
@@ -58,7 +61,34 @@ type pending struct {
 	attempts int
 	code     string // error code of the last attempt
 	msg      string // error message of the last attempt
-	shard    string // shard the rate limiter expects, "" if unknown
+	shard    string // shard the shard map predicts, "" if unknown
+	// users are the user records of an aggregate, in sub-sequence order;
+	// nil for a plain record.
+	users []userRecord
+}
+
+// userRecord is one record given to Write that went into an aggregate.
+type userRecord struct {
+	rec  Record
+	ts   mtime.Time
+	size int // data + partition key bytes
+}
+
+// count is how many records given to Write p carries.
+func (p *pending) count() int64 {
+	if p.users != nil {
+		return int64(len(p.users))
+	}
+	return 1
+}
+
+// countAll sums count over ps.
+func countAll(ps []*pending) int64 {
+	var n int64
+	for _, p := range ps {
+		n += p.count()
+	}
+	return n
 }
 
 // result is one output to emit: a WrittenRecord, or a FailedRecord when
@@ -99,6 +129,14 @@ type writer struct {
 	cancel context.CancelFunc
 	lanes  []*lane
 
+	// With aggregation, used by the DoFn's goroutine only: the open
+	// aggregates by shard, the shard map they follow, and when the first
+	// of them is due (zero if none is open).
+	groups map[string]*aggGroup
+	aggMap *ratelimit.ShardMap
+	due    time.Time
+	clock  func() time.Time // time.Now but in tests
+
 	mu       sync.Mutex // guards the fields below
 	results  []result
 	err      error    // the first error that fails the bundle
@@ -107,7 +145,7 @@ type writer struct {
 }
 
 func newWriter(cfg writerConfig, api writeAPI) *writer {
-	w := &writer{cfg: cfg, api: api, stats: &writeStats{}}
+	w := &writer{cfg: cfg, api: api, stats: &writeStats{}, clock: time.Now}
 	for range cfg.lanes {
 		w.lanes = append(w.lanes, &lane{})
 	}
@@ -120,6 +158,7 @@ func (w *writer) start(ctx context.Context) {
 	for _, l := range w.lanes {
 		*l = lane{}
 	}
+	w.groups, w.due = nil, time.Time{}
 	w.mu.Lock()
 	w.results, w.err, w.failures, w.samples = nil, nil, 0, nil
 	w.mu.Unlock()
@@ -136,6 +175,15 @@ func (w *writer) add(ts mtime.Time, r Record) error {
 		w.fail(&pending{rec: r, ts: ts, size: size}, code, msg)
 		return nil
 	}
+	if w.cfg.agg != nil {
+		return w.addAggregated(ts, r, size)
+	}
+	return w.addPlain(ts, r, size)
+}
+
+// addPlain queues a valid record in the lane of its partition key, sending
+// the lane's batch when it is full.
+func (w *writer) addPlain(ts mtime.Time, r Record, size int) error {
 	l := w.lanes[w.laneOf(r.PartitionKey)]
 	if len(l.buf) > 0 && l.bytes+size > w.cfg.maxBatchBytes {
 		if err := w.dispatch(l); err != nil {
@@ -244,8 +292,15 @@ func (w *writer) wait(l *lane) {
 	}
 }
 
-// flush sends every buffered record and waits until all are settled.
+// flush sends every buffered record (and open aggregate) and waits until
+// all are settled.
 func (w *writer) flush() error {
+	if err := w.closeGroups(); err != nil {
+		for _, l := range w.lanes {
+			w.wait(l)
+		}
+		return err
+	}
 	for _, l := range w.lanes {
 		if len(l.buf) > 0 {
 			if err := w.dispatch(l); err != nil {
@@ -262,6 +317,7 @@ func (w *writer) flush() error {
 // finish flushes the bundle and returns the error that fails it, if any.
 func (w *writer) finish() error {
 	defer w.cancel()
+	defer func() { w.groups = nil }() // their buffers are not kept between bundles
 	if err := w.flush(); err != nil {
 		return err
 	}
@@ -287,6 +343,7 @@ func (w *writer) abort() {
 	for _, l := range w.lanes {
 		w.wait(l)
 	}
+	w.groups = nil
 }
 
 // takeResults returns the outputs ready to emit.
@@ -318,16 +375,32 @@ func (w *writer) setErr(err error) {
 // written reports the records of todo that out says were written (those
 // without an error code), under one lock.
 func (w *writer) written(todo []*pending, out []types.PutRecordsResultEntry) {
-	var n, bytes int64
+	var n, bytes, aggs, aggregated int64
 	w.mu.Lock()
 	for i, r := range out {
 		if r.ErrorCode != nil {
 			continue
 		}
 		p := todo[i]
-		shardID := aws.ToString(r.ShardId)
-		if w.cfg.limits != nil {
-			w.cfg.limits.observe(p.shard, shardID)
+		shardID, seq := aws.ToString(r.ShardId), aws.ToString(r.SequenceNumber)
+		if w.cfg.shards != nil {
+			w.cfg.shards.observe(p.shard, shardID)
+		}
+		if p.users != nil {
+			// An aggregate: one result per user record, with its index.
+			aggs++
+			aggregated += int64(len(p.users))
+			n += int64(len(p.users))
+			for j, u := range p.users {
+				bytes += int64(u.size)
+				if !w.cfg.noWritten {
+					w.results = append(w.results, result{ts: u.ts, written: WrittenRecord{
+						ShardID: shardID, SequenceNumber: seq, SubSequenceNumber: int64(j), PartitionKey: u.rec.PartitionKey,
+						ExplicitHashKey: u.rec.ExplicitHashKey, Size: u.size, Attempts: p.attempts,
+					}})
+				}
+			}
+			continue
 		}
 		n++
 		bytes += int64(p.size)
@@ -335,28 +408,43 @@ func (w *writer) written(todo []*pending, out []types.PutRecordsResultEntry) {
 			continue
 		}
 		w.results = append(w.results, result{ts: p.ts, written: WrittenRecord{
-			ShardID: shardID, SequenceNumber: aws.ToString(r.SequenceNumber), PartitionKey: p.rec.PartitionKey,
+			ShardID: shardID, SequenceNumber: seq, PartitionKey: p.rec.PartitionKey,
 			ExplicitHashKey: p.rec.ExplicitHashKey, Size: p.size, Attempts: p.attempts,
 		}})
 	}
 	w.mu.Unlock()
 	w.stats.records.Add(n)
 	w.stats.bytes.Add(bytes)
+	w.stats.aggregates.Add(aggs)
+	w.stats.aggregated.Add(aggregated)
 }
 
-// fail reports a record that cannot be written.
+// fail reports a record that cannot be written; for an aggregate, each of
+// its user records.
 func (w *writer) fail(p *pending, code, msg string) {
-	w.stats.failures.Add(1)
+	w.stats.failures.Add(p.count())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cfg.emitFailed {
-		w.results = append(w.results, result{ts: p.ts, failed: &FailedRecord{Record: p.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
+		if p.users == nil {
+			w.results = append(w.results, result{ts: p.ts, failed: &FailedRecord{Record: p.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
+			return
+		}
+		for _, u := range p.users {
+			w.results = append(w.results, result{ts: u.ts, failed: &FailedRecord{Record: u.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
+		}
 		return
 	}
-	w.failures++
-	if len(w.samples) < 3 {
-		w.samples = append(w.samples, fmt.Sprintf("%s after %d attempt(s) (partition key %q, %d bytes): %s", code, p.attempts, truncate(p.rec.PartitionKey, 64), p.size, msg))
+	w.failures += int(p.count())
+	if len(w.samples) >= 3 {
+		return
 	}
+	if p.users != nil {
+		w.samples = append(w.samples, fmt.Sprintf("%s after %d attempt(s) (an aggregated record of %d user records, first partition key %q, %d bytes; all %d failed with it): %s",
+			code, p.attempts, len(p.users), truncate(p.rec.PartitionKey, 64), p.size, len(p.users), msg))
+		return
+	}
+	w.samples = append(w.samples, fmt.Sprintf("%s after %d attempt(s) (partition key %q, %d bytes): %s", code, p.attempts, truncate(p.rec.PartitionKey, 64), p.size, msg))
 }
 
 func truncate(s string, n int) string {
@@ -390,7 +478,7 @@ func (w *writer) sendBatch(batch []*pending) {
 			}
 		}
 		if len(next) > 0 {
-			w.stats.retries.Add(int64(len(next)))
+			w.stats.retries.Add(countAll(next))
 			if err := w.sleep(w.cfg.backoff.Delay(round)); err != nil {
 				w.setErr(err)
 				return
@@ -429,7 +517,7 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 		}
 		code, msg := callError(err)
 		if awsclient.Classify(err) == awsclient.Throttled {
-			w.stats.throttled.Add(int64(len(todo)))
+			w.stats.throttled.Add(countAll(todo))
 		}
 		for _, p := range todo {
 			p.code, p.msg = code, msg
@@ -444,7 +532,7 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 		p := todo[i]
 		p.code, p.msg = *r.ErrorCode, aws.ToString(r.ErrorMessage)
 		if p.code == "ProvisionedThroughputExceededException" {
-			w.stats.throttled.Add(1)
+			w.stats.throttled.Add(p.count())
 		}
 		retry = append(retry, p)
 	}
@@ -637,6 +725,8 @@ func callError(err error) (code, msg string) {
 // goroutines have no bundle context to report with).
 type writeStats struct {
 	records, bytes, retries, failures, calls, throttled atomic.Int64
+	// aggregates written, and the user records in them
+	aggregates, aggregated atomic.Int64
 
 	mu    sync.Mutex
 	sizes []int64 // records per call

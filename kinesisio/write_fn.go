@@ -44,6 +44,11 @@ func (s writeSpec) writerConfig(stream awsclient.Stream) writerConfig {
 	}
 	if s.ShardRateLimit {
 		cfg.limits = limitsFor(stream, s.Conn.Client)
+		cfg.shards = cfg.limits.shards
+	}
+	if a := s.Aggregation; a != nil {
+		cfg.agg = &aggConfig{maxBytes: a.MaxBytes, maxRecords: a.MaxRecords, maxDelay: a.MaxDelay}
+		cfg.shards = shardsFor(stream, s.Conn.Client)
 	}
 	return cfg
 }
@@ -91,6 +96,7 @@ func (fn *writeFn) emit(ctx context.Context, emitWritten func(beam.EventTime, Wr
 // writeMetrics are the Beam metrics of Write.
 type writeMetrics struct {
 	records, bytes, retries, failures, batches, throttled beam.Counter
+	aggregates, aggregated                                beam.Counter
 	batchSize                                             beam.Distribution
 }
 
@@ -99,6 +105,7 @@ func newWriteMetrics() writeMetrics {
 	return writeMetrics{
 		records: c("write_records"), bytes: c("write_bytes"), retries: c("write_retries"),
 		failures: c("write_failures"), batches: c("write_calls"), throttled: c("write_throttled"),
+		aggregates: c("write_aggregates"), aggregated: c("write_aggregated_records"),
 		batchSize: beam.NewDistribution(MetricsNamespace, "write_batch_size"),
 	}
 }
@@ -116,6 +123,8 @@ func (m *writeMetrics) report(ctx context.Context, s *writeStats) {
 	inc(m.failures, s.failures.Swap(0))
 	inc(m.batches, s.calls.Swap(0))
 	inc(m.throttled, s.throttled.Swap(0))
+	inc(m.aggregates, s.aggregates.Swap(0))
+	inc(m.aggregated, s.aggregated.Swap(0))
 	for _, n := range s.takeSizes() {
 		m.batchSize.Update(ctx, n)
 	}

@@ -462,7 +462,8 @@ func TestWriterStrictOrderingChainsSequenceNumbers(t *testing.T) {
 func TestWriterShardRateLimit(t *testing.T) {
 	api := &fakeWriteAPI{}
 	cfg := testWriterConfig(1)
-	cfg.limits = &shardLimits{stream: cfg.stream, lim: ratelimit.NewLimiter(1000, 1<<20)}
+	cfg.limits = &shardLimits{shards: &streamShards{stream: cfg.stream}, lim: ratelimit.NewLimiter(1000, 1<<20)}
+	cfg.shards = cfg.limits.shards
 	start := time.Now()
 	// 1,000 records pass at once (the burst); 500 more wait half a second.
 	if _, err := runWriter(t, cfg, api, keyed(1500, 10)); err != nil {
@@ -471,12 +472,12 @@ func TestWriterShardRateLimit(t *testing.T) {
 	if d := time.Since(start); d < 400*time.Millisecond || d > 5*time.Second {
 		t.Errorf("1,500 records on one shard took %v, want about 500ms", d)
 	}
-	if cfg.limits.m == nil || cfg.limits.m.Len() != 1 {
+	if cfg.shards.m == nil || cfg.shards.m.Len() != 1 {
 		t.Errorf("shard map not loaded")
 	}
 	// A record landing elsewhere than predicted marks the map stale.
-	cfg.limits.observe("shardId-000000000000", "shardId-000000000001")
-	if !cfg.limits.stale {
+	cfg.shards.observe("shardId-000000000000", "shardId-000000000001")
+	if !cfg.shards.isStale() {
 		t.Error("map not stale after an unexpected shard")
 	}
 }
@@ -497,10 +498,24 @@ func TestBackoffIsBoundedFullJitter(t *testing.T) {
 }
 
 func TestResultCodersRoundTrip(t *testing.T) {
-	wr := WrittenRecord{ShardID: "shardId-000000000001", SequenceNumber: "4959", PartitionKey: "k", ExplicitHashKey: "12", Size: 1 << 20, Attempts: 3}
+	wr := WrittenRecord{ShardID: "shardId-000000000001", SequenceNumber: "4959", SubSequenceNumber: 4095, PartitionKey: "k", ExplicitHashKey: "12", Size: 1 << 20, Attempts: 3}
 	got, err := decodeWrittenRecord(encodeWrittenRecord(wr))
 	if err != nil || got != wr {
 		t.Errorf("WrittenRecord round trip = %+v, %v", got, err)
+	}
+	// Version 1, before sub-sequence numbers, still decodes (as 0).
+	v1 := []byte{1, 20}
+	v1 = append(v1, "shardId-000000000001"...)
+	v1 = append(v1, 4)
+	v1 = append(v1, "4959"...)
+	v1 = append(v1, 1, 'k', 2, '1', '2', 0x80, 0x80, 0x40, 3)
+	want := wr
+	want.SubSequenceNumber = 0
+	if got, err := decodeWrittenRecord(v1); err != nil || got != want {
+		t.Errorf("WrittenRecord version 1 = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := decodeWrittenRecord(append(v1, 0)); err == nil {
+		t.Error("version 1 with a trailing sub-sequence number decoded")
 	}
 	fr := FailedRecord{Record: Record{PartitionKey: "k", ExplicitHashKey: "1", Data: []byte("data"), ApproximateArrivalTimestamp: time.Unix(5, 6).UTC()}, ErrorCode: "X", ErrorMessage: "why", Attempts: 10}
 	gotF, err := decodeFailedRecord(encodeFailedRecord(fr))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,21 +12,27 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
 
-const (
-	// shardMapMaxAge is how long a shard map is used before it is listed
-	// again.
-	shardMapMaxAge = time.Minute
-	// shardMapMinAge is the least time between two listings, also when
-	// records land on unexpected shards or a listing failed.
-	shardMapMinAge = 5 * time.Second
-)
+// shardMapMaxAge is how long a shard map is used before it is listed
+// again; shardMapMinAge (in nanoseconds, atomic: tests change it while
+// workers in this process read it) is the least time between two
+// listings, also when records land on unexpected shards or a listing
+// failed.
+const shardMapMaxAge = time.Minute
 
-// shardLimits is the client-side write rate limit of one stream in this
-// worker process, shared by all Write DoFn instances that write it: the
-// stream's shard map and a pair of token buckets per shard.
-type shardLimits struct {
+var shardMapMinAge = func() *atomic.Int64 {
+	var v atomic.Int64
+	v.Store(int64(5 * time.Second))
+	return &v
+}()
+
+func minShardMapAge() time.Duration { return time.Duration(shardMapMinAge.Load()) }
+
+// streamShards is the shard map of one stream in this worker process,
+// shared by every Write DoFn instance that writes the stream and needs it
+// (WithShardRateLimit, WithAggregation): one listing, one staleness
+// signal, one refresh.
+type streamShards struct {
 	stream awsclient.Stream
-	lim    *ratelimit.Limiter
 
 	mu       sync.Mutex // guards the fields below; held while listing
 	m        *ratelimit.ShardMap
@@ -33,37 +40,113 @@ type shardLimits struct {
 	stale    bool      // a record landed where the map did not say
 }
 
-// shardLimitsByStream holds a shardLimits per endpoint, region and stream.
-var shardLimitsByStream sync.Map // string -> *shardLimits
+// shardsByStream holds a streamShards per endpoint, region, credentials
+// and stream; limitsByStream a rate limiter for each.
+var shardsByStream, limitsByStream sync.Map // string -> *streamShards, *shardLimits
+
+func streamKey(stream awsclient.Stream, s awsclient.Settings) string {
+	return s.Endpoint + "|" + s.Region + "|" + s.Profile + "|" + s.RoleARN + "|" + stream.String()
+}
+
+// shardsFor returns the process's shard map of stream.
+func shardsFor(stream awsclient.Stream, s awsclient.Settings) *streamShards {
+	v, _ := shardsByStream.LoadOrStore(streamKey(stream, s), &streamShards{stream: stream})
+	return v.(*streamShards)
+}
+
+// get returns the current shard map, listing the shards if it is missing,
+// older than shardMapMaxAge, or stale and older than shardMapMinAge. A
+// listing that finds the same shards keeps the map it had (so callers can
+// tell a change by the pointer). It returns nil without an error when a
+// listing failed less than shardMapMinAge ago and there is no map yet; an
+// error when a listing failed permanently, or transiently with no map to
+// fall back on. Later transient failures keep the old map.
+func (l *streamShards) get(ctx context.Context, api writeAPI) (*ratelimit.ShardMap, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	since := time.Since(l.listedAt)
+	minAge := minShardMapAge()
+	if l.m != nil && since < shardMapMaxAge && !(l.stale && since >= minAge) {
+		return l.m, nil
+	}
+	if l.m == nil && !l.listedAt.IsZero() && since < minAge {
+		return nil, nil // the last listing failed just now
+	}
+	l.listedAt = time.Now()
+	m, err := listOpenShards(ctx, api, l.stream)
+	if err != nil {
+		if l.m != nil && awsclient.Classify(err) != awsclient.Permanent {
+			return l.m, nil
+		}
+		return nil, err
+	}
+	l.stale = false
+	if !m.Equal(l.m) {
+		l.m = m
+	}
+	return l.m, nil
+}
+
+// observe notes where a record landed; a record that did not land where
+// the map said marks the map stale (the stream was resharded).
+func (l *streamShards) observe(predicted, actual string) {
+	if predicted != "" && predicted != actual {
+		l.markStale()
+	}
+}
+
+func (l *streamShards) markStale() {
+	l.mu.Lock()
+	l.stale = true
+	l.mu.Unlock()
+}
+
+// isStale reports whether the map is marked stale (for tests).
+func (l *streamShards) isStale() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stale
+}
+
+// shardLimits is the client-side write rate limit of one stream in this
+// worker process, shared by all Write DoFn instances that write it: a
+// pair of token buckets per shard of the stream's shard map.
+type shardLimits struct {
+	shards *streamShards
+	lim    *ratelimit.Limiter
+
+	mu   sync.Mutex
+	seen *ratelimit.ShardMap // the map the buckets were last pruned for
+}
 
 func limitsFor(stream awsclient.Stream, s awsclient.Settings) *shardLimits {
-	key := s.Endpoint + "|" + s.Region + "|" + s.Profile + "|" + s.RoleARN + "|" + stream.String()
-	v, _ := shardLimitsByStream.LoadOrStore(key, &shardLimits{
-		stream: stream,
+	v, _ := limitsByStream.LoadOrStore(streamKey(stream, s), &shardLimits{
+		shards: shardsFor(stream, s),
 		lim:    ratelimit.NewLimiter(ratelimit.ShardRecordsPerSecond, ratelimit.ShardBytesPerSecond),
 	})
 	return v.(*shardLimits)
 }
 
 // reserve maps each record of todo to its shard, takes their share of the
-// shards' quotas, and returns how long to wait before sending them. It
-// lists the shards first if the map is missing, old, or stale. An error
-// means the first listing failed; later failures keep the old map.
+// shards' quotas, and returns how long to wait before sending them. An
+// error means the shards could not be listed (see streamShards.get).
 func (l *shardLimits) reserve(ctx context.Context, api writeAPI, todo []*pending) (time.Duration, error) {
-	m, err := l.shardMap(ctx, api)
+	m, err := l.shards.get(ctx, api)
 	if err != nil || m == nil {
 		return 0, err
 	}
+	l.mu.Lock()
+	if l.seen != m {
+		l.seen = m
+		l.lim.Forget(func(id string) bool { return m.Has(id) })
+	}
+	l.mu.Unlock()
 	demand := map[string]ratelimit.Demand{}
 	for _, p := range todo {
-		h := ratelimit.PartitionKeyHash(p.rec.PartitionKey)
-		if p.rec.ExplicitHashKey != "" {
-			h, _ = ratelimit.ParseHashKey(p.rec.ExplicitHashKey) // validated before
-		}
-		shard, ok := m.Lookup(h)
+		shard, ok := m.Lookup(p.hashKey())
 		if !ok {
 			p.shard = ""
-			l.markStale()
+			l.shards.markStale()
 			continue
 		}
 		p.shard = shard
@@ -75,44 +158,20 @@ func (l *shardLimits) reserve(ctx context.Context, api writeAPI, todo []*pending
 	return l.lim.Reserve(time.Now(), demand), nil
 }
 
-// shardMap returns the current shard map, listing the shards if needed;
-// nil without an error when a listing failed less than shardMapMinAge ago
-// and there is no map yet.
-func (l *shardLimits) shardMap(ctx context.Context, api writeAPI) (*ratelimit.ShardMap, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	since := time.Since(l.listedAt)
-	if l.m != nil && since < shardMapMaxAge && !(l.stale && since >= shardMapMinAge) {
-		return l.m, nil
-	}
-	if l.m == nil && !l.listedAt.IsZero() && since < shardMapMinAge {
-		return nil, nil // the last listing failed just now: send unpaced
-	}
-	l.listedAt = time.Now()
-	m, err := listOpenShards(ctx, api, l.stream)
-	if err != nil {
-		if l.m != nil && awsclient.Classify(err) != awsclient.Permanent {
-			return l.m, nil
-		}
-		return nil, err
-	}
-	l.m, l.stale = m, false
-	l.lim.Forget(func(id string) bool { return m.Has(id) })
-	return m, nil
+// hashKey is the hash key Kinesis routes p's record by: its explicit hash
+// key, else the MD5 of its partition key.
+func (p *pending) hashKey() ratelimit.HashKey {
+	return effectiveHashKey(p.rec)
 }
 
-// observe notes where a record landed; a record that did not land where
-// the map said marks the map stale (the stream was resharded).
-func (l *shardLimits) observe(predicted, actual string) {
-	if predicted != "" && predicted != actual {
-		l.markStale()
+// effectiveHashKey is the hash key Kinesis routes r by. r's explicit hash
+// key, if any, was validated before.
+func effectiveHashKey(r Record) ratelimit.HashKey {
+	if r.ExplicitHashKey != "" {
+		h, _ := ratelimit.ParseHashKey(r.ExplicitHashKey)
+		return h
 	}
-}
-
-func (l *shardLimits) markStale() {
-	l.mu.Lock()
-	l.stale = true
-	l.mu.Unlock()
+	return ratelimit.PartitionKeyHash(r.PartitionKey)
 }
 
 // listOpenShards lists the stream's open shards (those without an ending

@@ -89,12 +89,41 @@ func (m *ShardMap) Len() int { return len(m.ranges) }
 // Lookup returns the shard whose range holds h, or false if none does
 // (the map is out of date, or empty).
 func (m *ShardMap) Lookup(h HashKey) (string, bool) {
-	// The last range starting at or before h.
-	i := sort.Search(len(m.ranges), func(i int) bool { return bytes.Compare(m.ranges[i].Start[:], h[:]) > 0 }) - 1
-	if i < 0 || bytes.Compare(h[:], m.ranges[i].End[:]) > 0 {
+	i, ok := m.Find(h)
+	if !ok {
 		return "", false
 	}
 	return m.ranges[i].ShardID, true
+}
+
+// Find returns the index, in [0, Len()) and in hash key order, of the
+// range that holds h, or false if none does.
+func (m *ShardMap) Find(h HashKey) (int, bool) {
+	// The last range starting at or before h.
+	i := sort.Search(len(m.ranges), func(i int) bool { return bytes.Compare(m.ranges[i].Start[:], h[:]) > 0 }) - 1
+	if i < 0 || bytes.Compare(h[:], m.ranges[i].End[:]) > 0 {
+		return 0, false
+	}
+	return i, true
+}
+
+// At returns range i, in hash key order.
+func (m *ShardMap) At(i int) Range { return m.ranges[i] }
+
+// Equal reports whether m and o hold the same ranges.
+func (m *ShardMap) Equal(o *ShardMap) bool {
+	if m == nil || o == nil {
+		return m == o
+	}
+	if len(m.ranges) != len(o.ranges) {
+		return false
+	}
+	for i := range m.ranges {
+		if m.ranges[i] != o.ranges[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Demand is what one send asks of one shard.

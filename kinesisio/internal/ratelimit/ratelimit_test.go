@@ -62,6 +62,15 @@ func TestShardMapLookup(t *testing.T) {
 	if _, ok := NewShardMap(nil).Lookup(mustKey(t, "0")); ok {
 		t.Error("Lookup in an empty map succeeded")
 	}
+	// Find gives the index in hash key order, whatever the given order.
+	if i, ok := m.Find(mustKey(t, half)); !ok || i != 1 || m.At(i).ShardID != "b" {
+		t.Errorf("Find(half) = %d, %v; want 1 (shard b)", i, ok)
+	}
+	// Equal compares ranges, not pointers or the order given.
+	same := NewShardMap([]Range{m.At(0), m.At(1)})
+	if !m.Equal(same) || m.Equal(gap) || m.Equal(nil) || !(*ShardMap)(nil).Equal(nil) {
+		t.Error("Equal is wrong")
+	}
 }
 
 func TestLimiterPacesPerShard(t *testing.T) {
