@@ -3,11 +3,11 @@ package kinesisio_test
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kplagg"
 )
@@ -43,7 +44,7 @@ func userRecs(recs []kinesisio.Record) []userRec {
 func sortUserRecs(rs []userRec) {
 	slices.SortFunc(rs, func(a, b userRec) int {
 		if a.Shard != b.Shard {
-			return cmpStrings(a.Shard, b.Shard)
+			return strings.Compare(a.Shard, b.Shard)
 		}
 		if a.Seq != b.Seq {
 			if seqLess(a.Seq, b.Seq) {
@@ -53,16 +54,6 @@ func sortUserRecs(rs []userRec) {
 		}
 		return int(a.Sub - b.Sub)
 	})
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // checkOrderPerShard checks that each shard's user records were emitted
@@ -97,22 +88,15 @@ func (e *env) put(t *testing.T, pk, ehk string, data []byte) (shard, seq string)
 	return aws.ToString(out.ShardId), aws.ToString(out.SequenceNumber)
 }
 
-// hashKey is a user record's effective hash key.
-func hashKey(pk, ehk string) *big.Int {
-	if ehk != "" {
-		n, _ := new(big.Int).SetString(ehk, 10)
-		return n
-	}
-	h := md5.Sum([]byte(pk))
-	return new(big.Int).SetBytes(h[:])
-}
-
 // outside reports whether a user record hashes outside shard's range.
-func outside(sh types.Shard, pk, ehk string) bool {
-	lo, _ := new(big.Int).SetString(aws.ToString(sh.HashKeyRange.StartingHashKey), 10)
-	hi, _ := new(big.Int).SetString(aws.ToString(sh.HashKeyRange.EndingHashKey), 10)
-	k := hashKey(pk, ehk)
-	return k.Cmp(lo) < 0 || k.Cmp(hi) > 0
+func outside(t *testing.T, sh types.Shard, pk, ehk string) bool {
+	t.Helper()
+	r, err1 := ratelimit.ParseRange(aws.ToString(sh.ShardId), aws.ToString(sh.HashKeyRange.StartingHashKey), aws.ToString(sh.HashKeyRange.EndingHashKey))
+	h, err2 := ratelimit.EffectiveHashKey(pk, ehk)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad hash keys: %v %v", err1, err2)
+	}
+	return !r.Contains(h)
 }
 
 func (e *env) shardByID(t *testing.T) map[string]types.Shard {
@@ -189,7 +173,7 @@ func TestReadsAggregatesOfAWSAggregator(t *testing.T) {
 				}
 				want = append(want, userRec{shard, seq, int64(sub), in.PartitionKey, in.ExplicitHashKey, in.Data})
 				users++
-				if outside(shards[shard], in.PartitionKey, in.ExplicitHashKey) {
+				if outside(t, shards[shard], in.PartitionKey, in.ExplicitHashKey) {
 					outsideShard++
 				}
 			}
@@ -341,7 +325,7 @@ func TestAggregateAcrossReshardDeliversAll(t *testing.T) {
 	for i := range 50 {
 		r := kpl.Record{PartitionKey: fmt.Sprintf("spread-%d", i), Data: fmt.Appendf(nil, "user %d", i)}
 		recs = append(recs, r)
-		if outside(low, r.PartitionKey, "") {
+		if outside(t, low, r.PartitionKey, "") {
 			wantOutside++
 		}
 	}

@@ -167,11 +167,8 @@ func (p *pending) hashKey() ratelimit.HashKey {
 // effectiveHashKey is the hash key Kinesis routes r by. r's explicit hash
 // key, if any, was validated before.
 func effectiveHashKey(r Record) ratelimit.HashKey {
-	if r.ExplicitHashKey != "" {
-		h, _ := ratelimit.ParseHashKey(r.ExplicitHashKey)
-		return h
-	}
-	return ratelimit.PartitionKeyHash(r.PartitionKey)
+	h, _ := ratelimit.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
+	return h
 }
 
 // listOpenShards lists the stream's open shards (those without an ending
@@ -186,12 +183,11 @@ func listOpenShards(ctx context.Context, api writeAPI, stream awsclient.Stream) 
 		if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil || s.HashKeyRange == nil {
 			continue
 		}
-		start, err1 := ratelimit.ParseHashKey(aws.ToString(s.HashKeyRange.StartingHashKey))
-		end, err2 := ratelimit.ParseHashKey(aws.ToString(s.HashKeyRange.EndingHashKey))
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("kinesisio: shard %s of %v has a bad hash key range: %v %v", aws.ToString(s.ShardId), stream, err1, err2)
+		r, err := ratelimit.ParseRange(aws.ToString(s.ShardId), aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+		if err != nil {
+			return nil, fmt.Errorf("kinesisio: shard %s of %v has a bad hash key range: %w", aws.ToString(s.ShardId), stream, err)
 		}
-		ranges = append(ranges, ratelimit.Range{ShardID: aws.ToString(s.ShardId), Start: start, End: end})
+		ranges = append(ranges, r)
 	}
 	return ratelimit.NewShardMap(ranges), nil
 }

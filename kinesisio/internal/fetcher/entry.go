@@ -1,7 +1,6 @@
 package fetcher
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,36 +27,27 @@ type Entry struct {
 // data and partition key.
 func (e Entry) Bytes() int64 { return int64(len(e.Data) + len(e.PartitionKey)) }
 
-// hashRange is a shard's hash key range, parsed from Config.
-type hashRange struct {
-	start, end ratelimit.HashKey
-	ok         bool
+// shardRange is the shard's hash key range from Config, nil when unknown
+// or unparsable (nothing is counted then).
+func shardRange(cfg Config) *ratelimit.Range {
+	if cfg.HashKeyStart == "" || cfg.HashKeyEnd == "" {
+		return nil
+	}
+	r, err := ratelimit.ParseRange(cfg.ShardID, cfg.HashKeyStart, cfg.HashKeyEnd)
+	if err != nil {
+		return nil
+	}
+	return &r
 }
 
-func parseHashRange(start, end string) hashRange {
-	if start == "" || end == "" {
-		return hashRange{}
+// outsideShard reports whether a user record's effective hash key lies
+// outside the shard's known range.
+func (f *Fetcher) outsideShard(pk, ehk string) bool {
+	if f.hashes == nil {
+		return false
 	}
-	s, err1 := ratelimit.ParseHashKey(start)
-	e, err2 := ratelimit.ParseHashKey(end)
-	return hashRange{start: s, end: e, ok: err1 == nil && err2 == nil}
-}
-
-// holds reports whether the user record's effective hash key (its explicit
-// hash key, else the MD5 of its partition key) lies in the range. An
-// unknown range or an unparsable key holds everything: nothing is counted.
-func (h hashRange) holds(pk, ehk string) bool {
-	if !h.ok {
-		return true
-	}
-	k := ratelimit.PartitionKeyHash(pk)
-	if ehk != "" {
-		var err error
-		if k, err = ratelimit.ParseHashKey(ehk); err != nil {
-			return true
-		}
-	}
-	return bytes.Compare(k[:], h.start[:]) >= 0 && bytes.Compare(k[:], h.end[:]) <= 0
+	h, err := ratelimit.EffectiveHashKey(pk, ehk)
+	return err == nil && !f.hashes.Contains(h)
 }
 
 // expand turns the Kinesis records of one call into user records,
@@ -65,43 +55,53 @@ func (h hashRange) holds(pk, ehk string) bool {
 // MD5 or protobuf does not check passes through whole, as KCL does, and is
 // counted. User records of an aggregate whose hash key lies outside the
 // shard's range (a reshard between aggregation and writing) are delivered
-// and counted: KCL drops the whole aggregate then. Entries before start
-// (inside an aggregate that a restriction resumes in) are left out.
-func (f *Fetcher) expand(records []types.Record, start restriction.Position) ([]Entry, int64) {
-	out := make([]Entry, 0, len(records))
-	var n int64
+// and counted: KCL drops the whole aggregate then. The user records before
+// a start inside an aggregate (AtSequence with Sub > 0, whose iterator
+// returns the whole aggregate) are left out; the service returns nothing
+// before any other start. It returns the entries, their bytes, and the
+// bytes of the Kinesis records as fetched.
+func (f *Fetcher) expand(records []types.Record, start restriction.Position) (out []Entry, bytes, fetched int64) {
+	out = make([]Entry, 0, len(records))
+	skipTo := int64(0) // user records of start.Seq below this are left out
+	if start.Kind == restriction.AtSequence {
+		skipTo = start.Sub
+	}
 	for _, r := range records {
 		seq := aws.ToString(r.SequenceNumber)
 		arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
 		pk := aws.ToString(r.PartitionKey)
+		fetched += int64(len(r.Data) + len(pk))
+		first := int64(0)
+		if skipTo > 0 && seq == start.Seq {
+			first = skipTo
+		}
 		if kpl.IsAggregate(r.Data) {
 			users, err := kpl.Decode(r.Data)
 			if err == nil {
 				f.stats.aggregates.Add(1)
 				f.stats.userRecords.Add(int64(len(users)))
 				for i, u := range users {
-					c := restriction.Claim{Seq: seq, Sub: int64(i), Last: i == len(users)-1}
-					if !f.hashes.holds(u.PartitionKey, u.ExplicitHashKey) {
+					if f.outsideShard(u.PartitionKey, u.ExplicitHashKey) {
 						f.stats.outsideRange.Add(1)
 					}
-					if !start.Admits(c.Seq, c.Sub) {
+					if int64(i) < first {
 						continue
 					}
+					c := restriction.Claim{Seq: seq, Sub: int64(i), Last: i == len(users)-1}
 					e := Entry{Claim: c, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey, Arrival: arrival, Data: u.Data}
-					n += e.Bytes()
+					bytes += e.Bytes()
 					out = append(out, e)
 				}
 				continue
 			}
 			f.stats.corrupt.Add(1)
 		}
-		c := restriction.Claim{Seq: seq, Last: true}
-		if !start.Admits(c.Seq, c.Sub) {
-			continue
+		if first > 0 {
+			continue // a plain record is user record 0 alone
 		}
-		e := Entry{Claim: c, PartitionKey: pk, Arrival: arrival, Data: r.Data}
-		n += e.Bytes()
+		e := Entry{Claim: restriction.Claim{Seq: seq, Last: true}, PartitionKey: pk, Arrival: arrival, Data: r.Data}
+		bytes += e.Bytes()
 		out = append(out, e)
 	}
-	return out, n
+	return out, bytes, fetched
 }

@@ -52,8 +52,8 @@ type Fetcher struct {
 
 	rate     float64 // bytes fetched per second, smoothed
 	stats    counters
-	reported Stats // what StatsDelta last returned, cumulatively
-	hashes   hashRange
+	reported Stats            // what StatsDelta last returned, cumulatively
+	hashes   *ratelimit.Range // the shard's hash key range, nil if unknown
 }
 
 // Start begins fetching cfg.ShardID from cfg.Start. onExit, if set, runs
@@ -67,7 +67,7 @@ func Start(cfg Config, api API, onExit func(*Fetcher)) *Fetcher {
 		space:     make(chan struct{}, 1),
 		origin:    cfg.Start,
 		lastTouch: time.Now(),
-		hashes:    parseHashRange(cfg.HashKeyStart, cfg.HashKeyEnd),
+		hashes:    shardRange(cfg),
 	}
 	f.stats.mbl.Store(-1)
 	go f.run()
@@ -407,10 +407,7 @@ func (f *Fetcher) run() {
 			f.stats.mbl.Store(*out.MillisBehindLatest)
 		}
 		var fetched int64
-		for _, r := range out.Records {
-			fetched += int64(len(r.Data)) + int64(len(aws.ToString(r.PartitionKey)))
-		}
-		b.Records, b.bytes = f.expand(out.Records, f.cfg.Start)
+		b.Records, b.bytes, fetched = f.expand(out.Records, f.cfg.Start)
 		if n := len(out.Records); n > 0 {
 			pos = restriction.After(aws.ToString(out.Records[n-1].SequenceNumber))
 		}

@@ -64,10 +64,37 @@ func (h HashKey) String() string {
 	return new(big.Int).SetBytes(h[:]).String()
 }
 
+// EffectiveHashKey is the hash key Kinesis routes a record by: its
+// explicit hash key when it has one, else the MD5 of its partition key.
+func EffectiveHashKey(partitionKey, explicitHashKey string) (HashKey, error) {
+	if explicitHashKey != "" {
+		return ParseHashKey(explicitHashKey)
+	}
+	return PartitionKeyHash(partitionKey), nil
+}
+
 // Range is the hash key range of one shard, both ends included.
 type Range struct {
 	ShardID    string
 	Start, End HashKey
+}
+
+// ParseRange parses a shard's hash key range as ListShards gives it.
+func ParseRange(shardID, start, end string) (Range, error) {
+	s, err := ParseHashKey(start)
+	if err != nil {
+		return Range{}, err
+	}
+	e, err := ParseHashKey(end)
+	if err != nil {
+		return Range{}, err
+	}
+	return Range{ShardID: shardID, Start: s, End: e}, nil
+}
+
+// Contains reports whether h lies in the range.
+func (r Range) Contains(h HashKey) bool {
+	return bytes.Compare(h[:], r.Start[:]) >= 0 && bytes.Compare(h[:], r.End[:]) <= 0
 }
 
 // ShardMap finds the open shard whose hash key range holds a hash key. It
