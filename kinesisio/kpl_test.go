@@ -350,3 +350,69 @@ func TestAggregateAcrossReshardDeliversAll(t *testing.T) {
 		t.Errorf("read_kpl_outside_shard = %d, want %d", n, wantOutside)
 	}
 }
+
+// TestAWSAggregatorReadsWriteAggregates is the cross-check in the other
+// direction: what Write aggregates into kinesalite (4 shards, 64 keys) is
+// read raw with GetRecords and de-aggregated by aws-kinesis-agg's
+// deaggregateSync (checksums on), which must return exactly the user
+// records written, with sub-sequence numbers 0.. within each aggregate.
+// The records carry no explicit hash key: the library's deaggregateSync
+// gives a user record without one the table's first (testing/kplagg).
+func TestAWSAggregatorReadsWriteAggregates(t *testing.T) {
+	kplagg.Require(t)
+	e := newEnv(t, emulators.Kinesalite, 4)
+	var in []kinesisio.Record
+	for i := range 3000 {
+		in = append(in, kinesisio.Record{PartitionKey: fmt.Sprintf("node-key-%d", i%64), Data: fmt.Appendf(nil, "record %d of the cross-check", i)})
+	}
+	p, s := beam.NewPipelineWithRoot()
+	res := kinesisio.Write(s, e.stream, beam.CreateList(s, in), e.writeOpts("", kinesisio.WithAggregation(kinesisio.Aggregation{}))...)
+	got := results(t, s, res)
+	run(t, p)
+	if f := got().failed; len(f) > 0 {
+		t.Fatalf("%d records failed, e.g. %+v", len(f), f[0])
+	}
+
+	var raw []kplagg.ReadRecord
+	for _, recs := range e.readBack(t) {
+		for _, r := range recs {
+			raw = append(raw, kplagg.ReadRecord{PartitionKey: r.PartitionKey, SequenceNumber: r.SequenceNumber, Data: r.Data})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	users, err := kplagg.DeaggregateAll(ctx, raw)
+	if err != nil {
+		t.Fatalf("aws-kinesis-agg refuses what Write aggregated: %v", err)
+	}
+	type user struct{ PK, Data string }
+	var want, gotUsers []user
+	for _, r := range in {
+		want = append(want, user{r.PartitionKey, string(r.Data)})
+	}
+	aggregated, nextSub := 0, map[string]int64{}
+	for _, u := range users {
+		gotUsers = append(gotUsers, user{u.PartitionKey, string(u.Data)})
+		if u.ExplicitHashKey != "" {
+			t.Errorf("user record %s/%d has explicit hash key %s; none was written", u.SequenceNumber, u.SubSequenceNumber, u.ExplicitHashKey)
+		}
+		if !u.Aggregated {
+			continue
+		}
+		aggregated++
+		if u.SubSequenceNumber != nextSub[u.SequenceNumber] {
+			t.Errorf("record %s: sub-sequence number %d, want %d", u.SequenceNumber, u.SubSequenceNumber, nextSub[u.SequenceNumber])
+		}
+		nextSub[u.SequenceNumber]++
+	}
+	less := func(a, b user) int { return strings.Compare(a.PK+"\x00"+a.Data, b.PK+"\x00"+b.Data) }
+	slices.SortFunc(want, less)
+	slices.SortFunc(gotUsers, less)
+	if diff := cmp.Diff(want, gotUsers); diff != "" {
+		t.Fatalf("user records as aws-kinesis-agg de-aggregates them (-want +got):\n%s", diff)
+	}
+	if aggregated < len(in)-4 || len(nextSub) < 4 {
+		t.Errorf("%d of %d user records in %d aggregates; want nearly all aggregated, at least one aggregate per shard", aggregated, len(in), len(nextSub))
+	}
+	t.Logf("%d Kinesis records, %d aggregates holding %d user records", len(raw), len(nextSub), aggregated)
+}
