@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
@@ -142,29 +143,31 @@ func readUsers(t *testing.T, e *env) []userGot {
 }
 
 // hashRanges returns the hash key range of every shard of e's stream.
-func hashRanges(t *testing.T, e *env) map[string][2]*big.Int {
+func hashRanges(t *testing.T, e *env) map[string]ratelimit.Range {
 	t.Helper()
 	shards, err := kinesistest.Shards(context.Background(), e.client, e.stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[string][2]*big.Int{}
+	m := map[string]ratelimit.Range{}
 	for _, s := range shards {
-		lo, _ := new(big.Int).SetString(aws.ToString(s.HashKeyRange.StartingHashKey), 10)
-		hi, _ := new(big.Int).SetString(aws.ToString(s.HashKeyRange.EndingHashKey), 10)
-		m[aws.ToString(s.ShardId)] = [2]*big.Int{lo, hi}
+		r, err := ratelimit.ParseRange(aws.ToString(s.ShardId), aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[r.ShardID] = r
 	}
 	return m
 }
 
 // hashOf is the hash key Kinesis routes r by.
-func hashOf(r kinesisio.Record) *big.Int {
-	if r.ExplicitHashKey != "" {
-		n, _ := new(big.Int).SetString(r.ExplicitHashKey, 10)
-		return n
+func hashOf(t *testing.T, r kinesisio.Record) ratelimit.HashKey {
+	t.Helper()
+	h, err := ratelimit.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sum := md5.Sum([]byte(r.PartitionKey))
-	return new(big.Int).SetBytes(sum[:])
+	return h
 }
 
 // checkUsers checks that e's stream holds exactly the user records want,
@@ -219,9 +222,9 @@ func checkUsers(t *testing.T, e *env, want []kinesisio.Record, written []kinesis
 		}
 		keyShards[g.pk][g.shard] = true
 		if !anyShard {
-			h, r := hashOf(byData[g.data]), ranges[g.shard]
-			if h.Cmp(r[0]) < 0 || h.Cmp(r[1]) > 0 {
-				t.Errorf("record %.24q with hash key %s landed on %s [%s, %s]", g.data, h, g.shard, r[0], r[1])
+			h, r := hashOf(t, byData[g.data]), ranges[g.shard]
+			if !r.Contains(h) {
+				t.Errorf("record %.24q with hash key %s landed on %s [%s, %s]", g.data, h, g.shard, r.Start, r.End)
 			}
 		}
 	}
@@ -418,7 +421,7 @@ func TestWriteAggregationPartialFailures(t *testing.T) {
 		r := hashRanges(t, e)[shard]
 		lost := map[string]bool{}
 		for _, rec := range spec.records() {
-			if h := hashOf(rec); h.Cmp(r[0]) >= 0 && h.Cmp(r[1]) <= 0 {
+			if r.Contains(hashOf(t, rec)) {
 				lost[string(rec.Data)] = true
 			}
 		}
