@@ -33,8 +33,11 @@
 // arrive and at least every second, until the subscription's 5 minutes
 // (WithSubscriptionDuration) are up or the shard's end. A second
 // subscription for the same consumer and shard within 5 s gets
-// ResourceInUseException; a later one replaces the first. The stock SDK
-// client works against it over HTTP/1.1 and h2c.
+// ResourceInUseException; a later one replaces the first. A consumer is
+// ACTIVE at once, or CREATING for WithConsumerActivation first (subscribing
+// with it then gets ResourceInUseException). ResetSubscriptions breaks open
+// streams mid-stream; Subscriptions counts them. The stock SDK client
+// works against it over HTTP/1.1 and h2c.
 //
 // # Semantics
 //
@@ -62,7 +65,7 @@
 // # Faults
 //
 // Inject adds faults matched by operation and shard, limited by Times
-// and/or For: Throttle, ServerError500, ServiceUnavailable503,
+// and/or For, and to every n-th matching call with Every: Throttle, ServerError500, ServiceUnavailable503,
 // ConnectionReset (a real TCP reset over HTTP/1.1; a stream reset over
 // HTTP/2), Slow(d), ExpiredIterator, ResourceInUse and PartialPutFailure.
 // SetUnavailable fails every call for a while; ClearFaults removes all.

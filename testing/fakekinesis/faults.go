@@ -73,6 +73,10 @@ type Fault struct {
 	Times int
 	// For limits the fault to that long after Inject.
 	For time.Duration
+	// Every > 1 applies the fault to every Every-th matching call only
+	// (the 2nd, 4th, ... for 2); the others are served normally. Times
+	// counts the calls it applied to.
+	Every int
 }
 
 // activeFault is an injected fault with its remaining budget.
@@ -80,6 +84,7 @@ type activeFault struct {
 	Fault
 	left  int       // calls left; <= 0 with Times == 0 means unlimited
 	until time.Time // zero means no deadline
+	seen  int       // matching calls seen (for Every)
 }
 
 // Inject adds a fault. It applies to matching calls until Times calls
@@ -125,6 +130,12 @@ func (s *Server) takeFault(op string, shards []string, want func(faultKind) bool
 		}
 		if a.Shard != "" && !slices.Contains(shards, a.Shard) {
 			continue
+		}
+		if a.Every > 1 {
+			a.seen++
+			if a.seen%a.Every != 0 {
+				continue
+			}
 		}
 		if a.Times > 0 {
 			a.left--

@@ -15,6 +15,15 @@ type consumer struct {
 	name    string
 	arn     string
 	created time.Time
+	active  time.Time // when it is ACTIVE (WithConsumerActivation)
+}
+
+// status is the consumer's ConsumerStatus at now.
+func (cn *consumer) status(now time.Time) string {
+	if now.Before(cn.active) {
+		return "CREATING"
+	}
+	return "ACTIVE"
 }
 
 // wire returns the consumer as the consumer operations describe it.
@@ -22,7 +31,7 @@ func (cn *consumer) wire(streamARN string) wireConsumer {
 	return wireConsumer{
 		ConsumerName:              cn.name,
 		ConsumerARN:               cn.arn,
-		ConsumerStatus:            "ACTIVE",
+		ConsumerStatus:            cn.status(time.Now()),
 		ConsumerCreationTimestamp: ep(cn.created),
 		StreamARN:                 streamARN,
 	}
@@ -91,6 +100,7 @@ func (c *call) registerConsumer(body []byte) (any, error) {
 		name:    *in.ConsumerName,
 		arn:     fmt.Sprintf("%s/consumer/%s:%s", st.arn, *in.ConsumerName, strconv.FormatInt(c.now.Unix(), 10)),
 		created: c.now,
+		active:  c.now.Add(c.s.opts.activation),
 	}
 	st.consumers = append(st.consumers, cn)
 	w := cn.wire("")

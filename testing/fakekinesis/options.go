@@ -18,6 +18,7 @@ type options struct {
 	subscribeReuse   time.Duration
 	maxRequestBytes  int64
 	subscribeEventKB int
+	activation       time.Duration
 }
 
 // defaultOptions returns the defaults NewServer starts from.
@@ -80,4 +81,12 @@ func WithSubscriptionHeartbeat(d time.Duration) Option {
 // ResourceInUseException (default 5 s, as on AWS).
 func WithResubscribeInterval(d time.Duration) Option {
 	return func(o *options) { o.subscribeReuse = d }
+}
+
+// WithConsumerActivation makes a newly registered consumer CREATING for d
+// before it becomes ACTIVE (default 0: ACTIVE at once). SubscribeToShard
+// with a consumer that is not ACTIVE gets ResourceInUseException, as on
+// AWS.
+func WithConsumerActivation(d time.Duration) Option {
+	return func(o *options) { o.activation = d }
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
@@ -18,6 +19,7 @@ type subscription struct {
 	started  time.Time
 	ctx      context.Context // ends with the subscription
 	cancel   context.CancelFunc
+	reset    chan struct{} // closed by ResetSubscriptions
 }
 
 // eventWriter writes event-stream messages and flushes them.
@@ -86,6 +88,9 @@ func (c *call) startSubscription(ctx context.Context, in subscribeInput) (*subsc
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	if cn.status(c.now) != "ACTIVE" {
+		return nil, nil, 0, errf(errResourceInUse, "Consumer %s is not ACTIVE.", cn.arn)
+	}
 	p := in.StartingPosition
 	pos, err := s.startIndex(st, sh, p.Type, p.SequenceNumber, p.Timestamp)
 	if err != nil {
@@ -98,7 +103,7 @@ func (c *call) startSubscription(ctx context.Context, in subscribeInput) (*subsc
 		}
 		old.cancel()
 	}
-	sub := &subscription{stream: st, consumer: cn, started: c.now}
+	sub := &subscription{stream: st, consumer: cn, started: c.now, reset: make(chan struct{})}
 	sub.ctx, sub.cancel = context.WithTimeout(ctx, s.opts.subscription)
 	s.subs[key] = sub
 	return sub, sh, pos, nil
@@ -144,11 +149,46 @@ func (s *Server) handleSubscribe(c *call, w http.ResponseWriter, body []byte) {
 	}, struct{}{}); err != nil {
 		return
 	}
-	s.pump(sub.ctx, ew, sub, sh, pos)
+	if s.pump(sub.ctx, ew, sub, sh, pos) {
+		// Reset: end the response without its end, as a broken
+		// connection does (HTTP/1.1: the connection is closed; HTTP/2:
+		// the stream is reset).
+		panic(http.ErrAbortHandler)
+	}
 }
 
-// pump sends events from pos until ctx ends or the shard's end.
-func (s *Server) pump(ctx context.Context, ew *eventWriter, sub *subscription, sh *shard, pos int) {
+// ResetSubscriptions breaks the open SubscribeToShard streams of shard
+// ("" = of every shard) mid-stream, as a connection reset would, and
+// returns how many it broke. Their clients see a read error, not the end
+// of the stream.
+func (s *Server) ResetSubscriptions(shard string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for key, sub := range s.subs {
+		if shard != "" && !strings.HasSuffix(key, "|"+shard) {
+			continue
+		}
+		select {
+		case <-sub.reset:
+		default:
+			close(sub.reset)
+			n++
+		}
+	}
+	return n
+}
+
+// Subscriptions returns how many SubscribeToShard streams are open.
+func (s *Server) Subscriptions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
+}
+
+// pump sends events from pos until ctx ends or the shard's end. It
+// returns true when the subscription was reset (ResetSubscriptions).
+func (s *Server) pump(ctx context.Context, ew *eventWriter, sub *subscription, sh *shard, pos int) bool {
 	heartbeat := time.NewTimer(0)
 	defer heartbeat.Stop()
 	due := true // send an event at once, as AWS does
@@ -160,7 +200,7 @@ func (s *Server) pump(ctx context.Context, ew *eventWriter, sub *subscription, s
 		if !ok || st != sub.stream {
 			s.mu.Unlock()
 			_ = ew.exception(errResourceNotFound, fmt.Sprintf("Stream %s was deleted.", sub.stream.name))
-			return
+			return false
 		}
 		n, _ := readBatch(sh.records, pos, maxGetRecordsRecords, maxBytes)
 		ev := subscribeEvent{Records: wireRecords(sh.records[pos : pos+n])}
@@ -180,13 +220,18 @@ func (s *Server) pump(ctx context.Context, ew *eventWriter, sub *subscription, s
 		s.mu.Unlock()
 		if n > 0 || end || due {
 			if ew.event(ev) != nil {
-				return
+				return false
 			}
 			due = false
 			heartbeat.Reset(s.opts.heartbeat)
 		}
 		if end {
-			return
+			return false
+		}
+		select {
+		case <-sub.reset:
+			return true
+		default:
 		}
 		if n > 0 {
 			continue
@@ -194,10 +239,13 @@ func (s *Server) pump(ctx context.Context, ew *eventWriter, sub *subscription, s
 		select {
 		case <-ctx.Done():
 		case <-s.done:
-			return
+			return false
+		case <-sub.reset:
+			return true
 		case <-changed:
 		case <-heartbeat.C:
 			due = true
 		}
 	}
+	return false
 }

@@ -1,6 +1,7 @@
 package fakekinesis
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -153,4 +154,81 @@ func TestSubscribeToShardChildShards(t *testing.T) {
 		}
 	}
 	t.Fatal("no ChildShards event")
+}
+
+// subscribe opens a subscription from TRIM_HORIZON.
+func subscribe(t *testing.T, c *kinesis.Client, arn string) (*kinesis.SubscribeToShardEventStream, error) {
+	t.Helper()
+	out, err := c.SubscribeToShard(ctx(t), &kinesis.SubscribeToShardInput{
+		ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.GetStream(), nil
+}
+
+func TestResetSubscriptionsBreaksTheStream(t *testing.T) {
+	s, _ := newServer(t, WithSubscriptionHeartbeat(50*time.Millisecond))
+	c := newClient(s.Endpoint(), true)
+	arn := register(t, c, 1)
+	es, err := subscribe(t, c, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	nextEvent(t, es)
+	if s.Subscriptions() != 1 {
+		t.Fatalf("%d subscriptions open, want 1", s.Subscriptions())
+	}
+	if n := s.ResetSubscriptions("shardId-000000000001"); n != 0 {
+		t.Errorf("reset %d subscriptions of another shard", n)
+	}
+	if n := s.ResetSubscriptions(""); n != 1 {
+		t.Fatalf("reset %d subscriptions, want 1", n)
+	}
+	for {
+		if _, ok := nextEvent(t, es); !ok {
+			break
+		}
+	}
+	if es.Err() == nil {
+		t.Error("a reset stream ended without an error")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Subscriptions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := s.Subscriptions(); n != 0 {
+		t.Errorf("%d subscriptions still open after the reset", n)
+	}
+}
+
+func TestConsumerActivationAndEveryFault(t *testing.T) {
+	s, _ := newServer(t, WithConsumerActivation(300*time.Millisecond), WithResubscribeInterval(0))
+	c := newClient(s.Endpoint(), true)
+	arn := register(t, c, 1)
+	d, err := c.DescribeStreamConsumer(ctx(t), &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ConsumerDescription.ConsumerStatus != types.ConsumerStatusCreating {
+		t.Errorf("new consumer is %s, want CREATING", d.ConsumerDescription.ConsumerStatus)
+	}
+	_, err = subscribe(t, c, arn)
+	wantErr[*types.ResourceInUseException](t, err)
+	time.Sleep(350 * time.Millisecond)
+	s.Inject(Fault{Op: "SubscribeToShard", Kind: ResourceInUse, Every: 2, Times: 2})
+	var refused []bool
+	for range 6 {
+		es, err := subscribe(t, c, arn)
+		if es != nil {
+			es.Close()
+		}
+		refused = append(refused, err != nil)
+	}
+	if want := []bool{false, true, false, true, false, false}; !slices.Equal(refused, want) {
+		t.Errorf("refused %v, want %v", refused, want)
+	}
 }
