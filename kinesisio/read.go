@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
@@ -77,6 +78,8 @@ type readSpec struct {
 	PageSize          int32
 
 	Checkpoints checkpointSpec
+	// FanOut names the enhanced fan-out consumer; empty = polling.
+	FanOut consumerSpec
 }
 
 func defaultReadSpec() readSpec {
@@ -129,6 +132,12 @@ func TryRead(s beam.Scope, stream string, opts ...ReadOption) (beam.PCollection,
 	var err error
 	if spec.Conn, err = newConnection(stream, spec.Conn.Client); err != nil {
 		return beam.PCollection{}, err
+	}
+	if spec.FanOut.enabled() {
+		parsed, _ := awsclient.ParseStream(spec.Conn.Stream) // checked by newConnection
+		if err := checkConsumerStream(spec.FanOut, parsed); err != nil {
+			return beam.PCollection{}, err
+		}
 	}
 	direct := runnerName() == "direct"
 	if direct && !spec.bounded() {

@@ -28,6 +28,10 @@ const maxCallTime = time.Second
 // inside a KPL aggregate.
 var maxRecordsPerCall int
 
+// subscribeSpacing, when set, replaces the 5 s Kinesis requires between
+// two subscriptions to one shard (tests against the in-process server).
+var subscribeSpacing time.Duration
+
 // stopAtAllowance is how far past the job's start a record's arrival time
 // may be before WithStopAtLatest treats it as after the tip: clocks differ
 // (kinesalite stamps the first records of a new shard up to 1 s ahead of
@@ -48,16 +52,24 @@ type readFn struct {
 
 	stream awsclient.Stream
 	client fetcher.API
-	store  checkpoint.Store // nil without WithCheckpoints
+	// consumerARN is the fan-out consumer's ARN, "" when polling.
+	consumerARN string
+	store       checkpoint.Store // nil without WithCheckpoints
 	tsFn   func(Record) time.Time
 	m      readMetrics
 	member member
 }
 
 func (fn *readFn) Setup(ctx context.Context) error {
-	var err error
-	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
+	stream, client, err := fn.Spec.Conn.dial(ctx)
+	if err != nil {
 		return err
+	}
+	fn.stream, fn.client = stream, client
+	if fn.Spec.FanOut.enabled() {
+		if fn.consumerARN, err = resolveConsumer(ctx, client, stream, fn.Spec); err != nil {
+			return err
+		}
 	}
 	if name := fn.Spec.TimestampFn; name != "" {
 		f, err := runtime.ResolveFunction(name, reflect.TypeOf((func(Record) time.Time)(nil)))
@@ -170,7 +182,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 			return parentPoll, false, nil
 		}
 	}
-	f := run.Fetchers.Acquire(d.ShardID, fn.Spec.fetchConfig(fn.stream, d, from), fn.client)
+	f := run.Fetchers.Acquire(d.ShardID, fn.Spec.fetchConfig(fn.stream, fn.consumerARN, d, from), fn.client)
 	defer fn.m.report(ctx, d.ShardID, f)
 	stopAt := time.UnixMilli(d.StopAtMillis)
 	advance := func(t time.Time) {
@@ -253,7 +265,11 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 	}
 	if err := f.Err(); err != nil {
 		run.Fetchers.Release(d.ShardID, f)
-		return 0, true, explain(err, fn.stream, fn.Spec.Conn.Client, readAccess)
+		a := readAccess
+		if fn.consumerARN != "" {
+			a = fanOutAccess
+		}
+		return 0, true, explain(err, fn.stream, fn.Spec.Conn.Client, a)
 	}
 	if fn.Spec.ProcessingTime {
 		advance(time.Now())
@@ -311,9 +327,11 @@ func (fn *readFn) watermarkAfter(rec Record, ts time.Time) time.Time {
 
 // fetchConfig is the configuration of the fetcher of one shard, read
 // from start: the one place where Read's settings reach the fetcher.
-func (s readSpec) fetchConfig(stream awsclient.Stream, d shardDesc, start restriction.Position) fetcher.Config {
+func (s readSpec) fetchConfig(stream awsclient.Stream, consumerARN string, d shardDesc, start restriction.Position) fetcher.Config {
 	return fetcher.Config{
 		Stream:           stream,
+		ConsumerARN:      consumerARN,
+		SubscribeSpacing: subscribeSpacing,
 		ShardID:          d.ShardID,
 		Start:            start,
 		HashKeyStart:     d.HashKeyStart,
@@ -401,6 +419,8 @@ type readMetrics struct {
 
 	aggregates, userRecords, corrupt, outsideRange beam.Counter
 
+	subscriptions, subRenewals, inUse, events beam.Counter
+
 	commits, commitFailures, commitsThrottled beam.Counter
 	sinceCommit                               map[string]beam.Gauge
 }
@@ -413,6 +433,8 @@ func newReadMetrics() readMetrics {
 		gauges:     map[string]beam.Gauge{},
 		aggregates: c("read_kpl_aggregates"), userRecords: c("read_kpl_user_records"),
 		corrupt: c("read_kpl_corrupt"), outsideRange: c("read_kpl_outside_shard"),
+		subscriptions: c("read_subscriptions"), subRenewals: c("read_subscription_renewals"),
+		inUse: c("read_subscribe_in_use"), events: c("read_events"),
 		commits: c("read_commits"), commitFailures: c("read_commit_failures"), commitsThrottled: c("read_commits_throttled"),
 		sinceCommit: map[string]beam.Gauge{},
 	}
@@ -445,7 +467,8 @@ func (m *readMetrics) report(ctx context.Context, shardID string, f *fetcher.Fet
 	}
 	s := f.StatsDelta()
 	for c, n := range map[*beam.Counter]int64{&m.calls: s.Calls, &m.throttled: s.Throttled, &m.renewals: s.Renewals, &m.retried: s.Retried,
-		&m.aggregates: s.Aggregates, &m.userRecords: s.UserRecords, &m.corrupt: s.Corrupt, &m.outsideRange: s.OutsideRange} {
+		&m.aggregates: s.Aggregates, &m.userRecords: s.UserRecords, &m.corrupt: s.Corrupt, &m.outsideRange: s.OutsideRange,
+		&m.subscriptions: s.Subscriptions, &m.subRenewals: s.SubRenewals, &m.inUse: s.InUse, &m.events: s.Events} {
 		if n > 0 {
 			c.Inc(ctx, n)
 		}

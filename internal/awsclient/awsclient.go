@@ -59,7 +59,7 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("kinesisio: loading AWS configuration: %w", err)
 	}
-	cfg.HTTPClient = hideBodyWriteTo{cfg.HTTPClient}
+	cfg.HTTPClient = splitClients(cfg.HTTPClient)
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("kinesisio: no AWS region: set it with kinesisio.WithRegion, a stream ARN, or AWS_REGION on the workers")
 	}

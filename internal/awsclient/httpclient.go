@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,29 @@ func newBuildableClient(opts ...func(*http.Transport)) *awshttp.BuildableClient 
 			o(t)
 		}
 	}).WithTimeout(60 * time.Second)
+}
+
+// splitClients wraps the HTTP client the AWS config loader configured:
+// calls go through it with its 60 s bound, while SubscribeToShard, whose
+// response streams for up to 5 minutes, goes through a copy without that
+// bound (each with its own connection pool, built once here).
+func splitClients(c aws.HTTPClient) aws.HTTPClient {
+	b, ok := c.(*awshttp.BuildableClient)
+	if !ok {
+		return hideBodyWriteTo{c}
+	}
+	return splitClient{calls: hideBodyWriteTo{b}, streams: hideBodyWriteTo{b.WithTimeout(0)}}
+}
+
+// splitClient sends SubscribeToShard through streams, the rest through
+// calls.
+type splitClient struct{ calls, streams aws.HTTPClient }
+
+func (c splitClient) Do(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".SubscribeToShard") {
+		return c.streams.Do(r)
+	}
+	return c.calls.Do(r)
 }
 
 // hideBodyWriteTo works around a race between smithy-go and net/http that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"io"
 	"net"
 	"net/http"
@@ -104,17 +105,24 @@ func TestLoadConfigWithCABundle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadConfig with AWS_CA_BUNDLE: %v", err)
 	}
-	if _, ok := cfg.HTTPClient.(hideBodyWriteTo); !ok {
-		t.Errorf("HTTP client %T is not wrapped", cfg.HTTPClient)
+	split, ok := cfg.HTTPClient.(splitClient)
+	if !ok {
+		t.Fatalf("HTTP client %T is not wrapped", cfg.HTTPClient)
 	}
-	// The bundle reached the transport: the test server's certificate,
+	if b := split.streams.(hideBodyWriteTo).HTTPClient.(*awshttp.BuildableClient); b.GetTimeout() != 0 {
+		t.Errorf("the SubscribeToShard client bounds a call to %v", b.GetTimeout())
+	}
+	// The bundle reached both transports: the test server's certificate,
 	// which nothing else trusts, is accepted.
-	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-	resp, err := cfg.HTTPClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s with the bundle: %v", srv.URL, err)
+	for _, target := range []string{"Kinesis_20131202.GetRecords", "Kinesis_20131202.SubscribeToShard"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Header.Set("X-Amz-Target", target)
+		resp, err := cfg.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s to %s with the bundle: %v", target, srv.URL, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 }
 
 func TestWithHeadersAtRecordsTheResponseHeaders(t *testing.T) {

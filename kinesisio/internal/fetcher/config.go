@@ -39,6 +39,10 @@ type Config struct {
 	// to count the user records of aggregates outside it; "" = unknown.
 	HashKeyStart, HashKeyEnd string
 
+	// ConsumerARN, when set, reads with enhanced fan-out (SubscribeToShard)
+	// as this registered consumer instead of polling.
+	ConsumerARN string
+
 	MaxBufferedBytes int64         // fetch only while less than this is buffered
 	RecordsPerCall   int32         // GetRecords Limit
 	CallsPerSecond   float64       // GetRecords calls per second at most
@@ -49,6 +53,9 @@ type Config struct {
 	BackoffBase      time.Duration // first retry delay (before jitter)
 	BackoffMax       time.Duration // largest retry delay
 	IdleTimeout      time.Duration // stop when nobody consumed for this long
+
+	SubscribeSpacing time.Duration // least time between subscriptions (EFO)
+	EventTimeout     time.Duration // resubscribe after this long without an event (EFO)
 }
 
 // WithDefaults fills unset fields with the defaults: the full per-shard
@@ -77,6 +84,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = 5 * time.Second
+	}
+	if c.SubscribeSpacing <= 0 {
+		c.SubscribeSpacing = SubscribeSpacing
+	}
+	if c.EventTimeout <= 0 {
+		c.EventTimeout = 30 * time.Second
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 2 * time.Minute

@@ -2,21 +2,12 @@ package fetcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
@@ -27,6 +18,7 @@ import (
 type API interface {
 	GetShardIterator(context.Context, *kinesis.GetShardIteratorInput, ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
 	GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+	SubscribeToShard(context.Context, *kinesis.SubscribeToShardInput, ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error)
 }
 
 // Fetcher runs the GetRecords loop of one shard in its own goroutine.
@@ -166,6 +158,9 @@ func (f *Fetcher) ResumeIn() time.Duration {
 	if len(f.queue) > 0 {
 		return floor
 	}
+	if f.cfg.ConsumerARN != "" {
+		return fanOutResume
+	}
 	d := time.Until(f.nextCallAt) + 20*time.Millisecond
 	return min(max(d, floor), ceiling)
 }
@@ -196,6 +191,10 @@ func (f *Fetcher) StatsDelta() Stats {
 		Retried:            now.Retried - prev.Retried,
 		Renewals:           now.Renewals - prev.Renewals,
 		MillisBehindLatest: now.MillisBehindLatest,
+		Subscriptions:      now.Subscriptions - prev.Subscriptions,
+		SubRenewals:        now.SubRenewals - prev.SubRenewals,
+		InUse:              now.InUse - prev.InUse,
+		Events:             now.Events - prev.Events,
 		Aggregates:         now.Aggregates - prev.Aggregates,
 		UserRecords:        now.UserRecords - prev.UserRecords,
 		Corrupt:            now.Corrupt - prev.Corrupt,
@@ -316,118 +315,11 @@ func (f *Fetcher) run() {
 		}
 		close(f.done)
 	}()
-	pos := f.cfg.Start // where a new iterator must start
-	iter := ""
-	failures := 0
-	var ahead clockWait
-	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
-	quota := ratelimit.Bucket{Rate: f.cfg.BytesPerSecond}
-	if f.cfg.Unpaced {
-		minInterval = 0
+	if f.cfg.ConsumerARN != "" {
+		f.fanOut()
+		return
 	}
-	next := time.Now()
-	for {
-		if !f.waitForSpace() || !f.wait(next) {
-			return
-		}
-		if iter == "" {
-			it, err := f.iterator(pos)
-			if err != nil {
-				if timestampAhead(pos, err) {
-					// The service's clock is behind the time this job
-					// pinned (LATEST, or a recent AT_TIMESTAMP): wait
-					// for it to catch up, within MaxClockAhead.
-					wait, fatal := ahead.refused(pos, err, time.Now())
-					if fatal != nil {
-						f.fail(fmt.Errorf("kinesisio: reading shard %s of stream %s: %w", f.cfg.ShardID, f.cfg.Stream, fatal))
-						return
-					}
-					if ahead.refusals == 1 {
-						log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: Kinesis refuses an iterator at %v, ahead of its clock (%s); waiting for it (at most %v of difference): %v",
-							f.cfg.ShardID, f.cfg.Stream, pos, ahead.clock(), MaxClockAhead, err)
-					}
-					f.stats.retried.Add(1)
-					failures++
-					next = time.Now().Add(min(backoff.Policy{Base: f.cfg.BackoffBase, Max: time.Second}.Ceiling(failures+1), wait))
-					continue
-				}
-				if !f.handle(err, &failures, &next) {
-					return
-				}
-				continue
-			}
-			iter = it
-		}
-		callStart := time.Now()
-		f.stats.calls.Add(1)
-		ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
-		ctx, headersAt := awsclient.WithHeadersAt(ctx)
-		limit := f.cfg.RecordsPerCall
-		if f.stats.calls.Load() == 1 {
-			// The first call asks for less, so the first records reach
-			// the pipeline sooner (a full call of small records can take
-			// the service a quarter of a second).
-			limit = min(limit, firstCallLimit)
-		}
-		out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{
-			ShardIterator: aws.String(iter),
-			Limit:         aws.Int32(limit),
-		})
-		cancel()
-		// The service charged the call by the time its response headers
-		// arrived (or, without them, by now).
-		charged := headersAt()
-		if charged.IsZero() {
-			charged = time.Now()
-		}
-		next = callStart.Add(minInterval)
-		if err != nil {
-			if awsclient.Classify(err) == awsclient.ExpiredIterator {
-				// Renew after the last record fetched: everything up to it
-				// is in the buffer or already claimed.
-				f.stats.renewals.Add(1)
-				iter = ""
-				continue
-			}
-			if !f.handle(err, &failures, &next) {
-				return
-			}
-			continue
-		}
-		failures = 0
-		b := &Batch{
-			Fetched:            len(out.Records),
-			CallStart:          callStart,
-			MillisBehindLatest: -1,
-			ShardEnd:           out.NextShardIterator == nil,
-			ChildShards:        out.ChildShards,
-		}
-		if out.MillisBehindLatest != nil {
-			b.MillisBehindLatest = *out.MillisBehindLatest
-			f.stats.mbl.Store(*out.MillisBehindLatest)
-		}
-		var fetched int64
-		b.Records, b.bytes, fetched = f.expand(out.Records, f.cfg.Start)
-		if n := len(out.Records); n > 0 {
-			pos = restriction.After(aws.ToString(out.Records[n-1].SequenceNumber))
-		}
-		f.push(b)
-		f.observeRate(fetched, time.Since(callStart))
-		if b.ShardEnd {
-			return
-		}
-		iter = *out.NextShardIterator
-		// Stay within the shard's byte rate the way the service accounts
-		// for it (a 10 MiB call buys 5 s of silence), and poll slower when
-		// there was nothing to read.
-		if !f.cfg.Unpaced {
-			next = maxTime(next, quota.Charge(callStart, charged, float64(fetched)))
-		}
-		if len(out.Records) == 0 {
-			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))
-		}
-		f.setNextCall(next)
-	}
+	f.poll()
 }
 
 // handle deals with a failed call: it returns false when the error is
@@ -455,117 +347,6 @@ func (f *Fetcher) handle(err error, failures *int, next *time.Time) bool {
 
 func (f *Fetcher) backoff() backoff.Policy {
 	return backoff.Policy{Base: f.cfg.BackoffBase, Max: f.cfg.BackoffMax}
-}
-
-func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
-	name, arn := f.cfg.Stream.Ref()
-	in := &kinesis.GetShardIteratorInput{StreamName: name, StreamARN: arn, ShardId: aws.String(f.cfg.ShardID)}
-	switch pos.Kind {
-	case restriction.TrimHorizon:
-		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
-	case restriction.AtTimestamp:
-		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
-		in.Timestamp = aws.Time(pos.Time())
-	case restriction.AtSequence:
-		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
-		in.StartingSequenceNumber = aws.String(pos.Seq)
-	case restriction.AfterSequence:
-		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
-		in.StartingSequenceNumber = aws.String(pos.Seq)
-	default:
-		return "", fmt.Errorf("kinesisio: shard %s: %w", f.cfg.ShardID, pos.Validate())
-	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
-	defer cancel()
-	out, err := f.api.GetShardIterator(ctx, in)
-	if err != nil {
-		return "", fmt.Errorf("GetShardIterator %v: %w", pos, err)
-	}
-	if out.ShardIterator == nil {
-		return "", fmt.Errorf("GetShardIterator %v returned no iterator", pos)
-	}
-	return *out.ShardIterator, nil
-}
-
-// MaxClockAhead is how far ahead of the service's clock an AT_TIMESTAMP
-// start may be and still be waited for: LATEST is pinned to the worker's
-// clock at the job's start, and Kinesis refuses an iterator at a time its
-// own clock has not reached. It is the clock skew AWS's request signing
-// tolerates before the SDK has to correct for it: a worker clock further
-// ahead is a misconfiguration to report, not to wait out for minutes. A
-// timestamp further ahead fails the read, naming both clocks.
-const MaxClockAhead = 5 * time.Minute
-
-// clockWait follows the refusals of an AT_TIMESTAMP iterator whose
-// timestamp is ahead of the service's clock.
-type clockWait struct {
-	refusals int
-	first    time.Time // when the first refusal came
-	service  time.Time // the service's clock at the last refusal, if known
-}
-
-// refused takes a refusal of pos at now and returns how long to wait
-// before asking again, or the error that ends the read: the timestamp is
-// more than MaxClockAhead ahead of the service's clock, or, when the
-// service does not say its time, refusals went on for MaxClockAhead.
-func (c *clockWait) refused(pos restriction.Position, err error, now time.Time) (time.Duration, error) {
-	c.refusals++
-	if c.first.IsZero() {
-		c.first = now
-	}
-	c.service = serviceClock(err)
-	if !c.service.IsZero() {
-		gap := pos.Time().Sub(c.service)
-		if gap > MaxClockAhead {
-			return 0, fmt.Errorf("start position %v is %v ahead of the Kinesis clock (%s), more than the %v of clock difference Read waits for: check the start position (AtTimestamp) and the workers' clocks: %w",
-				pos, gap.Round(time.Millisecond), c.clock(), MaxClockAhead, err)
-		}
-		return max(gap, 10*time.Millisecond), nil
-	}
-	if now.Sub(c.first) > MaxClockAhead {
-		return 0, fmt.Errorf("start position %v refused by Kinesis as ahead of its clock for %v (its clock unknown; this worker's is %s): check the start position (AtTimestamp) and the workers' clocks: %w",
-			pos, now.Sub(c.first).Round(time.Second), now.UTC().Format(time.RFC3339Nano), err)
-	}
-	return time.Second, nil
-}
-
-// clock describes the service's clock as last seen.
-func (c *clockWait) clock() string {
-	if c.service.IsZero() {
-		return "not given"
-	}
-	return c.service.UTC().Format(time.RFC3339Nano)
-}
-
-var currentMillisRE = regexp.MustCompile(`currentTimestampInMillis: *(\d+)`)
-
-// serviceClock returns the service's clock as a refusal gives it: the
-// currentTimestampInMillis of Kinesis's message (kinesalite copies it), or
-// the response's Date header (to the second), or zero.
-func serviceClock(err error) time.Time {
-	var inv *types.InvalidArgumentException
-	if errors.As(err, &inv) {
-		if m := currentMillisRE.FindStringSubmatch(inv.ErrorMessage()); m != nil {
-			if ms, perr := strconv.ParseInt(m[1], 10, 64); perr == nil {
-				return time.UnixMilli(ms)
-			}
-		}
-	}
-	var resp *smithyhttp.ResponseError
-	if errors.As(err, &resp) && resp.Response != nil {
-		if t, perr := http.ParseTime(resp.Response.Header.Get("Date")); perr == nil {
-			return t
-		}
-	}
-	return time.Time{}
-}
-
-// timestampAhead reports the InvalidArgumentException Kinesis returns for
-// an AT_TIMESTAMP iterator whose timestamp is ahead of its own clock.
-func timestampAhead(pos restriction.Position, err error) bool {
-	var inv *types.InvalidArgumentException
-	return pos.Kind == restriction.AtTimestamp && errors.As(err, &inv) &&
-		strings.Contains(strings.ToLower(inv.ErrorMessage()), "timestamp")
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -11,6 +11,11 @@ type Stats struct {
 	Renewals           int64 // iterators renewed after expiring
 	MillisBehindLatest int64 // last reported, -1 if none yet
 
+	Subscriptions int64 // SubscribeToShard streams opened (EFO)
+	SubRenewals   int64 // subscriptions the service ended, renewed (EFO)
+	InUse         int64 // subscribes refused with ResourceInUseException, waited out (EFO)
+	Events        int64 // SubscribeToShardEvents received (EFO)
+
 	Aggregates   int64 // KPL aggregates de-aggregated
 	UserRecords  int64 // user records they held
 	Corrupt      int64 // records with the KPL magic that did not check, passed through
@@ -20,6 +25,8 @@ type Stats struct {
 type counters struct {
 	calls, throttled, retried, renewals atomic.Int64
 	mbl                                 atomic.Int64
+
+	subscriptions, subRenewals, inUse, events atomic.Int64
 
 	aggregates, userRecords, corrupt, outsideRange atomic.Int64
 }
@@ -31,6 +38,10 @@ func (c *counters) snapshot() Stats {
 		Retried:            c.retried.Load(),
 		Renewals:           c.renewals.Load(),
 		MillisBehindLatest: c.mbl.Load(),
+		Subscriptions:      c.subscriptions.Load(),
+		SubRenewals:        c.subRenewals.Load(),
+		InUse:              c.inUse.Load(),
+		Events:             c.events.Load(),
 		Aggregates:         c.aggregates.Load(),
 		UserRecords:        c.userRecords.Load(),
 		Corrupt:            c.corrupt.Load(),

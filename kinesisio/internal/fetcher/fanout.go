@@ -1,0 +1,238 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+)
+
+// Enhanced fan-out limits and defaults.
+const (
+	// SubscribeSpacing is the least time between two SubscribeToShard
+	// calls of one consumer for one shard: Kinesis refuses a call within
+	// 5 s of the last successful one with ResourceInUseException.
+	SubscribeSpacing = 5 * time.Second
+	// fanOutResume is when a consumer that found nothing looks again:
+	// records are pushed as they arrive, so there is no call to wait for.
+	fanOutResume = 50 * time.Millisecond
+	// inUseMax bounds the wait after a ResourceInUseException: the
+	// subscription in the way (elsewhere, or not yet ended by the
+	// service) lasts at most 5 minutes, and a consumer not yet ACTIVE
+	// becomes so within seconds.
+	inUseMax = 10 * time.Second
+)
+
+// noInitialResponse makes the SDK read SubscribeToShard's first frame as
+// an event instead of requiring an initial-response frame: Kinesis sends
+// one (it then arrives as an UnknownUnionMember, ignored), kinesis-mock and
+// LocalStack send none (the stock SDK fails on them with "expected
+// initial-response"). One client works against all of them.
+type noInitialResponse struct{ smithyhttp.ClientProtocol }
+
+func (noInitialResponse) HasInitialEventMessage() bool { return false }
+
+func withoutInitialResponse(o *kinesis.Options) {
+	if o.Protocol != nil {
+		o.Protocol = noInitialResponse{o.Protocol}
+	}
+}
+
+// subscription is what one SubscribeToShard stream ended with.
+type subscription struct {
+	events   int
+	records  int
+	shardEnd bool  // the shard's last event came
+	stop     bool  // the fetcher is closing or abandoned
+	err      error // nil (and not stop or shardEnd): the service ended it
+}
+
+// fanOut is the enhanced fan-out loop: one SubscribeToShard stream at a
+// time, renewed from the last record or continuation when the service
+// ends it, until the shard's end, a permanent error or Close. Every
+// failure other than a permanent one is waited out per shard and retried.
+func (f *Fetcher) fanOut() {
+	pos := f.cfg.Start // where the next subscription starts
+	failures, inUse := 0, 0
+	var ahead clockWait
+	var lastSubscribe time.Time
+	next := time.Now()
+	for {
+		if !f.waitForSpace() || !f.wait(next) {
+			return
+		}
+		start := time.Now()
+		stream, done, err := f.subscribe(pos)
+		if err == nil {
+			lastSubscribe = start
+			f.stats.subscriptions.Add(1)
+			var sub subscription
+			pos, sub = f.consume(stream, pos)
+			done()
+			if sub.shardEnd || sub.stop {
+				return
+			}
+			if sub.events > 0 {
+				failures, inUse = 0, 0
+			}
+			err = sub.err
+			if err == nil {
+				f.stats.subRenewals.Add(1)
+				next = lastSubscribe.Add(f.cfg.SubscribeSpacing)
+				f.setNextCall(next)
+				continue
+			}
+		}
+		// Never ask again before the service allows it.
+		next = maxTime(time.Now(), lastSubscribe.Add(f.cfg.SubscribeSpacing))
+		var riu *types.ResourceInUseException
+		switch {
+		case errors.As(err, &riu):
+			// Another subscription of this consumer to this shard is
+			// open (the shard moved here from another worker, or the
+			// service has not let go of ours yet), or the consumer is
+			// not ACTIVE yet. Both end by themselves: wait, never fail.
+			inUse++
+			f.stats.inUse.Add(1)
+			if inUse == 1 || inUse%30 == 0 {
+				log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: SubscribeToShard refused %d time(s) with ResourceInUseException (another subscription of consumer %s to the shard is open, or it is not ACTIVE yet); waiting: %v",
+					f.cfg.ShardID, f.cfg.Stream, inUse, f.cfg.ConsumerARN, err)
+			}
+			next = maxTime(next, time.Now().Add(backoff.Policy{Base: time.Second, Max: inUseMax}.Delay(inUse)))
+		case timestampAhead(pos, err):
+			wait, fatal := ahead.refused(pos, err, time.Now())
+			if fatal != nil {
+				f.fail(fmt.Errorf("kinesisio: subscribing to shard %s of stream %s: %w", f.cfg.ShardID, f.cfg.Stream, fatal))
+				return
+			}
+			f.stats.retried.Add(1)
+			next = maxTime(next, time.Now().Add(max(wait, time.Second)))
+		default:
+			if !f.handle(err, &failures, &next) {
+				return
+			}
+		}
+		f.setNextCall(next)
+	}
+}
+
+// subscribe opens a subscription at pos. The call's context lives as long
+// as the stream, until done is called; CallTimeout bounds only the wait
+// for the response.
+func (f *Fetcher) subscribe(pos restriction.Position) (stream *kinesis.SubscribeToShardEventStream, done func(), err error) {
+	sp, err := startingPosition(pos)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kinesisio: shard %s: %w", f.cfg.ShardID, err)
+	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	timer := time.AfterFunc(f.cfg.CallTimeout, cancel)
+	f.stats.calls.Add(1)
+	out, err := f.api.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{
+		ConsumerARN:      aws.String(f.cfg.ConsumerARN),
+		ShardId:          aws.String(f.cfg.ShardID),
+		StartingPosition: sp,
+	}, withoutInitialResponse)
+	if !timer.Stop() && err == nil {
+		out.GetStream().Close()
+		err = fmt.Errorf("no response within %v", f.cfg.CallTimeout)
+	}
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("SubscribeToShard %v: %w", pos, err)
+	}
+	return out.GetStream(), cancel, nil
+}
+
+// startingPosition is pos as SubscribeToShard takes it.
+func startingPosition(pos restriction.Position) (*types.StartingPosition, error) {
+	switch pos.Kind {
+	case restriction.TrimHorizon:
+		return &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}, nil
+	case restriction.AtTimestamp:
+		return &types.StartingPosition{Type: types.ShardIteratorTypeAtTimestamp, Timestamp: aws.Time(pos.Time())}, nil
+	case restriction.AtSequence:
+		return &types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: aws.String(pos.Seq)}, nil
+	case restriction.AfterSequence:
+		return &types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: aws.String(pos.Seq)}, nil
+	}
+	return nil, pos.Validate()
+}
+
+// consume reads one subscription's events into the buffer until it ends,
+// and returns where the next subscription must start: after the last
+// record received, or after the continuation sequence number when the
+// service moved past records it did not send (trimmed). It reads the
+// next event only while the buffer has room, so a slow consumer holds
+// the service back through flow control instead of filling memory.
+func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restriction.Position) (restriction.Position, subscription) {
+	defer stream.Close()
+	var sub subscription
+	idle := time.NewTimer(f.cfg.EventTimeout)
+	defer idle.Stop()
+	last := time.Now()
+	for {
+		if !f.waitForSpace() {
+			sub.stop = true
+			return pos, sub
+		}
+		idle.Reset(f.cfg.EventTimeout)
+		var ev types.SubscribeToShardEventStream
+		var ok bool
+		select {
+		case <-f.ctx.Done():
+			sub.stop = true
+			return pos, sub
+		case <-idle.C:
+			sub.err = fmt.Errorf("SubscribeToShard %v: no event for %v", pos, f.cfg.EventTimeout)
+			return pos, sub
+		case ev, ok = <-stream.Events():
+		}
+		if !ok {
+			sub.err = stream.Err()
+			return pos, sub
+		}
+		e, isEvent := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+		if !isEvent {
+			continue // the initial-response frame (see noInitialResponse)
+		}
+		received := time.Now()
+		sub.events++
+		f.stats.events.Add(1)
+		b := &Batch{
+			Fetched:            len(e.Value.Records),
+			CallStart:          received,
+			MillisBehindLatest: -1,
+			ShardEnd:           len(e.Value.ChildShards) > 0,
+			ChildShards:        e.Value.ChildShards,
+		}
+		if m := e.Value.MillisBehindLatest; m != nil {
+			b.MillisBehindLatest = *m
+			f.stats.mbl.Store(*m)
+		}
+		var fetched int64
+		b.Records, b.bytes, fetched = f.expand(e.Value.Records, f.cfg.Start)
+		if n := len(e.Value.Records); n > 0 {
+			sub.records += n
+			pos = restriction.After(aws.ToString(e.Value.Records[n-1].SequenceNumber))
+		}
+		if c := aws.ToString(e.Value.ContinuationSequenceNumber); c != "" && pos.Kind == restriction.AfterSequence && seqnum.Compare(pos.Seq, c) < 0 {
+			pos = restriction.After(c)
+		}
+		f.push(b)
+		f.observeRate(fetched, received.Sub(last))
+		last = received
+		if b.ShardEnd {
+			sub.shardEnd = true
+			return pos, sub
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package fetcher
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+)
+
+// poll is the GetRecords loop: it fetches from cfg.Start within the
+// shard's quota until the shard's end, a permanent error or Close.
+func (f *Fetcher) poll() {
+	pos := f.cfg.Start // where a new iterator must start
+	iter := ""
+	failures := 0
+	var ahead clockWait
+	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
+	quota := ratelimit.Bucket{Rate: f.cfg.BytesPerSecond}
+	if f.cfg.Unpaced {
+		minInterval = 0
+	}
+	next := time.Now()
+	for {
+		if !f.waitForSpace() || !f.wait(next) {
+			return
+		}
+		if iter == "" {
+			it, err := f.iterator(pos)
+			if err != nil {
+				if timestampAhead(pos, err) {
+					// The service's clock is behind the time this job
+					// pinned (LATEST, or a recent AT_TIMESTAMP): wait
+					// for it to catch up, within MaxClockAhead.
+					wait, fatal := ahead.refused(pos, err, time.Now())
+					if fatal != nil {
+						f.fail(fmt.Errorf("kinesisio: reading shard %s of stream %s: %w", f.cfg.ShardID, f.cfg.Stream, fatal))
+						return
+					}
+					if ahead.refusals == 1 {
+						log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: Kinesis refuses an iterator at %v, ahead of its clock (%s); waiting for it (at most %v of difference): %v",
+							f.cfg.ShardID, f.cfg.Stream, pos, ahead.clock(), MaxClockAhead, err)
+					}
+					f.stats.retried.Add(1)
+					failures++
+					next = time.Now().Add(min(backoff.Policy{Base: f.cfg.BackoffBase, Max: time.Second}.Ceiling(failures+1), wait))
+					continue
+				}
+				if !f.handle(err, &failures, &next) {
+					return
+				}
+				continue
+			}
+			iter = it
+		}
+		callStart := time.Now()
+		f.stats.calls.Add(1)
+		ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
+		ctx, headersAt := awsclient.WithHeadersAt(ctx)
+		limit := f.cfg.RecordsPerCall
+		if f.stats.calls.Load() == 1 {
+			// The first call asks for less, so the first records reach
+			// the pipeline sooner (a full call of small records can take
+			// the service a quarter of a second).
+			limit = min(limit, firstCallLimit)
+		}
+		out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{
+			ShardIterator: aws.String(iter),
+			Limit:         aws.Int32(limit),
+		})
+		cancel()
+		// The service charged the call by the time its response headers
+		// arrived (or, without them, by now).
+		charged := headersAt()
+		if charged.IsZero() {
+			charged = time.Now()
+		}
+		next = callStart.Add(minInterval)
+		if err != nil {
+			if awsclient.Classify(err) == awsclient.ExpiredIterator {
+				// Renew after the last record fetched: everything up to it
+				// is in the buffer or already claimed.
+				f.stats.renewals.Add(1)
+				iter = ""
+				continue
+			}
+			if !f.handle(err, &failures, &next) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		b := &Batch{
+			Fetched:            len(out.Records),
+			CallStart:          callStart,
+			MillisBehindLatest: -1,
+			ShardEnd:           out.NextShardIterator == nil,
+			ChildShards:        out.ChildShards,
+		}
+		if out.MillisBehindLatest != nil {
+			b.MillisBehindLatest = *out.MillisBehindLatest
+			f.stats.mbl.Store(*out.MillisBehindLatest)
+		}
+		var fetched int64
+		b.Records, b.bytes, fetched = f.expand(out.Records, f.cfg.Start)
+		if n := len(out.Records); n > 0 {
+			pos = restriction.After(aws.ToString(out.Records[n-1].SequenceNumber))
+		}
+		f.push(b)
+		f.observeRate(fetched, time.Since(callStart))
+		if b.ShardEnd {
+			return
+		}
+		iter = *out.NextShardIterator
+		// Stay within the shard's byte rate the way the service accounts
+		// for it (a 10 MiB call buys 5 s of silence), and poll slower when
+		// there was nothing to read.
+		if !f.cfg.Unpaced {
+			next = maxTime(next, quota.Charge(callStart, charged, float64(fetched)))
+		}
+		if len(out.Records) == 0 {
+			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))
+		}
+		f.setNextCall(next)
+	}
+}
+
+func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
+	name, arn := f.cfg.Stream.Ref()
+	in := &kinesis.GetShardIteratorInput{StreamName: name, StreamARN: arn, ShardId: aws.String(f.cfg.ShardID)}
+	switch pos.Kind {
+	case restriction.TrimHorizon:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case restriction.AtTimestamp:
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(pos.Time())
+	case restriction.AtSequence:
+		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+		in.StartingSequenceNumber = aws.String(pos.Seq)
+	case restriction.AfterSequence:
+		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		in.StartingSequenceNumber = aws.String(pos.Seq)
+	default:
+		return "", fmt.Errorf("kinesisio: shard %s: %w", f.cfg.ShardID, pos.Validate())
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
+	defer cancel()
+	out, err := f.api.GetShardIterator(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("GetShardIterator %v: %w", pos, err)
+	}
+	if out.ShardIterator == nil {
+		return "", fmt.Errorf("GetShardIterator %v returned no iterator", pos)
+	}
+	return *out.ShardIterator, nil
+}
