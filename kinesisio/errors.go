@@ -21,9 +21,9 @@ type access struct {
 }
 
 var (
-	readAccess  = access{"reading", "kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords", "kms:Decrypt"}
+	readAccess   = access{"reading", "kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords", "kms:Decrypt"}
 	fanOutAccess = access{"reading with enhanced fan-out from", "kinesis:ListShards, kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer (with ConsumerName also kinesis:DescribeStreamSummary and kinesis:RegisterStreamConsumer)", "kms:Decrypt"}
-	writeAccess = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or WithAggregation)", "kms:GenerateDataKey"}
+	writeAccess  = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or WithAggregation)", "kms:GenerateDataKey"}
 )
 
 // explain turns a permanent error into a message that says what to fix.

@@ -34,3 +34,12 @@ func SetShardMapMinAge(d time.Duration) (restore func()) {
 	prev := shardMapMinAge.Swap(int64(d))
 	return func() { shardMapMinAge.Store(prev) }
 }
+
+// SetSubscribeSpacing replaces the 5 s Read waits between two
+// subscriptions to one shard (what Kinesis requires), for tests against
+// the in-process server, and returns a function that restores it.
+func SetSubscribeSpacing(d time.Duration) (restore func()) {
+	prev := subscribeSpacing
+	subscribeSpacing = d
+	return func() { subscribeSpacing = prev }
+}

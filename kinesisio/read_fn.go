@@ -55,9 +55,9 @@ type readFn struct {
 	// consumerARN is the fan-out consumer's ARN, "" when polling.
 	consumerARN string
 	store       checkpoint.Store // nil without WithCheckpoints
-	tsFn   func(Record) time.Time
-	m      readMetrics
-	member member
+	tsFn        func(Record) time.Time
+	m           readMetrics
+	member      member
 }
 
 func (fn *readFn) Setup(ctx context.Context) error {

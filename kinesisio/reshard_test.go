@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -124,20 +125,30 @@ func reshardCase(t *testing.T, kind emulators.Kind, shards int32, batches, perBa
 }
 
 func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration, shards int32, batches, perBatch int, steps func(e *env) map[int]func()) {
-	e := newEnv(t, kind, shards)
+	reshardCaseOn(t, newEnv(t, kind, shards), interval, batches, perBatch, steps)
+}
+
+// reshardCaseOn is reshardCase on e, reading with the extra options.
+func reshardCaseOn(t *testing.T, e *env, interval time.Duration, batches, perBatch int, steps func(e *env) map[int]func(), extra ...kinesisio.ReadOption) beam.PipelineResult {
 	total := batches * perBatch
 	p, s := beam.NewPipelineWithRoot()
-	recs := kinesisio.Read(s, e.stream, e.opts(
+	recs := kinesisio.Read(s, e.stream, e.opts(append([]kinesisio.ReadOption{
 		kinesisio.WithMaxRecords(int64(total)),
-		kinesisio.WithMaxReadTime(3*time.Minute),
-		kinesisio.WithShardDiscoveryInterval(interval))...)
+		kinesisio.WithMaxReadTime(3 * time.Minute),
+		kinesisio.WithShardDiscoveryInterval(interval)}, extra...)...)...)
 	got := collectTimed(s, recs)
 	counts := stats.Count(s, beam.ParDo(s, oneKey, beam.WindowInto(s, window.NewFixedWindows(time.Second), recs)))
 	key := kinesistest.StreamName(t)
 	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
 
 	start := time.Now()
-	done := runAsync(p)
+	var res beam.PipelineResult
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		res, err = ptest.RunWithMetrics(p)
+		done <- err
+	}()
 	// Sample how many shards are read at once (fetchers running).
 	stopSampling := make(chan struct{})
 	var maxFetchers int64
@@ -182,6 +193,7 @@ func reshardCaseEvery(t *testing.T, kind emulators.Kind, interval time.Duration,
 	if diff := cmp.Diff(want, have); diff != "" {
 		t.Errorf("windowed counts (-want +got):\n%s", diff)
 	}
+	return res
 }
 
 // logChildLatency logs, for each reshard, the time from the reshard call
