@@ -2,6 +2,7 @@ package kinesisio
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
@@ -18,16 +20,44 @@ import (
 // was bounded.
 func TestNothingLeaksWhenPipelineEnds(t *testing.T) {
 	for name, bound := range map[string]ReadOption{"at latest": WithStopAtLatest(), "record budget": WithMaxRecords(4), "read time": WithMaxReadTime(2 * time.Second)} {
-		t.Run(name, func(t *testing.T) { leakCase(t, bound) })
+		t.Run(name, func(t *testing.T) {
+			emu := emulators.Require(t, emulators.Kinesalite)
+			leakCase(t, emu.Endpoint, bound)
+		})
+		// With enhanced fan-out, every subscription is closed too: the
+		// server sees none open once the pipeline ended.
+		t.Run(name+" fan-out", func(t *testing.T) {
+			srv, err := fakekinesis.NewServer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			goroutines := runtime.NumGoroutine()
+			leakCase(t, srv.Endpoint(), bound, WithEnhancedFanOut(ConsumerName("leak")))
+			deadline := time.Now().Add(10 * time.Second)
+			for srv.Subscriptions() > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := srv.Subscriptions(); n != 0 {
+				t.Errorf("%d subscriptions still open after the pipeline ended", n)
+			}
+			// A subscription left open pins three SDK goroutines and its
+			// connection's: 4 shards would add a dozen or more.
+			for runtime.NumGoroutine() > goroutines+4 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := runtime.NumGoroutine(); n > goroutines+4 {
+				t.Errorf("%d goroutines after the pipeline ended, %d before", n, goroutines)
+			}
+		})
 	}
 }
 
-func leakCase(t *testing.T, bound ReadOption) {
+func leakCase(t *testing.T, endpoint string, bound ReadOption, extra ...ReadOption) {
 	// The default quiet period (1 min) is for the worst case; 2 s is
 	// plenty for this pipeline.
 	defer readstate.Default.SetQuiet(readstate.Default.SetQuiet(2 * time.Second))
-	emu := emulators.Require(t, emulators.Kinesalite)
-	c := kinesistest.NewClient(emu.Endpoint)
+	c := kinesistest.NewClient(endpoint)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	stream := kinesistest.StreamName(t)
@@ -39,7 +69,7 @@ func leakCase(t *testing.T, bound ReadOption) {
 	}
 	before := fetcher.Running()
 	p, s := beam.NewPipelineWithRoot()
-	Read(s, stream, WithEndpoint(emu.Endpoint), WithRegion(kinesistest.Region), bound)
+	Read(s, stream, append([]ReadOption{WithEndpoint(endpoint), WithRegion(kinesistest.Region), bound}, extra...)...)
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
 	}

@@ -43,3 +43,29 @@ func TestReadInSeparateWorkerProcess(t *testing.T) {
 	}
 	t.Logf("worker pid %d, ran in %v", res.(*beamtest.Result).WorkerPID, res.(*beamtest.Result).Elapsed)
 }
+
+// TestFanOutReadInSeparateWorkerProcess is TestReadInSeparateWorkerProcess
+// with enhanced fan-out on kinesis-mock, the consumer registered by the
+// worker: the consumer's name and the client settings are all the worker
+// gets.
+func TestFanOutReadInSeparateWorkerProcess(t *testing.T) {
+	e := newEnv(t, emulators.KinesisMock, 4)
+	puts := e.putPerShard(t, 25, "sepefo")
+	var want []any
+	for _, p := range puts {
+		want = append(want, p.ShardID+"/"+p.SequenceNumber+"/"+string(p.Data))
+	}
+	p, s := beam.NewPipelineWithRoot()
+	recs := kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest(), kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("separate-worker")))...)
+	passert.EqualsList(s, beam.ParDo(s, recordKey, recs), want)
+	res, err := beamtest.RunInSeparateWorker(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counter(res, "read_subscriptions"); n < 4 {
+		t.Errorf("%d subscriptions for 4 shards", n)
+	}
+	if n := counter(res, "read_records"); n != int64(len(puts)) {
+		t.Errorf("records counter = %d, want %d", n, len(puts))
+	}
+}
