@@ -14,10 +14,11 @@ import (
 
 // NewHTTPClient returns the HTTP client every Kinesis client of the
 // connector uses: keep-alive connections enough for one per shard being
-// fetched, a 60 s bound on a call, and request bodies that hide WriteTo
+// fetched, a 60 s bound on a call (SubscribeToShard's streams excepted),
+// and request bodies that hide WriteTo
 // (see hideBodyWriteTo). opts adjust the transport further (tests).
 func NewHTTPClient(opts ...func(*http.Transport)) aws.HTTPClient {
-	return hideBodyWriteTo{newBuildableClient(opts...)}
+	return splitClients(newBuildableClient(opts...))
 }
 
 // newBuildableClient is NewHTTPClient before the body wrapper. The AWS

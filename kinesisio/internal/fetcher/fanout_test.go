@@ -1,0 +1,125 @@
+package fetcher
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
+)
+
+// TestFanOutBufferIsBoundedUnderASlowConsumer puts 12 MiB on a shard and
+// reads it with enhanced fan-out into a 1 MiB buffer: while nobody
+// consumes, the fetcher stops reading events (flow control holds the
+// server) and its buffer stays within the bound plus one event; a slow
+// consumer then gets every record once, in order.
+func TestFanOutBufferIsBoundedUnderASlowConsumer(t *testing.T) {
+	srv, err := fakekinesis.NewServer(fakekinesis.WithSubscriptionHeartbeat(100 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := kinesistest.NewClient(srv.Endpoint())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	arn, err := kinesistest.CreateStream(ctx, c, "slow", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("slow")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, size = 240, 50 << 10 // 12 MiB
+	var data [][]byte
+	for i := range n {
+		b := make([]byte, size)
+		copy(b, fmt.Sprintf("%04d", i))
+		data = append(data, b)
+	}
+	for i := 0; i < n; i += 80 { // 4 MiB per call, within PutRecords' 5 MiB
+		if _, err := kinesistest.PutToShard(ctx, c, "slow", "shardId-000000000000", data[i:i+80]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	const bound = 1 << 20
+	f := Start(Config{
+		Stream: awsclient.Stream{Name: "slow"}, ShardID: "shardId-000000000000", Start: restriction.Position{Kind: restriction.TrimHorizon},
+		ConsumerARN: aws.ToString(reg.Consumer.ConsumerARN), MaxBufferedBytes: bound,
+	}, c, nil)
+	defer f.Close()
+	// One event is at most 1 MiB on the in-process server (Kinesis sends
+	// about one second's worth of the shard's 2 MiB/s): the buffer may
+	// overshoot the bound by one event, as with one GetRecords call.
+	limit := int64(bound + (1 << 20) + size)
+	maxBuffered, peakHeap := int64(0), uint64(0)
+	sample := func() {
+		maxBuffered = max(maxBuffered, f.Buffered())
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		peakHeap = max(peakHeap, m.HeapInuse)
+	}
+	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		sample()
+	}
+	if maxBuffered > limit {
+		t.Errorf("%d bytes buffered with nobody consuming, bound %d", maxBuffered, limit)
+	}
+	if maxBuffered == 0 {
+		t.Fatalf("nothing fetched in 1.5 s: %v", f.Err())
+	}
+	stalled := f.Stats().Events
+	// Only the events that fill the buffer (and one the SDK decoded ahead)
+	// were read, of the 12 the data takes; the process (server and client
+	// together, with the server's event being written and the SDK's one
+	// decoded ahead: 5-9 MiB measured) holds less than the 12 MiB put,
+	// which a reader that kept decoding events would hold on top.
+	if stalled > 4 {
+		t.Errorf("%d events read while nobody consumed", stalled)
+	}
+	runtime.GC()
+	var held runtime.MemStats
+	runtime.ReadMemStats(&held)
+	heldMiB := float64(int64(held.HeapInuse)-int64(before.HeapInuse)) / (1 << 20)
+	if heldMiB >= 12 {
+		t.Errorf("%.1f MiB more heap in use while stalled", heldMiB)
+	}
+	got := 0
+	for deadline := time.Now().Add(30 * time.Second); got < n && time.Now().Before(deadline); {
+		b := f.Next()
+		if b == nil {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		for ; b.Next < len(b.Records) && b.Next < 8; b.Next++ { // a slow consumer: 8 records at a time
+			r := b.Records[b.Next]
+			if want := fmt.Sprintf("%04d", got); string(r.Data[:4]) != want {
+				t.Fatalf("record %d: got %q", got, r.Data[:4])
+			}
+			got++
+		}
+		f.Return(b)
+		sample()
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got != n {
+		t.Fatalf("consumed %d of %d records: %v", got, n, f.Err())
+	}
+	if maxBuffered > limit {
+		t.Errorf("%d bytes buffered under a slow consumer, bound %d", maxBuffered, limit)
+	}
+	st := f.Stats()
+	t.Logf("12 MiB through a 1 MiB buffer: at most %d bytes buffered; heap in use %.1f MiB above the start while stalled (after a GC), at most %.1f MiB while consuming (garbage included); %d events while stalled, %d in all, %d subscription(s)",
+		maxBuffered, heldMiB, float64(int64(peakHeap)-int64(before.HeapInuse))/(1<<20), stalled, st.Events, st.Subscriptions)
+}
