@@ -1,7 +1,8 @@
 // Package fetcher reads one shard in the background: it keeps a GetRecords
-// loop running ahead of the splittable DoFn, within the shard's read quota,
-// and holds what it fetched in a buffer bounded by bytes until
-// ProcessElement claims it.
+// loop (polling.go) running ahead of the splittable DoFn, within the
+// shard's read quota, or one SubscribeToShard stream at a time (enhanced
+// fan-out, fanout.go), and holds what it fetched in a buffer bounded by
+// bytes until ProcessElement claims it.
 //
 // Prism runs all shard restrictions of a bundle one after another, so a
 // blocking GetRecords per ProcessElement would serialize every shard behind
