@@ -48,13 +48,7 @@ func TestFanOutRenewalsAndFaultsLoseNothing(t *testing.T) {
 		kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("fanout-test")),
 		kinesisio.WithMaxRecords(int64(total)),
 		kinesisio.WithMaxReadTime(2*time.Minute))...))
-	var res beam.PipelineResult
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		res, err = ptest.RunWithMetrics(p)
-		done <- err
-	}()
+	done, result := runAsyncResult(p)
 	stop := make(chan struct{})
 	var resets atomic.Int64
 	go func() {
@@ -76,6 +70,7 @@ func TestFanOutRenewalsAndFaultsLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkExactlyOnce(t, got(), puts)
+	res := *result
 	subs, renewals, inUse, events := counter(res, "read_subscriptions"), counter(res, "read_subscription_renewals"), counter(res, "read_subscribe_in_use"), counter(res, "read_events")
 	t.Logf("%d subscriptions, %d renewals, %d refused as in use, %d resets, %d retries, %d events", subs, renewals, inUse, resets.Load(), counter(res, "read_retries"), events)
 	if renewals < 1 || inUse < 1 || resets.Load() < 1 || subs < 4+inUse/2 || events < subs {

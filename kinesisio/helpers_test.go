@@ -186,6 +186,19 @@ func runAsync(p *beam.Pipeline) <-chan error {
 	return done
 }
 
+// runAsyncResult is runAsync that also keeps the run's result (with its
+// metrics), to read once the channel gave the run's error.
+func runAsyncResult(p *beam.Pipeline) (<-chan error, *beam.PipelineResult) {
+	done := make(chan error, 1)
+	res := new(beam.PipelineResult)
+	go func() {
+		var err error
+		*res, err = ptest.RunWithMetrics(p)
+		done <- err
+	}()
+	return done, res
+}
+
 // await returns the error of a run started with runAsync, and fails the
 // test if the run has not ended within d.
 func await(t *testing.T, done <-chan error, d time.Duration) error {

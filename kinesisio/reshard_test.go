@@ -142,13 +142,7 @@ func reshardCaseOn(t *testing.T, e *env, interval time.Duration, batches, perBat
 	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
 
 	start := time.Now()
-	var res beam.PipelineResult
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		res, err = ptest.RunWithMetrics(p)
-		done <- err
-	}()
+	done, result := runAsyncResult(p)
 	// Sample how many shards are read at once (fetchers running).
 	stopSampling := make(chan struct{})
 	var maxFetchers int64
@@ -193,7 +187,7 @@ func reshardCaseOn(t *testing.T, e *env, interval time.Duration, batches, perBat
 	if diff := cmp.Diff(want, have); diff != "" {
 		t.Errorf("windowed counts (-want +got):\n%s", diff)
 	}
-	return res
+	return *result
 }
 
 // logChildLatency logs, for each reshard, the time from the reshard call
