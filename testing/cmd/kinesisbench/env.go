@@ -520,25 +520,117 @@ func explainMissing(ctx context.Context, c *kinesis.Client, stream string, shard
 
 // callsByShard sums the server's GetRecords calls per shard.
 func callsByShard(srv *fakekinesis.Server, shards []shardInfo) []int {
+	return opCallsByShard(srv, "GetRecords", shards)
+}
+
+// opCallsByShard sums the server's calls of op per shard.
+func opCallsByShard(srv *fakekinesis.Server, op string, shards []shardInfo) []int {
 	out := make([]int, len(shards))
 	for i, sh := range shards {
-		out[i] = srv.CallsByShard("GetRecords", sh.ID)
+		out[i] = srv.CallsByShard(op, sh.ID)
 	}
 	return out
 }
 
-// waitPolled waits until every shard has had a GetRecords call (the read
-// is running on all of them), at most limit, and returns how long it took
-// from since.
-func waitPolled(ctx context.Context, srv *fakekinesis.Server, shards []shardInfo, since time.Time, limit time.Duration) (time.Duration, error) {
+// waitPolled waits until every shard has had a call of op (GetRecords, or
+// SubscribeToShard with fan-out: the read is running on all of them), at
+// most limit, and returns how long it took from since.
+func waitPolled(ctx context.Context, srv *fakekinesis.Server, op string, shards []shardInfo, since time.Time, limit time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(limit)
-	for slices.Contains(callsByShard(srv, shards), 0) {
+	for slices.Contains(opCallsByShard(srv, op, shards), 0) {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("not every shard was polled within %v", limit)
+			return 0, fmt.Errorf("not every shard had a %s call within %v", op, limit)
 		}
 		if err := sleep(ctx, 5*time.Millisecond); err != nil {
 			return 0, err
 		}
 	}
 	return time.Since(since), nil
+}
+
+// bareConsumer registers a fan-out consumer called name for the bare
+// SubscribeToShard loop and returns its ARN once it is ACTIVE (at most
+// 30 s); the caller deregisters it (bareDeregister).
+func bareConsumer(ctx context.Context, c *kinesis.Client, stream, name string) (streamARN, consumerARN string, err error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sum, err := c.DescribeStreamSummary(cctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+	if err != nil {
+		return "", "", fmt.Errorf("DescribeStreamSummary: %w", err)
+	}
+	streamARN = aws.ToString(sum.StreamDescriptionSummary.StreamARN)
+	reg, err := c.RegisterStreamConsumer(cctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(streamARN), ConsumerName: aws.String(name)})
+	if err != nil {
+		return "", "", fmt.Errorf("RegisterStreamConsumer: %w", err)
+	}
+	consumerARN = aws.ToString(reg.Consumer.ConsumerARN)
+	for {
+		out, err := c.DescribeStreamConsumer(cctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(consumerARN)})
+		if err != nil {
+			return "", "", fmt.Errorf("DescribeStreamConsumer: %w", err)
+		}
+		if out.ConsumerDescription.ConsumerStatus == types.ConsumerStatusActive {
+			return streamARN, consumerARN, nil
+		}
+		if err := sleep(cctx, 100*time.Millisecond); err != nil {
+			return "", "", fmt.Errorf("consumer %s not ACTIVE: %w", name, err)
+		}
+	}
+}
+
+// bareDeregister deregisters the bare loop's consumer.
+func bareDeregister(c *kinesis.Client, streamARN, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	_, _ = c.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{StreamARN: aws.String(streamARN), ConsumerName: aws.String(name)})
+}
+
+// bareSubscribe reads every shard from TRIM_HORIZON with one
+// SubscribeToShard stream per shard, one goroutine each (label
+// side=bare), as consumer consumerARN, until an event says the shard is
+// caught up (MillisBehindLatest 0) or ended, handing every record to s.
+// It is the fan-out counterpart of bareRead: the stock aws-sdk-go-v2
+// client and event stream decoder, nothing else.
+func bareSubscribe(ctx context.Context, c *kinesis.Client, consumerARN string, shards []shardInfo, s *sink) (events int64, err error) {
+	var count atomic.Int64
+	err = parallel(len(shards), func(i int) (err error) {
+		pprof.Do(ctx, pprof.Labels("side", "bare"), func(ctx context.Context) {
+			err = bareSubscribeShard(ctx, c, consumerARN, shards[i].ID, s, &count)
+		})
+		return err
+	})
+	return count.Load(), err
+}
+
+func bareSubscribeShard(ctx context.Context, c *kinesis.Client, consumerARN, shardID string, s *sink, events *atomic.Int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out, err := c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{
+		ConsumerARN:      aws.String(consumerARN),
+		ShardId:          aws.String(shardID),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon},
+	})
+	if err != nil {
+		return fmt.Errorf("SubscribeToShard %s: %w", shardID, err)
+	}
+	st := out.GetStream()
+	defer st.Close()
+	for ev := range st.Events() {
+		e, ok := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+		if !ok {
+			continue
+		}
+		events.Add(1)
+		for i := range e.Value.Records {
+			r := &e.Value.Records[i]
+			s.observe(r.Data, aws.ToTime(r.ApproximateArrivalTimestamp), shardID, aws.ToString(r.SequenceNumber))
+		}
+		if aws.ToInt64(e.Value.MillisBehindLatest) == 0 || len(e.Value.ChildShards) > 0 {
+			return nil
+		}
+	}
+	if err := st.Err(); err != nil {
+		return fmt.Errorf("SubscribeToShard %s: %w", shardID, err)
+	}
+	return fmt.Errorf("SubscribeToShard %s: the subscription ended before the shard was caught up", shardID)
 }

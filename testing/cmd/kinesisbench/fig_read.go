@@ -41,8 +41,8 @@ func (r readResult) steady() float64 {
 	return perSec(r.s.n.Load(), r.s.lastTime().Sub(r.s.firstTime()))
 }
 
-// readTables are the tables of figure 1.
-type readTables struct{ main, paced *bench.Table }
+// readTables are the tables of figure 1; fanOut is nil without --fanout.
+type readTables struct{ main, paced, fanOut *bench.Table }
 
 func (b *benchRun) figRead(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client) error {
 	quotas := "quotas off"
@@ -66,6 +66,15 @@ func (b *benchRun) figRead(ctx context.Context, srv *fakekinesis.Server, client 
 				"GetRecords calls bare / Read", "bare calls throttled", "Read calls throttled", "process CPU µs/rec bare", "Read", "Read − bare"},
 		},
 	}
+	if b.c.fanOut {
+		tt.fanOut = &bench.Table{
+			Title: "1c. Catch-up from TRIM_HORIZON per shard, enhanced fan-out vs polling: the same backlogs, read with SubscribeToShard (in-process server, which never throttles SubscribeToShard)",
+			Columns: []string{"record", "shards", "records", "bare GetRecords loop rec/s/shard", "polling Read (1st→last)", "unpaced polling Read (1st→last)",
+				"bare SubscribeToShard loop", "fan-out Read (job)", "fan-out Read (1st→last)", "fan-out MB/s/shard (1st→last)",
+				"fan-out / polling", "fan-out / unpaced polling", "fan-out / bare GetRecords loop", "fan-out / bare SubscribeToShard loop",
+				"records/event Read / bare", "process CPU µs/rec polling / unpaced / fan-out / bare subscribe"},
+		}
+	}
 	for _, size := range b.c.sizes {
 		for _, shards := range b.c.shards {
 			if err := b.readCase(ctx, srv, client, size, shards, tt); err != nil {
@@ -87,6 +96,11 @@ func (b *benchRun) figRead(ctx context.Context, srv *fakekinesis.Server, client 
 	tt.paced.Note("Process CPU is getrusage user+system over the run divided by the records read. It includes the in-process server, which does the same work for every reader; Read − bare is therefore the connector's, Beam's and Prism's CPU per record beyond the SDK's own call and decode (figure 2 splits it).")
 	b.emit(tt.main)
 	b.emit(tt.paced)
+	if tt.fanOut != nil {
+		tt.fanOut.Note("Rates are per shard. After the runs of 1a and 1b, each backlog is read twice more: by a bare aws-sdk-go-v2 SubscribeToShard loop (one subscription per shard from TRIM_HORIZON, as a consumer of its own, until an event with MillisBehindLatest 0), and by kinesisio.Read bounded as in 1a with WithEnhancedFanOut(ConsumerName(...)), a consumer of its own that the job registers. The server sends an event with up to 1 MiB of records as soon as the reader has taken the last one; Kinesis would cap each consumer at 2 MiB/s per shard, which this server does not, while polling Read paces itself to that quota by default: 'unpaced polling' (WithQuotaPacing(0)) is the like-for-like comparison.")
+		tt.fanOut.Note("Fan-out Read (job) counts from beam.Run to its return: with WithStopAtLatest a shard ends at the first event without records that says it is caught up, and the server sends those once a second when no records arrive, so the job lasts up to a second longer than its reading; 1st→last leaves that out. Process CPU is getrusage over each run divided by the records read, the in-process server included (as in 1b).")
+		b.emit(tt.fanOut)
+	}
 	return nil
 }
 
@@ -128,9 +142,10 @@ func (b *benchRun) readCase(ctx context.Context, srv *fakekinesis.Server, client
 		return err
 	}
 	unJob, unSteady := "-", "-"
+	var un readResult
 	if b.c.unpacedRead {
 		srv.SetQuotas(b.c.readQuotas)
-		un, err := b.readRun(ctx, srv, stream, n, limit, b.c.readBound == "max", append(opts, kinesisio.WithQuotaPacing(0))...)
+		un, err = b.readRun(ctx, srv, stream, n, limit, b.c.readBound == "max", append(opts, kinesisio.WithQuotaPacing(0))...)
 		if err != nil {
 			return fmt.Errorf("unpaced: %w", err)
 		}
@@ -154,6 +169,11 @@ func (b *benchRun) readCase(ctx context.Context, srv *fakekinesis.Server, client
 	}
 	tt.paced.AddRow(sizeLabel(size), shards, pacedRate, pacedRatio, secs(bare.wall), pacedWall, secs(rd.wall),
 		fmt.Sprintf("%d / %d", bare.calls, rd.calls), num(float64(bare.s.throttled.Load())), num(float64(rd.counters["read_throttled"])), fixed(cpuPer(bare), 2), fixed(cpuPer(rd), 2), fixed(cpuPer(rd)-cpuPer(bare), 2))
+	if tt.fanOut != nil {
+		if err := b.readFanOut(ctx, srv, client, stream, infos, size, n, limit, opts, bare, rd, un, tt.fanOut); err != nil {
+			return fmt.Errorf("fan-out: %w", err)
+		}
+	}
 	b.rep.target(fmt.Sprintf("read.job.%d.%d", size, shards), jobRate/bareRate)
 	b.rep.target(fmt.Sprintf("read.steady.%d.%d", size, shards), steady/bareRate)
 	b.progress("read %s x %d shards: bare %s rec/s, Read %s rec/s (job %v, first record after %v), 1st→last %s rec/s",
@@ -201,6 +221,85 @@ func (b *benchRun) readRun(ctx context.Context, srv *fakekinesis.Server, stream 
 	}
 	if msg := s.check(budgeted); msg != "" {
 		return r, fmt.Errorf("kinesisio.Read: %s", msg)
+	}
+	return r, nil
+}
+
+// readFanOut reads the backlog of a read case with a bare SubscribeToShard
+// loop and with a fan-out Read (opts, as the polling Read had, plus
+// WithEnhancedFanOut), and compares them with the case's bare loop, its
+// polling Read and its unpaced polling Read (zero when not run) in t.
+func (b *benchRun) readFanOut(ctx context.Context, srv *fakekinesis.Server, client *kinesis.Client, stream string, infos []shardInfo,
+	size int, n int64, limit time.Duration, opts []kinesisio.ReadOption, bare, pol, un readResult, t *bench.Table) error {
+	shards := len(infos)
+	srv.SetQuotas(b.c.readQuotas)
+	bs, err := b.bareSubscribeRun(ctx, client, stream, infos, n, limit)
+	if err != nil {
+		return fmt.Errorf("bare SubscribeToShard loop: %w", err)
+	}
+	mopts, consumer := b.modeOptions(fanOut)
+	srv.SetQuotas(b.c.readQuotas)
+	efo, err := b.readRun(ctx, srv, stream, n, limit, b.c.readBound == "max", append(append([]kinesisio.ReadOption(nil), opts...), mopts...)...)
+	b.deregister(ctx, srv.Endpoint(), stream, consumer)
+	if err != nil {
+		return err
+	}
+	if open := srv.Subscriptions(); open > 0 {
+		b.progress("note: %d subscriptions still open on the server after the fan-out Read ended and its consumer was deregistered", open)
+	}
+	per := func(rate float64) float64 { return rate / float64(shards) }
+	rate := func(r readResult) string {
+		if r.s == nil {
+			return "-"
+		}
+		return num(per(r.steady()))
+	}
+	bareRate, bsRate, steady := perSec(n, bare.wall), perSec(n, bs.wall), efo.steady()
+	unRatio := "-"
+	if un.s != nil {
+		unRatio = ratio(steady, un.steady())
+	}
+	cpu := func(r readResult) string {
+		if r.s == nil {
+			return "-"
+		}
+		return fixed(float64(r.cpu.Microseconds())/float64(n), 2)
+	}
+	events := efo.counters["read_events"]
+	t.AddRow(sizeLabel(size), shards, num(float64(n)), num(per(bareRate)), rate(pol), rate(un), num(per(bsRate)),
+		num(per(perSec(n, efo.wall))), num(per(steady)), fixed(per(steady)*float64(size)/1e6, 1),
+		ratio(steady, pol.steady()), unRatio, ratio(steady, bareRate), ratio(steady, bsRate),
+		fixed(float64(n)/float64(max(events, 1)), 0)+" / "+fixed(float64(n)/float64(max(int64(bs.calls), 1)), 0),
+		cpu(pol)+" / "+cpu(un)+" / "+cpu(efo)+" / "+cpu(bs))
+	b.rep.target(fmt.Sprintf("read.efo.steady.%d.%d", size, shards), steady/pol.steady())
+	b.progress("read %s x %d shards with fan-out: bare SubscribeToShard loop %s rec/s/shard, Read %s rec/s/shard 1st→last (job %v), %d events",
+		sizeLabel(size), shards, num(per(bsRate)), num(per(steady)), efo.wall.Round(time.Millisecond), events)
+	return nil
+}
+
+// bareSubscribeRun reads the stream with the bare SubscribeToShard loop,
+// as a consumer registered for it and deregistered after, into a new
+// sink. Its calls are the events received.
+func (b *benchRun) bareSubscribeRun(ctx context.Context, client *kinesis.Client, stream string, infos []shardInfo, n int64, limit time.Duration) (readResult, error) {
+	name := fmt.Sprintf("kinesisbench-bare-%d", b.seq.Add(1))
+	streamARN, arn, err := bareConsumer(ctx, client, stream, name)
+	if err != nil {
+		return readResult{}, err
+	}
+	defer bareDeregister(client, streamARN, name)
+	runtime.GC()
+	s := newSink(n)
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cpu0, start := bench.CPUTime(), time.Now()
+	events, err := bareSubscribe(rctx, client, arn, infos, s)
+	r := readResult{s: s, start: start, wall: time.Since(start), cpu: bench.CPUTime() - cpu0, calls: int(events)}
+	r.firstAfter = s.firstTime().Sub(start)
+	if err != nil {
+		return r, err
+	}
+	if msg := s.check(false); msg != "" {
+		return r, fmt.Errorf("%s", msg)
 	}
 	return r, nil
 }

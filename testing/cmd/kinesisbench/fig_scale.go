@@ -54,15 +54,64 @@ func measureMem() memPoint {
 // scaleTables are the tables of figure 5.
 type scaleTables struct {
 	keepUp, mem, windows *bench.Table
-	// profiles of the producer's run, by shard count
+	// fanOut compares fan-out with polling (--fanout), nil without.
+	fanOut *bench.Table
+	// profiles of the producer's run, by shard count and mode
 	profiles []scaleProfile
 }
 
 // scaleProfile is the CPU profile of one scale case's producer window.
 type scaleProfile struct {
 	shards int
+	mode   readMode
 	window time.Duration
 	prof   *bench.Profile
+}
+
+// label names the case of p in table columns.
+func (p scaleProfile) label() string { return scaleLabel(p.shards, p.mode) + " shards" }
+
+// scaleLabel is the shard count of a case, with the mode when it is
+// fan-out.
+func scaleLabel(shards int, m readMode) string {
+	if m == fanOut {
+		return fmt.Sprintf("%d, fan-out", shards)
+	}
+	return fmt.Sprint(shards)
+}
+
+// scaleResult is what one scale case measured.
+type scaleResult struct {
+	n      int64
+	window time.Duration // the producer's run
+	cpu    time.Duration // process CPU over the window (getrusage)
+	// parts is the profile's CPU over the window by part (partSums), nil
+	// without a profile.
+	parts   []int64
+	s       *sink
+	readRSS int64
+}
+
+// partNamed is the index in parts of the part called name.
+func partNamed(name string) int {
+	for i, p := range parts {
+		if p.name == name {
+			return i
+		}
+	}
+	panic("no part " + name)
+}
+
+// readSide is the CPU of the parts that a worker reading a real stream
+// would spend too: all but the in-process server and the producer.
+func readSide(sums []int64) int64 {
+	var t int64
+	for i, v := range sums {
+		if i != 0 && parts[i].name != producerPart {
+			t += v
+		}
+	}
+	return t
 }
 
 // figScale starts a server per case (with quotas): srv and client are nil.
@@ -71,7 +120,7 @@ func (b *benchRun) figScale(ctx context.Context, _ *fakekinesis.Server, _ *kines
 		keepUp: &bench.Table{
 			Title: fmt.Sprintf("5a. Scale on one worker, quotas on (5 GetRecords/s and 2 MiB/s per shard): producer at %d records/s per shard for %v",
 				b.c.scaleRate, b.c.scaleDuration),
-			Columns: []string{"shards", "produced rec/s", "records", "all shards polled after", "lag p50", "lag p99", "lag max",
+			Columns: []string{"shards", "produced rec/s", "records", "every shard's read started after", "lag p50", "lag p99", "lag max",
 				"last record after producer stop", "keeps up", "GetRecords calls/s/shard mean", "min", "max", "throttled calls", "CPU cores busy"},
 		},
 		mem: &bench.Table{
@@ -84,10 +133,35 @@ func (b *benchRun) figScale(ctx context.Context, _ *fakekinesis.Server, _ *kines
 			Columns: []string{"shards", "window", "records", "lag p50", "lag p99", "lag max"},
 		},
 	}
+	if b.c.fanOut {
+		tt.fanOut = &bench.Table{
+			Title: fmt.Sprintf("5g. CPU per record on one worker, enhanced fan-out vs polling: producer at %d records/s per shard for %v (CPU profile over the producer's run)",
+				b.c.scaleRate, b.c.scaleDuration),
+			Columns: []string{"shards", "records", "read side µs/rec polling", "fan-out", "fan-out / polling",
+				"of which Prism polling / fan-out", "read side without Prism polling / fan-out", "fan-out / polling without Prism",
+				"server µs/rec polling / fan-out", "process µs/rec polling / fan-out", "process fan-out / polling",
+				"lag p50 polling / fan-out", "lag p99 polling / fan-out", "Read RSS per shard polling / fan-out"},
+		}
+	}
 	for _, shards := range b.c.scaleShards {
-		if err := b.scaleCase(ctx, shards, &tt); err != nil {
+		pol, err := b.scaleCase(ctx, shards, polling, &tt)
+		if err != nil {
 			b.rep.fail("scale %d shards: %v", shards, err)
 		}
+		if tt.fanOut == nil {
+			continue
+		}
+		efo, err := b.scaleCase(ctx, shards, fanOut, &tt)
+		if err != nil {
+			b.rep.fail("scale %d shards with fan-out: %v", shards, err)
+			continue
+		}
+		if pol != nil {
+			b.scaleFanOutRow(tt.fanOut, shards, pol, efo)
+		}
+	}
+	if tt.fanOut != nil {
+		tt.keepUp.Note("Rows 'N, fan-out' read with WithEnhancedFanOut(ConsumerName(...)), a consumer of their own, on a new server right after the polling row of the same shard count; their reads have started once every shard had its SubscribeToShard call, and they make no GetRecords calls (the server does not throttle SubscribeToShard).")
 	}
 	tt.keepUp.Note("Read starts first (TRIM_HORIZON on the empty stream, bounded with WithMaxRecords); the producer starts once every shard has been polled. Lag is measured at a DoFn fused after Read, against the record's ApproximateArrivalTimestamp. 'keeps up' = the last record was read within 2 s of the producer's stop and no lag exceeded 5 s. Calls per shard per second are counted by the server over the producer's run (throttled calls included); the quota is 5.")
 	tt.mem.Note("RSS before the job: server and empty stream, no job. RSS while reading: 1 s before the producer stops, pipeline live. Stream data: RSS after the job minus RSS after deleting the stream (the server keeps every record), scaled to the records put at the live measurement. Read's RSS = while reading − before − data; it includes Prism's and the Beam harness's share for the job. The peak column uses the highest RSS sampled every 200 ms without a forced GC (the heap grows to GOGC before a collection), so it is an upper bound.")
@@ -95,7 +169,37 @@ func (b *benchRun) figScale(ctx context.Context, _ *fakekinesis.Server, _ *kines
 	b.emit(tt.mem)
 	b.emit(tt.windows)
 	b.scaleProfileTables(tt.profiles)
+	if tt.fanOut != nil {
+		tt.fanOut.Note("Per record = CPU over the producer's run / records produced in it. Read side = the profile without the in-process server's and the producer's goroutines (labels side=server, side=producer): the connector, Beam's harness, Prism, the counting DoFn and the Go runtime, GC included, as in 5e. Prism's part is its busy-wait during the bundles of the Read's stage (see 5d); without it is what a runner without that loop would leave. Server = the in-process server's goroutines: GetRecords responses when polling, SubscribeToShard events when fanning out (one event per shard for every PutRecords call that put records on it). Process = getrusage over the same run, server and producer included.")
+		tt.fanOut.Note("Each pair runs one after the other, polling first, each on a new server with quotas on, with the same producer; the other engineer's tests may have shared the 2 cores, so a ratio is worth more than either value.")
+		b.emit(tt.fanOut)
+	}
 	return nil
+}
+
+// scaleFanOutRow adds the comparison of the fan-out case efo with the
+// polling case pol of shards shards to t.
+func (b *benchRun) scaleFanOutRow(t *bench.Table, shards int, pol, efo *scaleResult) {
+	us := func(r *scaleResult, ns int64) float64 { return float64(ns) / 1e3 / float64(r.n) }
+	pair := func(a, b float64) string { return fixed(a, 2) + " / " + fixed(b, 2) }
+	readPol, readEFO, prismPol, serverPol := "-", "-", "-", "-"
+	readRatio, noPrism, noPrismRatio := "-", "-", "-"
+	if pol.parts != nil && efo.parts != nil {
+		prism := partNamed("Prism runner")
+		rp, re := us(pol, readSide(pol.parts)), us(efo, readSide(efo.parts))
+		pp, pe := us(pol, pol.parts[prism]), us(efo, efo.parts[prism])
+		readPol, readEFO, readRatio = fixed(rp, 2), fixed(re, 2), ratio(re, rp)
+		prismPol = pair(pp, pe)
+		noPrism, noPrismRatio = pair(rp-pp, re-pe), ratio(re-pe, rp-pp)
+		serverPol = pair(us(pol, pol.parts[0]), us(efo, efo.parts[0]))
+		b.rep.target(fmt.Sprintf("scale.efo.cpu.%d", shards), re/rp)
+	}
+	cpuPol, cpuEFO := us(pol, int64(pol.cpu)), us(efo, int64(efo.cpu))
+	kib := func(r *scaleResult) string { return fixed(float64(r.readRSS)/float64(shards)/(1<<10), 0) }
+	t.AddRow(shards, num(float64(efo.n)), readPol, readEFO, readRatio, prismPol, noPrism, noPrismRatio, serverPol,
+		pair(cpuPol, cpuEFO), ratio(cpuEFO, cpuPol),
+		ms(pol.s.lag.Quantile(0.5))+" / "+ms(efo.s.lag.Quantile(0.5)), ms(pol.s.lag.Quantile(0.99))+" / "+ms(efo.s.lag.Quantile(0.99)),
+		kib(pol)+" / "+kib(efo)+" KiB")
 }
 
 // scaleProfileTables prints where the CPU went while the producer ran.
@@ -106,7 +210,7 @@ func (b *benchRun) scaleProfileTables(profs []scaleProfile) {
 	byPart := &bench.Table{Title: "5d. CPU while the producer ran, by part (profile, in cores; 2 cores = the whole machine)", Columns: []string{"part"}}
 	sums := make([][]int64, len(profs))
 	for i, sp := range profs {
-		byPart.Columns = append(byPart.Columns, fmt.Sprintf("%d shards", sp.shards))
+		byPart.Columns = append(byPart.Columns, sp.label())
 		sums[i] = partSums(sp.prof)
 	}
 	for k, pt := range parts {
@@ -124,31 +228,48 @@ func (b *benchRun) scaleProfileTables(profs []scaleProfile) {
 	byPart.Note(prismSpinNote)
 	b.emit(byPart)
 
-	last := profs[len(profs)-1]
-	readSide := func(s bench.Sample) bool { side := s.Labels["side"]; return side != "server" && side != "producer" }
-	v := profView{prof: last.prof, keep: readSide, total: float64(last.prof.Total(last.prof.ValueIndex("cpu"), readSide)), unit: "cores",
-		val: func(x int64) string { return fixed(float64(x)/float64(last.window), 3) }}
-	top := v.flatTable(fmt.Sprintf("5e. Top %d functions of the read side at %d shards by flat CPU (server and producer excluded)", b.c.topN, last.shards), b.c.topN, true)
-	top.Note("Read side = everything but the server's and the producer's goroutines: the connector, Beam's harness, Prism, the counting DoFn and the Go runtime (GC included): %s cores in all.", fixed(v.total/float64(last.window), 2))
-	b.emit(top)
-	b.emit(v.oursTable(fmt.Sprintf("5f. Connector, Beam and Prism functions of the read side at %d shards by cumulative CPU", last.shards), b.c.topN))
+	// The function tables are of the last case of each mode.
+	for _, m := range []readMode{polling, fanOut} {
+		var last *scaleProfile
+		for i := range profs {
+			if profs[i].mode == m {
+				last = &profs[i]
+			}
+		}
+		if last == nil {
+			continue
+		}
+		top, ours, with := "5e", "5f", ""
+		if m == fanOut {
+			top, ours, with = "5h", "5i", " with fan-out"
+		}
+		keep := func(s bench.Sample) bool { side := s.Labels["side"]; return side != "server" && side != "producer" }
+		v := profView{prof: last.prof, keep: keep, total: float64(last.prof.Total(last.prof.ValueIndex("cpu"), keep)), unit: "cores",
+			val: func(x int64) string { return fixed(float64(x)/float64(last.window), 3) }}
+		tt := v.flatTable(fmt.Sprintf("%s. Top %d functions of the read side at %d shards%s by flat CPU (server and producer excluded)", top, b.c.topN, last.shards, with), b.c.topN, true)
+		tt.Note("Read side = everything but the server's and the producer's goroutines: the connector, Beam's harness, Prism, the counting DoFn and the Go runtime (GC included): %s cores in all.", fixed(v.total/float64(last.window), 2))
+		b.emit(tt)
+		b.emit(v.oursTable(fmt.Sprintf("%s. Connector, Beam and Prism functions of the read side at %d shards%s by cumulative CPU", ours, last.shards, with), b.c.topN))
+	}
 }
 
-func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) error {
+// scaleCase measures shards shards read in mode m on a new server with
+// quotas on, adds its rows to tt and returns what it measured.
+func (b *benchRun) scaleCase(ctx context.Context, shards int, m readMode, tt *scaleTables) (*scaleResult, error) {
 	srv, client, err := newServerClient(true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer srv.Close()
 	stream, infos, err := b.newStream(ctx, client, "scale", shards)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d := b.c.scaleDuration
 	rate := float64(b.c.scaleRate * shards)
 	n := int64(rate * d.Seconds())
 	nWindows := int((d+b.c.scaleWindow-1)/b.c.scaleWindow) + 1
-	lr := &liveRead{srv: srv, client: client, stream: stream, infos: infos, s: newSink(n).withWindows(b.c.scaleWindow, nWindows), n: n}
+	lr := &liveRead{srv: srv, client: client, stream: stream, infos: infos, s: newSink(n).withWindows(b.c.scaleWindow, nWindows), n: n, mode: m}
 	s := lr.s
 	defer trackSink(stream+"/live", s)()
 
@@ -156,9 +277,10 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	sampler := bench.StartRSSSampler(200 * time.Millisecond)
 	defer sampler.Stop()
 	if err := b.startLive(ctx, lr, d+3*time.Minute, 2*time.Minute); err != nil {
-		return err
+		return nil, err
 	}
-	b.progress("scale %d shards: all polled %v after the job started; producing %s records/s for %v", shards, lr.ready.Round(time.Millisecond), num(rate), d)
+	label := scaleLabel(shards, m) + " shards"
+	b.progress("scale %s: every shard's read started %v after the job started; producing %s records/s for %v", label, lr.ready.Round(time.Millisecond), num(rate), d)
 	prod := &producer{
 		p:       &putter{c: client, stream: stream, shards: infos, size: b.c.scaleSize, calls: bench.NewHistogram()},
 		rate:    rate,
@@ -196,10 +318,10 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	calls1 := callsByShard(srv, infos)
 	cpu := bench.CPUTime() - cpu0
 	window := prod.stopped.Sub(prod.started)
-	pr, err := b.finishLive(ctx, lr, prod, perr, tt.keepUp, fmt.Sprint(shards)+" shards")
+	pr, err := b.finishLive(ctx, lr, prod, perr, tt.keepUp, label)
 	sampler.Stop()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	after := measureMem()
 	deleteStream(client, stream)
@@ -219,18 +341,28 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 	if drain > 2*time.Second || s.lag.Max() > 5*time.Second {
 		keeps = "NO"
 	}
+	res := &scaleResult{n: n, window: window, cpu: cpu, s: s, readRSS: readRSS}
 	if profData != nil {
-		if err := b.saveProfile(fmt.Sprintf(".scale-%d", shards), profData); err != nil {
-			return err
+		suffix := fmt.Sprintf(".scale-%d", shards)
+		if m == fanOut {
+			suffix += "-fanout"
+		}
+		if err := b.saveProfile(suffix, profData); err != nil {
+			return nil, err
 		}
 		if prof, err := bench.ParseProfile(profData); err == nil {
-			tt.profiles = append(tt.profiles, scaleProfile{shards: shards, window: window, prof: prof})
+			tt.profiles = append(tt.profiles, scaleProfile{shards: shards, mode: m, window: window, prof: prof})
+			res.parts = partSums(prof)
 		}
 	}
 	kib := func(v int64) string { return fixed(float64(v)/float64(shards)/(1<<10), 0) + " KiB" }
-	tt.keepUp.AddRow(shards, num(perSec(n, window)), num(float64(n)), secs(lr.ready), ms(s.lag.Quantile(0.5)), ms(s.lag.Quantile(0.99)), ms(s.lag.Max()),
-		ms(drain), keeps, fixed(mean, 2), fixed(lo, 2), fixed(hi, 2), num(float64(counters(pr)["read_throttled"])), fixed(cpu.Seconds()/window.Seconds(), 2))
-	tt.mem.AddRow(shards, mib(before.rss), mib(live.rss), mib(dataRSS), mib(readRSS), kib(readRSS), kib(readHeap),
+	callMean, callLo, callHi := fixed(mean, 2), fixed(lo, 2), fixed(hi, 2)
+	if m == fanOut {
+		callMean, callLo, callHi = "-", "-", "-"
+	}
+	tt.keepUp.AddRow(scaleLabel(shards, m), num(perSec(n, window)), num(float64(n)), secs(lr.ready), ms(s.lag.Quantile(0.5)), ms(s.lag.Quantile(0.99)), ms(s.lag.Max()),
+		ms(drain), keeps, callMean, callLo, callHi, num(float64(counters(pr)["read_throttled"])), fixed(cpu.Seconds()/window.Seconds(), 2))
+	tt.mem.AddRow(scaleLabel(shards, m), mib(before.rss), mib(live.rss), mib(dataRSS), mib(readRSS), kib(readRSS), kib(readHeap),
 		fixed(float64(live.goroutines-before.goroutines)/float64(shards), 1), mib(peak), kib(peakAbove))
 	for i, h := range s.windows {
 		if h.Count() == 0 {
@@ -241,14 +373,16 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, tt *scaleTables) e
 		if i == len(s.windows)-1 {
 			label = fmt.Sprintf("%v– (drain)", lo)
 		}
-		tt.windows.AddRow(shards, label, num(float64(h.Count())), ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Max()))
+		tt.windows.AddRow(scaleLabel(shards, m), label, num(float64(h.Count())), ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Max()))
 	}
-	b.rep.target(fmt.Sprintf("scale.keeps.%d", shards), map[bool]float64{true: 1, false: 0}[keeps == "yes"])
-	b.rep.target(fmt.Sprintf("scale.mem.%d", shards), float64(readRSS)/float64(shards))
-	b.rep.target(fmt.Sprintf("scale.calls.max.%d", shards), hi)
-	b.detail("scale %d shards: PutRecords calls p50 %v p99 %v; %d entries retried", shards, prod.p.calls.Quantile(0.5), prod.p.calls.Quantile(0.99), prod.p.retried.Load())
-	b.progress("scale %d shards: lag p50 %v p99 %v max %v; last record %v after the producer stopped; %.2f calls/s/shard (max %.2f); Read RSS %s (%.0f KiB/shard)",
-		shards, s.lag.Quantile(0.5).Round(time.Millisecond), s.lag.Quantile(0.99).Round(time.Millisecond), s.lag.Max().Round(time.Millisecond),
-		drain.Round(time.Millisecond), mean, hi, mib(readRSS), float64(readRSS)/float64(shards)/1024)
-	return nil
+	if m == polling {
+		b.rep.target(fmt.Sprintf("scale.keeps.%d", shards), map[bool]float64{true: 1, false: 0}[keeps == "yes"])
+		b.rep.target(fmt.Sprintf("scale.mem.%d", shards), float64(readRSS)/float64(shards))
+		b.rep.target(fmt.Sprintf("scale.calls.max.%d", shards), hi)
+	}
+	b.detail("scale %s: PutRecords calls p50 %v p99 %v; %d entries retried", label, prod.p.calls.Quantile(0.5), prod.p.calls.Quantile(0.99), prod.p.retried.Load())
+	b.progress("scale %s: lag p50 %v p99 %v max %v; last record %v after the producer stopped; %.2f GetRecords calls/s/shard (max %.2f); Read RSS %s (%.0f KiB/shard); CPU %.2f cores",
+		label, s.lag.Quantile(0.5).Round(time.Millisecond), s.lag.Quantile(0.99).Round(time.Millisecond), s.lag.Max().Round(time.Millisecond),
+		drain.Round(time.Millisecond), mean, hi, mib(readRSS), float64(readRSS)/float64(shards)/1024, cpu.Seconds()/window.Seconds())
+	return res, nil
 }

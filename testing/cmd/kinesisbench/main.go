@@ -18,10 +18,17 @@
 //     per second, RSS per shard;
 //  6. write:   kinesisio.Write vs a bare PutRecords loop (batches of 500).
 //
+// With --fanout (the default) figures 1, 3 and 5 also run every case with
+// enhanced fan-out (WithEnhancedFanOut, a consumer of its own per run,
+// registered by the job) right after polling, on the same data or
+// producer, and compare the two: 1c catch-up per shard from TRIM_HORIZON
+// (also against a bare SubscribeToShard loop), 3b put-to-emit latency,
+// 5g CPU per record on one worker (5h and 5i: where it goes).
+//
 // Usage:
 //
 //	go run ./testing/cmd/kinesisbench [--only=read,cpu,latency,startup,scale,write]
-//	    [--smoke] [--markdown] [--cpuprofile=FILE] [size and duration flags]
+//	    [--fanout=false] [--smoke] [--markdown] [--cpuprofile=FILE] [size and duration flags]
 //
 // It never asserts a timing: it exits 1 only when records are missing or
 // read twice, or a pipeline fails (2 for bad flags). --smoke runs every

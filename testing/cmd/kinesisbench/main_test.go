@@ -30,8 +30,9 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("functional failures:\n  %s\nstderr:\n%s", strings.Join(rep.Failures, "\n  "), stderr.String())
 	}
 	out := stdout.String()
-	for _, title := range []string{"1a. Read throughput", "1b. ", "2a. CPU per record", "2b. ", "2c. ", "2d. ", "2e. ",
-		"3. Latency", "4. Start-up", "5a. Scale", "5b. Memory", "5c. Lag", "6. Write throughput", "Summary against the performance targets",
+	for _, title := range []string{"1a. Read throughput", "1b. ", "1c. Catch-up", "2a. CPU per record", "2b. ", "2c. ", "2d. ", "2e. ",
+		"3. Latency", "3b. The same latency with enhanced fan-out", "4. Start-up", "5a. Scale", "5b. Memory", "5c. Lag",
+		"5g. CPU per record on one worker, enhanced fan-out", "5h. ", "5i. ", "6. Write throughput", "Summary against the performance targets",
 		"---- Markdown ----", "| record | shards |"} {
 		if !strings.Contains(out, title) {
 			t.Errorf("output lacks %q", title)
@@ -52,6 +53,7 @@ func TestFlags(t *testing.T) {
 		ok   bool
 	}{
 		{[]string{"--only=read,write"}, true},
+		{[]string{"--only=latency,scale", "--fanout=false"}, true},
 		{[]string{"--only=all", "--smoke"}, true},
 		{[]string{"--sizes=100,10KiB", "--read-bytes-per-shard=2MiB"}, true},
 		{[]string{"--only=nope"}, false},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
@@ -295,6 +296,56 @@ type failedFn struct{ Key string }
 
 func (f *failedFn) ProcessElement(_ kinesisio.FailedRecord, _ func([]byte)) {
 	keyed[tally](f.Key).failed.Add(1)
+}
+
+// readMode is how a Read reads its shards: polling GetRecords (the
+// default) or enhanced fan-out (SubscribeToShard).
+type readMode int
+
+const (
+	polling readMode = iota
+	fanOut
+)
+
+func (m readMode) String() string {
+	if m == fanOut {
+		return "fan-out"
+	}
+	return "polling"
+}
+
+// op is the Kinesis operation that reads records in mode m: the server
+// counts it per shard once a shard's read has started.
+func (m readMode) op() string {
+	if m == fanOut {
+		return "SubscribeToShard"
+	}
+	return "GetRecords"
+}
+
+// modeOptions returns the Read options of mode m and the fan-out
+// consumer's name: none for polling; for fan-out, WithEnhancedFanOut as a
+// consumer of its own, named after the run, which the job registers (a
+// fresh consumer never finds a subscription of an earlier run to the same
+// shard in its way, which Kinesis would refuse for 5 s).
+func (b *benchRun) modeOptions(m readMode) (opts []kinesisio.ReadOption, consumer string) {
+	if m != fanOut {
+		return nil, ""
+	}
+	consumer = fmt.Sprintf("kinesisbench-%d-%06x", b.seq.Add(1), rand.Uint32()&0xffffff)
+	return []kinesisio.ReadOption{kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName(consumer))}, consumer
+}
+
+// deregister deregisters the fan-out consumer of a run ("" = none), so
+// that a stream's consumers do not pile up across runs (Kinesis allows
+// 20); a failure is only reported.
+func (b *benchRun) deregister(ctx context.Context, endpoint, stream, consumer string) {
+	if consumer == "" {
+		return
+	}
+	if err := kinesisio.DeregisterConsumer(ctx, stream, consumer, kinesisio.WithEndpoint(endpoint), kinesisio.WithRegion(region)); err != nil {
+		b.progress("note: %v", err)
+	}
 }
 
 // readOptions are the connection options of every Read and Write here.

@@ -32,6 +32,9 @@ func hasAny(substrs ...string) func(bench.Sample) bool {
 
 const gcPart = "GC background workers"
 
+// producerPart is the part of the producers' goroutines.
+const producerPart = "producer (label side=producer)"
+
 // prismSpinNote explains the Prism part of the profiles.
 const prismSpinNote = "Prism's part is almost all stage.Execute's progress loop (runtime.selectgo, lock2/unlock2, procyield under it): in Prism v2.77 it selects on the bundle's data channel, which is closed from the start when the stage has no outputs (here the Read's stage ends in the counting DoFn) and otherwise from the end of the data to the bundle's response, so it busy-waits for that time. --unfused-sink gives the stage an output; setting dataReady = nil once it fired (stage.go:217) removes the spin."
 
@@ -39,13 +42,13 @@ const prismSpinNote = "Prism's part is almost all stage.Execute's progress loop 
 var parts = []part{
 	{"in-process Kinesis server (label side=server)", labelIs("side", "server")},
 	{"bare loop: SDK call + decode + counting (label side=bare)", labelIs("side", "bare")},
-	{"producer (label side=producer)", labelIs("side", "producer")},
+	{producerPart, labelIs("side", "producer")},
 	{gcPart, hasAny("runtime.gcBgMarkWorker")},
 	// The SDK's middleware makes stacks deeper than the profiler keeps
 	// (64 frames, the outermost dropped), so the fetcher's goroutine root
 	// is often cut off: SDK and net/http client frames outside the bare
 	// loop are the fetcher's too (discovery's few ListShards aside).
-	{"connector fetcher goroutines: GetRecords call + SDK decode", hasAny("kinesisio/internal/fetcher.(*Fetcher).run",
+	{"connector fetcher goroutines: GetRecords call or SubscribeToShard stream + SDK decode", hasAny("kinesisio/internal/fetcher.(*Fetcher).run",
 		"github.com/aws/aws-sdk-go-v2", "github.com/aws/smithy-go", "net/http.(*persistConn)", "net/http.(*Transport)")},
 	{"benchmark's counting DoFn (after Read)", hasAny("main.(*sinkFn).ProcessElement")},
 	{"readFn.ProcessElement: claim, emit, watermark", hasAny("kinesisio.(*readFn).ProcessElement")},

@@ -68,6 +68,9 @@ type config struct {
 	// unfusedSink gives the counting DoFn an unused output in another
 	// stage, so that the Read's stage is not terminal (see addSink).
 	unfusedSink bool
+	// fanOut also runs the read, latency and scale cases with enhanced
+	// fan-out (a consumer per run), next to polling.
+	fanOut bool
 
 	// 1. read
 	sizes             []int
@@ -199,6 +202,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logLevel, "log_level", "error", "level of Beam's and Prism's logs on stderr: debug, info, warn or error")
 	fs.BoolVar(&c.verbose, "v", false, "print progress details on stderr")
 	fs.BoolVar(&c.unfusedSink, "unfused-sink", false, "give the counting DoFn after Read an output (never used) consumed in another stage: Prism v2.77 busy-waits a core during every bundle of a stage without outputs, which the default shape (Read fused with a terminal counting DoFn) triggers")
+
+	fs.BoolVar(&c.fanOut, "fanout", true, "read, latency, scale: also run every case with enhanced fan-out (WithEnhancedFanOut(ConsumerName(...)), a consumer per run, registered by the job) right after polling, and compare the two")
 
 	fs.Var(sizesFlag{list: &c.sizes}, "sizes", "read: record sizes in bytes (suffixes k, KiB)")
 	fs.Var(sizesFlag{list: &c.shards}, "shards", "read: shard counts")

@@ -43,6 +43,19 @@ func (b *benchRun) targetsTable() *bench.Table {
 		t.AddRow(fmt.Sprintf("p50 latency <= 250 ms within 5 calls/s per shard (%d rec/s, defaults)", rate),
 			fmt.Sprintf("p50 %s ms, max %s calls/s/shard", fixed(p50, 0), fixed(calls, 2)), yes(p50 <= 250 && calls <= 5))
 	}
+	for _, rate := range b.c.latencyRates {
+		p50, ok := b.rep.Targets[fmt.Sprintf("latency.efo.p50.%d", rate)]
+		p99, ok2 := b.rep.Targets[fmt.Sprintf("latency.efo.p99.%d", rate)]
+		if !ok || !ok2 {
+			continue
+		}
+		vs := ""
+		if r, ok := b.rep.Targets[fmt.Sprintf("latency.efo.ratio50.%d", rate)]; ok {
+			vs = fmt.Sprintf(" (p50 %s of polling's)", fixed(r, 2))
+		}
+		t.AddRow(fmt.Sprintf("fan-out p50 <= 70 ms and p99 <= 200 ms (%d rec/s on %d shards)", rate, b.c.latencyShards),
+			fmt.Sprintf("p50 %s ms, p99 %s ms%s", fixed(p50, 0), fixed(p99, 0), vs), yes(p50 <= 70 && p99 <= 200))
+	}
 	if v, ok := b.rep.Targets["startup.first"]; ok {
 		t.AddRow("first record <= 2 s after start", fixed(v, 2)+" s", yes(v <= 2))
 	}
