@@ -9,8 +9,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
@@ -41,10 +43,13 @@ type noInitialResponse struct{ smithyhttp.ClientProtocol }
 
 func (noInitialResponse) HasInitialEventMessage() bool { return false }
 
+// withoutInitialResponse gives one SubscribeToShard call a protocol of
+// its own: the client's is shared by all its calls, and its event-stream
+// decoder keeps per-stream state, so two subscriptions decoding at once
+// through it race (smithy-go v1.28.9, found by the race detector with 4
+// shards).
 func withoutInitialResponse(o *kinesis.Options) {
-	if o.Protocol != nil {
-		o.Protocol = noInitialResponse{o.Protocol}
-	}
+	o.Protocol = noInitialResponse{awsjson.New11(schemas.Kinesis_20131202)}
 }
 
 // subscription is what one SubscribeToShard stream ended with.
