@@ -145,16 +145,7 @@ func streamARNOf(ctx context.Context, api consumerAPI, stream awsclient.Stream) 
 }
 
 // sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func sleep(ctx context.Context, d time.Duration) bool { return backoff.Sleep(ctx, d) == nil }
 
 // explainConsumer says what to fix about a consumer that cannot be used.
 func explainConsumer(err error, stream awsclient.Stream, s awsclient.Settings, c consumerSpec) error {

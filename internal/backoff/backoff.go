@@ -4,6 +4,7 @@
 package backoff
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -32,4 +33,16 @@ func (p Policy) Delay(k int) time.Duration {
 		return 0
 	}
 	return time.Duration(rand.Int64N(int64(c) + 1))
+}
+
+// Sleep waits d, or until ctx ends, and then returns ctx.Err().
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

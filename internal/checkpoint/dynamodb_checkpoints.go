@@ -3,7 +3,7 @@ package checkpoint
 import (
 	"context"
 	"fmt"
-	"time"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -205,7 +205,7 @@ func (s *dynamoStore) batchGet(ctx context.Context, keys []item, each func(item)
 			return nil
 		}
 		req = out.UnprocessedKeys
-		if err := sleep(ctx, batchRetry.Delay(k)); err != nil {
+		if err := backoff.Sleep(ctx, batchRetry.Delay(k)); err != nil {
 			return fmt.Errorf("checkpoint: %s: read checkpoints: %w", s.name(), err)
 		}
 	}
@@ -268,21 +268,9 @@ func (s *dynamoStore) batchDelete(ctx context.Context, keys []item) error {
 			return nil
 		}
 		req = out.UnprocessedItems
-		if err := sleep(ctx, batchRetry.Delay(k)); err != nil {
+		if err := backoff.Sleep(ctx, batchRetry.Delay(k)); err != nil {
 			return err
 		}
 	}
 	return fmt.Errorf("items still unprocessed after %d rounds", batchRounds)
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
