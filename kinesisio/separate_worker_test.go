@@ -25,14 +25,22 @@ func recordKey(r kinesisio.Record) string {
 // worker shares the submitter's memory (package state set while building
 // the pipeline, unexported DoFn fields) fails here.
 func TestReadInSeparateWorkerProcess(t *testing.T) {
-	e := newEnv(t, emulators.Kinesalite, 4)
-	puts := e.putPerShard(t, 100, "sep")
+	res := separateWorkerCase(t, newEnv(t, emulators.Kinesalite, 4), 100, "sep")
+	t.Logf("worker pid %d, ran in %v", res.WorkerPID, res.Elapsed)
+}
+
+// separateWorkerCase puts n records per shard of e, reads them with a
+// bounded Read (and opts) in a separate worker process and checks that
+// exactly those were read and counted.
+func separateWorkerCase(t *testing.T, e *env, n int, tag string, opts ...kinesisio.ReadOption) *beamtest.Result {
+	t.Helper()
+	puts := e.putPerShard(t, n, tag)
 	var want []any
 	for _, p := range puts {
 		want = append(want, p.ShardID+"/"+p.SequenceNumber+"/"+string(p.Data))
 	}
 	p, s := beam.NewPipelineWithRoot()
-	recs := kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...)
+	recs := kinesisio.Read(s, e.stream, e.opts(append([]kinesisio.ReadOption{kinesisio.WithStopAtLatest()}, opts...)...)...)
 	passert.EqualsList(s, beam.ParDo(s, recordKey, recs), want)
 	res, err := beamtest.RunInSeparateWorker(t, p)
 	if err != nil {
@@ -41,7 +49,7 @@ func TestReadInSeparateWorkerProcess(t *testing.T) {
 	if n := counter(res, "read_records"); n != int64(len(puts)) {
 		t.Errorf("records counter = %d, want %d", n, len(puts))
 	}
-	t.Logf("worker pid %d, ran in %v", res.(*beamtest.Result).WorkerPID, res.(*beamtest.Result).Elapsed)
+	return res.(*beamtest.Result)
 }
 
 // TestFanOutReadInSeparateWorkerProcess is TestReadInSeparateWorkerProcess
@@ -49,23 +57,9 @@ func TestReadInSeparateWorkerProcess(t *testing.T) {
 // worker: the consumer's name and the client settings are all the worker
 // gets.
 func TestFanOutReadInSeparateWorkerProcess(t *testing.T) {
-	e := newEnv(t, emulators.KinesisMock, 4)
-	puts := e.putPerShard(t, 25, "sepefo")
-	var want []any
-	for _, p := range puts {
-		want = append(want, p.ShardID+"/"+p.SequenceNumber+"/"+string(p.Data))
-	}
-	p, s := beam.NewPipelineWithRoot()
-	recs := kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest(), kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("separate-worker")))...)
-	passert.EqualsList(s, beam.ParDo(s, recordKey, recs), want)
-	res, err := beamtest.RunInSeparateWorker(t, p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := separateWorkerCase(t, newEnv(t, emulators.KinesisMock, 4), 25, "sepefo",
+		kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("separate-worker")))
 	if n := counter(res, "read_subscriptions"); n < 4 {
 		t.Errorf("%d subscriptions for 4 shards", n)
-	}
-	if n := counter(res, "read_records"); n != int64(len(puts)) {
-		t.Errorf("records counter = %d, want %d", n, len(puts))
 	}
 }

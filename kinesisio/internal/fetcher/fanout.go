@@ -55,7 +55,6 @@ func withoutInitialResponse(o *kinesis.Options) {
 // subscription is what one SubscribeToShard stream ended with.
 type subscription struct {
 	events   int
-	records  int
 	shardEnd bool  // the shard's last event came
 	stop     bool  // the fetcher is closing or abandoned
 	err      error // nil (and not stop or shardEnd): the service ended it
@@ -226,7 +225,6 @@ func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restr
 		var fetched int64
 		b.Records, b.bytes, fetched = f.expand(e.Value.Records, f.cfg.Start)
 		if n := len(e.Value.Records); n > 0 {
-			sub.records += n
 			pos = restriction.After(aws.ToString(e.Value.Records[n-1].SequenceNumber))
 		}
 		if c := aws.ToString(e.Value.ContinuationSequenceNumber); c != "" && pos.Kind == restriction.AfterSequence && seqnum.Compare(pos.Seq, c) < 0 {
