@@ -42,7 +42,7 @@ func TestParseStat(t *testing.T) {
 	for _, comm := range []string{"sleep", "a b) (c", ") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20", "x)\n)"} {
 		state, start, err := parseStat(statLine(comm))
 		if err != nil || state != 'S' || start != 987654 {
-			t.Errorf("comm %q: parseStat = %c, %d, %v; want S, 987654", comm, state, start, err)
+			t.Errorf("comm %q: parseStat = %q, %d, %v; want S, 987654", comm, state, start, err)
 		}
 	}
 	for _, bad := range []string{"", "4242 sleep S 1 2", "4242 (sleep) S 1 2 3", strings.Replace(statLine("x"), "987654", "-1", 1), strings.Replace(statLine("x"), ") S", ") SS", 1)} {
@@ -53,7 +53,7 @@ func TestParseStat(t *testing.T) {
 	// This process's own line, read by us, has the start time Self has.
 	state, start, err := readStat(os.Getpid())
 	if err != nil || start != Self().Start || (state != 'R' && state != 'S') {
-		t.Errorf("readStat(self) = %c, %d, %v; want R or S, %d", state, start, err, Self().Start)
+		t.Errorf("readStat(self) = %q, %d, %v; want R or S, %d", state, start, err, Self().Start)
 	}
 }
 
@@ -170,7 +170,7 @@ func TestZombieDead(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("child in state %c 10 s after SIGKILL", state)
+			t.Fatalf("child in state %q 10 s after SIGKILL", state)
 		}
 	}
 	if err := syscall.Kill(id.PID, 0); err != nil {
@@ -358,7 +358,7 @@ func BenchmarkDead(b *testing.B) {
 		running.Start = start
 	}
 	gone := Self()
-	gone.PID = 1 << 22 // above pid_max's limit
+	gone.PID = 1 << 22 // PID_MAX_LIMIT on 64 bits: never a PID
 	reused := Self()
 	reused.Start++
 	for name, id := range map[string]ID{"running": running, "gone": gone, "reused": reused, "self": Self()} {
