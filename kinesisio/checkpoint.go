@@ -11,6 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/procid"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
@@ -37,20 +38,31 @@ const parentStorePoll = 500 * time.Millisecond
 var errLeaseLost = errors.New("kinesisio: WithCheckpoints: the application's lease is no longer this job's")
 
 // openStore opens the read's checkpoint store in a DoFn's Setup: nil
-// without WithCheckpoints.
+// without WithCheckpoints. A store that fails is retried for
+// StartupTimeout, as at the run's start.
 func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
 	if !s.Checkpoints.enabled() {
 		return nil, nil
 	}
-	st, err := checkpoint.Open(ctx, s.Checkpoints.Store)
+	return openStoreWithin(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints")
+}
+
+// openStoreWithin opens spec, retrying a store that fails (not one that is
+// not a checkpoint store) for within; who names the option for messages.
+func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Duration, who string) (checkpoint.Store, error) {
+	var st checkpoint.Store
+	err := retryStore(ctx, spec, within, who, "opening the store", func(ctx context.Context) (err error) {
+		st, err = checkpoint.Open(ctx, spec)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("kinesisio: WithCheckpoints: opening %v: %w", s.Checkpoints.Store, err)
+		return nil, fmt.Errorf("kinesisio: %s: opening %v: %w", who, spec, err)
 	}
 	return st, nil
 }
 
 func (s readSpec) commitConfig(stream string) commit.Config {
-	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry, AfterSink: s.Checkpoints.AfterSink}
+	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry, AfterSink: s.Checkpoints.AfterSink, SinkGrace: s.Checkpoints.SinkGrace}
 }
 
 // startCheckpoints is the discovery step's part of a run with a store: it
@@ -61,19 +73,30 @@ func (s readSpec) commitConfig(stream string) commit.Config {
 func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, run *readstate.Run, runID, stream string) ([]checkpoint.Checkpoint, error) {
 	c := s.Checkpoints
 	host, _ := os.Hostname()
-	job := fmt.Sprintf("host %s, pid %d, stream %s", host, os.Getpid(), stream)
+	want := checkpoint.Lease{
+		App:        c.App,
+		Stream:     stream,
+		Owner:      runID,
+		Job:        fmt.Sprintf("host %s, pid %d, stream %s", host, os.Getpid(), stream),
+		StaleAfter: c.LeaseTimeout,
+		AfterSink:  c.AfterSink,
+		Procs:      []checkpoint.Proc{{ID: procid.Self()}},
+	}
 	var lease checkpoint.Lease
-	err := s.retryStore(ctx, "taking the lease of application "+c.App, func(ctx context.Context) (err error) {
-		lease, err = store.Acquire(ctx, c.App, runID, job, c.LeaseTimeout, time.Now())
+	err := s.retryStore(ctx, "taking the lease of application "+c.App+" for stream "+stream, func(ctx context.Context) (err error) {
+		lease, err = store.Acquire(ctx, want, time.Now())
 		return err
 	})
 	var held *checkpoint.HeldError
 	if errors.As(err, &held) {
-		return nil, fmt.Errorf("kinesisio: WithCheckpoints: %w. One job at a time may use an application name: stop the other job, or wait %v after it stopped (a crashed or cancelled job keeps the name until its lease goes stale), or release it with `go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints %s -app %s release`",
-			err, held.Lease.StaleAfter, storeFlags(c.Store), c.App)
+		return nil, fmt.Errorf("kinesisio: WithCheckpoints: %w. One job at a time may read a stream under an application name (a pipeline that reads the same stream twice needs a name for each Read): stop the other job (`%s stop`, which ends it with a final checkpoint), or wait %v after it stopped (a crashed or cancelled job on another machine keeps the name until its lease goes stale; on this machine a crashed job's is taken over at once), or release it with `%s release`",
+			err, kinesischeckpoints(c.Store, c.App), held.Lease.StaleAfter, kinesischeckpoints(c.Store, c.App))
 	}
 	if err != nil {
 		return nil, err
+	}
+	if lease.Epoch > 1 && lease.Floor == lease.Epoch-1 {
+		log.Infof(ctx, "kinesisio: %s was reset: reading from the start positions", lease.Name())
 	}
 	if _, err := run.Committer(func() (*commit.Committer, error) {
 		return commit.New(store, lease, s.commitConfig(stream)), nil
@@ -88,25 +111,35 @@ func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, 
 	return cps, err
 }
 
-// storeFlags names spec in the flags of cmd/kinesischeckpoints.
-func storeFlags(spec checkpoint.Spec) string {
+// kinesischeckpoints is the command line of cmd/kinesischeckpoints for
+// application app in spec.
+func kinesischeckpoints(spec checkpoint.Spec, app string) string {
+	f := "go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints "
 	if spec.Kind == checkpoint.Dir {
-		return "-dir " + spec.Path
+		f += "-dir " + spec.Path
+	} else {
+		f += "-table " + spec.Table
+		if spec.Conn.Region != "" {
+			f += " -region " + spec.Conn.Region
+		}
+		if spec.Conn.Endpoint != "" {
+			f += " -endpoint " + spec.Conn.Endpoint
+		}
 	}
-	f := "-table " + spec.Table
-	if spec.Conn.Region != "" {
-		f += " -region " + spec.Conn.Region
-	}
-	if spec.Conn.Endpoint != "" {
-		f += " -endpoint " + spec.Conn.Endpoint
-	}
-	return f
+	return f + " -app " + app
 }
 
 // retryStore runs op until it succeeds, fails for good (a held lease, a
 // store that is not ours) or StartupTimeout passes.
 func (s readSpec) retryStore(ctx context.Context, what string, op func(context.Context) error) error {
-	deadline := time.Now().Add(s.Checkpoints.StartupTimeout)
+	return retryStore(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints", what, op)
+}
+
+// retryStore runs op on the store spec until it succeeds, fails for good
+// (a held lease, a store that is not ours) or within passes; who names
+// the option for messages.
+func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration, who, what string, op func(context.Context) error) error {
+	deadline := time.Now().Add(within)
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		if err == nil || errors.Is(err, checkpoint.ErrLeaseHeld) || errors.Is(err, checkpoint.ErrForeign) || ctx.Err() != nil {
@@ -114,14 +147,12 @@ func (s readSpec) retryStore(ctx context.Context, what string, op func(context.C
 		}
 		d := storeRetry.Delay(attempt)
 		if time.Now().Add(d).After(deadline) {
-			return fmt.Errorf("kinesisio: WithCheckpoints: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
-				what, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, err)
+			return fmt.Errorf("kinesisio: %s: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
+				who, what, spec, within, err)
 		}
-		log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, s.Checkpoints.Store, attempt, d, err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
+		log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
+		if err := backoff.Sleep(ctx, d); err != nil {
+			return err
 		}
 	}
 }
@@ -132,7 +163,7 @@ func (s readSpec) retryStore(ctx context.Context, what string, op func(context.C
 func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID string) (*commit.Committer, error) {
 	return run.Committer(func() (*commit.Committer, error) {
 		app := fn.Spec.Checkpoints.App
-		l, ok, err := fn.store.ReadLease(ctx, app)
+		l, ok, err := fn.store.ReadLease(ctx, app, fn.stream.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -188,6 +219,12 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		return c, &stop, nil
 	}
 	if len(d.ParentIDs) > 0 && !rt.Claimed() {
+		if c.StopRequested() {
+			// A stop: the parents end where they are, so the child
+			// ends before its first record (it writes nothing).
+			fn.end(rt, run, c, false)
+			return wait(0)
+		}
 		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
 		if err != nil {
 			log.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)

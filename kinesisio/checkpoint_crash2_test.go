@@ -203,7 +203,7 @@ func testLevel2Crash(t *testing.T, split bool) {
 		if c.Exited() && c.exitCode() != -1 {
 			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.Err(), c.logTail())
 		}
-		waitLeaseStale(t, store, crashApp)
+		waitLeaseFree(t, store, crashApp, cfg.Stream)
 		run.cycle = time.Since(run.started)
 		t.Logf("run %d: records at the sink %v after start, killed %v later; cycle (start to stale lease) %v",
 			k, run.flowing.Sub(run.started).Round(time.Millisecond), wait.Round(time.Millisecond), run.cycle.Round(time.Millisecond))

@@ -385,17 +385,19 @@ func startCrashRun(t *testing.T, cfg crashConfig, outDir string, n int, waitOutp
 	return nil, nil
 }
 
-// waitLeaseStale waits (at most 10 s) until app's lease in store may be
-// taken over: released, or without a heartbeat for its timeout.
-func waitLeaseStale(t *testing.T, store checkpoint.Store, app string) {
+// waitLeaseFree waits (at most 10 s) until the lease of app and stream
+// in store may be taken over: released, without a heartbeat for its
+// timeout, or held by processes provably dead (a killed holder on this
+// machine: at once).
+func waitLeaseFree(t *testing.T, store checkpoint.Store, app, stream string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		l, ok, err := store.ReadLease(context.Background(), app)
+		l, ok, err := store.ReadLease(context.Background(), app, stream)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !ok || !l.Live(time.Now()) {
+		if dead, _ := l.ProvablyDead(time.Now()); !ok || !l.Live(time.Now()) || dead {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -529,9 +531,9 @@ func TestCheckpointsSurviveSIGKILL(t *testing.T) {
 		if c.Exited() && c.exitCode() != -1 {
 			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.Err(), c.logTail())
 		}
-		waitLeaseStale(t, store, crashApp)
+		waitLeaseFree(t, store, crashApp, cfg.Stream)
 		run.cycle = time.Since(run.started)
-		t.Logf("run %d: records flowing %v after start, killed %v later; cycle (start to stale lease) %v",
+		t.Logf("run %d: records flowing %v after start, killed %v later; cycle (start to a free lease) %v",
 			k, run.flowing.Sub(run.started).Round(time.Millisecond), wait.Round(time.Millisecond), run.cycle.Round(time.Millisecond))
 		runs = append(runs, run)
 		if err := prod.gaveUp(); err != nil {

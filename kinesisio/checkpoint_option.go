@@ -167,10 +167,13 @@ type checkpointSpec struct {
 	StartupTimeout time.Duration
 	// AfterSink leaves positions to CommitWhenDone (WithCommitsAfterSink).
 	AfterSink bool
+	// SinkGrace bounds how long after its first record a read with
+	// AfterSink waits for CommitWhenDone's mark on the lease.
+	SinkGrace time.Duration
 }
 
 func (c checkpointSpec) enabled() bool { return c.App != "" }
 
 func defaultCheckpointSpec() checkpointSpec {
-	return checkpointSpec{Interval: 10 * time.Second, LeaseTimeout: 10 * time.Second, StartupTimeout: 30 * time.Second}
+	return checkpointSpec{Interval: 10 * time.Second, LeaseTimeout: 10 * time.Second, StartupTimeout: 30 * time.Second, SinkGrace: 15 * time.Second}
 }

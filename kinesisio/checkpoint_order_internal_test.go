@@ -51,7 +51,7 @@ func TestChildWaitsForParentFinishedInStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	runID := newRunID()
-	lease, err := store.Acquire(ctx, "order", runID, "test", time.Minute, time.Now())
+	lease, err := store.Acquire(ctx, checkpoint.Lease{App: "order", Stream: name, Owner: runID, Job: "test", StaleAfter: time.Minute}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

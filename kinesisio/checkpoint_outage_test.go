@@ -144,7 +144,7 @@ func TestCheckpointsStoreOutageCatchesUp(t *testing.T) {
 			t.Errorf("shard %s: checkpoint at %s, want its last record %s", cp.ShardID, cp.Seq, last[cp.ShardID])
 		}
 	}
-	if l, ok, err := direct.ReadLease(octx, "outage"); err != nil || !ok || l.Owner != "" || l.Epoch != 1 {
+	if l, ok, err := direct.ReadLease(octx, "outage", e.stream); err != nil || !ok || l.Owner != "" || l.Epoch != 1 {
 		t.Errorf("lease after the job: %+v, %v, %v; want epoch 1 (never lost), released", l, ok, err)
 	}
 }

@@ -172,7 +172,7 @@ func TestCheckpointsLease(t *testing.T) {
 	store := st.open(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		l, ok, err := store.ReadLease(context.Background(), "lease")
+		l, ok, err := store.ReadLease(context.Background(), "lease", e.stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +193,7 @@ func TestCheckpointsLease(t *testing.T) {
 	if err := await(t, done, time.Minute); err != nil {
 		t.Fatalf("first job: %v", err)
 	}
-	if l, ok, err := store.ReadLease(context.Background(), "lease"); err != nil || !ok || l.Owner != "" {
+	if l, ok, err := store.ReadLease(context.Background(), "lease", e.stream); err != nil || !ok || l.Owner != "" {
 		t.Errorf("after the first job: lease %+v, %v, %v; want released", l, ok, err)
 	}
 	if err := await(t, runAsync(build(time.Second)), time.Minute); err != nil {
@@ -207,14 +207,14 @@ func TestCheckpointsStaleLeaseTakenOver(t *testing.T) {
 	e := newEnv(t, emulators.Kinesalite, 1)
 	st := newStoreEnv(t, "dir")
 	store := st.open(t)
-	old, err := store.Acquire(context.Background(), "stale", "crashed-run", "a job that crashed", 2*time.Second, time.Now().Add(-time.Minute))
+	old, err := store.Acquire(context.Background(), checkpoint.Lease{App: "stale", Stream: e.stream, Owner: "crashed-run", Job: "a job that crashed", StaleAfter: 2 * time.Second}, time.Now().Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, s := beam.NewPipelineWithRoot()
 	collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithCheckpoints("stale", st.store), kinesisio.WithMaxReadTime(time.Second))...))
 	run(t, p)
-	l, ok, err := store.ReadLease(context.Background(), "stale")
+	l, ok, err := store.ReadLease(context.Background(), "stale", e.stream)
 	if err != nil || !ok || l.Epoch != old.Epoch+1 || l.Owner != "" {
 		t.Errorf("lease after the job: %+v, %v, %v; want epoch %d, released", l, ok, err, old.Epoch+1)
 	}
@@ -239,7 +239,7 @@ func TestCheckpointsLostLeaseStopsTheJob(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(cps) > 0 && cps[0].Seq == puts[len(puts)-1].SequenceNumber {
-			held, _, _ = store.ReadLease(context.Background(), "lost")
+			held, _, _ = store.ReadLease(context.Background(), "lost", e.stream)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -248,7 +248,7 @@ func TestCheckpointsLostLeaseStopsTheJob(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Take the name over as a job would once the lease looked stale.
-	thief, err := store.Acquire(context.Background(), "lost", "thief", "the test", time.Minute, time.Now().Add(time.Hour))
+	thief, err := store.Acquire(context.Background(), checkpoint.Lease{App: "lost", Stream: e.stream, Owner: "thief", Job: "the test", StaleAfter: time.Minute}, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -229,13 +229,17 @@ func (fn *watchShardsFn) wake(r discovery.Restriction, now time.Time) time.Durat
 	return max(min(due, wakeEvery), time.Millisecond)
 }
 
-// over reports that a bounded read needs no more discovery.
+// over reports that a bounded read, or one asked to stop, needs no more
+// discovery.
 func (fn *watchShardsFn) over(r discovery.Restriction, run *readstate.Run, now time.Time) bool {
 	if r.Round == 0 {
 		return false
 	}
 	if fn.Spec.MaxReadTime > 0 && now.UnixMilli() >= r.StartMillis+fn.Spec.MaxReadTime.Milliseconds() {
 		return true
+	}
+	if c, err := run.Committer(func() (*commit.Committer, error) { return nil, errNoCommitter }); err == nil && c.StopRequested() {
+		return true // a stop was requested (kinesischeckpoints stop)
 	}
 	return fn.Spec.MaxRecords > 0 && run.Emitted.Load() >= fn.Spec.MaxRecords
 }

@@ -165,7 +165,7 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 		fn.finish(rt, run)
 		return 0, true, nil
 	}
-	if d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
+	if d.DeadlineMillis > 0 && now.UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) || c != nil && c.StopRequested() {
 		return fn.end(rt, run, c, false)
 	}
 	// The fetcher to continue with is the one whose buffer starts right
@@ -246,6 +246,9 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 			fn.m.bytes += int64(n)
 		}
 		f.Return(b)
+		if c != nil && emitted > 0 {
+			c.NoteRecords()
+		}
 		if b.CaughtUp() {
 			// Evidence that the shard had nothing newer when the call was
 			// made: later records arrive after about b.CallStart.

@@ -3,6 +3,7 @@ package checkpoint_test
 import (
 	"context"
 	"fmt"
+	"github.com/kinesisio/beam-kinesis/internal/procid"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func benchStores(b *testing.B, f func(b *testing.B, s checkpoint.Store)) {
 func BenchmarkCommit(b *testing.B) {
 	benchStores(b, func(b *testing.B, s checkpoint.Store) {
 		ctx := context.Background()
-		l, err := s.Acquire(ctx, "bench", "run", "job", time.Minute, time.Now())
+		l, err := s.Acquire(ctx, checkpoint.Lease{App: "bench", Stream: "stream", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -55,14 +56,14 @@ func BenchmarkHeartbeat(b *testing.B) {
 	benchStores(b, func(b *testing.B, s checkpoint.Store) {
 		ctx := context.Background()
 		now := time.Now()
-		l, err := s.Acquire(ctx, "bench", "run", "job", time.Minute, now)
+		l, err := s.Acquire(ctx, checkpoint.Lease{App: "bench", Stream: "stream", Owner: "run", Job: "job", StaleAfter: time.Minute}, now)
 		if err != nil {
 			b.Fatal(err)
 		}
 		i := 0
 		for b.Loop() {
 			i++
-			if err := s.Heartbeat(ctx, l, now.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			if _, err := s.Heartbeat(ctx, l, procid.Self(), now.Add(time.Duration(i)*time.Millisecond)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -73,7 +74,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 func BenchmarkLoad100(b *testing.B) {
 	benchStores(b, func(b *testing.B, s checkpoint.Store) {
 		ctx := context.Background()
-		l, err := s.Acquire(ctx, "bench", "run", "job", time.Minute, time.Now())
+		l, err := s.Acquire(ctx, checkpoint.Lease{App: "bench", Stream: "stream", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

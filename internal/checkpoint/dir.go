@@ -15,15 +15,18 @@ import (
 //
 //	<root>/kinesisio-checkpoints.json           the marker, {"format":1}
 //	<root>/<app>/lock                           flocked by writers
-//	<root>/<app>/lease.json                     the lease
+//	<root>/<app>/leases/<stream>.json           one lease per stream
 //	<root>/<app>/shards/<stream>/<shard>.json   one checkpoint per shard
+//
+// (<root>/<app>/lease.json, the one lease per application of earlier
+// versions, is no longer read.)
 //
 // Every file is replaced whole by a rename (writeFileAtomic), so readers
 // need no lock; writers hold app's lock for each read-check-write.
 const (
 	markerName    = "kinesisio-checkpoints.json"
 	dirFormat     = 1
-	leaseFileName = "lease.json"
+	leasesDirName = "leases"
 	shardsDirName = "shards"
 	trashPrefix   = ".trash-"
 	jsonExt       = ".json"

@@ -80,52 +80,48 @@ func readDirCheckpoint(sdir, stream, shard string) (*Checkpoint, error) {
 	return &cp, nil
 }
 
-// Commit implements Store.
+// Commit implements Store. Under app's lock, the lease must still be
+// under l's epoch (a reset or a takeover fences the commit off at once).
 func (s *dirStore) Commit(ctx context.Context, l Lease, cp Checkpoint) error {
 	if err := validateCheckpoint(l.App, cp); err != nil {
 		return err
 	}
-	dir, err := s.appDir(l.App)
-	if err != nil {
-		return err
+	if cp.Stream != l.Stream {
+		return fmt.Errorf("checkpoint: commit of shard %s of stream %s under the lease of %s", cp.ShardID, cp.Stream, l.Name())
 	}
 	cp.Epoch, cp.Owner, cp.Updated = l.Epoch, l.Owner, writeTime(cp)
-	unlock, err := s.lock(ctx, l.App)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return s.writeCheckpoint(dir, l.App, cp)
+	return s.update(ctx, l.App, func(dir string) error {
+		cur, err := readDirLease(dir, l.App, l.Stream)
+		if err != nil {
+			return err
+		}
+		if cur == nil || cur.Epoch != l.Epoch {
+			return fmt.Errorf("checkpoint: commit of shard %s of %s under epoch %d: %w (%v)", cp.ShardID, l.Name(), l.Epoch, ErrFenced, lostError("commit", l, cur))
+		}
+		return s.writeCheckpoint(dir, l.App, cp)
+	})
 }
 
 // Set implements Store. It keeps cp.Owner, naming who set it, and takes
-// the epoch of the lease (0 when there is none). A stored checkpoint of a
-// newer epoch than the lease (possible only when the lease was deleted
-// after it was written: the Reset of earlier versions did) gives
-// ErrFenced, as on DynamoDB.
+// the epoch of the stream's lease (0 when there is none). A stored
+// checkpoint of a newer epoch than the lease gives ErrFenced, as on
+// DynamoDB.
 func (s *dirStore) Set(ctx context.Context, app string, cp Checkpoint) error {
 	if err := validateCheckpoint(app, cp); err != nil {
 		return err
 	}
-	dir, err := s.appDir(app)
-	if err != nil {
-		return err
-	}
 	cp.Updated = writeTime(cp)
-	unlock, err := s.lock(ctx, app)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	l, err := readDirLease(dir, app)
-	if err != nil {
-		return err
-	}
-	cp.Epoch = 0
-	if l != nil {
-		cp.Epoch = l.Epoch
-	}
-	return s.writeCheckpoint(dir, app, cp)
+	return s.update(ctx, app, func(dir string) error {
+		l, err := readDirLease(dir, app, cp.Stream)
+		if err != nil {
+			return err
+		}
+		cp.Epoch = 0
+		if l != nil {
+			cp.Epoch = l.Epoch
+		}
+		return s.writeCheckpoint(dir, app, cp)
+	})
 }
 
 // writeCheckpoint writes cp unless the stored one has a newer epoch
@@ -178,7 +174,7 @@ func (s *dirStore) Load(ctx context.Context, app, stream string) ([]Checkpoint, 
 			}
 		}
 	}
-	var out []Checkpoint
+	var out, cps []Checkpoint
 	for _, st := range streams {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("checkpoint: load %s: %w", app, err)
@@ -198,12 +194,32 @@ func (s *dirStore) Load(ctx context.Context, app, stream string) ([]Checkpoint, 
 				return nil, err
 			}
 			if cp != nil { // nil: removed since the listing
-				out = append(out, *cp)
+				cps = append(cps, *cp)
 			}
 		}
+		// The lease is read after the checkpoints: a Reset in between
+		// raised the floor over what it did not delete.
+		l, err := readDirLease(dir, app, st)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, counting(l, cps)...)
+		cps = cps[:0]
 	}
 	sortCheckpoints(out)
 	return out, nil
+}
+
+// counting returns the checkpoints of cps that count under the lease l
+// of their stream (nil: there is none, and all count).
+func counting(l *Lease, cps []Checkpoint) []Checkpoint {
+	var out []Checkpoint
+	for _, cp := range cps {
+		if l == nil || l.Counts(cp.Epoch) {
+			out = append(out, cp)
+		}
+	}
+	return out
 }
 
 // readDirIfExists lists dir; nothing when it does not exist.
@@ -251,14 +267,25 @@ func (s *dirStore) Get(ctx context.Context, app, stream string, shardIDs []strin
 			out[id] = *cp
 		}
 	}
+	l, err := readDirLease(dir, app, stream)
+	if err != nil {
+		return nil, err
+	}
+	for id, cp := range out {
+		if l != nil && !l.Counts(cp.Epoch) {
+			delete(out, id)
+		}
+	}
 	return out, nil
 }
 
 // Reset implements Store. It first moves the checkpoints out of sight
-// with one rename, then releases the lease under a new epoch, then
-// deletes the moved files: a crash part way leaves either everything or
-// no checkpoints under the old lease (run Reset again to finish). The
-// app's lock is held throughout, so no Commit comes in between.
+// with one rename, then releases each lease under a new epoch that
+// becomes its floor, then deletes the moved files: a crash part way
+// leaves either everything or no checkpoints under the old leases (run
+// Reset again to finish). The app's lock is held throughout, so no
+// Commit comes in between, and every later one of the cut-off holder is
+// refused.
 func (s *dirStore) Reset(ctx context.Context, app string) error {
 	dir, err := s.appDir(app)
 	if err != nil {
@@ -272,7 +299,7 @@ func (s *dirStore) Reset(ctx context.Context, app string) error {
 		return err
 	}
 	defer unlock()
-	l, err := readDirLease(dir, app)
+	leases, err := readDirLeases(dir, app)
 	if err != nil {
 		return err
 	}
@@ -289,10 +316,9 @@ func (s *dirStore) Reset(ctx context.Context, app string) error {
 			return err
 		}
 	}
-	if l != nil {
-		l.Owner, l.Epoch = "", l.Epoch+1
-		if err := writeJSONAtomic(dir, leaseFileName, toDirLease(*l)); err != nil {
-			return fmt.Errorf("checkpoint: reset %s: the checkpoints are gone, but releasing the lease under a new epoch failed (run Reset again): %w", app, err)
+	for _, l := range leases {
+		if err := writeDirLease(dir, resetLease(l)); err != nil {
+			return fmt.Errorf("checkpoint: reset %s: the checkpoints are gone, but releasing the lease of stream %s under a new epoch failed (run Reset again): %w", app, l.Stream, err)
 		}
 	}
 	entries, err := os.ReadDir(dir)

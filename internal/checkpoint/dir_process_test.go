@@ -56,7 +56,7 @@ func runChild() int {
 	defer w.Flush()
 	now := time.Now()
 	for r := range rounds {
-		l, err := s.Acquire(ctx, fmt.Sprintf("race-%d", r), owner, "child "+owner, time.Hour, now)
+		l, err := s.Acquire(ctx, checkpoint.Lease{App: fmt.Sprintf("race-%d", r), Stream: "stream", Owner: owner, Job: "child " + owner, StaleAfter: time.Hour}, now)
 		var held *checkpoint.HeldError
 		switch {
 		case err == nil:
@@ -141,7 +141,7 @@ func TestDirCrossProcessAcquire(t *testing.T) {
 			t.Errorf("round %d: winners %v, want exactly 1", r, w)
 			continue
 		}
-		l, ok, err := s.ReadLease(ctx, fmt.Sprintf("race-%d", r))
+		l, ok, err := s.ReadLease(ctx, fmt.Sprintf("race-%d", r), "stream")
 		if err != nil || !ok || l.Owner != w[0] {
 			t.Errorf("round %d: stored lease %+v, %v, %v; want %s's", r, l, ok, err, w[0])
 		}

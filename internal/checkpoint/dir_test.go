@@ -3,6 +3,7 @@ package checkpoint_test
 import (
 	"context"
 	"errors"
+	"github.com/kinesisio/beam-kinesis/internal/procid"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func TestDirCreatesMissingOrEmpty(t *testing.T) {
 			if diff := cmp.Diff(want, tree(t, path)); diff != "" {
 				t.Errorf("new store (-want +got):\n%s", diff)
 			}
-			l, err := s.Acquire(context.Background(), "app", "run", "job", time.Minute, time.Now())
+			l, err := s.Acquire(context.Background(), checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +87,7 @@ func TestDirCreatesMissingOrEmpty(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The layout, and a second store on it sees the data.
-			for _, f := range []string{"app/lock", "app/lease.json", "app/shards/st/sh.json"} {
+			for _, f := range []string{"app/lock", "app/leases/st.json", "app/shards/st/sh.json"} {
 				if _, err := os.Stat(filepath.Join(path, f)); err != nil {
 					t.Errorf("layout: %v", err)
 				}
@@ -144,7 +145,7 @@ func TestDirCorruptFiles(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	s := openDir(t, root)
-	l, err := s.Acquire(ctx, "app", "run", "job", time.Minute, time.Now())
+	l, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestDirCorruptFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Cut each file in half, as a write without rename could leave it.
-	for _, f := range []string{"app/shards/st/sh.json", "app/lease.json"} {
+	for _, f := range []string{"app/shards/st/sh.json", "app/leases/st.json"} {
 		path := filepath.Join(root, f)
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -172,13 +173,14 @@ func TestDirCorruptFiles(t *testing.T) {
 	check("Load", err, "app/shards/st/sh.json")
 	_, err = s.Get(ctx, "app", "st", []string{"sh"})
 	check("Get", err, "app/shards/st/sh.json")
-	_, _, err = s.ReadLease(ctx, "app")
-	check("ReadLease", err, "app/lease.json")
-	_, err = s.Acquire(ctx, "app", "run", "job", time.Minute, time.Now())
-	check("Acquire", err, "app/lease.json")
-	check("Heartbeat", s.Heartbeat(ctx, l, time.Now()), "app/lease.json")
-	check("Set", s.Set(ctx, "app", checkpoint.Checkpoint{Stream: "st", ShardID: "x"}), "app/lease.json")
-	check("Commit", s.Commit(ctx, l, checkpoint.Checkpoint{Stream: "st", ShardID: "sh"}), "app/shards/st/sh.json")
+	_, _, err = s.ReadLease(ctx, "app", "st")
+	check("ReadLease", err, "app/leases/st.json")
+	_, err = s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
+	check("Acquire", err, "app/leases/st.json")
+	_, err = s.Heartbeat(ctx, l, procid.Self(), time.Now())
+	check("Heartbeat", err, "app/leases/st.json")
+	check("Set", s.Set(ctx, "app", checkpoint.Checkpoint{Stream: "st", ShardID: "x"}), "app/leases/st.json")
+	check("Commit", s.Commit(ctx, l, checkpoint.Checkpoint{Stream: "st", ShardID: "sh"}), "app/leases/st.json")
 	// A file that holds another shard's checkpoint is corrupt too.
 	if err := os.WriteFile(filepath.Join(root, "app/shards/st/sh.json"), []byte(`{"stream":"st","shard_id":"other"}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -196,14 +198,14 @@ func TestDirIgnoresTemporaryFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openDir(t, root)
-	l, err := s.Acquire(ctx, "app", "run", "job", time.Minute, time.Now())
+	l, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(ctx, l, checkpoint.Checkpoint{Stream: "st", ShardID: "sh", Seq: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"app/shards/st/.sh.json.tmp-99", "app/shards/st/.x.json.tmp-1", "app/.lease.json.tmp-5", "app/shards/st/README"} {
+	for _, f := range []string{"app/shards/st/.sh.json.tmp-99", "app/shards/st/.x.json.tmp-1", "app/leases/.st.json.tmp-5", "app/shards/st/README"} {
 		if err := os.WriteFile(filepath.Join(root, f), []byte(`{"torn`), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +214,7 @@ func TestDirIgnoresTemporaryFiles(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].ShardID != "sh" {
 		t.Errorf("Load with temporary files = %+v, %v; want sh only", got, err)
 	}
-	if _, ok, err := s.ReadLease(ctx, "app"); err != nil || !ok {
+	if _, ok, err := s.ReadLease(ctx, "app", "st"); err != nil || !ok {
 		t.Errorf("ReadLease with temporary files: %v, %v", ok, err)
 	}
 	if err := s.Reset(ctx, "app"); err != nil {
@@ -226,7 +228,7 @@ func TestDirIgnoresTemporaryFiles(t *testing.T) {
 func TestDirReservedAppNames(t *testing.T) {
 	s := openDir(t, t.TempDir())
 	for _, app := range []string{"kinesisio-checkpoints.json", ".kinesisio-checkpoints.json.tmp-1"} {
-		if _, err := s.Acquire(context.Background(), app, "run", "job", time.Minute, time.Now()); err == nil {
+		if _, err := s.Acquire(context.Background(), checkpoint.Lease{App: app, Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now()); err == nil {
 			t.Errorf("Acquire(%q) succeeded", app)
 		}
 	}

@@ -64,7 +64,7 @@ func (s *dynamoStore) Set(ctx context.Context, app string, cp Checkpoint) error 
 		return err
 	}
 	cp.Updated = writeTime(cp)
-	l, err := s.getLease(ctx, app)
+	l, err := s.getLease(ctx, app, cp.Stream)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *dynamoStore) Set(ctx context.Context, app string, cp Checkpoint) error 
 		if err != nil || ok {
 			return err
 		}
-		if l, err = s.getLease(ctx, app); err != nil {
+		if l, err = s.getLease(ctx, app, cp.Stream); err != nil {
 			return err
 		}
 		if leaseEpoch(l) == cp.Epoch {
@@ -136,16 +136,38 @@ func (s *dynamoStore) Load(ctx context.Context, app, stream string) ([]Checkpoin
 		}
 		prefix = shardKey(stream, "")
 	}
-	var out []Checkpoint
+	var all []Checkpoint
 	err := s.query(ctx, app, prefix, "", func(it item) error {
 		cp, err := s.decodeCheckpoint(it)
 		if err == nil {
-			out = append(out, cp)
+			all = append(all, cp)
 		}
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The leases are read after the checkpoints: a Reset in between
+	// raised the floor over what it did not delete.
+	var leases []Lease
+	if stream != "" {
+		l, err := s.getLease(ctx, app, stream)
+		if err != nil {
+			return nil, err
+		}
+		if l != nil {
+			leases = append(leases, *l)
+		}
+	} else if leases, err = s.Leases(ctx, app); err != nil {
+		return nil, err
+	}
+	byStream := map[string]*Lease{}
+	for i := range leases {
+		byStream[leases[i].Stream] = &leases[i]
+	}
+	var out []Checkpoint
+	for _, cp := range all {
+		out = append(out, counting(byStream[cp.Stream], []Checkpoint{cp})...)
 	}
 	sortCheckpoints(out)
 	return out, nil
@@ -184,6 +206,15 @@ func (s *dynamoStore) Get(ctx context.Context, app, stream string, shardIDs []st
 		}
 		keys = keys[n:]
 	}
+	l, err := s.getLease(ctx, app, stream)
+	if err != nil {
+		return nil, err
+	}
+	for id, cp := range out {
+		if l != nil && !l.Counts(cp.Epoch) {
+			delete(out, id)
+		}
+	}
 	return out, nil
 }
 
@@ -213,11 +244,11 @@ func (s *dynamoStore) batchGet(ctx context.Context, keys []item, each func(item)
 }
 
 // Reset implements Store: it deletes app's checkpoints, then releases
-// its lease under a new epoch with one conditional update (none when
-// there is no lease). A commit by the holder that lands between the two
-// is under an older epoch than any later lease, which can therefore
-// commit over it; a Reset cut short leaves the lease as it was (run it
-// again to finish).
+// each of its leases under a new epoch, which becomes the lease's floor,
+// with one conditional update each. A commit by a holder that lands
+// after the deletes is under an epoch below the floor, which reads
+// ignore and any later lease commits over; a Reset cut short leaves
+// some leases as they were (run it again to finish).
 func (s *dynamoStore) Reset(ctx context.Context, app string) error {
 	if err := validateAppName(app); err != nil {
 		return err
@@ -230,6 +261,10 @@ func (s *dynamoStore) Reset(ctx context.Context, app string) error {
 	if err != nil {
 		return err
 	}
+	leases, err := s.Leases(ctx, app)
+	if err != nil {
+		return err
+	}
 	for len(keys) > 0 {
 		n := min(len(keys), 25)
 		if err := s.batchDelete(ctx, keys[:n]); err != nil {
@@ -237,16 +272,14 @@ func (s *dynamoStore) Reset(ctx context.Context, app string) error {
 		}
 		keys = keys[n:]
 	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       itemKey(app, leaseKey),
-		UpdateExpression:          aws.String("SET #epoch = #epoch + :one REMOVE #owner"),
-		ConditionExpression:       aws.String("attribute_exists(#epoch)"),
-		ExpressionAttributeNames:  map[string]string{"#epoch": attrEpoch, "#owner": attrOwner},
-		ExpressionAttributeValues: item{":one": attrN(1)},
-	})
-	if err != nil && !isConditionFailed(err) { // failed: there is no lease
-		return fmt.Errorf("checkpoint: %s: reset %s: the checkpoints are gone, but releasing the lease under a new epoch failed (run reset again): %w", s.name(), app, err)
+	for _, l := range leases {
+		c := condition{expr: "attribute_exists(#epoch)", names: map[string]string{"#epoch": attrEpoch}}
+		_, _, err := s.updateLease(ctx, l, c, "SET #epoch = #epoch + :one, #floor = #epoch + :one, #procs = :none REMOVE #owner, #stop, #sink",
+			map[string]string{"#floor": attrFloor, "#owner": attrOwner, "#stop": attrStopEpoch, "#sink": attrSinkEpoch, "#procs": attrProcs},
+			item{":one": attrN(1), ":none": &types.AttributeValueMemberM{Value: item{}}})
+		if err != nil {
+			return fmt.Errorf("checkpoint: %s: reset %s: the checkpoints are gone, but releasing the lease of stream %s under a new epoch failed (run reset again): %w", s.name(), app, l.Stream, err)
+		}
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ func TestDynamoDBThrottledCommit(t *testing.T) {
 	})
 	s := openDynamoDB(t, freshTable(t), awsclient.Settings{Region: "us-east-1", Endpoint: endpoint})
 	ctx := context.Background()
-	l, err := s.Acquire(ctx, "app", "run", "job", time.Minute, time.Now())
+	l, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "stream", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

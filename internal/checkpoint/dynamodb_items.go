@@ -9,13 +9,15 @@ import (
 )
 
 // The DynamoDB store's items: per application (partition key app) one
-// lease item (sort key "lease") and one checkpoint item per shard (sort
-// key "shard#<stream>#<shard ID>"; "#" is in no stream name or shard ID).
-// Empty strings are left out rather than stored.
+// lease item per stream (sort key "lease#<stream>") and one checkpoint
+// item per shard (sort key "shard#<stream>#<shard ID>"; "#" is in no
+// stream name or shard ID). Empty strings are left out rather than
+// stored. (The item "lease", the one lease per application of earlier
+// versions, is no longer read.)
 const (
 	attrApp        = "app"
 	attrKey        = "key"
-	leaseKey       = "lease"
+	leaseKeyPrefix = "lease#"
 	shardKeyPrefix = "shard#"
 
 	attrOwner      = "owner"
@@ -23,6 +25,11 @@ const (
 	attrEpoch      = "epoch"
 	attrHeartbeat  = "heartbeat"  // Unix ms
 	attrStaleAfter = "staleAfter" // ms
+	attrFloor      = "floor"
+	attrProcs      = "procs" // a map: procKey -> heartbeat, Unix ms
+	attrAfterSink  = "afterSink"
+	attrSinkEpoch  = "sinkEpoch"
+	attrStopEpoch  = "stopEpoch"
 	attrStream     = "stream"
 	attrShard      = "shard"
 	attrSeq        = "seq"
@@ -51,14 +58,28 @@ func shardKey(stream, shard string) string {
 	return shardKeyPrefix + stream + "#" + shard
 }
 
+// leaseKey is the sort key of stream's lease; with stream "" it is the
+// prefix of all leases.
+func leaseKey(stream string) string { return leaseKeyPrefix + stream }
+
 // itemKey is the primary key of app's item with sort key key.
 func itemKey(app, key string) item {
 	return item{attrApp: attrS(app), attrKey: attrS(key)}
 }
 
 func leaseItem(l Lease) item {
-	it := itemKey(l.App, leaseKey)
+	it := itemKey(l.App, leaseKey(l.Stream))
+	it[attrStream] = attrS(l.Stream)
 	it[attrEpoch] = attrN(l.Epoch)
+	it[attrFloor] = attrN(l.Floor)
+	it[attrSinkEpoch] = attrN(l.SinkEpoch)
+	it[attrStopEpoch] = attrN(l.StopEpoch)
+	it[attrAfterSink] = &types.AttributeValueMemberBOOL{Value: l.AfterSink}
+	procs := make(item, len(l.Procs))
+	for _, p := range l.Procs {
+		procs[procKey(p.ID)] = attrN(toMillis(p.Heartbeat))
+	}
+	it[attrProcs] = &types.AttributeValueMemberM{Value: procs}
 	it[attrHeartbeat] = attrN(toMillis(l.Heartbeat))
 	it[attrStaleAfter] = attrN(l.StaleAfter.Milliseconds())
 	if l.Owner != "" {
@@ -140,6 +161,47 @@ func (r *itemReader) n(name string) int64 {
 	return n
 }
 
+// optN returns the optional integer attribute name, 0 when absent.
+func (r *itemReader) optN(name string) int64 {
+	if _, ok := r.it[name]; !ok {
+		return 0
+	}
+	return r.n(name)
+}
+
+// optB returns the optional boolean attribute name, false when absent.
+func (r *itemReader) optB(name string) bool {
+	if _, ok := r.it[name]; !ok {
+		return false
+	}
+	return r.b(name)
+}
+
+// numberMap returns the optional map of integers name.
+func (r *itemReader) numberMap(name string) (map[string]int64, error) {
+	v, ok := r.it[name]
+	if !ok {
+		return nil, nil
+	}
+	m, ok := v.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, fmt.Errorf("attribute %s is not a map", name)
+	}
+	out := make(map[string]int64, len(m.Value))
+	for k, e := range m.Value {
+		n, ok := e.(*types.AttributeValueMemberN)
+		if !ok {
+			return nil, fmt.Errorf("attribute %s.%s is not a number", name, k)
+		}
+		ms, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %s.%s is not an integer", name, k)
+		}
+		out[k] = ms
+	}
+	return out, nil
+}
+
 // b returns the required boolean attribute name.
 func (r *itemReader) b(name string) bool {
 	v, ok := r.it[name].(*types.AttributeValueMemberBOOL)
@@ -184,11 +246,25 @@ func (s *dynamoStore) decodeLease(it item) (Lease, error) {
 	r := itemReader{it: it}
 	l := Lease{
 		App:        r.s(attrApp, true),
+		Stream:     r.s(attrStream, true),
 		Owner:      r.s(attrOwner, false),
 		Job:        r.s(attrJob, false),
 		Epoch:      r.n(attrEpoch),
+		Floor:      r.optN(attrFloor),
 		Heartbeat:  fromMillis(r.n(attrHeartbeat)),
 		StaleAfter: time.Duration(r.n(attrStaleAfter)) * time.Millisecond,
+		AfterSink:  r.optB(attrAfterSink),
+		SinkEpoch:  r.optN(attrSinkEpoch),
+		StopEpoch:  r.optN(attrStopEpoch),
+	}
+	if r.err == nil && r.s(attrKey, true) != leaseKey(l.Stream) {
+		r.err = fmt.Errorf("its key does not name stream %q", l.Stream)
+	}
+	if r.err == nil {
+		var procs map[string]int64
+		if procs, r.err = r.numberMap(attrProcs); r.err == nil {
+			l.Procs, r.err = decodeProcs(procs)
+		}
 	}
 	if r.err != nil {
 		return Lease{}, s.corrupt(it, r.err)

@@ -131,7 +131,7 @@ func TestDynamoDBConcurrentOpen(t *testing.T) {
 		defer stores[i].Close()
 	}
 	ctx := context.Background()
-	l, err := stores[0].Acquire(ctx, "app", "run", "job", time.Minute, time.Now())
+	l, err := stores[0].Acquire(ctx, checkpoint.Lease{App: "app", Stream: "stream", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,18 +203,19 @@ func TestDynamoDBCorruptItem(t *testing.T) {
 	_, err := sdkClient(t, conn).PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(table),
 		Item: map[string]types.AttributeValue{
-			"app": &types.AttributeValueMemberS{Value: "app"}, "key": &types.AttributeValueMemberS{Value: "lease"},
-			"epoch": &types.AttributeValueMemberS{Value: "one"},
+			"app": &types.AttributeValueMemberS{Value: "app"}, "key": &types.AttributeValueMemberS{Value: "lease#stream"},
+			"stream": &types.AttributeValueMemberS{Value: "stream"},
+			"epoch":  &types.AttributeValueMemberS{Value: "one"},
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = s.ReadLease(ctx, "app")
+	_, _, err = s.ReadLease(ctx, "app", "stream")
 	if err == nil || !strings.Contains(err.Error(), "corrupt") || !strings.Contains(err.Error(), "epoch") || !strings.Contains(err.Error(), table) {
 		t.Errorf("ReadLease of a corrupt item = %v, want an error naming the table, the item and epoch", err)
 	}
-	if _, err := s.Acquire(ctx, "app", "run", "job", time.Minute, time.Now()); err == nil {
+	if _, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "stream", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now()); err == nil {
 		t.Errorf("Acquire over a corrupt lease succeeded")
 	}
 }

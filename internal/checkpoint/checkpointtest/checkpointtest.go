@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kinesisio/beam-kinesis/internal/procid"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +47,11 @@ func Run(t *testing.T, open func(t *testing.T) checkpoint.Store) {
 		{"Reset", testReset},
 		{"ConcurrentAcquire", testConcurrentAcquire},
 		{"ConcurrentCommits", testConcurrentCommits},
+		{"StreamsHaveTheirOwnLeases", testStreamsLeases},
+		{"StopRequest", testStopRequest},
+		{"MarkSink", testMarkSink},
+		{"HeartbeatProcesses", testHeartbeatProcs},
+		{"TakeoverProvablyDead", testTakeoverDead},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -73,7 +80,7 @@ var cmpOpts = cmp.Options{cmpopts.EquateEmpty(), cmp.Comparer(func(a, b time.Tim
 
 func mustAcquire(t *testing.T, s checkpoint.Store, app, owner string, staleAfter time.Duration, now time.Time) checkpoint.Lease {
 	t.Helper()
-	l, err := s.Acquire(ctxFor(t), app, owner, "job of "+owner, staleAfter, now)
+	l, err := s.Acquire(ctxFor(t), checkpoint.Lease{App: app, Stream: "stream", Owner: owner, Job: "job of " + owner, StaleAfter: staleAfter}, now)
 	if err != nil {
 		t.Fatalf("Acquire(%s, %s) at %v: %v", app, owner, now, err)
 	}
@@ -82,15 +89,25 @@ func mustAcquire(t *testing.T, s checkpoint.Store, app, owner string, staleAfter
 
 func mustReadLease(t *testing.T, s checkpoint.Store, app string) checkpoint.Lease {
 	t.Helper()
-	l, ok, err := s.ReadLease(ctxFor(t), app)
+	l, ok, err := s.ReadLease(ctxFor(t), app, "stream")
 	if err != nil || !ok {
 		t.Fatalf("ReadLease(%s) = %+v, %v, %v; want a lease", app, l, ok, err)
 	}
 	return l
 }
 
+// mustCommit commits cp under l, or, for another stream than l's, under
+// the lease of that stream that l's owner takes (or has) at t0.
 func mustCommit(t *testing.T, s checkpoint.Store, l checkpoint.Lease, cp checkpoint.Checkpoint) {
 	t.Helper()
+	if cp.Stream != l.Stream {
+		want := l
+		want.Stream = cp.Stream
+		var err error
+		if l, err = s.Acquire(ctxFor(t), want, t0); err != nil {
+			t.Fatalf("Acquire(%s) for a commit: %v", want.Name(), err)
+		}
+	}
 	if err := s.Commit(ctxFor(t), l, cp); err != nil {
 		t.Fatalf("Commit(%s/%s under epoch %d): %v", cp.Stream, cp.ShardID, l.Epoch, err)
 	}
@@ -133,7 +150,7 @@ func cp(stream, shard, seq string) checkpoint.Checkpoint {
 
 func testAcquireEmpty(t *testing.T, s checkpoint.Store) {
 	got := mustAcquire(t, s, "app", "run-1", stale, t0)
-	want := checkpoint.Lease{App: "app", Owner: "run-1", Job: "job of run-1", Epoch: 1, Heartbeat: t0, StaleAfter: stale}
+	want := checkpoint.Lease{App: "app", Stream: "stream", Owner: "run-1", Job: "job of run-1", Epoch: 1, Heartbeat: t0, StaleAfter: stale}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("Acquire on an empty store (-want +got):\n%s", diff)
 	}
@@ -148,7 +165,7 @@ func testAcquireRetry(t *testing.T, s checkpoint.Store) {
 	// the new heartbeat and StaleAfter; even once the lease is stale.
 	for _, at := range []time.Time{t0.Add(time.Second), t0.Add(time.Hour)} {
 		got := mustAcquire(t, s, "app", "run-1", 2*stale, at)
-		want := checkpoint.Lease{App: "app", Owner: "run-1", Job: "job of run-1", Epoch: 1, Heartbeat: at, StaleAfter: 2 * stale}
+		want := checkpoint.Lease{App: "app", Stream: "stream", Owner: "run-1", Job: "job of run-1", Epoch: 1, Heartbeat: at, StaleAfter: 2 * stale}
 		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 			t.Errorf("Acquire again by the owner at %v (-want +got):\n%s", at, diff)
 		}
@@ -170,7 +187,7 @@ func testAcquireHeld(t *testing.T, s checkpoint.Store) {
 		{t0.Add(stale - time.Millisecond), stale},
 		{t0.Add(stale / 2), time.Millisecond},
 	} {
-		_, err := s.Acquire(ctxFor(t), "app", "run-b", "job of run-b", tc.staleAfter, tc.at)
+		_, err := s.Acquire(ctxFor(t), checkpoint.Lease{App: "app", Stream: "stream", Owner: "run-b", Job: "job of run-b", StaleAfter: tc.staleAfter}, tc.at)
 		if !errors.Is(err, checkpoint.ErrLeaseHeld) {
 			t.Fatalf("Acquire by another owner at %v = %v, want ErrLeaseHeld", tc.at, err)
 		}
@@ -201,15 +218,15 @@ func testTakeoverStale(t *testing.T, s checkpoint.Store) {
 	// StaleAfter, whatever the caller's.
 	at := t0.Add(stale)
 	got := mustAcquire(t, s, "app", "run-b", time.Hour, at)
-	want := checkpoint.Lease{App: "app", Owner: "run-b", Job: "job of run-b", Epoch: 2, Heartbeat: at, StaleAfter: time.Hour}
+	want := checkpoint.Lease{App: "app", Stream: "stream", Owner: "run-b", Job: "job of run-b", Epoch: 2, Heartbeat: at, StaleAfter: time.Hour}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("takeover of a stale lease (-want +got):\n%s", diff)
 	}
 	// A heartbeat keeps it live: no takeover at the same time after it.
-	if err := s.Heartbeat(ctxFor(t), got, at.Add(time.Hour)); err != nil {
+	if _, err := s.Heartbeat(ctxFor(t), got, procid.Self(), at.Add(time.Hour)); err != nil {
 		t.Fatalf("Heartbeat: %v", err)
 	}
-	if _, err := s.Acquire(ctxFor(t), "app", "run-c", "c", stale, at.Add(time.Hour+time.Minute)); !errors.Is(err, checkpoint.ErrLeaseHeld) {
+	if _, err := s.Acquire(ctxFor(t), checkpoint.Lease{App: "app", Stream: "stream", Owner: "run-c", Job: "c", StaleAfter: stale}, at.Add(time.Hour+time.Minute)); !errors.Is(err, checkpoint.ErrLeaseHeld) {
 		t.Errorf("Acquire after a heartbeat = %v, want ErrLeaseHeld", err)
 	}
 	got = mustAcquire(t, s, "app", "run-c", stale, at.Add(2*time.Hour))
@@ -246,16 +263,17 @@ func testTakeoverReleased(t *testing.T, s checkpoint.Store) {
 
 func testHeartbeatAfterTakeover(t *testing.T, s checkpoint.Store) {
 	a, b := takeover(t, s, "app")
-	err := s.Heartbeat(ctxFor(t), a, t0.Add(time.Minute))
+	_, err := s.Heartbeat(ctxFor(t), a, procid.Self(), t0.Add(time.Minute))
 	if !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Fatalf("Heartbeat by the old owner = %v, want ErrLeaseLost", err)
 	}
 	hb := t0.Add(2 * time.Minute)
-	if err := s.Heartbeat(ctxFor(t), b, hb); err != nil {
+	if _, err := s.Heartbeat(ctxFor(t), b, procid.Self(), hb); err != nil {
 		t.Fatalf("Heartbeat by the new owner: %v", err)
 	}
 	want := b
 	want.Heartbeat = hb
+	want.Procs = []checkpoint.Proc{{ID: procid.Self(), Heartbeat: hb}}
 	if diff := cmp.Diff(want, mustReadLease(t, s, "app"), cmpOpts); diff != "" {
 		t.Errorf("ReadLease after Heartbeat (-want +got):\n%s", diff)
 	}
@@ -263,10 +281,10 @@ func testHeartbeatAfterTakeover(t *testing.T, s checkpoint.Store) {
 	if err := s.Release(ctxFor(t), b); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
-	if err := s.Heartbeat(ctxFor(t), b, hb); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if _, err := s.Heartbeat(ctxFor(t), b, procid.Self(), hb); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("Heartbeat after Release = %v, want ErrLeaseLost", err)
 	}
-	if err := s.Heartbeat(ctxFor(t), checkpoint.Lease{App: "other", Owner: "x", Epoch: 1}, hb); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if _, err := s.Heartbeat(ctxFor(t), checkpoint.Lease{App: "other", Stream: "stream", Owner: "x", Epoch: 1}, procid.Self(), hb); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("Heartbeat of no lease = %v, want ErrLeaseLost", err)
 	}
 }
@@ -279,13 +297,13 @@ func testReleaseAfterTakeover(t *testing.T, s checkpoint.Store) {
 	if diff := cmp.Diff(b, mustReadLease(t, s, "app"), cmpOpts); diff != "" {
 		t.Errorf("the lease changed after a refused Release (-want +got):\n%s", diff)
 	}
-	if err := s.Release(ctxFor(t), checkpoint.Lease{App: "other", Owner: "x", Epoch: 1}); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if err := s.Release(ctxFor(t), checkpoint.Lease{App: "other", Stream: "stream", Owner: "x", Epoch: 1}); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("Release of no lease = %v, want ErrLeaseLost", err)
 	}
 }
 
 func testReadLeaseNone(t *testing.T, s checkpoint.Store) {
-	l, ok, err := s.ReadLease(ctxFor(t), "app")
+	l, ok, err := s.ReadLease(ctxFor(t), "app", "stream")
 	if err != nil || ok {
 		t.Errorf("ReadLease on an empty store = %+v, %v, %v; want ok false", l, ok, err)
 	}
@@ -295,10 +313,10 @@ func testInvalidArguments(t *testing.T, s checkpoint.Store) {
 	ctx := ctxFor(t)
 	l := mustAcquire(t, s, "app", "run-a", stale, t0)
 	for _, app := range []string{"", ".", "..", "../x", "a/b", "a#b", strings.Repeat("a", 129)} {
-		if _, err := s.Acquire(ctx, app, "o", "j", stale, t0); err == nil {
+		if _, err := s.Acquire(ctx, checkpoint.Lease{App: app, Stream: "stream", Owner: "o", Job: "j", StaleAfter: stale}, t0); err == nil {
 			t.Errorf("Acquire(%q) succeeded", app)
 		}
-		if _, _, err := s.ReadLease(ctx, app); err == nil {
+		if _, _, err := s.ReadLease(ctx, app, "stream"); err == nil {
 			t.Errorf("ReadLease(%q) succeeded", app)
 		}
 		if _, err := s.Load(ctx, app, ""); err == nil {
@@ -308,10 +326,10 @@ func testInvalidArguments(t *testing.T, s checkpoint.Store) {
 			t.Errorf("Reset(%q) succeeded", app)
 		}
 	}
-	if _, err := s.Acquire(ctx, "app2", "", "j", stale, t0); err == nil {
+	if _, err := s.Acquire(ctx, checkpoint.Lease{App: "app2", Stream: "stream", Owner: "", Job: "j", StaleAfter: stale}, t0); err == nil {
 		t.Errorf("Acquire with no owner succeeded")
 	}
-	if _, err := s.Acquire(ctx, "app2", "o", "j", 0, t0); err == nil {
+	if _, err := s.Acquire(ctx, checkpoint.Lease{App: "app2", Stream: "stream", Owner: "o", Job: "j", StaleAfter: 0}, t0); err == nil {
 		t.Errorf("Acquire with StaleAfter 0 succeeded")
 	}
 	for _, name := range []string{"", ".", "..", "../x", "a/b", "a#b", "a b", strings.Repeat("s", 129)} {
@@ -509,7 +527,6 @@ func testSet(t *testing.T, s checkpoint.Store) {
 		t.Errorf("Set with no lease stored %+v, want seq 5 by operator under epoch 0", got)
 	}
 	a, b := takeover(t, s, "app")
-	mustCommit(t, s, a, cp("stream", "shard-0", "6"))
 
 	set = cp("stream", "shard-1", "10")
 	set.SubSeq, set.Finished, set.Parents, set.Owner, set.Epoch = 3, true, []string{"p2", "p1"}, "operator", 77
@@ -548,27 +565,35 @@ func testReset(t *testing.T, s checkpoint.Store) {
 		t.Fatalf("Reset of an empty application: %v", err)
 	}
 	// With no lease, Reset writes none.
-	if l, ok, err := s.ReadLease(ctx, "app"); err != nil || ok {
+	if l, ok, err := s.ReadLease(ctx, "app", "stream"); err != nil || ok {
 		t.Errorf("ReadLease after Reset of an empty application = %+v, %v, %v; want none", l, ok, err)
 	}
 	_, b := takeover(t, s, "app")
+	x2, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "stream2", Owner: "run-x", StaleAfter: stale}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := mustAcquire(t, s, "other", "run-o", stale, t0)
 	for i := range 30 { // more than a DynamoDB batch
-		mustCommit(t, s, b, cp(fmt.Sprintf("s%d", i%3), fmt.Sprintf("shard-%d", i), "1"))
+		mustCommit(t, s, b, cp("stream", fmt.Sprintf("shard-%d", i), "1"))
 	}
-	mustCommit(t, s, o, cp("s0", "shard-0", "2"))
+	mustCommit(t, s, x2, cp("stream2", "shard-0", "1"))
+	mustCommit(t, s, o, cp("stream", "shard-0", "2"))
 	if err := s.Reset(ctx, "app"); err != nil {
 		t.Fatalf("Reset: %v", err)
 	}
-	// The lease is released under a new epoch.
+	// Each lease is released under a new epoch, its floor.
 	r := mustReadLease(t, s, "app")
-	if r.App != "app" || r.Owner != "" || r.Epoch != b.Epoch+1 {
-		t.Errorf("ReadLease after Reset = %+v, want released under epoch %d", r, b.Epoch+1)
+	if r.App != "app" || r.Owner != "" || r.Epoch != b.Epoch+1 || r.Floor != r.Epoch {
+		t.Errorf("ReadLease after Reset = %+v, want released under epoch %d, its floor", r, b.Epoch+1)
+	}
+	if r2, ok, err := s.ReadLease(ctx, "app", "stream2"); err != nil || !ok || r2.Owner != "" || r2.Epoch != x2.Epoch+1 || r2.Floor != r2.Epoch {
+		t.Errorf("ReadLease of the second stream after Reset = %+v, %v, %v, want released under epoch %d, its floor", r2, ok, err, x2.Epoch+1)
 	}
 	if got := mustLoad(t, s, "app", ""); len(got) != 0 {
 		t.Errorf("Load after Reset = %+v", got)
 	}
-	if got := mustGet(t, s, "app", "s0", "shard-0"); len(got) != 0 {
+	if got := mustGet(t, s, "app", "stream", "shard-0"); len(got) != 0 {
 		t.Errorf("Get after Reset = %+v", got)
 	}
 	// The other application keeps everything.
@@ -580,7 +605,7 @@ func testReset(t *testing.T, s checkpoint.Store) {
 	}
 	// The holder it cut off has lost its lease, and a retried Release
 	// does not take the new epoch's release for its own.
-	if err := s.Heartbeat(ctx, b, t0); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if _, err := s.Heartbeat(ctx, b, procid.Self(), t0); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("Heartbeat of a lease from before Reset = %v, want ErrLeaseLost", err)
 	}
 	if err := s.Release(ctx, b); !errors.Is(err, checkpoint.ErrLeaseLost) {
@@ -589,18 +614,30 @@ func testReset(t *testing.T, s checkpoint.Store) {
 	if got := mustReadLease(t, s, "app"); got.Owner != "" || got.Epoch != b.Epoch+1 {
 		t.Errorf("the lease after refused Heartbeat and Release = %+v, want released under epoch %d", got, b.Epoch+1)
 	}
-	// Should it still commit, under its old epoch into the emptied store,
-	// the next job commits over it: its epoch is above.
-	mustCommit(t, s, b, cp("s0", "shard-0", "late"))
+	// Should it still commit, under its old epoch, the commit is refused
+	// or does not count: no read sees it, before or after the next job
+	// takes the name (a reset holds).
+	if err := s.Commit(ctx, b, cp("stream", "shard-0", "late")); err != nil && !errors.Is(err, checkpoint.ErrFenced) {
+		t.Errorf("Commit by the cut-off holder after Reset = %v, want nil or ErrFenced", err)
+	}
+	if got := mustLoad(t, s, "app", "stream"); len(got) != 0 {
+		t.Errorf("Load after a cut-off holder's commit = %+v, want nothing", got)
+	}
+	if got := mustGet(t, s, "app", "stream", "shard-0"); len(got) != 0 {
+		t.Errorf("Get after a cut-off holder's commit = %+v, want nothing", got)
+	}
 	n := mustAcquire(t, s, "app", "run-n", stale, t0)
 	if n.Epoch != b.Epoch+2 {
 		t.Errorf("Acquire after Reset: epoch %d, want %d", n.Epoch, b.Epoch+2)
 	}
-	mustCommit(t, s, n, cp("s0", "shard-0", "3"))
-	if got := mustGet(t, s, "app", "s0", "shard-0")["shard-0"]; got.Seq != "3" || got.Epoch != n.Epoch || got.Owner != "run-n" {
+	if got := mustLoad(t, s, "app", "stream"); len(got) != 0 {
+		t.Errorf("Load by the next job after a cut-off holder's commit = %+v, want nothing", got)
+	}
+	mustCommit(t, s, n, cp("stream", "shard-0", "3"))
+	if got := mustGet(t, s, "app", "stream", "shard-0")["shard-0"]; got.Seq != "3" || got.Epoch != n.Epoch || got.Owner != "run-n" {
 		t.Errorf("after the next job's Commit: %+v, want seq 3 by run-n under epoch %d", got, n.Epoch)
 	}
-	if err := s.Commit(ctx, b, cp("s0", "shard-0", "later")); !errors.Is(err, checkpoint.ErrFenced) {
+	if err := s.Commit(ctx, b, cp("stream", "shard-0", "later")); !errors.Is(err, checkpoint.ErrFenced) {
 		t.Errorf("Commit by the cut-off holder over the next job's = %v, want ErrFenced", err)
 	}
 	// A Reset of a held lease releases it too; the new epoch is above the
@@ -611,7 +648,7 @@ func testReset(t *testing.T, s checkpoint.Store) {
 	if got := mustReadLease(t, s, "app"); got.Owner != "" || got.Epoch != n.Epoch+1 {
 		t.Errorf("ReadLease after the second Reset = %+v, want released under epoch %d", got, n.Epoch+1)
 	}
-	if err := s.Heartbeat(ctx, n, t0); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if _, err := s.Heartbeat(ctx, n, procid.Self(), t0); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("Heartbeat after the second Reset = %v, want ErrLeaseLost", err)
 	}
 	if got := mustLoad(t, s, "app", ""); len(got) != 0 {
@@ -633,7 +670,7 @@ func testConcurrentAcquire(t *testing.T, s checkpoint.Store) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			leases[i], errs[i] = s.Acquire(ctxFor(t), "app", fmt.Sprintf("run-%d", i), "job", stale, t0)
+			leases[i], errs[i] = s.Acquire(ctxFor(t), checkpoint.Lease{App: "app", Stream: "stream", Owner: fmt.Sprintf("run-%d", i), Job: "job", StaleAfter: stale}, t0)
 		})
 	}
 	wg.Wait()
@@ -667,7 +704,7 @@ func testConcurrentAcquire(t *testing.T, s checkpoint.Store) {
 	at := t0.Add(stale)
 	for i := range n {
 		wg.Go(func() {
-			leases[i], errs[i] = s.Acquire(ctxFor(t), "app", fmt.Sprintf("new-%d", i), "job", stale, at)
+			leases[i], errs[i] = s.Acquire(ctxFor(t), checkpoint.Lease{App: "app", Stream: "stream", Owner: fmt.Sprintf("new-%d", i), Job: "job", StaleAfter: stale}, at)
 		})
 	}
 	wg.Wait()
@@ -725,4 +762,154 @@ func testConcurrentCommits(t *testing.T, s checkpoint.Store) {
 	if shared.ShardID != "shared" || !ok {
 		t.Errorf("shared checkpoint = %+v, want some goroutine's last commit", shared)
 	}
+}
+
+func testStreamsLeases(t *testing.T, s checkpoint.Store) {
+	ctx := ctxFor(t)
+	a := mustAcquire(t, s, "app", "run-a", stale, t0)
+	b, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "other", Owner: "run-b", Job: "job of run-b", StaleAfter: stale}, t0)
+	if err != nil {
+		t.Fatalf("Acquire of a second stream of the application by another run: %v", err)
+	}
+	got, err := s.Leases(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]checkpoint.Lease{b, a}, got, cmpOpts); diff != "" {
+		t.Errorf("Leases (-want +got):\n%s", diff)
+	}
+	mustCommit(t, s, a, cp("stream", "shard-0", "1"))
+	mustCommit(t, s, b, cp("other", "shard-0", "2"))
+	if got := mustLoad(t, s, "app", ""); len(got) != 2 {
+		t.Errorf("Load of both streams = %+v", got)
+	}
+	if none, err := s.Leases(ctx, "nobody"); err != nil || len(none) != 0 {
+		t.Errorf("Leases of an unknown application = %+v, %v", none, err)
+	}
+}
+
+func testStopRequest(t *testing.T, s checkpoint.Store) {
+	ctx := ctxFor(t)
+	if _, err := s.RequestStop(ctx, "app", ""); !errors.Is(err, checkpoint.ErrNotHeld) {
+		t.Errorf("RequestStop with no lease = %v, want ErrNotHeld", err)
+	}
+	a := mustAcquire(t, s, "app", "run-a", stale, t0)
+	if a.StopRequested() {
+		t.Fatalf("a new lease has a stop request: %+v", a)
+	}
+	asked, err := s.RequestStop(ctx, "app", "")
+	if err != nil || len(asked) != 1 || !asked[0].StopRequested() || asked[0].Owner != "run-a" {
+		t.Fatalf("RequestStop = %+v, %v; want run-a's lease asked", asked, err)
+	}
+	got, err := s.Heartbeat(ctx, a, procid.Self(), t0.Add(time.Second))
+	if err != nil || !got.StopRequested() {
+		t.Errorf("Heartbeat after RequestStop = %+v, %v; want the stop request", got, err)
+	}
+	// Released, the request is gone with the holder; the next holder
+	// starts without one.
+	if err := s.Release(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RequestStop(ctx, "app", "stream"); !errors.Is(err, checkpoint.ErrNotHeld) {
+		t.Errorf("RequestStop of a released lease = %v, want ErrNotHeld", err)
+	}
+	n := mustAcquire(t, s, "app", "run-n", stale, t0.Add(2*time.Second))
+	if n.StopRequested() || mustReadLease(t, s, "app").StopRequested() {
+		t.Errorf("the next holder's lease has a stop request: %+v", n)
+	}
+}
+
+func testMarkSink(t *testing.T, s checkpoint.Store) {
+	ctx := ctxFor(t)
+	want := checkpoint.Lease{App: "app", Stream: "stream", Owner: "run-a", StaleAfter: stale, AfterSink: true}
+	a, err := s.Acquire(ctx, want, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.AfterSink || a.SinkAttached() {
+		t.Fatalf("Acquire = %+v, want AfterSink and no sink yet", a)
+	}
+	if err := s.MarkSink(ctx, a); err != nil {
+		t.Fatalf("MarkSink: %v", err)
+	}
+	if got := mustReadLease(t, s, "app"); !got.SinkAttached() || !got.AfterSink {
+		t.Errorf("lease after MarkSink = %+v, want the sink attached", got)
+	}
+	// A new holder starts without it, and an old epoch cannot mark it.
+	b := mustAcquire(t, s, "app", "run-b", stale, t0.Add(stale))
+	if b.SinkAttached() || mustReadLease(t, s, "app").SinkAttached() {
+		t.Errorf("the next holder's lease has the sink attached: %+v", b)
+	}
+	if err := s.MarkSink(ctx, a); !errors.Is(err, checkpoint.ErrNotHeld) {
+		t.Errorf("MarkSink under an old epoch = %v, want ErrNotHeld", err)
+	}
+}
+
+func testHeartbeatProcs(t *testing.T, s checkpoint.Store) {
+	ctx := ctxFor(t)
+	me := procid.Self()
+	other := me
+	other.PID++
+	a, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "stream", Owner: "run-a", StaleAfter: stale, Procs: []checkpoint.Proc{{ID: me}}}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Procs) != 1 || a.Procs[0].ID != me || !a.Procs[0].Heartbeat.Equal(t0) {
+		t.Fatalf("Acquire's processes = %+v, want this one at t0", a.Procs)
+	}
+	at := t0.Add(time.Second)
+	got, err := s.Heartbeat(ctx, a, other, at)
+	if err != nil || len(got.Procs) != 2 {
+		t.Fatalf("Heartbeat by a second process = %+v, %v; want two processes", got, err)
+	}
+	// A process silent for more than 10 StaleAfters is dropped.
+	late := t0.Add(11 * stale)
+	got, err = s.Heartbeat(ctx, got, other, late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]checkpoint.Proc{{ID: other, Heartbeat: late}}, got.Procs, cmpOpts); diff != "" {
+		t.Errorf("processes after a long silence of one (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(got, mustReadLease(t, s, "app"), cmpOpts); diff != "" {
+		t.Errorf("Heartbeat's lease and ReadLease differ (-returned +read):\n%s", diff)
+	}
+}
+
+func testTakeoverDead(t *testing.T, s checkpoint.Store) {
+	if runtime.GOOS != "linux" {
+		t.Log("processes are provably dead on Linux only: checking that a live lease is kept")
+	}
+	ctx := ctxFor(t)
+	dead := procid.Self()
+	dead.Start++ // this PID, started at another time: a process that ended
+	for _, tc := range []struct {
+		name     string
+		procs    []procid.ID
+		takeover bool
+	}{
+		{"no processes recorded", nil, false},
+		{"this process", []procid.ID{procid.Self()}, false},
+		{"a dead process and a live one", []procid.ID{dead, procid.Self()}, false},
+		{"a dead process", []procid.ID{dead}, runtime.GOOS == "linux"},
+	} {
+		app := "app-" + strings.ReplaceAll(tc.name, " ", "-")
+		want := checkpoint.Lease{App: app, Stream: "stream", Owner: "run-a", StaleAfter: stale}
+		for _, id := range tc.procs {
+			want.Procs = append(want.Procs, checkpoint.Proc{ID: id})
+		}
+		a, err := s.Acquire(ctx, want, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Acquire(ctx, checkpoint.Lease{App: app, Stream: "stream", Owner: "run-b", StaleAfter: stale}, t0.Add(time.Millisecond))
+		switch {
+		case tc.takeover && (err != nil || b.Epoch != a.Epoch+1):
+			t.Errorf("%s: Acquire of a live lease = %+v, %v; want it taken over under epoch %d", tc.name, b, err, a.Epoch+1)
+		case !tc.takeover && !errors.Is(err, checkpoint.ErrLeaseHeld):
+			t.Errorf("%s: Acquire of a live lease = %+v, %v; want ErrLeaseHeld", tc.name, b, err)
+		}
+	}
+	// A process that stopped heartbeating StaleAfter ago does not count:
+	// the lease is stale by then anyway.
 }

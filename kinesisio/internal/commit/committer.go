@@ -24,6 +24,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/procid"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
 )
 
@@ -42,7 +43,17 @@ type Config struct {
 	// (CommitWhenDone), and a shard counts as read to its end for its
 	// children once its EndSeq is recorded.
 	AfterSink bool
+	// SinkGrace, with AfterSink, is how long after the first record this
+	// process emitted the lease may go without a CommitWhenDone's mark
+	// (checkpoint.Lease.SinkAttached) before the run fails with
+	// ErrNoSink: a Read with WithCommitsAfterSink and no CommitWhenDone
+	// would commit nothing. 0: 15 s.
+	SinkGrace time.Duration
 }
+
+// ErrNoSink is the error of a run with AfterSink whose records no
+// CommitWhenDone received within SinkGrace.
+var ErrNoSink = errors.New("no CommitWhenDone received the records of this read")
 
 // Stats counts the writes of a Committer.
 type Stats struct {
@@ -68,6 +79,7 @@ type Committer struct {
 	cfg   Config
 
 	mu       sync.Mutex
+	last     checkpoint.Lease // as the last heartbeat returned it
 	shards   map[string]*shard
 	finished map[string]bool // shards known to be read to their end
 	lost     error           // the lease was lost: nothing more is written
@@ -76,6 +88,8 @@ type Committer struct {
 	reported                     Stats // what StatsDelta last returned
 	active                       atomic.Int64
 	released                     atomic.Bool
+	stopping                     atomic.Bool  // a stop was requested
+	firstRecord                  atomic.Int64 // Unix ns of the first record emitted here; 0 = none yet
 
 	stop chan struct{}
 	done chan struct{}
@@ -87,14 +101,34 @@ func New(store checkpoint.Store, l checkpoint.Lease, cfg Config) *Committer {
 	if cfg.Tick <= 0 {
 		cfg.Tick = max(cfg.Interval/10, 10*time.Millisecond)
 	}
-	c := &Committer{store: store, lease: l, cfg: cfg, shards: map[string]*shard{}, finished: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if cfg.SinkGrace <= 0 {
+		cfg.SinkGrace = 15 * time.Second
+	}
+	c := &Committer{store: store, lease: l, last: l, cfg: cfg, shards: map[string]*shard{}, finished: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	c.Touch()
 	go c.loop()
 	return c
 }
 
-// Lease returns the lease the Committer writes under.
-func (c *Committer) Lease() checkpoint.Lease { return c.lease }
+// Lease returns the lease the Committer writes under, as its last
+// heartbeat read it.
+func (c *Committer) Lease() checkpoint.Lease {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// StopRequested reports whether the lease asked its holder to stop
+// (checkpoint.Store.RequestStop), as the last heartbeat found.
+func (c *Committer) StopRequested() bool { return c.stopping.Load() }
+
+// NoteRecords notes that this process emitted records of the run: the
+// start of SinkGrace.
+func (c *Committer) NoteRecords() {
+	if c.firstRecord.Load() == 0 {
+		c.firstRecord.CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
 
 // Touch notes that the run is active in this process: the lease is
 // heartbeated only while it is (a cancelled job stops calling it, and its
@@ -338,9 +372,10 @@ func (c *Committer) loop() {
 			c.flush(ctx, now, false)
 			if beat > 0 && now.Sub(lastBeat) >= beat && !c.released.Load() && c.Err() == nil {
 				if now.Sub(time.Unix(0, c.active.Load())) < c.lease.StaleAfter/2 {
-					switch err := c.store.Heartbeat(ctx, c.lease, now); {
+					switch l, err := c.store.Heartbeat(ctx, c.Lease(), procid.Self(), now); {
 					case err == nil:
 						lastBeat, beatFailures = now, 0
+						c.beaten(l, now)
 					case errors.Is(err, checkpoint.ErrLeaseLost):
 						c.leaseGone(ctx, err)
 					default:
@@ -355,12 +390,28 @@ func (c *Committer) loop() {
 	}
 }
 
+// beaten takes in the lease a heartbeat returned: a stop request, and
+// with AfterSink whether a CommitWhenDone marked it in time.
+func (c *Committer) beaten(l checkpoint.Lease, now time.Time) {
+	if l.StopRequested() && !c.stopping.Load() {
+		log.Infof(context.Background(), "kinesisio: a stop of %s was requested: its shards end at their next record and the job ends", l.Name())
+		c.stopping.Store(true)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = l
+	first := c.firstRecord.Load()
+	if c.cfg.AfterSink && !l.SinkAttached() && first != 0 && now.Sub(time.Unix(0, first)) > c.cfg.SinkGrace {
+		c.loseLocked(fmt.Errorf("%w within %v of its first record: with WithCommitsAfterSink, add kinesisio.CommitWhenDone after the sink, under the same application name and store (%s)", ErrNoSink, c.cfg.SinkGrace, l.Name()))
+	}
+}
+
 // leaseGone handles a heartbeat refused with err: a lease released under
 // the same epoch (a clean stop of the run elsewhere in the job) ends the
 // heartbeats only, since commits stay fenced by the epoch; a lease of
 // another owner or epoch is lost.
 func (c *Committer) leaseGone(ctx context.Context, err error) {
-	if l, ok, rerr := c.store.ReadLease(ctx, c.lease.App); rerr == nil && ok && l.Owner == "" && l.Epoch == c.lease.Epoch {
+	if l, ok, rerr := c.store.ReadLease(ctx, c.lease.App, c.lease.Stream); rerr == nil && ok && l.Owner == "" && l.Epoch == c.lease.Epoch {
 		c.released.Store(true)
 		return
 	} else if rerr == nil && ok && l.Owner != "" {

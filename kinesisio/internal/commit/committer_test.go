@@ -21,7 +21,7 @@ func newStore(t *testing.T) checkpoint.Store {
 
 func acquire(t *testing.T, st checkpoint.Store, owner string, stale time.Duration) checkpoint.Lease {
 	t.Helper()
-	l, err := st.Acquire(context.Background(), "app", owner, "test", stale, time.Now())
+	l, err := st.Acquire(context.Background(), checkpoint.Lease{App: "app", Stream: "s", Owner: owner, Job: "test", StaleAfter: stale}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestFencedCommitLosesTheLease(t *testing.T) {
 	l := acquire(t, st, "old", time.Second)
 	c := New(st, l, Config{Stream: "s", Interval: time.Hour, Retry: cfg.Retry})
 	defer c.Close(context.Background())
-	thief, err := st.Acquire(context.Background(), "app", "new", "test", time.Minute, time.Now().Add(time.Hour))
+	thief, err := st.Acquire(context.Background(), checkpoint.Lease{App: "app", Stream: "s", Owner: "new", Job: "test", StaleAfter: time.Minute}, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +142,12 @@ func TestHeartbeatOnlyWhileActive(t *testing.T) {
 	for end := time.Now().Add(3 * stale); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		c.Touch()
 	}
-	l, _, err := st.ReadLease(context.Background(), "app")
+	l, _, err := st.ReadLease(context.Background(), "app", "s")
 	if err != nil || !l.Live(time.Now()) {
 		t.Fatalf("lease while touched: %+v, %v; want live", l, err)
 	}
 	waitFor(t, "lease stale once untouched", func() bool {
-		l, _, err := st.ReadLease(context.Background(), "app")
+		l, _, err := st.ReadLease(context.Background(), "app", "s")
 		return err == nil && !l.Live(time.Now())
 	})
 }
@@ -158,7 +158,7 @@ func TestHeartbeatSeesTakeover(t *testing.T) {
 	st := newStore(t)
 	c := New(st, acquire(t, st, "run", 200*time.Millisecond), cfg)
 	defer c.Close(context.Background())
-	if _, err := st.Acquire(context.Background(), "app", "other", "test", time.Minute, time.Now().Add(time.Hour)); err != nil {
+	if _, err := st.Acquire(context.Background(), checkpoint.Lease{App: "app", Stream: "s", Owner: "other", Job: "test", StaleAfter: time.Minute}, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "lost lease seen", func() bool { c.Touch(); return c.Err() != nil })
@@ -180,7 +180,7 @@ func TestReleaseWritesPendingFirst(t *testing.T) {
 	if cp := stored(t, st, "a"); cp.Seq != "4" {
 		t.Errorf("stored %+v, want 4", cp)
 	}
-	if l, ok, err := st.ReadLease(context.Background(), "app"); err != nil || !ok || l.Owner != "" {
+	if l, ok, err := st.ReadLease(context.Background(), "app", "s"); err != nil || !ok || l.Owner != "" {
 		t.Errorf("lease %+v, %v, %v; want released", l, ok, err)
 	}
 }

@@ -1,0 +1,101 @@
+//go:build linux
+
+package kinesisio_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/emulators"
+)
+
+// TestCheckpointsGracefulStop: a job in a process of its own (the crash
+// test's child), asked to stop through the store (kinesisio.RequestStop)
+// while a producer writes, ends by itself with every shard's final
+// position written and its lease released; the next job under the same
+// name starts at once (not refused) and reads nothing again: with the
+// sink fused with the read, a graceful stop and restart is exactly once.
+func TestCheckpointsGracefulStop(t *testing.T) {
+	const stops = 3
+	ctx := context.Background()
+	e := newEnv(t, emulators.Kinesalite, 2)
+	dir, outDir := t.TempDir(), t.TempDir()
+	store, err := checkpoint.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir}
+	prod := startCrashProducer(t, e)
+	defer prod.halt()
+	var runs []*crashRun
+	for k := 1; k <= stops; k++ {
+		if k == 2 {
+			e.split(t)
+			t.Logf("split a shard before run 2: shards %v", e.shardIDs(t))
+		}
+		c, run := startCrashRun(t, cfg, outDir, k, true)
+		if len(run.outs) > 1 {
+			t.Errorf("run %d: refused %d times after a graceful stop: the lease was not released", k, len(run.outs)-1)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		asked := time.Now()
+		if err := kinesisio.RequestStop(ctx, crashApp, kinesisio.LocalDirectory(dir)); err != nil {
+			t.Fatalf("run %d: RequestStop: %v", k, err)
+		}
+		run.killed = asked
+		if !c.WaitExit(30 * time.Second) {
+			t.Fatalf("run %d: still running 30 s after the stop request; its output:\n%s", k, c.logTail())
+		}
+		if c.exitCode() != 0 {
+			t.Fatalf("run %d: ended with %v after the stop request; its output:\n%s", k, c.Err(), c.logTail())
+		}
+		stopped := time.Since(asked)
+		l, ok, err := store.ReadLease(ctx, crashApp, e.stream)
+		if err != nil || !ok || l.Owner != "" {
+			t.Errorf("run %d: lease after a graceful stop = %+v, %v, %v; want released", k, l, ok, err)
+		}
+		run.cycle = time.Since(run.started)
+		t.Logf("run %d: first record %v after start; stop request to the end of the process %v; %s", k,
+			run.flowing.Sub(run.started).Round(time.Millisecond), stopped.Round(time.Millisecond),
+			lastLine(c.logTail(), "crash child: pipeline ran"))
+		runs = append(runs, run)
+		if err := prod.gaveUp(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	puts := prod.halt()
+	cfg.Final = true
+	c, last := startCrashRun(t, cfg, outDir, stops+1, false)
+	if !c.WaitExit(2 * time.Minute) {
+		t.Fatalf("the last run did not end within 2 minutes; its output:\n%s", c.logTail())
+	}
+	if c.exitCode() != 0 {
+		t.Fatalf("the last run failed (%v); its output:\n%s", c.Err(), c.logTail())
+	}
+	runs = append(runs, last)
+	checkCrashRuns(t, runs, puts, 0)
+
+	// Exactly once: no record in two out files, or twice in one.
+	type key struct{ shard, seq string }
+	seen := map[key]string{}
+	dups := 0
+	for _, run := range runs {
+		for _, out := range run.outs {
+			for _, l := range readCrashOut(t, out) {
+				k := key{l.shard, l.seq}
+				if prev, ok := seen[k]; ok {
+					dups++
+					if dups <= 10 {
+						t.Errorf("shard %s seq %s read twice: in %s and %s", l.shard, l.seq, prev, filepath.Base(out))
+					}
+				}
+				seen[k] = filepath.Base(out)
+			}
+		}
+	}
+	t.Logf("%d records put, %d read, %d read twice after %d graceful stops", len(puts), len(seen), dups, stops)
+}
