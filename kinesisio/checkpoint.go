@@ -194,6 +194,9 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		return wait(time.Second)
 	}
 	if err := c.Err(); err != nil {
+		if errors.Is(err, commit.ErrNoSink) {
+			return nil, nil, fmt.Errorf("kinesisio: WithCommitsAfterSink: %w", err)
+		}
 		return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 	}
 	c.Touch()

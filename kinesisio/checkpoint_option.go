@@ -153,6 +153,16 @@ func withLeaseTimeout(d time.Duration) ReadOption {
 	})
 }
 
+// withSinkGrace sets how long after its first record a read with
+// WithCommitsAfterSink waits for CommitWhenDone to report (default 15 s).
+// For tests.
+func withSinkGrace(d time.Duration) ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		s.Checkpoints.SinkGrace = d
+		return nil
+	})
+}
+
 // checkpointSpec is the WithCheckpoints part of a readSpec.
 type checkpointSpec struct {
 	// App is the application name; "" = no checkpoints.

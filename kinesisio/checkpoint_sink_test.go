@@ -2,6 +2,8 @@ package kinesisio_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +125,58 @@ func TestCommitWhenDoneWaitsForTheWindow(t *testing.T) {
 	}
 	if len(cps) != 2 {
 		t.Errorf("after the run: checkpoints %+v, want both shards", cps)
+	}
+}
+
+// TestCommitWhenDoneWiringMistakes: the two silent mistakes of level 2
+// fail the job within seconds, with a message that says what to fix: a
+// CommitWhenDone under another application name than its Read's, and a
+// Read with WithCommitsAfterSink and no CommitWhenDone. A CommitWhenDone
+// after a Read that commits by itself fails too.
+func TestCommitWhenDoneWiringMistakes(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 1)
+	st := newStoreEnv(t, "dir")
+	e.putPerShard(t, 5, "wiring")
+	for _, tc := range []struct {
+		name      string
+		afterSink bool
+		sinkApp   string // "" = no CommitWhenDone
+		want      []string
+	}{
+		{"another application name", true, "wiring-typo", []string{"CommitWhenDone", "wiring-typo", "no job holds that application name"}},
+		{"no CommitWhenDone", true, "", []string{"no CommitWhenDone", "add kinesisio.CommitWhenDone"}},
+		{"a Read that commits by itself", false, "wiring", []string{"commits positions itself", "WithCommitsAfterSink"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, s := beam.NewPipelineWithRoot()
+			opts := []kinesisio.ReadOption{kinesisio.WithCheckpoints("wiring", st.store), kinesisio.WithMaxReadTime(time.Minute), kinesisio.WithSinkGrace(2 * time.Second), kinesisio.WithLeaseTimeout(time.Second)}
+			if tc.afterSink {
+				opts = append(opts, kinesisio.WithCommitsAfterSink())
+			}
+			recs := kinesisio.Read(s, e.stream, e.opts(opts...)...)
+			windowed := beam.WindowInto(s, window.NewFixedWindows(500*time.Millisecond), recs)
+			done := beam.ParDo(s, emitShard, stats.Count(s, beam.ParDo(s, shardOf, windowed)))
+			if tc.sinkApp != "" {
+				if err := kinesisio.CommitWhenDone(s, tc.sinkApp, st.store, windowed, done); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			err := await(t, runAsync(p), time.Minute)
+			if err == nil {
+				t.Fatalf("the job succeeded; want it to fail naming the mistake")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if tc.sinkApp != "" && !errors.Is(err, kinesisio.ErrInvalidOption) && !strings.Contains(err.Error(), "invalid option") {
+				t.Errorf("error %v is not an ErrInvalidOption", err)
+			}
+			t.Logf("failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			// Wait out the failed job's lease for the next case.
+			time.Sleep(1500 * time.Millisecond)
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ import (
 )
 
 func init() {
-	register.Function1x2(positionOf)
+	register.DoFn2x3[context.Context, Record, string, string, error](&positionFn{})
 	register.Function2x1(laterSeq)
 	register.Function1x2(doneMark)
 	register.DoFn6x1[context.Context, beam.EventTime, state.Provider, timers.Provider, string, string, error](&sinkCommitFn{})
@@ -58,7 +59,7 @@ func CommitWhenDone(s beam.Scope, app string, store CheckpointStore, records, do
 	if store.err != nil || store.spec.Validate() != nil {
 		return invalid("CommitWhenDone", "invalid store %v", store.spec)
 	}
-	positions, err := beam.TryParDo(s, positionOf, records)
+	positions, err := beam.TryParDo(s, &positionFn{App: app, Store: store.spec, StartupTimeout: defaultCheckpointSpec().StartupTimeout}, records)
 	if err != nil {
 		return err
 	}
@@ -77,6 +78,76 @@ func CommitWhenDone(s beam.Scope, app string, store CheckpointStore, records, do
 	}
 	_, err = beam.TryParDo(s, &sinkCommitFn{App: app, Store: store.spec, Pending: state.MakeValueState[string]("pending"), Due: timers.InEventTime("due")}, all)
 	return err
+}
+
+// positionFn keys each record's position by its stream and shard
+// (positionOf). The first record of each stream it sees in a process
+// checks the wiring against the stream's lease: a Read must hold the
+// application name for that stream, with WithCommitsAfterSink; then it
+// marks the lease (checkpoint.Store.MarkSink), which the Read waits for.
+// A CommitWhenDone under another name or store than its Read's, or after
+// a Read that commits by itself, fails the job within seconds.
+type positionFn struct {
+	App            string
+	Store          checkpoint.Spec
+	StartupTimeout time.Duration
+
+	store   checkpoint.Store
+	checked map[string]int64 // stream -> lease epoch marked
+}
+
+func (fn *positionFn) Setup(ctx context.Context) error {
+	st, err := openStoreWithin(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone")
+	if err != nil {
+		return err
+	}
+	fn.store, fn.checked = st, map[string]int64{}
+	return nil
+}
+
+func (fn *positionFn) ProcessElement(ctx context.Context, r Record) (string, string, error) {
+	if _, ok := fn.checked[r.Stream]; !ok {
+		if err := fn.check(ctx, r.Stream); err != nil {
+			return "", "", err
+		}
+	}
+	k, v := positionOf(r)
+	return k, v, nil
+}
+
+// check checks the lease of stream and marks it.
+func (fn *positionFn) check(ctx context.Context, stream string) error {
+	var l checkpoint.Lease
+	var ok bool
+	err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "reading the lease of application "+fn.App+" for stream "+stream, func(ctx context.Context) (err error) {
+		l, ok, err = fn.store.ReadLease(ctx, fn.App, stream)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !ok || l.Owner == "" {
+		return fmt.Errorf("%w: CommitWhenDone(application %q, %v) receives records of stream %s, but no job holds that application name for the stream in that store: give CommitWhenDone the application name and store of the Read's WithCheckpoints",
+			ErrInvalidOption, fn.App, fn.Store, stream)
+	}
+	if !l.AfterSink {
+		return fmt.Errorf("%w: CommitWhenDone(application %q) receives records of stream %s, whose Read commits positions itself: add WithCommitsAfterSink() to that Read",
+			ErrInvalidOption, fn.App, stream)
+	}
+	if !l.SinkAttached() {
+		err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "marking the lease of application "+fn.App+" for stream "+stream, func(ctx context.Context) error {
+			return fn.store.MarkSink(ctx, l)
+		})
+		if errors.Is(err, checkpoint.ErrNotHeld) {
+			// Another run took the name since: the next record checks again.
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fn.checked[stream] = l.Epoch
+	return nil
 }
 
 // positionOf keys a record's position by its stream and shard. The

@@ -18,6 +18,10 @@ func SetClock(now func() time.Time) (restore func()) {
 // heartbeat, for tests.
 var WithLeaseTimeout = withLeaseTimeout
 
+// WithSinkGrace sets how long a read with WithCommitsAfterSink waits for
+// CommitWhenDone's mark after its first record, for tests.
+var WithSinkGrace = withSinkGrace
+
 // SetMaxRecordsPerCall bounds the records one ProcessElement call of a
 // read emits (0: no bound), so that the runner checkpoints after every n
 // records, and returns a function that restores the bound.

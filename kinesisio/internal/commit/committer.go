@@ -402,7 +402,7 @@ func (c *Committer) beaten(l checkpoint.Lease, now time.Time) {
 	c.last = l
 	first := c.firstRecord.Load()
 	if c.cfg.AfterSink && !l.SinkAttached() && first != 0 && now.Sub(time.Unix(0, first)) > c.cfg.SinkGrace {
-		c.loseLocked(fmt.Errorf("%w within %v of its first record: with WithCommitsAfterSink, add kinesisio.CommitWhenDone after the sink, under the same application name and store (%s)", ErrNoSink, c.cfg.SinkGrace, l.Name()))
+		c.loseLocked(fmt.Errorf("%w (stream %s) within %v of its first record: with WithCommitsAfterSink, add kinesisio.CommitWhenDone after the sink, under the same application name and store", ErrNoSink, l.Stream, c.cfg.SinkGrace))
 	}
 }
 

@@ -99,3 +99,45 @@ func TestCheckpointsGracefulStop(t *testing.T) {
 	}
 	t.Logf("%d records put, %d read, %d read twice after %d graceful stops", len(puts), len(seen), dups, stops)
 }
+
+// TestCheckpointsTakeoverOfKilledJob: a job killed with SIGKILL on this
+// machine leaves a live lease (default timeout, 10 s), which the next job
+// takes over at once: its processes are provably gone. The next job is
+// not refused, and its first record comes within seconds of the kill.
+func TestCheckpointsTakeoverOfKilledJob(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, emulators.Kinesalite, 2)
+	dir, outDir := t.TempDir(), t.TempDir()
+	store, err := checkpoint.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir, LeaseTimeout: 10 * time.Second}
+	prod := startCrashProducer(t, e)
+	defer prod.halt()
+	c, first := startCrashRun(t, cfg, outDir, 1, true)
+	time.Sleep(time.Second)
+	first.killed = time.Now()
+	c.kill()
+	if !c.WaitExit(10 * time.Second) {
+		t.Fatal("not reaped 10 s after SIGKILL")
+	}
+	l, ok, err := store.ReadLease(ctx, crashApp, e.stream)
+	if err != nil || !ok || !l.Live(time.Now()) {
+		t.Fatalf("lease after the kill = %+v, %v, %v; want it still live (the test shows nothing otherwise)", l, ok, err)
+	}
+	_, second := startCrashRun(t, cfg, outDir, 2, true)
+	restart := second.flowing.Sub(first.killed)
+	if len(second.outs) > 1 {
+		t.Errorf("the next job was refused %d times: the killed job's lease was not taken over", len(second.outs)-1)
+	}
+	n, _, err := store.ReadLease(ctx, crashApp, e.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Epoch != l.Epoch+1 {
+		t.Errorf("lease after the takeover: epoch %d, want %d", n.Epoch, l.Epoch+1)
+	}
+	t.Logf("SIGKILL to the next job's first record: %v (lease timeout %v, its last heartbeat %v before the kill)",
+		restart.Round(time.Millisecond), cfg.LeaseTimeout, first.killed.Sub(l.Heartbeat).Round(time.Millisecond))
+}
