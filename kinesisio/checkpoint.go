@@ -222,9 +222,10 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		return c, &stop, nil
 	}
 	if len(d.ParentIDs) > 0 && !rt.Claimed() {
-		if c.StopRequested() {
-			// A stop: the parents end where they are, so the child
-			// ends before its first record (it writes nothing).
+		if c.StopRequested() || d.DeadlineMillis > 0 && time.Now().UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
+			// A stop, or a bounded read's end: the parents end where they
+			// are, so the child ends before its first record (it writes
+			// nothing).
 			fn.end(rt, run, c, false)
 			return wait(0)
 		}

@@ -5,8 +5,11 @@ package kinesisio_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
@@ -140,4 +143,61 @@ func TestCheckpointsTakeoverOfKilledJob(t *testing.T) {
 	}
 	t.Logf("SIGKILL to the next job's first record: %v (lease timeout %v, its last heartbeat %v before the kill)",
 		restart.Round(time.Millisecond), cfg.LeaseTimeout, first.killed.Sub(l.Heartbeat).Round(time.Millisecond))
+}
+
+// TestCheckpointsResetHolds: a forced reset while a job keeps committing
+// holds, on both stores: the job fails (its lease is gone), nothing it
+// commits after the reset counts (the directory store refuses it; in
+// DynamoDB it lands below the lease's floor, which reads ignore), and the
+// next job starts fresh, reading every record from the start.
+func TestCheckpointsResetHolds(t *testing.T) {
+	for _, kind := range []string{"dir", "dynamodb"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, emulators.Kinesalite, 2)
+			st := newStoreEnv(t, kind)
+			prod := startCrashProducer(t, e)
+			defer prod.halt()
+			p, s := beam.NewPipelineWithRoot()
+			collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithCheckpoints("reset", st.store),
+				kinesisio.WithCommitInterval(100*time.Millisecond), kinesisio.WithLeaseTimeout(2*time.Second), kinesisio.WithMaxReadTime(time.Minute))...))
+			job := runAsync(p)
+			store := st.open(t)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				cps, err := store.Load(ctx, "reset", e.stream)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(cps) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no checkpoint within 30 s")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := store.Reset(ctx, "reset"); err != nil {
+				t.Fatal(err)
+			}
+			reset := time.Now()
+			err := await(t, job, time.Minute)
+			if err == nil || !strings.Contains(err.Error(), "lease") {
+				t.Errorf("the job cut off by the reset ended with %v, want a lost lease", err)
+			}
+			failed := time.Since(reset)
+			time.Sleep(500 * time.Millisecond) // any commit still in flight lands
+			if cps, err := store.Load(ctx, "reset", e.stream); err != nil || len(cps) != 0 {
+				t.Errorf("after the cut-off job ended: checkpoints %+v, %v; want none (the reset holds)", cps, err)
+			}
+			puts := prod.halt()
+			p, s = beam.NewPipelineWithRoot()
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithCheckpoints("reset", st.store), kinesisio.WithStopAtLatest(), kinesisio.WithMaxReadTime(time.Minute))...))
+			run(t, p)
+			if n := len(got()); n != len(puts) {
+				t.Errorf("the next job read %d records, want all %d put (a fresh start)", n, len(puts))
+			}
+			t.Logf("%s: the cut-off job failed %v after the reset; the next job read %d of %d records", kind, failed.Round(time.Millisecond), len(got()), len(puts))
+		})
+	}
 }
