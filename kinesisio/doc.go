@@ -76,7 +76,11 @@
 // the calls), read_subscription_renewals (subscriptions ended without an
 // error, as Kinesis does every 5 minutes, and renewed),
 // read_subscribe_in_use (subscribes refused with ResourceInUseException
-// and waited out) and read_events (SubscribeToShardEvents received). With WithCheckpoints: counters
+// and waited out), read_events (SubscribeToShardEvents received),
+// read_end_checks (GetRecords calls asking whether a shard whose
+// subscription went quiet has ended; read_calls counts them too) and
+// read_ends_confirmed (shards they ended, the subscription not having
+// said so, as on kinesis-mock). With WithCheckpoints: counters
 // read_commits, read_commit_failures (retried) and read_commits_throttled;
 // gauge read_millis_since_commit/<shard ID>. Write: counters write_records and
 // write_bytes written, write_calls (calls made, retries included),

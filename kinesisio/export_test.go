@@ -47,3 +47,13 @@ func SetSubscribeSpacing(d time.Duration) (restore func()) {
 	subscribeSpacing = d
 	return func() { subscribeSpacing = prev }
 }
+
+// SetEndCheckInterval replaces the 5 s a subscription goes without
+// records before Read asks GetRecords whether the shard ended (and the
+// least time between two such checks), for tests against the in-process
+// server, and returns a function that restores it.
+func SetEndCheckInterval(d time.Duration) (restore func()) {
+	prev := endCheckInterval
+	endCheckInterval = d
+	return func() { endCheckInterval = prev }
+}

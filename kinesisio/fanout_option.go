@@ -64,10 +64,15 @@ var (
 // missing stream or consumer or denied access fails it with what to fix.
 // While a shard's buffer (WithMaxBufferedBytes) is full, its events are
 // not read, so flow control holds Kinesis back and memory stays bounded.
+// A shard ends at the event naming its child shards, or when GetRecords
+// finds its end: a subscription that has gone 5 s without records is
+// checked that way at most once per 5 s, for services that never send
+// that event (kinesis-mock and LocalStack after a reshard).
 //
 // The workers need kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer,
 // plus kinesis:RegisterStreamConsumer and kinesis:DescribeStreamSummary
-// with ConsumerName. WithQuotaPacing, WithRecordsPerCall and
+// with ConsumerName; with kinesis:GetShardIterator and kinesis:GetRecords
+// too, shards also end where the service sends no end event. WithQuotaPacing, WithRecordsPerCall and
 // WithIdlePollInterval apply to polling only. Fan-out consumers cost
 // money per consumer-shard hour and per GB read.
 func WithEnhancedFanOut(c Consumer) ReadOption {

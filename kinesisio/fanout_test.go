@@ -96,6 +96,27 @@ func TestFanOutSplitAndMergeWhileSubscribed(t *testing.T) {
 	t.Logf("%d subscriptions, %d renewals", counter(res, "read_subscriptions"), counter(res, "read_subscription_renewals"))
 }
 
+// TestFanOutEndsShardsWithoutChildShardsEvent is
+// TestFanOutSplitAndMergeWhileSubscribed on a server that behaves as
+// kinesis-mock does (no ChildShards event, the parents' subscriptions go
+// on with empty events), with a checkpoint store, whose children wait for
+// their parents through the store: every parent is ended by a GetRecords
+// check of its end, and every record is read once, parents first.
+func TestFanOutEndsShardsWithoutChildShardsEvent(t *testing.T) {
+	fastSubscribes(t)
+	t.Cleanup(kinesisio.SetEndCheckInterval(300 * time.Millisecond))
+	e := newFakeEnv(t, 2, fanOutServer(3*time.Second, fakekinesis.WithoutSubscriptionShardEnd())...)
+	res := reshardCaseOn(t, e, 200*time.Millisecond, 50, 10, func(e *env) map[int]func() {
+		return map[int]func(){12: func() { e.split(t) }, 30: func() { e.merge(t) }}
+	}, kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("reshard-test")),
+		kinesisio.WithCheckpoints("no-child-shards-event", kinesisio.LocalDirectory(t.TempDir())))
+	confirmed := counter(res, "read_ends_confirmed")
+	t.Logf("%d subscriptions, %d end checks, %d ends confirmed, %d GetRecords calls", counter(res, "read_subscriptions"), counter(res, "read_end_checks"), confirmed, e.srv.Calls("GetRecords"))
+	if confirmed < 3 {
+		t.Errorf("%d shard ends confirmed by GetRecords, want 3", confirmed)
+	}
+}
+
 // TestFanOutConsumer registers a consumer by name once (a second read
 // reuses it), waits for it to become ACTIVE, refuses a missing consumer
 // ARN with a clear error, and deregisters it with DeregisterConsumer.
@@ -221,5 +242,26 @@ func TestFanOutOnKinesisMock(t *testing.T) {
 		got := read(step.name, step.opts...)
 		checkExactlyOnce(t, got, puts)
 		advance(got)
+	}
+}
+
+// TestFanOutSplitAndMergeOnKinesisMock splits and merges shards of
+// kinesis-mock while they are subscribed. kinesis-mock never sends a
+// split or merged parent's subscribers a ChildShards event: its
+// subscription goes on with empty events. Read confirms the parent's end
+// with GetRecords once the subscription has been quiet past the last
+// record, so the children are read after their parents: every record
+// exactly once, parents first, an exact windowed count.
+func TestFanOutSplitAndMergeOnKinesisMock(t *testing.T) {
+	e := newEnv(t, emulators.KinesisMock, 2)
+	res := reshardCaseOn(t, e, 200*time.Millisecond, 50, 10, func(e *env) map[int]func() {
+		return map[int]func(){12: func() { e.split(t) }, 30: func() { e.merge(t) }}
+	}, kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("reshard-mock")))
+	confirmed := counter(res, "read_ends_confirmed")
+	t.Logf("%d subscriptions, %d renewals, %d events, %d end checks, %d ends confirmed, %d calls", counter(res, "read_subscriptions"), counter(res, "read_subscription_renewals"),
+		counter(res, "read_events"), counter(res, "read_end_checks"), confirmed, counter(res, "read_calls"))
+	// One split parent and two merge parents, all ended by a check.
+	if confirmed < 3 {
+		t.Errorf("%d shard ends confirmed by GetRecords, want 3 (kinesis-mock sends no ChildShards event)", confirmed)
 	}
 }

@@ -32,6 +32,11 @@ var maxRecordsPerCall int
 // two subscriptions to one shard (tests against the in-process server).
 var subscribeSpacing time.Duration
 
+// endCheckInterval, when set, replaces fetcher.EndCheckInterval, how long
+// a subscription goes without records before GetRecords is asked whether
+// the shard ended (tests against the in-process server).
+var endCheckInterval time.Duration
+
 // stopAtAllowance is how far past the job's start a record's arrival time
 // may be before WithStopAtLatest treats it as after the tip: clocks differ
 // (kinesalite stamps the first records of a new shard up to 1 s ahead of
@@ -335,6 +340,7 @@ func (s readSpec) fetchConfig(stream awsclient.Stream, consumerARN string, d sha
 		Stream:           stream,
 		ConsumerARN:      consumerARN,
 		SubscribeSpacing: subscribeSpacing,
+		EndCheckInterval: endCheckInterval,
 		ShardID:          d.ShardID,
 		Start:            start,
 		HashKeyStart:     d.HashKeyStart,
@@ -422,7 +428,7 @@ type readMetrics struct {
 
 	aggregates, userRecords, corrupt, outsideRange beam.Counter
 
-	subscriptions, subRenewals, inUse, events beam.Counter
+	subscriptions, subRenewals, inUse, events, endChecks, endsConfirmed beam.Counter
 
 	commits, commitFailures, commitsThrottled beam.Counter
 	sinceCommit                               map[string]beam.Gauge
@@ -438,6 +444,7 @@ func newReadMetrics() readMetrics {
 		corrupt: c("read_kpl_corrupt"), outsideRange: c("read_kpl_outside_shard"),
 		subscriptions: c("read_subscriptions"), subRenewals: c("read_subscription_renewals"),
 		inUse: c("read_subscribe_in_use"), events: c("read_events"),
+		endChecks: c("read_end_checks"), endsConfirmed: c("read_ends_confirmed"),
 		commits: c("read_commits"), commitFailures: c("read_commit_failures"), commitsThrottled: c("read_commits_throttled"),
 		sinceCommit: map[string]beam.Gauge{},
 	}
@@ -471,7 +478,8 @@ func (m *readMetrics) report(ctx context.Context, shardID string, f *fetcher.Fet
 	s := f.StatsDelta()
 	for c, n := range map[*beam.Counter]int64{&m.calls: s.Calls, &m.throttled: s.Throttled, &m.renewals: s.Renewals, &m.retried: s.Retried,
 		&m.aggregates: s.Aggregates, &m.userRecords: s.UserRecords, &m.corrupt: s.Corrupt, &m.outsideRange: s.OutsideRange,
-		&m.subscriptions: s.Subscriptions, &m.subRenewals: s.SubRenewals, &m.inUse: s.InUse, &m.events: s.Events} {
+		&m.subscriptions: s.Subscriptions, &m.subRenewals: s.SubRenewals, &m.inUse: s.InUse, &m.events: s.Events,
+		&m.endChecks: s.EndChecks, &m.endsConfirmed: s.EndsConfirmed} {
 		if n > 0 {
 			c.Inc(ctx, n)
 		}

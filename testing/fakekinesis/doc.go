@@ -31,7 +31,10 @@
 // initial-response event, then SubscribeToShardEvent events (Records,
 // ContinuationSequenceNumber, MillisBehindLatest, ChildShards) as records
 // arrive and at least every second, until the subscription's 5 minutes
-// (WithSubscriptionDuration) are up or the shard's end. A second
+// (WithSubscriptionDuration) are up or the shard's end
+// (WithoutSubscriptionShardEnd: never at the shard's end, which then sends
+// no ChildShards event and goes on with empty events, as kinesis-mock
+// does after a reshard). A second
 // subscription for the same consumer and shard within 5 s gets
 // ResourceInUseException; a later one replaces the first. A consumer is
 // ACTIVE at once, or CREATING for WithConsumerActivation first (subscribing

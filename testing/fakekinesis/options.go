@@ -19,6 +19,7 @@ type options struct {
 	maxRequestBytes  int64
 	subscribeEventKB int
 	activation       time.Duration
+	noSubscribeEnd   bool
 }
 
 // defaultOptions returns the defaults NewServer starts from.
@@ -89,4 +90,14 @@ func WithResubscribeInterval(d time.Duration) Option {
 // AWS.
 func WithConsumerActivation(d time.Duration) Option {
 	return func(o *options) { o.activation = d }
+}
+
+// WithoutSubscriptionShardEnd makes SubscribeToShard behave as
+// kinesis-mock's does after a reshard: at a closed shard's end it sends no
+// event with ChildShards and does not end the subscription, but goes on
+// sending empty events with a continuation sequence number until the
+// subscription's time is up. GetRecords still returns ChildShards and a
+// nil NextShardIterator there.
+func WithoutSubscriptionShardEnd() Option {
+	return func(o *options) { o.noSubscribeEnd = true }
 }

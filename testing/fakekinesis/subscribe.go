@@ -186,7 +186,8 @@ func (s *Server) Subscriptions() int {
 	return len(s.subs)
 }
 
-// pump sends events from pos until ctx ends or the shard's end. It
+// pump sends events from pos until ctx ends or the shard's end (never,
+// with WithoutSubscriptionShardEnd). It
 // returns true when the subscription was reset (ResetSubscriptions).
 func (s *Server) pump(ctx context.Context, ew *eventWriter, sub *subscription, sh *shard, pos int) bool {
 	heartbeat := time.NewTimer(0)
@@ -206,7 +207,7 @@ func (s *Server) pump(ctx context.Context, ew *eventWriter, sub *subscription, s
 		ev := subscribeEvent{Records: wireRecords(sh.records[pos : pos+n])}
 		pos += n
 		ev.MillisBehindLatest = millisBehind(sh, pos, now)
-		end := !sh.open() && pos >= len(sh.records)
+		end := !sh.open() && pos >= len(sh.records) && !s.opts.noSubscribeEnd
 		if end {
 			ev.ChildShards = st.childShards(sh)
 		} else {

@@ -156,6 +156,46 @@ func TestSubscribeToShardChildShards(t *testing.T) {
 	t.Fatal("no ChildShards event")
 }
 
+// TestWithoutSubscriptionShardEnd: a split parent's subscription goes on
+// with empty events carrying a continuation, never ChildShards, as
+// kinesis-mock's does; GetRecords still ends the shard.
+func TestWithoutSubscriptionShardEnd(t *testing.T) {
+	s, _ := newServer(t, WithSubscriptionHeartbeat(50*time.Millisecond), WithoutSubscriptionShardEnd())
+	c := newClient(s.Endpoint(), true)
+	arn := register(t, c, 1)
+	putN(t, c, "s", "a", 3)
+	es, err := subscribe(t, c, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	if _, err := c.SplitShard(ctx(t), &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")}); err != nil {
+		t.Fatal(err)
+	}
+	n, empty := 0, 0
+	for empty < 10 {
+		ev, ok := nextEvent(t, es)
+		if !ok {
+			t.Fatal("stream ended at the closed shard's end")
+		}
+		if len(ev.ChildShards) > 0 {
+			t.Fatal("ChildShards event")
+		}
+		if len(ev.Records) == 0 && n == 3 {
+			empty++
+			if ev.ContinuationSequenceNumber == nil {
+				t.Error("empty event without a continuation sequence number")
+			}
+		}
+		n += len(ev.Records)
+	}
+	it := iter(t, c, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil)
+	recs, last := readShard(t, c, it)
+	if len(recs) != 3 || last.NextShardIterator != nil || len(last.ChildShards) != 2 {
+		t.Errorf("GetRecords: %d records, next iterator %v, %d children", len(recs), last.NextShardIterator, len(last.ChildShards))
+	}
+}
+
 // subscribe opens a subscription from TRIM_HORIZON.
 func subscribe(t *testing.T, c *kinesis.Client, arn string) (*kinesis.SubscribeToShardEventStream, error) {
 	t.Helper()

@@ -57,6 +57,7 @@ type Config struct {
 
 	SubscribeSpacing time.Duration // least time between subscriptions (EFO)
 	EventTimeout     time.Duration // resubscribe after this long without an event (EFO)
+	EndCheckInterval time.Duration // least time between two checks of a quiet shard's end with GetRecords (EFO)
 }
 
 // WithDefaults fills unset fields with the defaults: the full per-shard
@@ -91,6 +92,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.EventTimeout <= 0 {
 		c.EventTimeout = 30 * time.Second
+	}
+	if c.EndCheckInterval <= 0 {
+		c.EndCheckInterval = EndCheckInterval
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 2 * time.Minute

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
@@ -32,6 +33,10 @@ const (
 	// service) lasts at most 5 minutes, and a consumer not yet ACTIVE
 	// becomes so within seconds.
 	inUseMax = 10 * time.Second
+	// EndCheckInterval is how long a subscription must go without records
+	// before the fetcher asks GetRecords whether the shard has ended, and
+	// the least time between two such checks of one shard.
+	EndCheckInterval = 5 * time.Second
 )
 
 // noInitialResponse makes the SDK read SubscribeToShard's first frame as
@@ -67,6 +72,7 @@ type subscription struct {
 func (f *Fetcher) fanOut() {
 	pos := f.cfg.Start // where the next subscription starts
 	failures, inUse := 0, 0
+	end := endCheck{quietSince: time.Now()}
 	var ahead clockWait
 	var lastSubscribe time.Time
 	next := time.Now()
@@ -80,7 +86,7 @@ func (f *Fetcher) fanOut() {
 			lastSubscribe = start
 			f.stats.subscriptions.Add(1)
 			var sub subscription
-			pos, sub = f.consume(stream, pos)
+			pos, sub = f.consume(stream, pos, &end)
 			done()
 			if sub.shardEnd || sub.stop {
 				return
@@ -176,8 +182,10 @@ func startingPosition(pos restriction.Position) (*types.StartingPosition, error)
 // record received, or after the continuation sequence number when the
 // service moved past records it did not send (trimmed). It reads the
 // next event only while the buffer has room, so a slow consumer holds
-// the service back through flow control instead of filling memory.
-func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restriction.Position) (restriction.Position, subscription) {
+// the service back through flow control instead of filling memory. The
+// shard ends at an event with ChildShards, or when end confirms it
+// after the subscription went quiet.
+func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restriction.Position, end *endCheck) (restriction.Position, subscription) {
 	defer stream.Close()
 	var sub subscription
 	idle := time.NewTimer(f.cfg.EventTimeout)
@@ -237,5 +245,112 @@ func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restr
 			sub.shardEnd = true
 			return pos, sub
 		}
+		if len(e.Value.Records) > 0 {
+			end.quietSince = received
+		} else if end.due(received, f.cfg.EndCheckInterval) {
+			if eb := f.checkEnd(end, pos); eb != nil {
+				f.push(eb)
+				sub.shardEnd = true
+				return pos, sub
+			}
+		}
+	}
+}
+
+// endCheck confirms a shard's end with GetRecords when the subscription
+// does not say so. Kinesis ends a closed shard's subscription with an
+// event naming its ChildShards; kinesis-mock (LocalStack's Kinesis) never
+// does, and goes on sending empty events after a reshard, so a fan-out
+// read would never end its parents and their children would wait
+// forever. Once a subscription has gone EndCheckInterval without records,
+// the fetcher asks GetRecords at the position after the last record: a
+// nil NextShardIterator ends the shard as the ChildShards event would
+// (with the response's ChildShards and any records the subscription had
+// not sent yet). An idle open shard costs one GetRecords per interval
+// (the iterator of the last check is reused while the position stays)
+// plus one GetShardIterator whenever records came in between.
+type endCheck struct {
+	quietSince time.Time            // the last event with records, or the loop's start
+	last       time.Time            // the last check
+	iter       string               // the last check's NextShardIterator, at iterPos
+	iterPos    restriction.Position // where iter reads from
+	failures   int                  // checks failed in a row
+	off        bool                 // GetRecords is not allowed: rely on ChildShards alone
+}
+
+// due reports that a check is due at now.
+func (c *endCheck) due(now time.Time, every time.Duration) bool {
+	return !c.off && now.Sub(c.quietSince) >= every && now.Sub(c.last) >= every
+}
+
+// checkEnd asks GetRecords whether the shard ends at pos, and returns the
+// shard's last batch when it does, else nil. Failures are logged and the
+// check is tried again after the interval; a permanent one (GetRecords
+// not allowed for the reader's role) turns the checks off.
+func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
+	c.last = time.Now()
+	f.stats.endChecks.Add(1)
+	if c.iter == "" || c.iterPos != pos {
+		it, err := f.iterator(pos)
+		if err != nil {
+			f.endCheckFailed(c, err)
+			return nil
+		}
+		c.iter, c.iterPos = it, pos
+	}
+	callStart := time.Now()
+	f.stats.calls.Add(1)
+	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
+	out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(c.iter), Limit: aws.Int32(f.cfg.RecordsPerCall)})
+	cancel()
+	c.iter = ""
+	if err != nil {
+		f.endCheckFailed(c, fmt.Errorf("GetRecords %v: %w", pos, err))
+		return nil
+	}
+	c.failures = 0
+	if out.NextShardIterator != nil {
+		// Open, or closed with records the subscription has not sent
+		// yet: those come through the subscription.
+		if len(out.Records) == 0 {
+			c.iter = *out.NextShardIterator
+		}
+		return nil
+	}
+	f.stats.endsConfirmed.Add(1)
+	log.Infof(f.ctx, "kinesisio: shard %s of stream %s ended (GetRecords at %v returned no next iterator; the subscription did not say so)", f.cfg.ShardID, f.cfg.Stream, pos)
+	b := &Batch{
+		Fetched:            len(out.Records),
+		CallStart:          callStart,
+		MillisBehindLatest: -1,
+		ShardEnd:           true,
+		ChildShards:        out.ChildShards,
+	}
+	b.Records, b.bytes, _ = f.expand(out.Records, f.cfg.Start)
+	return b
+}
+
+// endCheckFailed counts and logs a failed end check.
+func (f *Fetcher) endCheckFailed(c *endCheck, err error) {
+	switch awsclient.Classify(err) {
+	case awsclient.Canceled:
+		return
+	case awsclient.Permanent:
+		c.off = true
+		log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: cannot confirm the shard's end with GetRecords (kinesis:GetShardIterator and kinesis:GetRecords allowed?); it ends only when a subscription names its child shards: %v",
+			f.cfg.ShardID, f.cfg.Stream, err)
+		return
+	case awsclient.Throttled:
+		f.stats.throttled.Add(1)
+	case awsclient.ExpiredIterator:
+		f.stats.renewals.Add(1)
+		return
+	default:
+		f.stats.retried.Add(1)
+	}
+	c.failures++
+	if c.failures == 1 || c.failures%30 == 0 {
+		log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: checking the shard's end with GetRecords failed %d time(s) in a row; trying again in %v: %v",
+			f.cfg.ShardID, f.cfg.Stream, c.failures, f.cfg.EndCheckInterval, err)
 	}
 }

@@ -123,3 +123,114 @@ func TestFanOutBufferIsBoundedUnderASlowConsumer(t *testing.T) {
 	t.Logf("12 MiB through a 1 MiB buffer: at most %d bytes buffered; heap in use %.1f MiB above the start while stalled (after a GC), at most %.1f MiB while consuming (garbage included); %d events while stalled, %d in all, %d subscription(s)",
 		maxBuffered, heldMiB, float64(int64(peakHeap)-int64(before.HeapInuse))/(1<<20), stalled, st.Events, st.Subscriptions)
 }
+
+// TestFanOutConfirmsShardEndWithoutChildShards: the in-process server
+// behaves as kinesis-mock does after a split: the parent's subscription
+// never ends and sends no ChildShards, only empty events. The parent's
+// fetcher confirms the end with GetRecords once its subscription has been
+// quiet past the last record, and ends with the children named, every
+// record once and in order. The fetcher of an open child that went idle
+// does not end, and checks at most once per EndCheckInterval.
+func TestFanOutConfirmsShardEndWithoutChildShards(t *testing.T) {
+	srv, err := fakekinesis.NewServer(fakekinesis.WithSubscriptionHeartbeat(50*time.Millisecond), fakekinesis.WithoutSubscriptionShardEnd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := kinesistest.NewClient(srv.Endpoint())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	arn, err := kinesistest.CreateStream(ctx, c, "split", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const parent = "shardId-000000000000"
+	put := func(shard, prefix string, n int) {
+		t.Helper()
+		var data [][]byte
+		for i := range n {
+			data = append(data, fmt.Appendf(nil, "%s%02d", prefix, i))
+		}
+		if _, err := kinesistest.PutToShard(ctx, c, "split", shard, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const interval = 300 * time.Millisecond
+	start := func(shard string) *Fetcher {
+		return Start(Config{
+			Stream: awsclient.Stream{Name: "split"}, ShardID: shard, Start: restriction.Position{Kind: restriction.TrimHorizon},
+			ConsumerARN: aws.ToString(reg.Consumer.ConsumerARN), EndCheckInterval: interval,
+		}, c, nil)
+	}
+	// drain consumes f's records until the shard's end or d, whichever
+	// comes first, and returns them with the last batch.
+	drain := func(f *Fetcher, d time.Duration) ([]string, *Batch) {
+		var got []string
+		for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+			b := f.Next()
+			if b == nil {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			for ; b.Next < len(b.Records); b.Next++ {
+				got = append(got, string(b.Records[b.Next].Data))
+			}
+			f.Return(b)
+			if b.ShardEnd {
+				return got, b
+			}
+		}
+		return got, nil
+	}
+
+	put(parent, "p", 10)
+	pf := start(parent)
+	defer pf.Close()
+	got, _ := drain(pf, 300*time.Millisecond)
+	put(parent, "q", 10)
+	if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("split"), ShardToSplit: aws.String(parent), NewStartingHashKey: aws.String("1000")}); err != nil {
+		t.Fatal(err)
+	}
+	rest, end := drain(pf, 20*time.Second)
+	got = append(got, rest...)
+	var want []string
+	for _, p := range []string{"p", "q"} {
+		for i := range 10 {
+			want = append(want, fmt.Sprintf("%s%02d", p, i))
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("parent: read %v, want %v", got, want)
+	}
+	if end == nil {
+		t.Fatalf("the parent's read did not end within 20 s of the split (%d events, %d subscriptions): %v", pf.Stats().Events, pf.Stats().Subscriptions, pf.Err())
+	}
+	if len(end.ChildShards) != 2 {
+		t.Errorf("the parent's end names %d children, want 2", len(end.ChildShards))
+	}
+	if st := pf.Stats(); st.EndsConfirmed != 1 || st.EndChecks < 1 {
+		t.Errorf("parent: %d end checks, %d ends confirmed, want 1 confirmed", st.EndChecks, st.EndsConfirmed)
+	}
+
+	child := aws.ToString(end.ChildShards[0].ShardId)
+	put(child, "c", 5)
+	cf := start(child)
+	defer cf.Close()
+	began := time.Now()
+	got, end = drain(cf, 2*time.Second)
+	elapsed := time.Since(began)
+	if len(got) != 5 || end != nil || cf.Stats().EndsConfirmed != 0 {
+		t.Errorf("open child: read %d records of 5, ended: %v (%d ends confirmed)", len(got), end != nil, cf.Stats().EndsConfirmed)
+	}
+	// One GetRecords per interval at most on a quiet open shard (the
+	// first after one interval without records).
+	calls := srv.CallsByShard("GetRecords", child)
+	if limit := int(elapsed/interval) + 1; calls > limit {
+		t.Errorf("%d GetRecords calls on a quiet open shard in %v, at most %d allowed", calls, elapsed, limit)
+	}
+	t.Logf("parent ended by a GetRecords check; open child: %d GetRecords and %d GetShardIterator calls in %v", calls, srv.CallsByShard("GetShardIterator", child), elapsed)
+}

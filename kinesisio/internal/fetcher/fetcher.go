@@ -195,6 +195,8 @@ func (f *Fetcher) StatsDelta() Stats {
 		SubRenewals:        now.SubRenewals - prev.SubRenewals,
 		InUse:              now.InUse - prev.InUse,
 		Events:             now.Events - prev.Events,
+		EndChecks:          now.EndChecks - prev.EndChecks,
+		EndsConfirmed:      now.EndsConfirmed - prev.EndsConfirmed,
 		Aggregates:         now.Aggregates - prev.Aggregates,
 		UserRecords:        now.UserRecords - prev.UserRecords,
 		Corrupt:            now.Corrupt - prev.Corrupt,

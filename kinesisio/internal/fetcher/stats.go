@@ -15,6 +15,8 @@ type Stats struct {
 	SubRenewals   int64 // subscriptions the service ended, renewed (EFO)
 	InUse         int64 // subscribes refused with ResourceInUseException, waited out (EFO)
 	Events        int64 // SubscribeToShardEvents received (EFO)
+	EndChecks     int64 // checks of a quiet subscribed shard's end with GetRecords (EFO)
+	EndsConfirmed int64 // shards those checks ended: the subscription had not said so (EFO)
 
 	Aggregates   int64 // KPL aggregates de-aggregated
 	UserRecords  int64 // user records they held
@@ -27,6 +29,7 @@ type counters struct {
 	mbl                                 atomic.Int64
 
 	subscriptions, subRenewals, inUse, events atomic.Int64
+	endChecks, endsConfirmed                  atomic.Int64
 
 	aggregates, userRecords, corrupt, outsideRange atomic.Int64
 }
@@ -42,6 +45,8 @@ func (c *counters) snapshot() Stats {
 		SubRenewals:        c.subRenewals.Load(),
 		InUse:              c.inUse.Load(),
 		Events:             c.events.Load(),
+		EndChecks:          c.endChecks.Load(),
+		EndsConfirmed:      c.endsConfirmed.Load(),
 		Aggregates:         c.aggregates.Load(),
 		UserRecords:        c.userRecords.Load(),
 		Corrupt:            c.corrupt.Load(),
