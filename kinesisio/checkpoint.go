@@ -47,11 +47,14 @@ func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
 	return openStoreWithin(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints")
 }
 
-// openStoreWithin opens spec, retrying a store that fails (not one that is
-// not a checkpoint store) for within; who names the option for messages.
+// openStoreWithin opens spec, retrying a store that fails for within; who
+// names the option for messages. A path or table that is not a checkpoint
+// store is retried too: at a worker's start it may be one being replaced
+// for a moment (the discovery step's start, which opens it first, has
+// the same bound).
 func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Duration, who string) (checkpoint.Store, error) {
 	var st checkpoint.Store
-	err := retryStore(ctx, spec, within, who, "opening the store", func(ctx context.Context) (err error) {
+	err := retryStore(ctx, spec, within, who, "opening the store", nil, func(ctx context.Context) (err error) {
 		st, err = checkpoint.Open(ctx, spec)
 		return err
 	})
@@ -132,17 +135,23 @@ func kinesischeckpoints(spec checkpoint.Spec, app string) string {
 // retryStore runs op until it succeeds, fails for good (a held lease, a
 // store that is not ours) or StartupTimeout passes.
 func (s readSpec) retryStore(ctx context.Context, what string, op func(context.Context) error) error {
-	return retryStore(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints", what, op)
+	return retryStore(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints", what, permanentStoreError, op)
+}
+
+// permanentStoreError reports errors of a store that retrying cannot
+// mend: a lease held by a live job, a store that is not ours.
+func permanentStoreError(err error) bool {
+	return errors.Is(err, checkpoint.ErrLeaseHeld) || errors.Is(err, checkpoint.ErrForeign)
 }
 
 // retryStore runs op on the store spec until it succeeds, fails for good
-// (a held lease, a store that is not ours) or within passes; who names
-// the option for messages.
-func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration, who, what string, op func(context.Context) error) error {
+// (permanent, when not nil, says which errors are) or within passes; who
+// names the option for messages.
+func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration, who, what string, permanent func(error) bool, op func(context.Context) error) error {
 	deadline := time.Now().Add(within)
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
-		if err == nil || errors.Is(err, checkpoint.ErrLeaseHeld) || errors.Is(err, checkpoint.ErrForeign) || ctx.Err() != nil {
+		if err == nil || permanent != nil && permanent(err) || ctx.Err() != nil {
 			return err
 		}
 		d := storeRetry.Delay(attempt)

@@ -4,6 +4,7 @@ package kinesisio_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,4 +201,49 @@ func TestCheckpointsResetHolds(t *testing.T) {
 			t.Logf("%s: the cut-off job failed %v after the reset; the next job read %d of %d records", kind, failed.Round(time.Millisecond), len(got()), len(puts))
 		})
 	}
+}
+
+// TestCheckpointsStoreTroubleAtSetupRetried: a checkpoint directory
+// replaced by a file for 3 s while the job's DoFns are set up is retried
+// (as store trouble during the run is), and the job reads as usual once
+// it is back.
+func TestCheckpointsStoreTroubleAtSetupRetried(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 1)
+	st := newStoreEnv(t, "dir")
+	store := st.open(t) // makes the directory a store
+	puts := e.putPerShard(t, 10, "setup")
+	dir := st.store.String()[len("checkpoint directory "):]
+	aside := dir + ".aside"
+	if err := os.Rename(dir, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	restored := make(chan error, 1)
+	time.AfterFunc(3*time.Second, func() {
+		err := os.Remove(dir)
+		if err == nil {
+			err = os.Rename(aside, dir)
+		}
+		restored <- err
+	})
+	p, s := beam.NewPipelineWithRoot()
+	got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithCheckpoints("setup", st.store), kinesisio.WithStopAtLatest(), kinesisio.WithMaxReadTime(time.Minute))...))
+	start := time.Now()
+	err := await(t, runAsync(p), 2*time.Minute)
+	if rerr := <-restored; rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatalf("the job failed: %v", err)
+	}
+	if n := len(got()); n != len(puts) {
+		t.Errorf("read %d records, want %d", n, len(puts))
+	}
+	cps, err := store.Load(context.Background(), "setup", e.stream)
+	if err != nil || len(cps) != 1 {
+		t.Errorf("checkpoints after the job: %+v, %v; want one", cps, err)
+	}
+	t.Logf("the job ended %v after its start, the store being unusable for its first 3 s", time.Since(start).Round(time.Millisecond))
 }

@@ -119,7 +119,7 @@ func (fn *positionFn) ProcessElement(ctx context.Context, r Record) (string, str
 func (fn *positionFn) check(ctx context.Context, stream string) error {
 	var l checkpoint.Lease
 	var ok bool
-	err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "reading the lease of application "+fn.App+" for stream "+stream, func(ctx context.Context) (err error) {
+	err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "reading the lease of application "+fn.App+" for stream "+stream, permanentStoreError, func(ctx context.Context) (err error) {
 		l, ok, err = fn.store.ReadLease(ctx, fn.App, stream)
 		return err
 	})
@@ -135,7 +135,7 @@ func (fn *positionFn) check(ctx context.Context, stream string) error {
 			ErrInvalidOption, fn.App, stream)
 	}
 	if !l.SinkAttached() {
-		err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "marking the lease of application "+fn.App+" for stream "+stream, func(ctx context.Context) error {
+		err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "marking the lease of application "+fn.App+" for stream "+stream, func(err error) bool { return errors.Is(err, checkpoint.ErrNotHeld) }, func(ctx context.Context) error {
 			return fn.store.MarkSink(ctx, l)
 		})
 		if errors.Is(err, checkpoint.ErrNotHeld) {
@@ -207,9 +207,9 @@ type sinkCommitFn struct {
 type pendingWindows map[string]string
 
 func (fn *sinkCommitFn) Setup(ctx context.Context) error {
-	st, err := checkpoint.Open(ctx, fn.Store)
+	st, err := openStoreWithin(ctx, fn.Store, defaultCheckpointSpec().StartupTimeout, "CommitWhenDone")
 	if err != nil {
-		return fmt.Errorf("kinesisio: CommitWhenDone: opening %v: %w", fn.Store, err)
+		return err
 	}
 	fn.store = st
 	return nil
