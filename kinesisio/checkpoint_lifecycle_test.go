@@ -4,6 +4,7 @@ package kinesisio_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
+	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
 // TestCheckpointsGracefulStop: a job in a process of its own (the crash
@@ -246,4 +248,43 @@ func TestCheckpointsStoreTroubleAtSetupRetried(t *testing.T) {
 		t.Errorf("checkpoints after the job: %+v, %v; want one", cps, err)
 	}
 	t.Logf("the job ended %v after its start, the store being unusable for its first 3 s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestCheckpointsTwoStreamsOneName: one pipeline reads two streams under
+// one application name (each stream has its own lease), and a second
+// run resumes each stream exactly where the first stopped.
+func TestCheckpointsTwoStreamsOneName(t *testing.T) {
+	for _, kind := range []string{"dir", "dynamodb"} {
+		t.Run(kind, func(t *testing.T) {
+			a := newEnv(t, emulators.Kinesalite, 2)
+			b := *a
+			b.stream = a.stream + "-b"
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := kinesistest.CreateStream(ctx, a.client, b.stream, 1); err != nil {
+				t.Fatal(err)
+			}
+			st := newStoreEnv(t, kind)
+			var allA, allB []kinesistest.Put
+			var readA, readB []kinesisio.Record
+			for i, n := range []int{6, 4} {
+				putsA, putsB := a.putPerShard(t, n, fmt.Sprintf("a%d", i)), b.putPerShard(t, n+1, fmt.Sprintf("b%d", i))
+				allA, allB = append(allA, putsA...), append(allB, putsB...)
+				p, s := beam.NewPipelineWithRoot()
+				gotA := collect(s, kinesisio.Read(s, a.stream, a.opts(kinesisio.WithCheckpoints("two", st.store), kinesisio.WithMaxRecords(int64(len(putsA))), kinesisio.WithMaxReadTime(20*time.Second))...))
+				gotB := collect(s, kinesisio.Read(s, b.stream, b.opts(kinesisio.WithCheckpoints("two", st.store), kinesisio.WithMaxRecords(int64(len(putsB))), kinesisio.WithMaxReadTime(20*time.Second))...))
+				run(t, p)
+				if na, nb := len(gotA()), len(gotB()); na != len(putsA) || nb != len(putsB) {
+					t.Errorf("run %d: read %d and %d records, want the %d and %d put since the last run", i, na, nb, len(putsA), len(putsB))
+				}
+				readA, readB = append(readA, gotA()...), append(readB, gotB()...)
+			}
+			checkExactlyOnce(t, readA, allA)
+			checkExactlyOnce(t, readB, allB)
+			leases, err := st.open(t).Leases(context.Background(), "two")
+			if err != nil || len(leases) != 2 || leases[0].Owner != "" || leases[1].Owner != "" {
+				t.Errorf("leases after the runs: %+v, %v; want two, released", leases, err)
+			}
+		})
+	}
 }
