@@ -84,11 +84,16 @@ func (c CheckpointStore) String() string { return c.spec.String() }
 // in the last interval, and what was in flight (at-least-once). The
 // legacy direct runner, which does not checkpoint, is refused.
 //
-// One job at a time holds a name: the job takes a lease when it starts
-// and heartbeats it while it reads; a second job under a name whose lease
-// is live fails at once, naming the holder. A lease without a heartbeat
-// for 10 s (a job that crashed or was cancelled) is taken over. A job
-// whose lease was taken over can no longer write a checkpoint, and fails.
+// One job at a time reads a stream under a name: the job takes the
+// stream's lease when it starts and heartbeats it while it reads; a second
+// job under a name whose lease is live fails at once, naming the holder.
+// One pipeline may read several streams under one name (a lease per
+// stream). A lease without a heartbeat for 10 s (a job that crashed or was
+// cancelled) is taken over, and so is, at once, one whose processes are
+// provably gone (a crashed job on the same machine). A job whose lease
+// was taken over, or reset, can no longer write a checkpoint that counts,
+// and fails. RequestStop (or `kinesischeckpoints stop`) ends a job
+// gracefully: every shard's position written, the lease released.
 // Children of a split or merge are read only after every parent is
 // recorded as read to its end, whichever worker read it.
 func WithCheckpoints(app string, store CheckpointStore) ReadOption {
