@@ -26,6 +26,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -89,13 +90,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wordcount:", err)
 		os.Exit(2)
 	}
+	quietCancelLogs()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal()
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills the process
-	}()
 	var err error
 	if *stream == "" {
 		err = runDemo(ctx)
@@ -107,6 +105,27 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// stopOnSignal returns a context that is done at the first SIGINT
+// (Ctrl-C) or SIGTERM: the job is then cancelled (runPipeline). The
+// signals' default action is restored at once, so that a second one kills
+// the process. release restores it earlier.
+func stopOnSignal() (ctx context.Context, release context.CancelFunc) {
+	ctx, release = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		release()
+	}()
+	return ctx, release
+}
+
+// quietCancelLogs keeps the log records of a job's cancellation out of
+// the log (prismrun.QuietCancel): Ctrl-C is a clean stop, and Prism would
+// log the bundles it cuts short as failures. It must run before Prism
+// starts, which keeps the logger it finds.
+func quietCancelLogs() {
+	slog.SetDefault(slog.New(prismrun.QuietCancel(slog.Default().Handler())))
 }
 
 // setLogLevel applies --log_level to Beam's logger (which beam.Init set
