@@ -40,38 +40,42 @@ import (
 	"github.com/kinesisio/beam-kinesis/transforms/dedup"
 )
 
+// ownFlags holds the command's own flags. main adds them to Beam's
+// (flag.CommandLine) before parsing, and usage lists every one of them.
+var ownFlags = flag.NewFlagSet("wordcount", flag.ContinueOnError)
+
 // Flags of both modes.
 var (
-	windowSize = flag.Duration("window", 2*time.Second, "size of the fixed event-time windows")
-	output     = flag.String("output", "", "append each window's counts to this file (on the worker's filesystem) instead of printing them")
-	logLevel   = flag.String("log_level", "", "level of Beam's and Prism's logs on stderr: debug, info, warn or error (default: warn for the demo, info with --stream)")
+	windowSize = ownFlags.Duration("window", 2*time.Second, "size of the fixed event-time windows")
+	output     = ownFlags.String("output", "", "append each window's counts to this file (on the worker's filesystem) instead of printing them")
+	logLevel   = ownFlags.String("log_level", "", "level of Beam's and Prism's logs on stderr: debug, info, warn or error (default: warn for the demo, info with --stream)")
 )
 
 // Flags of the pipeline on a real stream.
 var (
-	stream      = flag.String("stream", "", "Kinesis stream name or ARN to read; without it, run the self-contained demo on an in-process fake Kinesis")
-	kRegion     = flag.String("kinesis_region", "", "AWS region of the stream (default: from a stream ARN, else the workers' AWS_REGION or profile)")
-	kEndpoint   = flag.String("kinesis_endpoint", "", "Kinesis endpoint URL, e.g. http://localhost:4567 for kinesalite (default: the region's AWS endpoint)")
-	start       = flag.String("start", "trim_horizon", "where to start in each shard: trim_horizon, latest, or an RFC 3339 time such as 2025-06-01T12:00:00Z")
-	maxRecords  = flag.Int64("max_records", 0, "stop after reading this many records (0: no limit)")
-	maxReadTime = flag.Duration("max_read_time", 0, "stop reading this long after the job starts (0: no limit)")
+	stream      = ownFlags.String("stream", "", "Kinesis stream name or ARN to read; without it, run the self-contained demo on an in-process fake Kinesis")
+	kRegion     = ownFlags.String("kinesis_region", "", "AWS region of the stream (default: from a stream ARN, else the workers' AWS_REGION or profile)")
+	kEndpoint   = ownFlags.String("kinesis_endpoint", "", "Kinesis endpoint URL, e.g. http://localhost:4567 for kinesalite (default: the region's AWS endpoint)")
+	start       = ownFlags.String("start", "trim_horizon", "where to start in each shard: trim_horizon, latest, or an RFC 3339 time such as 2025-06-01T12:00:00Z")
+	maxRecords  = ownFlags.Int64("max_records", 0, "stop after reading this many records (0: no limit)")
+	maxReadTime = ownFlags.Duration("max_read_time", 0, "stop reading this long after the job starts (0: no limit)")
 
-	ckptApp      = flag.String("checkpoint_app", "", "keep each shard's position under this application name, and resume from it when run again (needs --checkpoint_dir or --checkpoint_table)")
-	ckptDir      = flag.String("checkpoint_dir", "", "with --checkpoint_app: keep positions in files under this directory (one machine)")
-	ckptTable    = flag.String("checkpoint_table", "", "with --checkpoint_app: keep positions in this DynamoDB table, created when absent")
-	ckptRegion   = flag.String("checkpoint_region", "", "AWS region of --checkpoint_table (default: the workers' AWS_REGION or profile)")
-	ckptEndpoint = flag.String("checkpoint_endpoint", "", "DynamoDB endpoint URL of --checkpoint_table, e.g. http://localhost:4568 for dynalite")
-	commitEvery  = flag.Duration("commit_interval", 0, "with --checkpoint_app: how often each shard's position is written at most (0: the connector's default, 10s)")
+	ckptApp      = ownFlags.String("checkpoint_app", "", "keep each shard's position under this application name, and resume from it when run again (needs --checkpoint_dir or --checkpoint_table)")
+	ckptDir      = ownFlags.String("checkpoint_dir", "", "with --checkpoint_app: keep positions in files under this directory (one machine)")
+	ckptTable    = ownFlags.String("checkpoint_table", "", "with --checkpoint_app: keep positions in this DynamoDB table, created when absent")
+	ckptRegion   = ownFlags.String("checkpoint_region", "", "AWS region of --checkpoint_table (default: the workers' AWS_REGION or profile)")
+	ckptEndpoint = ownFlags.String("checkpoint_endpoint", "", "DynamoDB endpoint URL of --checkpoint_table, e.g. http://localhost:4568 for dynalite")
+	commitEvery  = ownFlags.Duration("commit_interval", 0, "with --checkpoint_app: how often each shard's position is written at most (0: the connector's default, 10s)")
 )
 
 // Flags of the demo (no --stream).
 var (
-	rate           = flag.Float64("rate", 100, "demo: records put per second")
-	wordsPerRecord = flag.Int("words_per_record", 3, "demo: words in each record")
-	duration       = flag.Duration("duration", 10*time.Second, "demo: how long the producer runs")
-	shardCount     = flag.Int("shards", 4, "demo: shards of the in-process stream")
-	seed           = flag.Uint64("seed", 1, "demo: seed of the random words and partition keys")
-	forever        = flag.Bool("forever", false, "demo: produce and count until interrupted (Ctrl-C) instead of for --duration")
+	rate           = ownFlags.Float64("rate", 100, "demo: records put per second")
+	wordsPerRecord = ownFlags.Int("words_per_record", 3, "demo: words in each record")
+	duration       = ownFlags.Duration("duration", 10*time.Second, "demo: how long the producer runs")
+	shardCount     = ownFlags.Int("shards", 4, "demo: shards of the in-process stream")
+	seed           = ownFlags.Uint64("seed", 1, "demo: seed of the random words and partition keys")
+	forever        = ownFlags.Bool("forever", false, "demo: produce and count until interrupted (Ctrl-C) instead of for --duration")
 )
 
 // Which flags belong to one mode only.
@@ -81,6 +85,7 @@ var (
 )
 
 func main() {
+	ownFlags.VisitAll(func(f *flag.Flag) { flag.CommandLine.Var(f.Value, f.Name, f.Usage) })
 	flag.Usage = usage
 	flag.Parse()
 	// In a worker process started by a runner, Init serves the worker and
@@ -147,16 +152,36 @@ func setLogLevel() error {
 }
 
 func usage() {
-	fmt.Fprintf(flag.CommandLine.Output(), `Usage:
+	w := flag.CommandLine.Output()
+	fmt.Fprint(w, `Usage:
   wordcount [demo flags]                   self-contained demo on an in-process fake Kinesis
   wordcount --stream NAME [flags]          count the words of a real stream (any Beam runner)
 
-Own flags (Beam's flags such as --runner, --endpoint, --environment_type are accepted too):
+Beam's flags such as --runner, --endpoint, --environment_type are accepted too.
 `)
-	own := append(append([]string{"window", "output", "log_level", "stream"}, streamOnlyFlags...), demoOnlyFlags...)
-	for _, name := range own {
-		f := flag.Lookup(name)
-		fmt.Fprintf(flag.CommandLine.Output(), "  --%s (default %q)\n    \t%s\n", f.Name, f.DefValue, f.Usage)
+	only := map[string]bool{}
+	for _, name := range append(append([]string{}, streamOnlyFlags...), demoOnlyFlags...) {
+		only[name] = true
+	}
+	var both []string
+	ownFlags.VisitAll(func(f *flag.Flag) {
+		if !only[f.Name] {
+			both = append(both, f.Name)
+		}
+	})
+	for _, section := range []struct {
+		title string
+		names []string
+	}{
+		{"Flags of both modes", both},
+		{"Flags with --stream", streamOnlyFlags},
+		{"Flags of the demo (without --stream)", demoOnlyFlags},
+	} {
+		fmt.Fprintf(w, "\n%s:\n", section.title)
+		for _, name := range section.names {
+			f := ownFlags.Lookup(name)
+			fmt.Fprintf(w, "  --%s (default %q)\n    \t%s\n", f.Name, f.DefValue, f.Usage)
+		}
 	}
 }
 
