@@ -24,6 +24,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 	"github.com/kinesisio/beam-kinesis/transforms/dedup"
@@ -257,6 +260,67 @@ func streamReadOptions() ([]kinesisio.ReadOption, error) {
 	return append(opts, ckpt...), nil
 }
 
+// optionFlags names the flag that each kinesisio option of the stream
+// mode is built from (WithCheckpoints: see flagError).
+var optionFlags = map[string]string{
+	"stream":             "stream",
+	"WithRegion":         "kinesis_region",
+	"WithEndpoint":       "kinesis_endpoint",
+	"WithStartPosition":  "start",
+	"WithMaxRecords":     "max_records",
+	"WithMaxReadTime":    "max_read_time",
+	"WithCommitInterval": "commit_interval",
+}
+
+// flagError returns err, from building the stream mode's pipeline, with
+// the flag at fault named instead of the kinesisio option it became.
+func flagError(err error) error {
+	var oe *kinesisio.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	name := optionFlags[oe.Option]
+	if oe.Option == "WithCheckpoints" {
+		// The application name is checked before (checkpointOptions):
+		// what is left is the store's.
+		name = "checkpoint_table"
+		if *ckptDir != "" {
+			name = "checkpoint_dir"
+		}
+	}
+	if name == "" {
+		return err
+	}
+	return &badFlagError{flag: name, err: oe}
+}
+
+// badFlagError is an invalid flag value, found by kinesisio.
+type badFlagError struct {
+	flag string
+	err  *kinesisio.OptionError
+}
+
+func (e *badFlagError) Error() string { return "--" + e.flag + ": " + e.err.Reason }
+func (e *badFlagError) Unwrap() error { return e.err }
+
+// checkRegions fails when the workers of this process would find no AWS
+// region for the stream or the checkpoint table (the reader would fail
+// with an error that names kinesisio's options, not the flags).
+func checkRegions(ctx context.Context) error {
+	st, err := awsclient.ParseStream(*stream)
+	if err != nil {
+		return fmt.Errorf("--stream: %w", err)
+	}
+	defaultRegion := awsclient.Region(ctx, awsclient.Settings{})
+	if *kRegion == "" && st.Region == "" && defaultRegion == "" {
+		return fmt.Errorf("no AWS region for stream %s: give --kinesis_region, a stream ARN, or set AWS_REGION (or AWS_PROFILE with a region)", *stream)
+	}
+	if *ckptTable != "" && *ckptRegion == "" && defaultRegion == "" {
+		return fmt.Errorf("no AWS region for --checkpoint_table %s: give --checkpoint_region, or set AWS_REGION (or AWS_PROFILE with a region)", *ckptTable)
+	}
+	return nil
+}
+
 // checkpointOptions are the Read options of the --checkpoint_* flags.
 func checkpointOptions() ([]kinesisio.ReadOption, error) {
 	if *ckptApp == "" {
@@ -264,6 +328,9 @@ func checkpointOptions() ([]kinesisio.ReadOption, error) {
 			return nil, fmt.Errorf("--checkpoint_dir, --checkpoint_table and --commit_interval need --checkpoint_app")
 		}
 		return nil, nil
+	}
+	if err := checkpoint.ValidateApp(*ckptApp); err != nil {
+		return nil, fmt.Errorf("--checkpoint_app: %w", err)
 	}
 	var store kinesisio.CheckpointStore
 	switch {
@@ -325,9 +392,14 @@ func runStream(ctx context.Context) error {
 	}
 	p, err := buildPipeline(*stream, opts, dd, *windowSize, *output, "")
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	local := prismrun.InProcess()
+	if local {
+		if err := checkRegions(ctx); err != nil {
+			return err
+		}
+	}
 	err = runPipeline(ctx, p)
 	switch {
 	case ctx.Err() != nil && err == nil && local:
