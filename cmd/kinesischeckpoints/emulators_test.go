@@ -21,7 +21,7 @@ func TestDynamoDBTable(t *testing.T) {
 	emu := emulators.Require(t, emulators.Dynalite)
 	ctx := context.Background()
 	table := fmt.Sprintf("ckpt-cmd-%08x", rand.Uint32())
-	flags := []string{"-table", table, "-region", "us-east-1", "-endpoint", emu.Endpoint, "-app", app}
+	flags := []string{"--table", table, "--table_region", "us-east-1", "--table_endpoint", emu.Endpoint, "--app", app}
 
 	// A table that does not exist is not created by list.
 	r := runCmd(t, append(flags, "list")...)
@@ -43,18 +43,18 @@ func TestDynamoDBTable(t *testing.T) {
 	r.wantOut(t, "application orders in DynamoDB table "+table+" ("+emu.Endpoint+")",
 		"lease: live, held by run run-1", "checkpoints: 3", shard0+"  "+seq0, shard0+","+shard1)
 
-	r = runCmd(t, append(flags, "-stream", stream, "set", shard0, "77")...)
+	r = runCmd(t, append(flags, "--stream", stream, "set", shard0, "77")...)
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "held by a live lease")
 
-	r = runCmd(t, append(flags, "-force", "release")...)
+	r = runCmd(t, append(flags, "--force", "release")...)
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "it was live, held by run run-1")
 	if err := st.Heartbeat(ctx, l, time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("heartbeat of the released run: %v, want ErrLeaseLost", err)
 	}
 
-	r = runCmd(t, append(flags, "-stream", stream, "set", shard0, "77")...)
+	r = runCmd(t, append(flags, "--stream", stream, "set", shard0, "77")...)
 	r.wantCode(t, exitOK)
 	got, err := st.Get(ctx, app, stream, []string{shard0})
 	if err != nil {
@@ -78,7 +78,7 @@ func TestDynamoDBTable(t *testing.T) {
 	}
 
 	// An endpoint with nothing behind it fails quickly, naming the table.
-	r = runCmd(t, "-table", table, "-endpoint", "http://127.0.0.1:1", "-app", app, "-timeout", "10s", "list")
+	r = runCmd(t, "--table", table, "--table_endpoint", "http://127.0.0.1:1", "--app", app, "--timeout", "10s", "list")
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "DynamoDB table "+table+" (http://127.0.0.1:1)", "describing the table")
 }
@@ -127,11 +127,11 @@ func TestListBehindLatest(t *testing.T) {
 		}
 	}
 
-	r := runCmd(t, "-dir", path, "-app", app, "-stream", name, "-kinesis-endpoint", emu.Endpoint, "list")
+	r := runCmd(t, "--dir", path, "--app", app, "--stream", name, "--kinesis_endpoint", emu.Endpoint, "list")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "checkpoints of stream "+name+": 3", "Shards without a checkpoint (SEQUENCE -) are measured from TRIM_HORIZON.")
 	if strings.Contains(r.stdout, "another") {
-		t.Errorf("list -stream shows another stream:\n%s", r.stdout)
+		t.Errorf("list --stream shows another stream:\n%s", r.stdout)
 	}
 	rows := map[string][]string{}
 	var header []string
@@ -170,7 +170,7 @@ func TestListBehindLatest(t *testing.T) {
 	}
 
 	// A stream the endpoint does not have fails, naming it.
-	r = runCmd(t, "-dir", path, "-app", app, "-stream", "nosuchstream", "-kinesis-endpoint", emu.Endpoint, "list")
+	r = runCmd(t, "--dir", path, "--app", app, "--stream", "nosuchstream", "--kinesis_endpoint", emu.Endpoint, "list")
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "listing the shards of stream nosuchstream")
 	r.wantOut(t, "lease: live")

@@ -21,15 +21,15 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 )
 
-// behindWorkers bounds the shards measured at once by list -stream.
+// behindWorkers bounds the shards measured at once by list --stream.
 const behindWorkers = 8
 
 // row is one line of list's table.
 type row struct {
 	stream, shard string
-	cp            *checkpoint.Checkpoint // nil: a shard of -stream with none
+	cp            *checkpoint.Checkpoint // nil: a shard of --stream with none
 	parents       []string
-	behind        string // with -stream
+	behind        string // with --stream
 }
 
 // list prints the lease and the checkpoints.
@@ -105,7 +105,7 @@ func printRows(w io.Writer, rows []row, withBehind bool, now time.Time) {
 	tw.Flush()
 }
 
-// measure lists the shards of -stream, adds a row for each shard without
+// measure lists the shards of --stream, adds a row for each shard without
 // a checkpoint, and fills in how far behind the latest record each is.
 // Shards that could not be measured say so in their row, and make the
 // returned error.
@@ -123,7 +123,7 @@ func (c *cmd) measure(ctx context.Context, rows []row) ([]row, error) {
 				rows[i].behind = "read to end"
 			}
 		}
-		return rows, fmt.Errorf("listing the shards of stream %v: %w; check -stream, -kinesis-region, -kinesis-endpoint and the AWS credentials", stream, err)
+		return rows, fmt.Errorf("listing the shards of stream %v: %w; check --stream, --kinesis_region, --kinesis_endpoint and the AWS credentials", stream, err)
 	}
 	listed := map[string]types.Shard{}
 	for _, s := range shards {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		}
 	}
 	for _, name := range want {
-		if !strings.Contains(string(out), "\n  --"+name+" ") {
+		if !regexp.MustCompile(`(?m)^  --` + name + `( |$)`).Match(out) {
 			t.Errorf("wordcount -h does not list --%s:\n%s", name, out)
 		}
 	}

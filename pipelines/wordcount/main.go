@@ -38,6 +38,7 @@ import (
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/cliflags"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 	"github.com/kinesisio/beam-kinesis/transforms/dedup"
@@ -182,8 +183,7 @@ Beam's flags such as --runner, --endpoint, --environment_type are accepted too.
 	} {
 		fmt.Fprintf(w, "\n%s:\n", section.title)
 		for _, name := range section.names {
-			f := ownFlags.Lookup(name)
-			fmt.Fprintf(w, "  --%s (default %q)\n    \t%s\n", f.Name, f.DefValue, f.Usage)
+			cliflags.Print(w, ownFlags.Lookup(name))
 		}
 	}
 }
