@@ -88,15 +88,15 @@ func TestListBehindLatest(t *testing.T) {
 	ctx := context.Background()
 	client := kinesistest.NewClient(emu.Endpoint)
 	name := kinesistest.StreamName(t)
-	if _, err := kinesistest.CreateStream(ctx, client, name, 3); err != nil {
+	if _, err := kinesistest.CreateStream(ctx, client, name, 4); err != nil {
 		t.Fatal(err)
 	}
 	shards, err := kinesistest.Shards(ctx, client, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(shards) != 3 {
-		t.Fatalf("%d shards, want 3", len(shards))
+	if len(shards) != 4 {
+		t.Fatalf("%d shards, want 4", len(shards))
 	}
 	id := func(i int) string { return aws.ToString(shards[i].ShardId) }
 	puts, err := kinesistest.PutToShard(ctx, client, name, id(0), [][]byte{[]byte("a"), []byte("b"), []byte("c")})
@@ -107,10 +107,18 @@ func TestListBehindLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	many := make([][]byte, behindCountLimit+5)
+	for i := range many {
+		many[i] = []byte("m")
+	}
+	if _, err := kinesistest.PutToShard(ctx, client, name, id(3), many); err != nil {
+		t.Fatal(err)
+	}
 
 	// Shard 0 is checkpointed at its first record (two more follow),
-	// shard 1 at its last, shard 2 has no checkpoint, and a shard the
-	// stream does not have is left over from elsewhere.
+	// shard 1 at its last, shards 2 (empty) and 3 (more records than
+	// list counts) have no checkpoint, and a shard the stream does not
+	// have is left over from elsewhere.
 	st, path := dirStore(t)
 	l, err := st.Acquire(ctx, app, "run-1", "", time.Hour, time.Now())
 	if err != nil {
@@ -147,12 +155,13 @@ func TestListBehindLatest(t *testing.T) {
 	if len(header) != 9 || header[8] != "BEHIND" {
 		t.Fatalf("header %q, want a BEHIND column", header)
 	}
-	// kinesalite always reports MillisBehindLatest 0: a shard with
-	// records after its position is 0s behind, one without is caught up.
+	// kinesalite always reports MillisBehindLatest 0: the unread records
+	// are counted instead (up to behindCountLimit).
 	for shard, want := range map[string]string{
-		id(0):                  "0s",
+		id(0):                  "2 records unread (the service gives no time lag)",
 		id(1):                  "caught up",
 		id(2):                  "caught up",
+		id(3):                  fmt.Sprintf("over %d records unread (the service gives no time lag)", behindCountLimit),
 		"shardId-000000000099": "not listed",
 	} {
 		f, ok := rows[shard]

@@ -21,6 +21,9 @@
 //	               (MillisBehindLatest of one GetRecords call with Limit 1,
 //	               after the checkpoint, or from TRIM_HORIZON for a shard
 //	               with none), listing the shards that have no checkpoint.
+//	               When the service reports no lag although a record is
+//	               unread (kinesalite always reports 0), the unread records
+//	               are counted instead, up to 1000.
 //	reset          delete the checkpoints and release the lease under a new
 //	               epoch: the next job under the name starts fresh, at its
 //	               WithStartPosition.
@@ -47,12 +50,14 @@
 //	kinesischeckpoints --dir ./ckpt --app orders --stream orders set shardId-000000000001 49650000000000000000000000000000000000000000000000000002
 //	kinesischeckpoints --dir ./ckpt --app orders reset
 //
-// Kinesis is reached with --kinesis_region (default: the region of a stream
-// ARN, else --table_region, else the default chain) and --kinesis_endpoint, with
-// the same --profile and --role_arn as the table. list --stream calls
-// ListShards once and GetShardIterator and GetRecords once per shard that
-// is not read to its end: each GetRecords counts against the shard's
-// limit of 5 calls a second, which a running job shares.
+// Kinesis is reached with --kinesis_region (default: the region of a
+// stream ARN, else --table_region, else the default chain) and
+// --kinesis_endpoint, with the same --profile and --role_arn as the
+// table. list --stream calls ListShards once and GetShardIterator and
+// GetRecords once per shard that is not read to its end (GetRecords twice,
+// the second with Limit 1000, when it counts the unread records): each
+// GetRecords counts against the shard's limit of 5 calls a second, which
+// a running job shares.
 //
 // Exit status: 0 on success, 1 when a command fails or is refused, 2 for
 // a usage error.
