@@ -9,10 +9,11 @@
 //
 // STORE is the store the job names: --dir PATH for
 // kinesisio.LocalDirectory(PATH), or --table NAME for
-// kinesisio.DynamoDBTable(NAME), with --table_region, --table_endpoint, --profile and
-// --role_arn/--external_id when the job gives them. Credentials come from
-// the AWS default chain only (environment, shared config files, SSO, web
-// identity, instance metadata); no flag takes a secret.
+// kinesisio.DynamoDBTable(NAME), with --table_region, --table_endpoint,
+// --profile and --role_arn/--external_id when the job gives them.
+// Credentials come from the AWS default chain only (environment, shared
+// config files, SSO, web identity, instance metadata); no flag takes a
+// secret.
 //
 // The commands (flags may come before or after them):
 //
@@ -42,13 +43,24 @@
 // which commits over it. They ask no questions and print what they changed.
 // Every command is bounded by --timeout (default 30s).
 //
-// Examples:
+// Examples, on a checkpoint directory (no AWS account needed; set
+// creates the store, as a job would):
 //
-//	go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints --dir /var/lib/ckpt --app orders list
+//	kinesischeckpoints --dir ./ckpt --app orders --stream orders set shardId-000000000001 49650000000000000000000000000000000000000000000000000002
+//	kinesischeckpoints --dir ./ckpt --app orders list
+//	kinesischeckpoints --dir ./ckpt --app orders release
+//	kinesischeckpoints --dir ./ckpt --app orders reset
+//
+// and on a DynamoDB table of AWS:
+//
 //	kinesischeckpoints --table ckpt --table_region eu-west-1 --app orders --stream orders list
 //	kinesischeckpoints --table ckpt --app orders release
-//	kinesischeckpoints --dir ./ckpt --app orders --stream orders set shardId-000000000001 49650000000000000000000000000000000000000000000000000002
-//	kinesischeckpoints --dir ./ckpt --app orders reset
+//
+// Install the command with go install ./cmd/kinesischeckpoints, or run
+// it from the repository with go run ./cmd/kinesischeckpoints.
+// pipelines/wordcount/README.md runs it against kinesalite and dynalite.
+// The flags are spelt as the word count's: snake_case, and the Kinesis
+// connection flags prefixed kinesis_.
 //
 // Kinesis is reached with --kinesis_region (default: the region of a
 // stream ARN, else --table_region, else the default chain) and

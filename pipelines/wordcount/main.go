@@ -68,7 +68,7 @@ var (
 	ckptDir      = ownFlags.String("checkpoint_dir", "", "with --checkpoint_app: keep positions in files under this directory (one machine)")
 	ckptTable    = ownFlags.String("checkpoint_table", "", "with --checkpoint_app: keep positions in this DynamoDB table, created when absent")
 	ckptRegion   = ownFlags.String("checkpoint_region", "", "AWS region of --checkpoint_table (default: the workers' AWS_REGION or profile)")
-	ckptEndpoint = ownFlags.String("checkpoint_endpoint", "", "DynamoDB endpoint URL of --checkpoint_table, e.g. http://localhost:4568 for dynalite")
+	ckptEndpoint = ownFlags.String("checkpoint_endpoint", "", "DynamoDB endpoint URL of --checkpoint_table, e.g. http://localhost:4569 for dynalite")
 	commitEvery  = ownFlags.Duration("commit_interval", 0, "with --checkpoint_app: how often each shard's position is written at most (0: the connector's default, 10s)")
 )
 
