@@ -31,14 +31,14 @@ type connection struct {
 func newConnection(stream string, s awsclient.Settings) (connection, error) {
 	parsed, err := awsclient.ParseStream(stream)
 	if err != nil {
-		return connection{}, fmt.Errorf("%w: stream: %v", ErrInvalidOption, err)
+		return connection{}, invalid("stream", "%v", err)
 	}
 	switch {
 	case parsed.Region == "":
 	case s.Region == "":
 		s.Region = parsed.Region
 	case s.Region != parsed.Region:
-		return connection{}, invalid("WithRegion", "region %q is not the region of stream ARN %s (%s): leave WithRegion out, the ARN gives the region", s.Region, parsed.ARN, parsed.Region)
+		return connection{}, invalid("WithRegion", "region %q is not the region of stream ARN %s (%s): leave the region out, the ARN gives it", s.Region, parsed.ARN, parsed.Region)
 	}
 	return connection{Stream: stream, Client: s}, nil
 }

@@ -1,9 +1,11 @@
 package kinesisio
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
@@ -13,6 +15,27 @@ import (
 // ErrInvalidOption is wrapped by every error an option or a transform
 // constructor returns for a bad argument.
 var ErrInvalidOption = errors.New("kinesisio: invalid option")
+
+// OptionError is the error of an invalid option or argument, found with
+// errors.As in the errors TryRead, TryWrite and the other constructors
+// return. It wraps ErrInvalidOption. A tool that builds options from its
+// own settings (command-line flags, say) can report the setting instead
+// of the option: the Reason names no option.
+type OptionError struct {
+	// Option is the option or argument at fault: "WithRegion",
+	// "WithStartPosition", ..., or "stream" for the stream name or ARN.
+	Option string
+	// Reason says what is wrong with the value given.
+	Reason string
+}
+
+// Error is "kinesisio: invalid option: OPTION: REASON".
+func (e *OptionError) Error() string {
+	return ErrInvalidOption.Error() + ": " + e.Option + ": " + e.Reason
+}
+
+// Unwrap returns ErrInvalidOption.
+func (e *OptionError) Unwrap() error { return ErrInvalidOption }
 
 // access says what a transform does to a stream and which permissions its
 // workers need, for error messages.
@@ -26,9 +49,17 @@ var (
 	writeAccess  = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or WithAggregation)", "kms:GenerateDataKey"}
 )
 
+// explainTimeout bounds explain's look-up of the region the call used.
+const explainTimeout = 5 * time.Second
+
 // explain turns a permanent error into a message that says what to fix.
 func explain(err error, stream awsclient.Stream, s awsclient.Settings, a access) error {
-	where := s.Region // a stream ARN's region is filled in (newConnection)
+	// The region the call went to: the settings' (a stream ARN's is
+	// filled in by newConnection), else the default chain's, which the
+	// client resolved the same way.
+	ctx, cancel := context.WithTimeout(context.Background(), explainTimeout)
+	where := awsclient.Region(ctx, s)
+	cancel()
 	if where == "" {
 		where = "the default region"
 	}

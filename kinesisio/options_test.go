@@ -38,7 +38,7 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": kinesisio.AtSequenceNumber("12x")}), "invalid sequence number"},
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"": kinesisio.Latest()}), "empty shard ID"},
 		{"s", kinesisio.WithStartPosition(kinesisio.AfterSequenceNumber("12")), "WithShardPositions"},
-		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Now().Add(time.Hour))), "AtTimestamp"},
+		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Now().Add(time.Hour))), "after now"},
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": kinesisio.Latest()}), "not a sequence number position"},
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": {}}), "not a sequence number position"},
 		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
@@ -92,4 +92,35 @@ func TestReadPanicsWithTheOptionError(t *testing.T) {
 	}()
 	_, s := beam.NewPipelineWithRoot()
 	kinesisio.Read(s, "s", kinesisio.WithRecordsPerCall(-1))
+}
+
+// TestOptionErrorNamesTheOption checks that an invalid option's error is
+// an *OptionError naming the option, for tools that map options back to
+// their own settings (the word count maps them to its flags).
+func TestOptionErrorNamesTheOption(t *testing.T) {
+	for _, tc := range []struct {
+		stream         string
+		opt            kinesisio.ReadOption
+		option, reason string
+	}{
+		{"s", kinesisio.WithMaxRecords(-5), "WithMaxRecords", "-5 is not positive"},
+		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))), "WithStartPosition", "start time 2099-01-01T00:00:00Z is "},
+		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "WithRegion", `region "us-east-1" is not the region of stream ARN arn:aws:kinesis:eu-west-1:123456789012:stream/s (eu-west-1): leave the region out, the ARN gives it`},
+		{"not a stream!", kinesisio.WithRegion("us-east-1"), "stream", `invalid stream name "not a stream!"`},
+		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("x")), "WithCheckpoints", `invalid DynamoDB table name "x"`},
+	} {
+		_, s := beam.NewPipelineWithRoot()
+		_, err := kinesisio.TryRead(s, tc.stream, tc.opt)
+		var oe *kinesisio.OptionError
+		if !errors.As(err, &oe) {
+			t.Errorf("%s: TryRead error %v is not an *OptionError", tc.option, err)
+			continue
+		}
+		if oe.Option != tc.option || !strings.HasPrefix(oe.Reason, tc.reason) || strings.Contains(oe.Reason, "With") {
+			t.Errorf("OptionError{%q, %q}, want option %q and a reason starting %q, naming no option", oe.Option, oe.Reason, tc.option, tc.reason)
+		}
+		if !errors.Is(err, kinesisio.ErrInvalidOption) || err.Error() != "kinesisio: invalid option: "+oe.Option+": "+oe.Reason {
+			t.Errorf("error %q: want ErrInvalidOption and %q", err, "kinesisio: invalid option: "+oe.Option+": "+oe.Reason)
+		}
+	}
 }

@@ -90,7 +90,7 @@ func (p Position) validate() error {
 		}
 		at := r.Time()
 		if now := clock(); at.After(now.Add(fetcher.MaxClockAhead)) {
-			return fmt.Errorf("AtTimestamp(%s) is %v after now (%s): Kinesis refuses iterators ahead of its clock, and Read waits for at most %v of clock difference",
+			return fmt.Errorf("start time %s is %v after now (%s): Kinesis refuses iterators ahead of its clock, and Read waits for at most %v of clock difference",
 				at.UTC().Format(time.RFC3339Nano), at.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339), fetcher.MaxClockAhead)
 		}
 	}

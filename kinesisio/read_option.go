@@ -36,8 +36,9 @@ type connectionOption func(*awsclient.Settings) error
 func (o connectionOption) applyRead(s *readSpec) error   { return o(&s.Conn.Client) }
 func (o connectionOption) applyWrite(s *writeSpec) error { return o(&s.Conn.Client) }
 
+// invalid returns the *OptionError of option.
 func invalid(option, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
+	return &OptionError{Option: option, Reason: fmt.Sprintf(format, args...)}
 }
 
 // WithRegion sets the AWS region (default: from a stream ARN, else the

@@ -33,7 +33,7 @@ func (c *cmd) reset(ctx context.Context) error {
 	}
 	if held != nil {
 		before, hadLease = *held, true
-		fmt.Fprintf(c.errw, "%s: warning: -force: resetting application %s under the live lease of run %s (%s).\n"+
+		fmt.Fprintf(c.errw, "%s: warning: --force: resetting application %s under the live lease of run %s (%s).\n"+
 			"If that job is still running, it fails at its next heartbeat; a checkpoint it commits before then (under its epoch %d)\n"+
 			"lands in the emptied store, and the next job resumes that shard from it instead of starting fresh: stop the job,\n"+
 			"then run reset again.\n",
@@ -125,7 +125,7 @@ func (c *cmd) set(ctx context.Context) error {
 		fmt.Fprintf(c.errw, "%s: note: shard %s of stream %s had no checkpoint: check that the stream has this shard\n", name, shard, stream)
 	}
 	if held != nil {
-		fmt.Fprintf(c.errw, "%s: warning: -force: the lease is live (run %s, %s): a running job does not read checkpoints\n"+
+		fmt.Fprintf(c.errw, "%s: warning: --force: the lease is live (run %s, %s): a running job does not read checkpoints\n"+
 			"again, and its next commit of shard %s replaces this one; stop the job first for the position to hold.\n",
 			name, held.Owner, held.Job, shard)
 	}
@@ -154,7 +154,7 @@ func (c *cmd) release(ctx context.Context) error {
 		if !c.o.force {
 			return fmt.Errorf("application %s in %v is held by a live lease: %s.\n"+
 				"A job is probably running under this name: stop it (its lease is released when it stops cleanly, or goes stale %v\n"+
-				"after a crash), or pass -force to release it anyway; the running job then fails at its next heartbeat",
+				"after a crash), or pass --force to release it anyway; the running job then fails at its next heartbeat",
 				app, spec, describeLease(cur, now), cur.StaleAfter)
 		}
 		// Acquire refuses a live lease: release it as its holder would.
@@ -189,7 +189,7 @@ func (c *cmd) release(ctx context.Context) error {
 		fmt.Fprintf(c.out, "A new job may take application %s at once.\n", app)
 	}
 	if live {
-		fmt.Fprintf(c.errw, "%s: warning: -force: run %s held a live lease. If it is still running, it fails at its next heartbeat\n"+
+		fmt.Fprintf(c.errw, "%s: warning: --force: run %s held a live lease. If it is still running, it fails at its next heartbeat\n"+
 			"(within about %v); until then it may still commit, and records may be read twice.\n",
 			name, cur.Owner, cur.StaleAfter/4)
 	}

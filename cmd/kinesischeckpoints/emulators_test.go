@@ -21,7 +21,7 @@ func TestDynamoDBTable(t *testing.T) {
 	emu := emulators.Require(t, emulators.Dynalite)
 	ctx := context.Background()
 	table := fmt.Sprintf("ckpt-cmd-%08x", rand.Uint32())
-	flags := []string{"-table", table, "-region", "us-east-1", "-endpoint", emu.Endpoint, "-app", app}
+	flags := []string{"--table", table, "--table_region", "us-east-1", "--table_endpoint", emu.Endpoint, "--app", app}
 
 	// A table that does not exist is not created by list.
 	r := runCmd(t, append(flags, "list")...)
@@ -43,18 +43,18 @@ func TestDynamoDBTable(t *testing.T) {
 	r.wantOut(t, "application orders in DynamoDB table "+table+" ("+emu.Endpoint+")",
 		"lease: live, held by run run-1", "checkpoints: 3", shard0+"  "+seq0, shard0+","+shard1)
 
-	r = runCmd(t, append(flags, "-stream", stream, "set", shard0, "77")...)
+	r = runCmd(t, append(flags, "--stream", stream, "set", shard0, "77")...)
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "held by a live lease")
 
-	r = runCmd(t, append(flags, "-force", "release")...)
+	r = runCmd(t, append(flags, "--force", "release")...)
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "it was live, held by run run-1")
 	if err := st.Heartbeat(ctx, l, time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("heartbeat of the released run: %v, want ErrLeaseLost", err)
 	}
 
-	r = runCmd(t, append(flags, "-stream", stream, "set", shard0, "77")...)
+	r = runCmd(t, append(flags, "--stream", stream, "set", shard0, "77")...)
 	r.wantCode(t, exitOK)
 	got, err := st.Get(ctx, app, stream, []string{shard0})
 	if err != nil {
@@ -78,7 +78,7 @@ func TestDynamoDBTable(t *testing.T) {
 	}
 
 	// An endpoint with nothing behind it fails quickly, naming the table.
-	r = runCmd(t, "-table", table, "-endpoint", "http://127.0.0.1:1", "-app", app, "-timeout", "10s", "list")
+	r = runCmd(t, "--table", table, "--table_endpoint", "http://127.0.0.1:1", "--app", app, "--timeout", "10s", "list")
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "DynamoDB table "+table+" (http://127.0.0.1:1)", "describing the table")
 }
@@ -88,15 +88,15 @@ func TestListBehindLatest(t *testing.T) {
 	ctx := context.Background()
 	client := kinesistest.NewClient(emu.Endpoint)
 	name := kinesistest.StreamName(t)
-	if _, err := kinesistest.CreateStream(ctx, client, name, 3); err != nil {
+	if _, err := kinesistest.CreateStream(ctx, client, name, 4); err != nil {
 		t.Fatal(err)
 	}
 	shards, err := kinesistest.Shards(ctx, client, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(shards) != 3 {
-		t.Fatalf("%d shards, want 3", len(shards))
+	if len(shards) != 4 {
+		t.Fatalf("%d shards, want 4", len(shards))
 	}
 	id := func(i int) string { return aws.ToString(shards[i].ShardId) }
 	puts, err := kinesistest.PutToShard(ctx, client, name, id(0), [][]byte{[]byte("a"), []byte("b"), []byte("c")})
@@ -107,10 +107,18 @@ func TestListBehindLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	many := make([][]byte, behindCountLimit+5)
+	for i := range many {
+		many[i] = []byte("m")
+	}
+	if _, err := kinesistest.PutToShard(ctx, client, name, id(3), many); err != nil {
+		t.Fatal(err)
+	}
 
 	// Shard 0 is checkpointed at its first record (two more follow),
-	// shard 1 at its last, shard 2 has no checkpoint, and a shard the
-	// stream does not have is left over from elsewhere.
+	// shard 1 at its last, shards 2 (empty) and 3 (more records than
+	// list counts) have no checkpoint, and a shard the stream does not
+	// have is left over from elsewhere.
 	st, path := dirStore(t)
 	l, err := st.Acquire(ctx, app, "run-1", "", time.Hour, time.Now())
 	if err != nil {
@@ -127,11 +135,11 @@ func TestListBehindLatest(t *testing.T) {
 		}
 	}
 
-	r := runCmd(t, "-dir", path, "-app", app, "-stream", name, "-kinesis-endpoint", emu.Endpoint, "list")
+	r := runCmd(t, "--dir", path, "--app", app, "--stream", name, "--kinesis_endpoint", emu.Endpoint, "list")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "checkpoints of stream "+name+": 3", "Shards without a checkpoint (SEQUENCE -) are measured from TRIM_HORIZON.")
 	if strings.Contains(r.stdout, "another") {
-		t.Errorf("list -stream shows another stream:\n%s", r.stdout)
+		t.Errorf("list --stream shows another stream:\n%s", r.stdout)
 	}
 	rows := map[string][]string{}
 	var header []string
@@ -147,12 +155,13 @@ func TestListBehindLatest(t *testing.T) {
 	if len(header) != 9 || header[8] != "BEHIND" {
 		t.Fatalf("header %q, want a BEHIND column", header)
 	}
-	// kinesalite always reports MillisBehindLatest 0: a shard with
-	// records after its position is 0s behind, one without is caught up.
+	// kinesalite always reports MillisBehindLatest 0: the unread records
+	// are counted instead (up to behindCountLimit).
 	for shard, want := range map[string]string{
-		id(0):                  "0s",
+		id(0):                  "2 records unread (the service gives no time lag)",
 		id(1):                  "caught up",
 		id(2):                  "caught up",
+		id(3):                  fmt.Sprintf("over %d records unread (the service gives no time lag)", behindCountLimit),
 		"shardId-000000000099": "not listed",
 	} {
 		f, ok := rows[shard]
@@ -170,7 +179,7 @@ func TestListBehindLatest(t *testing.T) {
 	}
 
 	// A stream the endpoint does not have fails, naming it.
-	r = runCmd(t, "-dir", path, "-app", app, "-stream", "nosuchstream", "-kinesis-endpoint", emu.Endpoint, "list")
+	r = runCmd(t, "--dir", path, "--app", app, "--stream", "nosuchstream", "--kinesis_endpoint", emu.Endpoint, "list")
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "listing the shards of stream nosuchstream")
 	r.wantOut(t, "lease: live")

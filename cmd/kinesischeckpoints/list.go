@@ -21,15 +21,20 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 )
 
-// behindWorkers bounds the shards measured at once by list -stream.
+// behindWorkers bounds the shards measured at once by list --stream.
 const behindWorkers = 8
+
+// behindCountLimit bounds the records list -stream counts in a shard
+// whose MillisBehindLatest is 0 while records are unread: the Limit of
+// its one extra GetRecords call.
+const behindCountLimit = 1000
 
 // row is one line of list's table.
 type row struct {
 	stream, shard string
-	cp            *checkpoint.Checkpoint // nil: a shard of -stream with none
+	cp            *checkpoint.Checkpoint // nil: a shard of --stream with none
 	parents       []string
-	behind        string // with -stream
+	behind        string // with --stream
 }
 
 // list prints the lease and the checkpoints.
@@ -105,7 +110,7 @@ func printRows(w io.Writer, rows []row, withBehind bool, now time.Time) {
 	tw.Flush()
 }
 
-// measure lists the shards of -stream, adds a row for each shard without
+// measure lists the shards of --stream, adds a row for each shard without
 // a checkpoint, and fills in how far behind the latest record each is.
 // Shards that could not be measured say so in their row, and make the
 // returned error.
@@ -123,7 +128,7 @@ func (c *cmd) measure(ctx context.Context, rows []row) ([]row, error) {
 				rows[i].behind = "read to end"
 			}
 		}
-		return rows, fmt.Errorf("listing the shards of stream %v: %w; check -stream, -kinesis-region, -kinesis-endpoint and the AWS credentials", stream, err)
+		return rows, fmt.Errorf("listing the shards of stream %v: %w; check --stream, --kinesis_region, --kinesis_endpoint and the AWS credentials", stream, err)
 	}
 	listed := map[string]types.Shard{}
 	for _, s := range shards {
@@ -208,7 +213,12 @@ func (l retryingLister) ListShards(ctx context.Context, in *kinesis.ListShardsIn
 }
 
 // behindLatest reads one record of shard after seq (from TRIM_HORIZON
-// when seq is "") and says how far behind the latest record that is.
+// when seq is "") and says how far behind the latest record that is:
+// MillisBehindLatest as a duration, or "caught up". When the service
+// reports no lag (0) although a record is unread, as kinesalite always
+// does, one more GetRecords call (Limit behindCountLimit) counts the
+// unread records: "N records unread (the service gives no time lag)", or
+// "over N records unread ..." past the bound.
 func behindLatest(ctx context.Context, client *kinesis.Client, stream awsclient.Stream, shard, seq string) (string, error) {
 	sname, arn := stream.Ref()
 	in := &kinesis.GetShardIteratorInput{StreamName: sname, StreamARN: arn, ShardId: aws.String(shard), ShardIteratorType: types.ShardIteratorTypeTrimHorizon}
@@ -234,7 +244,40 @@ func behindLatest(ctx context.Context, client *kinesis.Client, stream awsclient.
 		return "?", nil
 	case *out.MillisBehindLatest == 0 && len(out.Records) == 0:
 		return "caught up", nil
+	case *out.MillisBehindLatest == 0:
+		return countUnread(ctx, client, arn, out)
 	}
 	d := roundDuration(time.Duration(*out.MillisBehindLatest) * time.Millisecond)
 	return d.String(), nil
+}
+
+// countUnread counts the records of a shard from first, a GetRecords
+// answer that holds records and says MillisBehindLatest 0, with one more
+// GetRecords call of at most behindCountLimit records.
+func countUnread(ctx context.Context, client *kinesis.Client, arn *string, first *kinesis.GetRecordsOutput) (string, error) {
+	const noLag = " unread (the service gives no time lag)"
+	n := len(first.Records)
+	if first.NextShardIterator == nil { // a closed shard's last records
+		return plural(n, "record") + noLag, nil
+	}
+	out, err := client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: first.NextShardIterator, StreamARN: arn, Limit: aws.Int32(behindCountLimit)}, withRetries)
+	if err != nil {
+		return "", fmt.Errorf("GetRecords: %w", err)
+	}
+	if out.MillisBehindLatest != nil && *out.MillisBehindLatest > 0 {
+		// Records arrived meanwhile, and the service measures them.
+		return roundDuration(time.Duration(*out.MillisBehindLatest) * time.Millisecond).String(), nil
+	}
+	if len(out.Records) >= behindCountLimit {
+		return fmt.Sprintf("over %d records", behindCountLimit) + noLag, nil
+	}
+	return plural(n+len(out.Records), "record") + noLag, nil
+}
+
+// plural is "1 record", "2 records".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

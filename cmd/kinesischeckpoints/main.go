@@ -5,54 +5,71 @@
 //
 // Usage:
 //
-//	kinesischeckpoints STORE -app NAME [flags] COMMAND [ARGS]
+//	kinesischeckpoints STORE --app NAME [flags] COMMAND [ARGS]
 //
-// STORE is the store the job names: -dir PATH for
-// kinesisio.LocalDirectory(PATH), or -table NAME for
-// kinesisio.DynamoDBTable(NAME), with -region, -endpoint, -profile and
-// -role-arn/-external-id when the job gives them. Credentials come from
-// the AWS default chain only (environment, shared config files, SSO, web
-// identity, instance metadata); no flag takes a secret.
+// STORE is the store the job names: --dir PATH for
+// kinesisio.LocalDirectory(PATH), or --table NAME for
+// kinesisio.DynamoDBTable(NAME), with --table_region, --table_endpoint,
+// --profile and --role_arn/--external_id when the job gives them.
+// Credentials come from the AWS default chain only (environment, shared
+// config files, SSO, web identity, instance metadata); no flag takes a
+// secret.
 //
 // The commands (flags may come before or after them):
 //
-//	list           print the lease and the checkpoints. With -stream, also
+//	list           print the lease and the checkpoints. With --stream, also
 //	               how far behind the stream's latest record each shard is
 //	               (MillisBehindLatest of one GetRecords call with Limit 1,
 //	               after the checkpoint, or from TRIM_HORIZON for a shard
 //	               with none), listing the shards that have no checkpoint.
+//	               When the service reports no lag although a record is
+//	               unread (kinesalite always reports 0), the unread records
+//	               are counted instead, up to 1000.
 //	reset          delete the checkpoints and release the lease under a new
 //	               epoch: the next job under the name starts fresh, at its
 //	               WithStartPosition.
-//	set SHARD SEQ  make shard SHARD of -stream resume after the sequence
+//	set SHARD SEQ  make shard SHARD of --stream resume after the sequence
 //	               number SEQ (decimal digits, up to 129).
 //	release        release the lease, so that a new job may take the name at
 //	               once instead of waiting until the lease goes stale.
 //
 // reset, set and release refuse while the lease is live (a job has
-// heartbeated it recently) unless -force is given. On a lease that is not
+// heartbeated it recently) unless --force is given. On a lease that is not
 // live they take the lease themselves, as a job would, so that no job
 // starts while they work, and leave it released under a new epoch (reset
 // with the checkpoints deleted), which cuts off the run that held it
 // before: its next heartbeat fails, and it writes no more checkpoints;
 // what it wrote before then is under an older epoch than the next job's,
 // which commits over it. They ask no questions and print what they changed.
-// Every command is bounded by -timeout (default 30s).
+// Every command is bounded by --timeout (default 30s).
 //
-// Examples:
+// Examples, on a checkpoint directory (no AWS account needed; set
+// creates the store, as a job would):
 //
-//	go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints -dir /var/lib/ckpt -app orders list
-//	kinesischeckpoints -table ckpt -region eu-west-1 -app orders -stream orders list
-//	kinesischeckpoints -table ckpt -app orders release
-//	kinesischeckpoints -dir ./ckpt -app orders -stream orders set shardId-000000000001 49650000000000000000000000000000000000000000000000000002
-//	kinesischeckpoints -dir ./ckpt -app orders reset
+//	kinesischeckpoints --dir ./ckpt --app orders --stream orders set shardId-000000000001 49650000000000000000000000000000000000000000000000000002
+//	kinesischeckpoints --dir ./ckpt --app orders list
+//	kinesischeckpoints --dir ./ckpt --app orders release
+//	kinesischeckpoints --dir ./ckpt --app orders reset
 //
-// Kinesis is reached with -kinesis-region (default: the region of a stream
-// ARN, else -region, else the default chain) and -kinesis-endpoint, with
-// the same -profile and -role-arn as the table. list -stream calls
-// ListShards once and GetShardIterator and GetRecords once per shard that
-// is not read to its end: each GetRecords counts against the shard's
-// limit of 5 calls a second, which a running job shares.
+// and on a DynamoDB table of AWS:
+//
+//	kinesischeckpoints --table ckpt --table_region eu-west-1 --app orders --stream orders list
+//	kinesischeckpoints --table ckpt --app orders release
+//
+// Install the command with go install ./cmd/kinesischeckpoints, or run
+// it from the repository with go run ./cmd/kinesischeckpoints.
+// pipelines/wordcount/README.md runs it against kinesalite and dynalite.
+// The flags are spelt as the word count's: snake_case, and the Kinesis
+// connection flags prefixed kinesis_.
+//
+// Kinesis is reached with --kinesis_region (default: the region of a
+// stream ARN, else --table_region, else the default chain) and
+// --kinesis_endpoint, with the same --profile and --role_arn as the
+// table. list --stream calls ListShards once and GetShardIterator and
+// GetRecords once per shard that is not read to its end (GetRecords twice,
+// the second with Limit 1000, when it counts the unread records): each
+// GetRecords counts against the shard's limit of 5 calls a second, which
+// a running job shares.
 //
 // Exit status: 0 on success, 1 when a command fails or is refused, 2 for
 // a usage error.
@@ -73,6 +90,7 @@ import (
 
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/cliflags"
 )
 
 const name = "kinesischeckpoints"
@@ -103,7 +121,7 @@ type options struct {
 	timeout                        time.Duration
 	command                        string
 	args                           []string
-	stream                         awsclient.Stream // parsed -stream
+	stream                         awsclient.Stream // parsed --stream
 	set                            map[string]bool  // the flags given
 	spec                           checkpoint.Spec
 	kinesisConn                    awsclient.Settings
@@ -116,32 +134,32 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.dir, "dir", "", "the checkpoint `directory` of kinesisio.LocalDirectory")
 	fs.StringVar(&o.table, "table", "", "the DynamoDB `table` of kinesisio.DynamoDBTable")
-	fs.StringVar(&o.region, "region", "", "AWS `region` of the table (default: the AWS default chain, e.g. AWS_REGION)")
-	fs.StringVar(&o.endpoint, "endpoint", "", "DynamoDB endpoint `URL`, e.g. http://127.0.0.1:8000 (default: the region's)")
+	fs.StringVar(&o.region, "table_region", "", "AWS `region` of the table (default: the AWS default chain, e.g. AWS_REGION)")
+	fs.StringVar(&o.endpoint, "table_endpoint", "", "DynamoDB endpoint `URL`, e.g. http://127.0.0.1:8000 (default: the region's)")
 	fs.StringVar(&o.profile, "profile", "", "shared AWS config `profile`, for the table and Kinesis")
-	fs.StringVar(&o.roleARN, "role-arn", "", "`ARN` of a role to assume, for the table and Kinesis")
-	fs.StringVar(&o.externalID, "external-id", "", "external `ID` of the role of -role-arn")
+	fs.StringVar(&o.roleARN, "role_arn", "", "`ARN` of a role to assume, for the table and Kinesis")
+	fs.StringVar(&o.externalID, "external_id", "", "external `ID` of the role of --role_arn")
 	fs.StringVar(&o.app, "app", "", "the application `name` of kinesisio.WithCheckpoints (required)")
 	fs.StringVar(&o.streamArg, "stream", "", "Kinesis stream `name or ARN` (list: show how far behind each shard is; set: required)")
-	fs.StringVar(&o.kinesisEndpoint, "kinesis-endpoint", "", "Kinesis endpoint `URL`, e.g. http://127.0.0.1:4567 (default: the region's)")
-	fs.StringVar(&o.kinesisRegion, "kinesis-region", "", "AWS `region` of the stream (default: the stream ARN's, else -region, else the default chain)")
+	fs.StringVar(&o.kinesisEndpoint, "kinesis_endpoint", "", "Kinesis endpoint `URL`, e.g. http://127.0.0.1:4567 (default: the region's)")
+	fs.StringVar(&o.kinesisRegion, "kinesis_region", "", "AWS `region` of the stream (default: the stream ARN's, else --table_region, else the default chain)")
 	fs.BoolVar(&o.force, "force", false, "reset, set, release: go ahead even while the lease is live (a job may be running)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on the whole command")
 	return fs
 }
 
 const synopsis = `Usage:
-  kinesischeckpoints (-dir PATH | -table NAME [-region R] [-endpoint URL]) -app NAME [flags] COMMAND [ARGS]
+  kinesischeckpoints (--dir PATH | --table NAME [--table_region R] [--table_endpoint URL]) --app NAME [flags] COMMAND [ARGS]
 
 Commands:
-  list            print the application's lease and checkpoints; with -stream,
+  list            print the application's lease and checkpoints; with --stream,
                   also how far behind the latest record each shard is
   reset           delete the checkpoints and release the lease under a new epoch
                   (the next job starts fresh)
-  set SHARD SEQ   make shard SHARD of -stream resume after sequence number SEQ
+  set SHARD SEQ   make shard SHARD of --stream resume after sequence number SEQ
   release         release the lease so that a new job may start at once
 
-reset, set and release refuse while the lease is live unless -force is given.
+reset, set and release refuse while the lease is live unless --force is given.
 Credentials come from the AWS default chain. Exit status: 0 ok, 1 failure, 2 usage.
 `
 
@@ -151,8 +169,7 @@ func usage(w io.Writer) {
 	fs := newFlagSet(&o)
 	fmt.Fprint(w, synopsis)
 	fmt.Fprintln(w, "\nFlags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	cliflags.PrintAll(w, fs)
 }
 
 // usageError is a command line that cannot run (exit status 2).
@@ -184,7 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = fmt.Errorf("%w (the command's -timeout of %v passed)", err, o.timeout)
+		err = fmt.Errorf("%w (the command's --timeout of %v passed)", err, o.timeout)
 	}
 	fmt.Fprintf(stderr, "%s: %s: %v\n", name, o.command, err)
 	return exitFailure
@@ -251,13 +268,13 @@ func (o *options) check() error {
 		return usagef("%s takes no arguments (got %q)", o.command, strings.Join(o.args, " "))
 	}
 	if o.app == "" {
-		return usagef("-app is required: the application name the job gives kinesisio.WithCheckpoints")
+		return usagef("--app is required: the application name the job gives kinesisio.WithCheckpoints")
 	}
 	if err := checkpoint.ValidateApp(o.app); err != nil {
-		return usagef("-app: %v", err)
+		return usagef("--app: %v", err)
 	}
 	if o.timeout <= 0 {
-		return usagef("-timeout %v is not positive", o.timeout)
+		return usagef("--timeout %v is not positive", o.timeout)
 	}
 	if err := o.checkStore(); err != nil {
 		return err
@@ -281,21 +298,21 @@ func (o *options) check() error {
 func (o *options) checkStore() error {
 	conn := awsclient.Settings{Profile: o.profile, RoleARN: o.roleARN, ExternalID: o.externalID, SessionName: name}
 	if o.roleARN != "" && (len(o.roleARN) < 20 || !strings.HasPrefix(o.roleARN, "arn:")) {
-		return usagef("-role-arn %q is not a role ARN", o.roleARN)
+		return usagef("--role_arn %q is not a role ARN", o.roleARN)
 	}
 	if o.externalID != "" && o.roleARN == "" {
-		return usagef("-external-id needs -role-arn")
+		return usagef("--external_id needs --role_arn")
 	}
 	switch {
 	case o.set["dir"] && o.set["table"]:
-		return usagef("give -dir or -table, not both")
+		return usagef("give --dir or --table, not both")
 	case o.set["dir"]:
 		if o.dir == "" {
-			return usagef("-dir: empty path")
+			return usagef("--dir: empty path")
 		}
 		for _, f := range []string{"region", "endpoint"} {
-			if o.set[f] {
-				return usagef("-%s names the DynamoDB table's %s, and -dir names a directory (for Kinesis use -kinesis-%s)", f, f, f)
+			if o.set["table_"+f] {
+				return usagef("--table_%s names the DynamoDB table's %s, and --dir names a directory (for Kinesis use --kinesis_%s)", f, f, f)
 			}
 		}
 		o.spec = checkpoint.Spec{Kind: checkpoint.Dir, Path: o.dir}
@@ -303,7 +320,7 @@ func (o *options) checkStore() error {
 		conn.Region, conn.Endpoint = o.region, o.endpoint
 		o.spec = checkpoint.Spec{Kind: checkpoint.DynamoDB, Table: o.table, Conn: conn}
 	default:
-		return usagef("no store: give -dir PATH (kinesisio.LocalDirectory) or -table NAME (kinesisio.DynamoDBTable)")
+		return usagef("no store: give --dir PATH (kinesisio.LocalDirectory) or --table NAME (kinesisio.DynamoDBTable)")
 	}
 	if err := o.spec.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
@@ -311,31 +328,31 @@ func (o *options) checkStore() error {
 	return nil
 }
 
-// checkKinesis checks -stream and the flags that reach Kinesis.
+// checkKinesis checks --stream and the flags that reach Kinesis.
 func (o *options) checkKinesis() error {
 	if !o.set["stream"] {
-		for _, f := range []string{"kinesis-endpoint", "kinesis-region"} {
+		for _, f := range []string{"kinesis_endpoint", "kinesis_region"} {
 			if o.set[f] {
-				return usagef("-%s needs -stream", f)
+				return usagef("--%s needs --stream", f)
 			}
 		}
 		if o.command == "set" {
-			return usagef("set needs -stream: the stream whose shard it sets")
+			return usagef("set needs --stream: the stream whose shard it sets")
 		}
 		return nil
 	}
 	if o.command == "reset" || o.command == "release" {
-		return usagef("%s applies to the whole application, every stream: -stream does not apply", o.command)
+		return usagef("%s applies to the whole application, every stream: --stream does not apply", o.command)
 	}
 	st, err := awsclient.ParseStream(o.streamArg)
 	if err != nil {
-		return usagef("-stream: %v", err)
+		return usagef("--stream: %v", err)
 	}
 	o.stream = st
 	region := o.kinesisRegion
 	switch {
 	case st.Region != "" && region != "" && region != st.Region:
-		return usagef("-kinesis-region %s differs from the region %s of the stream ARN", region, st.Region)
+		return usagef("--kinesis_region %s differs from the region %s of the stream ARN", region, st.Region)
 	case region == "" && st.Region != "":
 		region = st.Region
 	case region == "":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -162,29 +163,29 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no arguments", nil, "no command"},
-		{"unknown command", []string{"-dir", dir, "-app", app, "lsit"}, `unknown command "lsit"`},
-		{"unknown flag", []string{"-dir", dir, "-app", app, "-bogus", "list"}, "flag provided but not defined: -bogus"},
-		{"no app", []string{"-dir", dir, "list"}, "-app is required"},
-		{"invalid app", []string{"-dir", dir, "-app", "a/b", "list"}, "invalid application name"},
-		{"no store", []string{"-app", app, "list"}, "no store"},
-		{"both stores", []string{"-dir", dir, "-table", "ckpt", "-app", app, "list"}, "not both"},
-		{"region with dir", []string{"-dir", dir, "-region", "eu-west-1", "-app", app, "list"}, "-region names the DynamoDB table's region"},
-		{"bad table", []string{"-table", "x", "-app", app, "list"}, "invalid DynamoDB table name"},
-		{"external id alone", []string{"-table", "ckpt", "-external-id", "e", "-app", app, "list"}, "-external-id needs -role-arn"},
-		{"list argument", []string{"-dir", dir, "-app", app, "list", "extra"}, "list takes no arguments"},
-		{"kinesis flag without stream", []string{"-dir", dir, "-app", app, "-kinesis-endpoint", "http://127.0.0.1:1", "list"}, "-kinesis-endpoint needs -stream"},
-		{"stream on reset", []string{"-dir", dir, "-app", app, "-stream", stream, "reset"}, "-stream does not apply"},
-		{"stream on release", []string{"-dir", dir, "-app", app, "-stream", stream, "release"}, "-stream does not apply"},
-		{"bad stream", []string{"-dir", dir, "-app", app, "-stream", "a b", "list"}, "invalid stream name"},
-		{"region conflict", []string{"-dir", dir, "-app", app, "-stream", "arn:aws:kinesis:eu-west-1:123456789012:stream/s", "-kinesis-region", "us-east-1", "list"}, "differs from the region"},
-		{"set without stream", []string{"-dir", dir, "-app", app, "set", shard0, seq0}, "set needs -stream"},
-		{"set one argument", []string{"-dir", dir, "-app", app, "-stream", stream, "set", shard0}, "set wants two arguments"},
-		{"set letters", []string{"-dir", dir, "-app", app, "-stream", stream, "set", shard0, "12a"}, "invalid sequence number"},
-		{"set leading zero", []string{"-dir", dir, "-app", app, "-stream", stream, "set", shard0, "0123"}, "invalid sequence number"},
-		{"set negative", []string{"-dir", dir, "-app", app, "-stream", stream, "set", "--", shard0, "-1"}, "invalid sequence number"},
-		{"set 130 digits", []string{"-dir", dir, "-app", app, "-stream", stream, "set", shard0, "1" + strings.Repeat("0", 129)}, "invalid sequence number"},
-		{"set bad shard", []string{"-dir", dir, "-app", app, "-stream", stream, "set", "shard/0", seq0}, "invalid shard ID"},
-		{"zero timeout", []string{"-dir", dir, "-app", app, "-timeout", "0s", "list"}, "-timeout"},
+		{"unknown command", []string{"--dir", dir, "--app", app, "lsit"}, `unknown command "lsit"`},
+		{"unknown flag", []string{"--dir", dir, "--app", app, "-bogus", "list"}, "flag provided but not defined: -bogus"},
+		{"no app", []string{"--dir", dir, "list"}, "--app is required"},
+		{"invalid app", []string{"--dir", dir, "--app", "a/b", "list"}, "invalid application name"},
+		{"no store", []string{"--app", app, "list"}, "no store"},
+		{"both stores", []string{"--dir", dir, "--table", "ckpt", "--app", app, "list"}, "not both"},
+		{"region with dir", []string{"--dir", dir, "--table_region", "eu-west-1", "--app", app, "list"}, "--table_region names the DynamoDB table's region"},
+		{"bad table", []string{"--table", "x", "--app", app, "list"}, "invalid DynamoDB table name"},
+		{"external id alone", []string{"--table", "ckpt", "--external_id", "e", "--app", app, "list"}, "--external_id needs --role_arn"},
+		{"list argument", []string{"--dir", dir, "--app", app, "list", "extra"}, "list takes no arguments"},
+		{"kinesis flag without stream", []string{"--dir", dir, "--app", app, "--kinesis_endpoint", "http://127.0.0.1:1", "list"}, "--kinesis_endpoint needs --stream"},
+		{"stream on reset", []string{"--dir", dir, "--app", app, "--stream", stream, "reset"}, "--stream does not apply"},
+		{"stream on release", []string{"--dir", dir, "--app", app, "--stream", stream, "release"}, "--stream does not apply"},
+		{"bad stream", []string{"--dir", dir, "--app", app, "--stream", "a b", "list"}, "invalid stream name"},
+		{"region conflict", []string{"--dir", dir, "--app", app, "--stream", "arn:aws:kinesis:eu-west-1:123456789012:stream/s", "--kinesis_region", "us-east-1", "list"}, "differs from the region"},
+		{"set without stream", []string{"--dir", dir, "--app", app, "set", shard0, seq0}, "set needs --stream"},
+		{"set one argument", []string{"--dir", dir, "--app", app, "--stream", stream, "set", shard0}, "set wants two arguments"},
+		{"set letters", []string{"--dir", dir, "--app", app, "--stream", stream, "set", shard0, "12a"}, "invalid sequence number"},
+		{"set leading zero", []string{"--dir", dir, "--app", app, "--stream", stream, "set", shard0, "0123"}, "invalid sequence number"},
+		{"set negative", []string{"--dir", dir, "--app", app, "--stream", stream, "set", "--", shard0, "-1"}, "invalid sequence number"},
+		{"set 130 digits", []string{"--dir", dir, "--app", app, "--stream", stream, "set", shard0, "1" + strings.Repeat("0", 129)}, "invalid sequence number"},
+		{"set bad shard", []string{"--dir", dir, "--app", app, "--stream", stream, "set", "shard/0", seq0}, "invalid shard ID"},
+		{"zero timeout", []string{"--dir", dir, "--app", app, "--timeout", "0s", "list"}, "--timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCmd(t, tc.args...)
@@ -204,25 +205,34 @@ func TestUsageErrors(t *testing.T) {
 func TestUsageAccepts(t *testing.T) {
 	// The longest sequence number Kinesis allows: 129 digits.
 	_, path := dirStore(t)
-	r := runCmd(t, "-dir", path, "-app", app, "-stream", stream, "set", shard0, "1"+strings.Repeat("0", 128))
+	r := runCmd(t, "--dir", path, "--app", app, "--stream", stream, "set", shard0, "1"+strings.Repeat("0", 128))
 	r.wantCode(t, exitOK)
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"-help"}, {"help"}, {"-dir", "x", "list", "-h"}} {
+	for _, args := range [][]string{{"-h"}, {"-help"}, {"help"}, {"--dir", "x", "list", "-h"}} {
 		r := runCmd(t, args...)
 		r.wantCode(t, exitOK)
-		r.wantOut(t, "Usage:", "list", "reset", "set SHARD SEQ", "release", "-dir", "-table", "-kinesis-endpoint", "-force", "-timeout")
+		r.wantOut(t, "Usage:", "list", "reset", "set SHARD SEQ", "release")
+		// Every flag, spelt as the documentation spells it.
+		var o options
+		newFlagSet(&o).VisitAll(func(f *flag.Flag) { r.wantOut(t, "\n  --"+f.Name) })
+	}
+	for _, name := range []string{"dir", "table", "table_region", "table_endpoint", "profile", "role_arn", "external_id", "app", "stream", "kinesis_endpoint", "kinesis_region", "force", "timeout"} {
+		var o options
+		if newFlagSet(&o).Lookup(name) == nil {
+			t.Errorf("no flag --%s", name)
+		}
 	}
 }
 
 func TestFlagsAfterCommand(t *testing.T) {
 	st, path := dirStore(t)
 	fill(t, st, leaseLive)
-	r := runCmd(t, "list", "-dir", path, "-app", app)
+	r := runCmd(t, "list", "--dir", path, "--app", app)
 	r.wantCode(t, exitOK)
 	r.wantOut(t, shard0)
-	r = runCmd(t, "-dir", path, "set", shard0, seq2, "-app", app, "-stream", stream, "-force")
+	r = runCmd(t, "--dir", path, "set", shard0, seq2, "--app", app, "--stream", stream, "--force")
 	r.wantCode(t, exitOK)
 	if got := load(t, st)[shard0].Seq; got != seq2 {
 		t.Errorf("shard 0 at %s, want %s", got, seq2)
@@ -232,7 +242,7 @@ func TestFlagsAfterCommand(t *testing.T) {
 func TestListLive(t *testing.T) {
 	st, path := dirStore(t)
 	fill(t, st, leaseLive)
-	r := runCmd(t, "-dir", path, "-app", app, "list")
+	r := runCmd(t, "--dir", path, "--app", app, "list")
 	r.wantCode(t, exitOK)
 	r.wantOut(t,
 		"application orders in checkpoint directory "+path,
@@ -265,20 +275,20 @@ func TestListLive(t *testing.T) {
 func TestListReleasedAndStale(t *testing.T) {
 	st, path := dirStore(t)
 	fill(t, st, leaseReleased)
-	r := runCmd(t, "-dir", path, "-app", app, "list")
+	r := runCmd(t, "--dir", path, "--app", app, "list")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "lease: released, epoch 1, last held by host h, pid 1, stream orders-stream", "checkpoints: 3", shard2)
 
 	st, path = dirStore(t)
 	fill(t, st, leaseStale)
-	r = runCmd(t, "-dir", path, "-app", app, "list")
+	r = runCmd(t, "--dir", path, "--app", app, "list")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "lease: stale, held by run run-1", "last heartbeat 1h0m0s ago", "stale after 1m0s")
 }
 
 func TestListEmptyAndMissing(t *testing.T) {
 	_, path := dirStore(t)
-	r := runCmd(t, "-dir", path, "-app", app, "list")
+	r := runCmd(t, "--dir", path, "--app", app, "list")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "lease: none", "checkpoints: 0")
 	if strings.Contains(r.stdout, "STREAM") {
@@ -287,7 +297,7 @@ func TestListEmptyAndMissing(t *testing.T) {
 
 	missing := filepath.Join(t.TempDir(), "typo")
 	for _, command := range []string{"list", "reset", "release"} {
-		r = runCmd(t, "-dir", missing, "-app", app, command)
+		r = runCmd(t, "--dir", missing, "--app", app, command)
 		r.wantCode(t, exitFailure)
 		r.wantErr(t, "checkpoint directory "+missing+" does not exist")
 	}
@@ -298,7 +308,7 @@ func TestListEmptyAndMissing(t *testing.T) {
 	// A foreign directory is named in the error.
 	foreign := t.TempDir()
 	os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("x"), 0o644)
-	r = runCmd(t, "-dir", foreign, "-app", app, "list")
+	r = runCmd(t, "--dir", foreign, "--app", app, "list")
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "opening checkpoint directory "+foreign, "not a kinesisio checkpoint store")
 }
@@ -306,9 +316,9 @@ func TestListEmptyAndMissing(t *testing.T) {
 func TestResetRefusedWhileLive(t *testing.T) {
 	st, path := dirStore(t)
 	l := fill(t, st, leaseLive)
-	r := runCmd(t, "-dir", path, "-app", app, "reset")
+	r := runCmd(t, "--dir", path, "--app", app, "reset")
 	r.wantCode(t, exitFailure)
-	r.wantErr(t, "is held by a live lease: live, held by run run-1", "stop it first, or pass -force to reset anyway")
+	r.wantErr(t, "is held by a live lease: live, held by run run-1", "stop it first, or pass --force to reset anyway")
 	if n := len(load(t, st)); n != 3 {
 		t.Errorf("%d checkpoints after a refused reset, want 3", n)
 	}
@@ -320,7 +330,7 @@ func TestResetRefusedWhileLive(t *testing.T) {
 func TestResetForce(t *testing.T) {
 	st, path := dirStore(t)
 	l := fill(t, st, leaseLive)
-	r := runCmd(t, "-dir", path, "-app", app, "-force", "reset")
+	r := runCmd(t, "--dir", path, "--app", app, "--force", "reset")
 	r.wantCode(t, exitOK)
 	r.wantOut(t,
 		"reset application orders in checkpoint directory "+path,
@@ -331,7 +341,7 @@ func TestResetForce(t *testing.T) {
 		"stream orders-stream shard "+shard1+": read to its end, epoch 1",
 		"stream orders-stream shard "+shard2+": after "+seq2+" (sub-sequence 3), epoch 1",
 	)
-	r.wantErr(t, "warning: -force", "run-1")
+	r.wantErr(t, "warning: --force", "run-1")
 	if n := len(load(t, st)); n != 0 {
 		t.Errorf("%d checkpoints after reset", n)
 	}
@@ -363,7 +373,7 @@ func TestResetStaleAndReleased(t *testing.T) {
 	for _, state := range []fillLease{leaseStale, leaseReleased} {
 		st, path := dirStore(t)
 		fill(t, st, state)
-		r := runCmd(t, "-dir", path, "-app", app, "reset")
+		r := runCmd(t, "--dir", path, "--app", app, "reset")
 		r.wantCode(t, exitOK)
 		// The command took the lease (epoch 2), and Reset released it
 		// under epoch 3.
@@ -390,7 +400,7 @@ func TestResetStaleAndReleased(t *testing.T) {
 	if err := st.Set(context.Background(), app, checkpoint.Checkpoint{Stream: stream, ShardID: shard0, Seq: seq0, Owner: "op"}); err != nil {
 		t.Fatal(err)
 	}
-	r := runCmd(t, "-dir", path, "-app", app, "reset")
+	r := runCmd(t, "--dir", path, "--app", app, "reset")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "released the lease under a new epoch: released, epoch 2", "there was no lease before", "deleted 1 checkpoint:")
 	if n := len(load(t, st)); n != 0 {
@@ -400,7 +410,7 @@ func TestResetStaleAndReleased(t *testing.T) {
 		t.Errorf("lease after reset: %+v, %v; want released under epoch 2", cur, ok)
 	}
 	_, path = dirStore(t)
-	r = runCmd(t, "-dir", path, "-app", app, "reset")
+	r = runCmd(t, "--dir", path, "--app", app, "reset")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "has no lease and no checkpoints: nothing to delete")
 }
@@ -408,7 +418,7 @@ func TestResetStaleAndReleased(t *testing.T) {
 func TestSet(t *testing.T) {
 	st, path := dirStore(t)
 	fill(t, st, leaseStale)
-	r := runCmd(t, "-dir", path, "-app", app, "-stream", stream, "set", shard2, "123")
+	r := runCmd(t, "--dir", path, "--app", app, "--stream", stream, "set", shard2, "123")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "set shard "+shard2+" of stream orders-stream of application orders in checkpoint directory "+path+": it resumes after sequence number 123",
 		"it was: after "+seq2+" (sub-sequence 3), epoch 1")
@@ -435,13 +445,13 @@ func TestSet(t *testing.T) {
 	}
 
 	// A finished shard is no longer finished; a new shard is noted.
-	r = runCmd(t, "-dir", path, "-app", app, "-stream", stream, "set", shard1, "8")
+	r = runCmd(t, "--dir", path, "--app", app, "--stream", stream, "set", shard1, "8")
 	r.wantCode(t, exitOK)
 	r.wantErr(t, "was marked read to its end")
 	if cp := load(t, st)[shard1]; cp.Finished || cp.Seq != "8" {
 		t.Errorf("shard 1 after set: %+v", cp)
 	}
-	r = runCmd(t, "-dir", path, "-app", app, "-stream", stream, "set", "shardId-000000000009", "0")
+	r = runCmd(t, "--dir", path, "--app", app, "--stream", stream, "set", "shardId-000000000009", "0")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "it had no checkpoint")
 	r.wantErr(t, "check that the stream has this shard")
@@ -453,16 +463,16 @@ func TestSet(t *testing.T) {
 func TestSetLive(t *testing.T) {
 	st, path := dirStore(t)
 	l := fill(t, st, leaseLive)
-	r := runCmd(t, "-dir", path, "-app", app, "-stream", stream, "set", shard0, "5")
+	r := runCmd(t, "--dir", path, "--app", app, "--stream", stream, "set", shard0, "5")
 	r.wantCode(t, exitFailure)
-	r.wantErr(t, "held by a live lease", "-force")
+	r.wantErr(t, "held by a live lease", "--force")
 	if cp := load(t, st)[shard0]; cp.Seq != seq0 {
 		t.Errorf("a refused set wrote %+v", cp)
 	}
 
-	r = runCmd(t, "-dir", path, "-app", app, "-stream", stream, "-force", "set", shard0, "5")
+	r = runCmd(t, "--dir", path, "--app", app, "--stream", stream, "--force", "set", shard0, "5")
 	r.wantCode(t, exitOK)
-	r.wantErr(t, "warning: -force", "its next commit of shard "+shard0+" replaces this one")
+	r.wantErr(t, "warning: --force", "its next commit of shard "+shard0+" replaces this one")
 	if cp := load(t, st)[shard0]; cp.Seq != "5" || cp.Epoch != l.Epoch {
 		t.Errorf("after a forced set: %+v; want seq 5 under the live epoch %d", cp, l.Epoch)
 	}
@@ -473,7 +483,7 @@ func TestSetLive(t *testing.T) {
 
 func TestSetCreatesStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new")
-	r := runCmd(t, "-dir", path, "-app", app, "-stream", stream, "set", shard0, "5")
+	r := runCmd(t, "--dir", path, "--app", app, "--stream", stream, "set", shard0, "5")
 	r.wantCode(t, exitOK)
 	r.wantErr(t, "did not exist; it was created")
 	st, err := checkpoint.Open(context.Background(), checkpoint.Spec{Kind: checkpoint.Dir, Path: path})
@@ -489,19 +499,19 @@ func TestRelease(t *testing.T) {
 	ctx := context.Background()
 	st, path := dirStore(t)
 	l := fill(t, st, leaseLive)
-	r := runCmd(t, "-dir", path, "-app", app, "release")
+	r := runCmd(t, "--dir", path, "--app", app, "release")
 	r.wantCode(t, exitFailure)
-	r.wantErr(t, "held by a live lease: live, held by run run-1", "pass -force to release it anyway")
+	r.wantErr(t, "held by a live lease: live, held by run run-1", "pass --force to release it anyway")
 	if cur, _ := readLease(t, st); cur != l {
 		t.Errorf("a refused release changed the lease: %+v", cur)
 	}
 
-	r = runCmd(t, "-dir", path, "-app", app, "-force", "release")
+	r = runCmd(t, "--dir", path, "--app", app, "--force", "release")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "released the lease of application orders in checkpoint directory "+path,
 		"it was live, held by run run-1 (host h, pid 1, stream orders-stream), epoch 1",
 		"A new job may take application orders at once.")
-	r.wantErr(t, "warning: -force: run run-1 held a live lease")
+	r.wantErr(t, "warning: --force: run run-1 held a live lease")
 	cur, ok := readLease(t, st)
 	if !ok || cur.Owner != "" || cur.Epoch != 2 {
 		t.Errorf("lease after release: %+v; want released under epoch 2", cur)
@@ -524,7 +534,7 @@ func TestRelease(t *testing.T) {
 func TestReleaseStaleAndNone(t *testing.T) {
 	st, path := dirStore(t)
 	fill(t, st, leaseStale)
-	r := runCmd(t, "-dir", path, "-app", app, "release")
+	r := runCmd(t, "--dir", path, "--app", app, "release")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "it was stale, held by run run-1")
 	if r.stderr != "" {
@@ -533,12 +543,12 @@ func TestReleaseStaleAndNone(t *testing.T) {
 	if cur, _ := readLease(t, st); cur.Owner != "" || cur.Epoch != 2 {
 		t.Errorf("lease after release: %+v; want released under epoch 2", cur)
 	}
-	r = runCmd(t, "-dir", path, "-app", app, "release")
+	r = runCmd(t, "--dir", path, "--app", app, "release")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "is already released, epoch 2")
 
 	_, path = dirStore(t)
-	r = runCmd(t, "-dir", path, "-app", app, "release")
+	r = runCmd(t, "--dir", path, "--app", app, "release")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "has no lease: nothing to release")
 }
@@ -547,7 +557,7 @@ func TestOtherApplicationUntouched(t *testing.T) {
 	// Other applications of the same store are left alone.
 	st, path := dirStore(t)
 	fill(t, st, leaseReleased)
-	r := runCmd(t, "-dir", path, "-app", "other.app_1", "reset")
+	r := runCmd(t, "--dir", path, "--app", "other.app_1", "reset")
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "nothing to delete")
 	if n := len(load(t, st)); n != 3 {
@@ -574,11 +584,11 @@ func TestTimeout(t *testing.T) {
 	st, path := dirStore(t)
 	fill(t, st, leaseReleased)
 	start := time.Now()
-	r := runCmd(t, "-dir", path, "-app", app, "-stream", stream, "-kinesis-endpoint", "http://"+ln.Addr().String(), "-timeout", "500ms", "list")
+	r := runCmd(t, "--dir", path, "--app", app, "--stream", stream, "--kinesis_endpoint", "http://"+ln.Addr().String(), "--timeout", "500ms", "list")
 	r.wantCode(t, exitFailure)
-	r.wantErr(t, "listing the shards of stream "+stream, "the command's -timeout of 500ms passed")
+	r.wantErr(t, "listing the shards of stream "+stream, "the command's --timeout of 500ms passed")
 	r.wantOut(t, "lease: released")
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("list took %v with -timeout 500ms", d)
+		t.Errorf("list took %v with --timeout 500ms", d)
 	}
 }

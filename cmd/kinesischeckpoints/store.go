@@ -71,9 +71,9 @@ func (c *cmd) open(ctx context.Context, create bool) (created bool, err error) {
 		}
 	}
 	if !exists && !create {
-		flag := "-dir"
+		flag := "--dir"
 		if spec.Kind == checkpoint.DynamoDB {
-			flag = "-table, -region or -endpoint"
+			flag = "--table, --table_region or --table_endpoint"
 		}
 		return false, fmt.Errorf("%v does not exist (check %s; a job creates its store when it first starts)", spec, flag)
 	}
@@ -90,7 +90,7 @@ func (c *cmd) open(ctx context.Context, create bool) (created bool, err error) {
 func tableExists(ctx context.Context, spec checkpoint.Spec) (bool, error) {
 	cfg, err := awsclient.LoadConfig(ctx, spec.Conn)
 	if err != nil {
-		return false, fmt.Errorf("%v: %w (with -table, set the region with -region or AWS_REGION)", spec, err)
+		return false, fmt.Errorf("%v: %w (with --table, set the region with --table_region or AWS_REGION)", spec, err)
 	}
 	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if spec.Conn.Endpoint != "" {
@@ -108,7 +108,7 @@ func tableExists(ctx context.Context, spec checkpoint.Spec) (bool, error) {
 	case errors.As(err, &nf):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("%v in region %s: describing the table: %w; check -region, -endpoint and the AWS credentials", spec, cfg.Region, err)
+		return false, fmt.Errorf("%v in region %s: describing the table: %w; check --table_region, --table_endpoint and the AWS credentials", spec, cfg.Region, err)
 	}
 	return true, nil
 }
@@ -128,7 +128,7 @@ func operator(what string) (owner, job string) {
 
 // guard holds the application's lease while the command changes the
 // store, so that no job starts meanwhile. A live lease is refused unless
-// -force is given; then no lease is taken (nil), and the live lease is
+// --force is given; then no lease is taken (nil), and the live lease is
 // returned in held.
 func (c *cmd) guard(ctx context.Context, what string) (mine *checkpoint.Lease, held *checkpoint.Lease, err error) {
 	app := c.o.app
@@ -151,7 +151,7 @@ func (c *cmd) guard(ctx context.Context, what string) (mine *checkpoint.Lease, h
 		}
 	}
 	if !c.o.force {
-		return nil, nil, fmt.Errorf("application %s in %v is held by a live lease: %s.\nA job is probably running under this name: stop it first, or pass -force to %s anyway",
+		return nil, nil, fmt.Errorf("application %s in %v is held by a live lease: %s.\nA job is probably running under this name: stop it first, or pass --force to %s anyway",
 			app, c.o.spec, describeLease(cur, now), what)
 	}
 	return nil, &cur, nil

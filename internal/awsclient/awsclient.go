@@ -44,17 +44,36 @@ func New(ctx context.Context, s Settings) (*kinesis.Client, error) {
 	}), nil
 }
 
-// LoadConfig resolves the AWS configuration for s on this worker.
-func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(newBuildableClient()),
+// Region returns the region a client of s calls on this machine: s.Region,
+// else the one of the default chain (AWS_REGION, the profile's), or ""
+// when there is none or the configuration cannot be loaded. It reads the
+// environment and the shared config files, and calls no service.
+func Region(ctx context.Context, s Settings) string {
+	if s.Region != "" {
+		return s.Region
 	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOptions(s)...)
+	if err != nil {
+		return ""
+	}
+	return cfg.Region
+}
+
+// loadOptions are the options of config.LoadDefaultConfig for s.
+func loadOptions(s Settings) []func(*config.LoadOptions) error {
+	var opts []func(*config.LoadOptions) error
 	if s.Region != "" {
 		opts = append(opts, config.WithRegion(s.Region))
 	}
 	if s.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 	}
+	return opts
+}
+
+// LoadConfig resolves the AWS configuration for s on this worker.
+func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
+	opts := append(loadOptions(s), config.WithHTTPClient(newBuildableClient()))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("kinesisio: loading AWS configuration: %w", err)

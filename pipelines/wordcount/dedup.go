@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"time"
 
@@ -17,8 +16,8 @@ func init() {
 // Deduplication, in both modes: records are dropped before they are
 // counted when their key was seen within --dedup_horizon of event time.
 var (
-	dedupBy      = flag.String("dedup_by", "", "drop records seen before, keyed by: partition_key (the demo's default: its producer gives every record a random key of its own, which a retried put repeats), record (the record's identity: what a run reads twice), or off (the default with --stream)")
-	dedupHorizon = flag.Duration("dedup_horizon", 10*time.Minute, "with --dedup_by: how much event time a key is remembered for")
+	dedupBy      = ownFlags.String("dedup_by", "", "drop records seen before, keyed by: partition_key (the demo's default: its producer gives every record a random key of its own, which a retried put repeats), record (the record's identity: what a run reads twice), or off (the default with --stream)")
+	dedupHorizon = ownFlags.Duration("dedup_horizon", 10*time.Minute, "with --dedup_by: how much event time a key is remembered for")
 )
 
 // partitionKey keys the demo producer's records: each put has a random

@@ -147,6 +147,10 @@ func TestDemoForeverInterrupted(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^stopped: \d+ words produced, \d+ words counted in \d+ windows?`).MatchString(out.String()) {
 		t.Errorf("no stop line:\n%s", out.String())
 	}
+	// A clean stop logs nothing (the demo logs at warn level).
+	if w := warnings(stderr.String()); len(w) > 0 {
+		t.Errorf("a clean stop logged %d warnings or errors:\n%s", len(w), strings.Join(w, "\n"))
+	}
 }
 
 // TestDemoRefusesBadFlags checks flags of the wrong mode and runners the

@@ -24,8 +24,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -34,43 +36,50 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/cliflags"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/prismrun"
 	"github.com/kinesisio/beam-kinesis/transforms/dedup"
 )
 
+// ownFlags holds the command's own flags. main adds them to Beam's
+// (flag.CommandLine) before parsing, and usage lists every one of them.
+var ownFlags = flag.NewFlagSet("wordcount", flag.ContinueOnError)
+
 // Flags of both modes.
 var (
-	windowSize = flag.Duration("window", 2*time.Second, "size of the fixed event-time windows")
-	output     = flag.String("output", "", "append each window's counts to this file (on the worker's filesystem) instead of printing them")
-	logLevel   = flag.String("log_level", "", "level of Beam's and Prism's logs on stderr: debug, info, warn or error (default: warn for the demo, info with --stream)")
+	windowSize = ownFlags.Duration("window", 2*time.Second, "size of the fixed event-time windows")
+	output     = ownFlags.String("output", "", "append each window's counts to this file (on the worker's filesystem) instead of printing them")
+	logLevel   = ownFlags.String("log_level", "", "level of Beam's and Prism's logs on stderr: debug, info, warn or error (default: warn for the demo, info with --stream)")
 )
 
 // Flags of the pipeline on a real stream.
 var (
-	stream      = flag.String("stream", "", "Kinesis stream name or ARN to read; without it, run the self-contained demo on an in-process fake Kinesis")
-	kRegion     = flag.String("kinesis_region", "", "AWS region of the stream (default: from a stream ARN, else the workers' AWS_REGION or profile)")
-	kEndpoint   = flag.String("kinesis_endpoint", "", "Kinesis endpoint URL, e.g. http://localhost:4567 for kinesalite (default: the region's AWS endpoint)")
-	start       = flag.String("start", "trim_horizon", "where to start in each shard: trim_horizon, latest, or an RFC 3339 time such as 2025-06-01T12:00:00Z")
-	maxRecords  = flag.Int64("max_records", 0, "stop after reading this many records (0: no limit)")
-	maxReadTime = flag.Duration("max_read_time", 0, "stop reading this long after the job starts (0: no limit)")
+	stream      = ownFlags.String("stream", "", "Kinesis stream name or ARN to read; without it, run the self-contained demo on an in-process fake Kinesis")
+	kRegion     = ownFlags.String("kinesis_region", "", "AWS region of the stream (default: from a stream ARN, else the workers' AWS_REGION or profile)")
+	kEndpoint   = ownFlags.String("kinesis_endpoint", "", "Kinesis endpoint URL, e.g. http://localhost:4567 for kinesalite (default: the region's AWS endpoint)")
+	start       = ownFlags.String("start", "trim_horizon", "where to start in each shard: trim_horizon, latest, or an RFC 3339 time such as 2025-06-01T12:00:00Z")
+	maxRecords  = ownFlags.Int64("max_records", 0, "stop after reading this many records (0: no limit)")
+	maxReadTime = ownFlags.Duration("max_read_time", 0, "stop reading this long after the job starts (0: no limit)")
 
-	ckptApp      = flag.String("checkpoint_app", "", "keep each shard's position under this application name, and resume from it when run again (needs --checkpoint_dir or --checkpoint_table)")
-	ckptDir      = flag.String("checkpoint_dir", "", "with --checkpoint_app: keep positions in files under this directory (one machine)")
-	ckptTable    = flag.String("checkpoint_table", "", "with --checkpoint_app: keep positions in this DynamoDB table, created when absent")
-	ckptRegion   = flag.String("checkpoint_region", "", "AWS region of --checkpoint_table (default: the workers' AWS_REGION or profile)")
-	ckptEndpoint = flag.String("checkpoint_endpoint", "", "DynamoDB endpoint URL of --checkpoint_table, e.g. http://localhost:4568 for dynalite")
-	commitEvery  = flag.Duration("commit_interval", 0, "with --checkpoint_app: how often each shard's position is written at most (0: the connector's default, 10s)")
+	ckptApp      = ownFlags.String("checkpoint_app", "", "keep each shard's position under this application name, and resume from it when run again (needs --checkpoint_dir or --checkpoint_table)")
+	ckptDir      = ownFlags.String("checkpoint_dir", "", "with --checkpoint_app: keep positions in files under this directory (one machine)")
+	ckptTable    = ownFlags.String("checkpoint_table", "", "with --checkpoint_app: keep positions in this DynamoDB table, created when absent")
+	ckptRegion   = ownFlags.String("checkpoint_region", "", "AWS region of --checkpoint_table (default: the workers' AWS_REGION or profile)")
+	ckptEndpoint = ownFlags.String("checkpoint_endpoint", "", "DynamoDB endpoint URL of --checkpoint_table, e.g. http://localhost:4569 for dynalite")
+	commitEvery  = ownFlags.Duration("commit_interval", 0, "with --checkpoint_app: how often each shard's position is written at most (0: the connector's default, 10s)")
 )
 
 // Flags of the demo (no --stream).
 var (
-	rate           = flag.Float64("rate", 100, "demo: records put per second")
-	wordsPerRecord = flag.Int("words_per_record", 3, "demo: words in each record")
-	duration       = flag.Duration("duration", 10*time.Second, "demo: how long the producer runs")
-	shardCount     = flag.Int("shards", 4, "demo: shards of the in-process stream")
-	seed           = flag.Uint64("seed", 1, "demo: seed of the random words and partition keys")
-	forever        = flag.Bool("forever", false, "demo: produce and count until interrupted (Ctrl-C) instead of for --duration")
+	rate           = ownFlags.Float64("rate", 100, "demo: records put per second")
+	wordsPerRecord = ownFlags.Int("words_per_record", 3, "demo: words in each record")
+	duration       = ownFlags.Duration("duration", 10*time.Second, "demo: how long the producer runs")
+	shardCount     = ownFlags.Int("shards", 4, "demo: shards of the in-process stream")
+	seed           = ownFlags.Uint64("seed", 1, "demo: seed of the random words and partition keys")
+	forever        = ownFlags.Bool("forever", false, "demo: produce and count until interrupted (Ctrl-C) instead of for --duration")
 )
 
 // Which flags belong to one mode only.
@@ -80,6 +89,7 @@ var (
 )
 
 func main() {
+	ownFlags.VisitAll(func(f *flag.Flag) { flag.CommandLine.Var(f.Value, f.Name, f.Usage) })
 	flag.Usage = usage
 	flag.Parse()
 	// In a worker process started by a runner, Init serves the worker and
@@ -89,13 +99,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wordcount:", err)
 		os.Exit(2)
 	}
+	quietCancelLogs()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal()
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills the process
-	}()
 	var err error
 	if *stream == "" {
 		err = runDemo(ctx)
@@ -107,6 +114,27 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// stopOnSignal returns a context that is done at the first SIGINT
+// (Ctrl-C) or SIGTERM: the job is then cancelled (runPipeline). The
+// signals' default action is restored at once, so that a second one kills
+// the process. release restores it earlier.
+func stopOnSignal() (ctx context.Context, release context.CancelFunc) {
+	ctx, release = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		release()
+	}()
+	return ctx, release
+}
+
+// quietCancelLogs keeps the log records of a job's cancellation out of
+// the log (prismrun.QuietCancel): Ctrl-C is a clean stop, and Prism would
+// log the bundles it cuts short as failures. It must run before Prism
+// starts, which keeps the logger it finds.
+func quietCancelLogs() {
+	slog.SetDefault(slog.New(prismrun.QuietCancel(slog.Default().Handler())))
 }
 
 // setLogLevel applies --log_level to Beam's logger (which beam.Init set
@@ -128,16 +156,35 @@ func setLogLevel() error {
 }
 
 func usage() {
-	fmt.Fprintf(flag.CommandLine.Output(), `Usage:
+	w := flag.CommandLine.Output()
+	fmt.Fprint(w, `Usage:
   wordcount [demo flags]                   self-contained demo on an in-process fake Kinesis
   wordcount --stream NAME [flags]          count the words of a real stream (any Beam runner)
 
-Own flags (Beam's flags such as --runner, --endpoint, --environment_type are accepted too):
+Beam's flags such as --runner, --endpoint, --environment_type are accepted too.
 `)
-	own := append(append([]string{"window", "output", "log_level", "stream"}, streamOnlyFlags...), demoOnlyFlags...)
-	for _, name := range own {
-		f := flag.Lookup(name)
-		fmt.Fprintf(flag.CommandLine.Output(), "  --%s (default %q)\n    \t%s\n", f.Name, f.DefValue, f.Usage)
+	only := map[string]bool{}
+	for _, name := range append(append([]string{}, streamOnlyFlags...), demoOnlyFlags...) {
+		only[name] = true
+	}
+	var both []string
+	ownFlags.VisitAll(func(f *flag.Flag) {
+		if !only[f.Name] {
+			both = append(both, f.Name)
+		}
+	})
+	for _, section := range []struct {
+		title string
+		names []string
+	}{
+		{"Flags of both modes", both},
+		{"Flags with --stream", streamOnlyFlags},
+		{"Flags of the demo (without --stream)", demoOnlyFlags},
+	} {
+		fmt.Fprintf(w, "\n%s:\n", section.title)
+		for _, name := range section.names {
+			cliflags.Print(w, ownFlags.Lookup(name))
+		}
 	}
 }
 
@@ -213,6 +260,67 @@ func streamReadOptions() ([]kinesisio.ReadOption, error) {
 	return append(opts, ckpt...), nil
 }
 
+// optionFlags names the flag that each kinesisio option of the stream
+// mode is built from (WithCheckpoints: see flagError).
+var optionFlags = map[string]string{
+	"stream":             "stream",
+	"WithRegion":         "kinesis_region",
+	"WithEndpoint":       "kinesis_endpoint",
+	"WithStartPosition":  "start",
+	"WithMaxRecords":     "max_records",
+	"WithMaxReadTime":    "max_read_time",
+	"WithCommitInterval": "commit_interval",
+}
+
+// flagError returns err, from building the stream mode's pipeline, with
+// the flag at fault named instead of the kinesisio option it became.
+func flagError(err error) error {
+	var oe *kinesisio.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	name := optionFlags[oe.Option]
+	if oe.Option == "WithCheckpoints" {
+		// The application name is checked before (checkpointOptions):
+		// what is left is the store's.
+		name = "checkpoint_table"
+		if *ckptDir != "" {
+			name = "checkpoint_dir"
+		}
+	}
+	if name == "" {
+		return err
+	}
+	return &badFlagError{flag: name, err: oe}
+}
+
+// badFlagError is an invalid flag value, found by kinesisio.
+type badFlagError struct {
+	flag string
+	err  *kinesisio.OptionError
+}
+
+func (e *badFlagError) Error() string { return "--" + e.flag + ": " + e.err.Reason }
+func (e *badFlagError) Unwrap() error { return e.err }
+
+// checkRegions fails when the workers of this process would find no AWS
+// region for the stream or the checkpoint table (the reader would fail
+// with an error that names kinesisio's options, not the flags).
+func checkRegions(ctx context.Context) error {
+	st, err := awsclient.ParseStream(*stream)
+	if err != nil {
+		return fmt.Errorf("--stream: %w", err)
+	}
+	defaultRegion := awsclient.Region(ctx, awsclient.Settings{})
+	if *kRegion == "" && st.Region == "" && defaultRegion == "" {
+		return fmt.Errorf("no AWS region for stream %s: give --kinesis_region, a stream ARN, or set AWS_REGION (or AWS_PROFILE with a region)", *stream)
+	}
+	if *ckptTable != "" && *ckptRegion == "" && defaultRegion == "" {
+		return fmt.Errorf("no AWS region for --checkpoint_table %s: give --checkpoint_region, or set AWS_REGION (or AWS_PROFILE with a region)", *ckptTable)
+	}
+	return nil
+}
+
 // checkpointOptions are the Read options of the --checkpoint_* flags.
 func checkpointOptions() ([]kinesisio.ReadOption, error) {
 	if *ckptApp == "" {
@@ -220,6 +328,9 @@ func checkpointOptions() ([]kinesisio.ReadOption, error) {
 			return nil, fmt.Errorf("--checkpoint_dir, --checkpoint_table and --commit_interval need --checkpoint_app")
 		}
 		return nil, nil
+	}
+	if err := checkpoint.ValidateApp(*ckptApp); err != nil {
+		return nil, fmt.Errorf("--checkpoint_app: %w", err)
 	}
 	var store kinesisio.CheckpointStore
 	switch {
@@ -281,9 +392,14 @@ func runStream(ctx context.Context) error {
 	}
 	p, err := buildPipeline(*stream, opts, dd, *windowSize, *output, "")
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	local := prismrun.InProcess()
+	if local {
+		if err := checkRegions(ctx); err != nil {
+			return err
+		}
+	}
 	err = runPipeline(ctx, p)
 	switch {
 	case ctx.Err() != nil && err == nil && local:

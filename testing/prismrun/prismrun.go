@@ -82,7 +82,8 @@ func Start(ctx context.Context) (jobpb.JobServiceClient, error) {
 // unfinished job of jobs (nil: none) every CancelRetry until run returns,
 // and reports stopped; if run has not returned within StopTimeout, it
 // cancels run's context and returns ErrStopTimeout. Otherwise err is
-// run's.
+// run's. While it cancels, a QuietCancel handler drops the log records of
+// the cancellation.
 func Run(stop context.Context, jobs jobpb.JobServiceClient, run func(context.Context) error) (stopped bool, err error) {
 	ctx, hardStop := context.WithCancel(context.WithoutCancel(stop))
 	defer hardStop()
@@ -93,6 +94,7 @@ func Run(stop context.Context, jobs jobpb.JobServiceClient, run func(context.Con
 		return false, err
 	case <-stop.Done():
 	}
+	defer beginCancel()()
 	limit := time.NewTimer(StopTimeout)
 	defer limit.Stop()
 	retry := time.NewTicker(CancelRetry)

@@ -1,10 +1,10 @@
 // Command producer puts records of random words on a Kinesis data stream
 // at a steady rate, for the word-count pipeline to count.
 //
-//	go run ./pipelines/wordcount/producer --stream words --rate 200 --words-per-record 5 --duration 30s
-//	go run ./pipelines/wordcount/producer --stream words --count 1000 --endpoint http://localhost:4567 --create-shards 4
+//	go run ./pipelines/wordcount/producer --stream words --rate 200 --words_per_record 5 --duration 30s
+//	go run ./pipelines/wordcount/producer --stream words --count 1000 --kinesis_endpoint http://localhost:4567 --create_shards 4
 //
-// Each record holds --words-per-record words drawn from a fixed vocabulary
+// Each record holds --words_per_record words drawn from a fixed vocabulary
 // of 50 common English words (the same ones for the same --seed) and has a
 // random partition key, so records spread over all shards. Records are put
 // in PutRecords batches every 100 ms; entries that PutRecords fails are
@@ -12,8 +12,10 @@
 // the command prints how many times it put each word, in the pipeline's
 // format, so that the pipeline's counts can be compared with it.
 //
-// Credentials and, unless --region is given, the region come from the AWS
-// default chain (AWS_* environment variables, shared config, SSO, ...).
+// Credentials and, unless --kinesis_region is given, the region come from
+// the AWS default chain (AWS_* environment variables, shared config, SSO,
+// ...). The flags are spelt as the word count's: snake_case, and the
+// Kinesis connection flags prefixed kinesis_.
 package main
 
 import (
@@ -28,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kinesisio/beam-kinesis/internal/cliflags"
 	"github.com/kinesisio/beam-kinesis/pipelines/wordcount/words"
 )
 
@@ -35,28 +38,59 @@ import (
 // given.
 const defaultDuration = 30 * time.Second
 
+// options are the command line.
+type options struct {
+	stream           string
+	rate             float64
+	perRecord        int
+	duration         time.Duration
+	count            int64
+	region, endpoint string
+	seed             uint64
+	create           int
+}
+
+// newFlagSet returns the command's flags, bound to o.
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	fs.StringVar(&o.stream, "stream", "", "stream `name or ARN` (required)")
+	fs.Float64Var(&o.rate, "rate", 200, "records per second")
+	fs.IntVar(&o.perRecord, "words_per_record", 5, "words in each record")
+	fs.DurationVar(&o.duration, "duration", 0, "how long to produce (default 30s unless --count is given)")
+	fs.Int64Var(&o.count, "count", 0, "how many records to put (0: no limit; with --duration, whichever comes first)")
+	fs.StringVar(&o.region, "kinesis_region", "", "AWS `region` of the stream (default: AWS_REGION or the profile's)")
+	fs.StringVar(&o.endpoint, "kinesis_endpoint", "", "Kinesis endpoint `URL`, e.g. http://localhost:4567 for kinesalite (default: the region's AWS endpoint)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the words and partition keys")
+	fs.IntVar(&o.create, "create_shards", 0, "create the stream with this many `shards` if it does not exist (0: it must exist)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage:\n  producer --stream NAME [flags]\n\nFlags:\n")
+		cliflags.PrintAll(fs.Output(), fs)
+	}
+	return fs
+}
+
 func main() {
-	stream := flag.String("stream", "", "stream name or ARN (required)")
-	rate := flag.Float64("rate", 200, "records per second")
-	perRecord := flag.Int("words-per-record", 5, "words in each record")
-	duration := flag.Duration("duration", 0, "how long to produce (default 30s unless --count is given)")
-	count := flag.Int64("count", 0, "how many records to put (0: no limit; with --duration, whichever comes first)")
-	region := flag.String("region", "", "AWS region (default: AWS_REGION or the profile's)")
-	endpoint := flag.String("endpoint", "", "Kinesis endpoint URL, e.g. http://localhost:4567 for kinesalite")
-	seed := flag.Uint64("seed", 1, "seed of the words and partition keys")
-	create := flag.Int("create-shards", 0, "create the stream with this many shards if it does not exist (0: it must exist)")
-	flag.Parse()
+	var o options
+	fs := newFlagSet(&o)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(2) // the flag package printed the error and the usage
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *stream, *rate, *perRecord, *duration, *count, *region, *endpoint, *seed, *create); err != nil {
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "producer:", err)
 		stop()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, stream string, rate float64, perRecord int, duration time.Duration, count int64, region, endpoint string, seed uint64, create int) error {
+// run puts the records o asks for.
+func run(ctx context.Context, o options) error {
+	stream, rate, perRecord, duration, count, seed, create := o.stream, o.rate, o.perRecord, o.duration, o.count, o.seed, o.create
 	if stream == "" {
 		return errors.New("--stream is required")
 	}
@@ -64,9 +98,9 @@ func run(ctx context.Context, stream string, rate float64, perRecord int, durati
 		duration = defaultDuration
 	}
 	if create < 0 {
-		return fmt.Errorf("--create-shards %d is negative", create)
+		return fmt.Errorf("--create_shards %d is negative", create)
 	}
-	client, err := words.NewClient(ctx, region, endpoint)
+	client, err := words.NewClient(ctx, o.region, o.endpoint)
 	if err != nil {
 		return err
 	}
