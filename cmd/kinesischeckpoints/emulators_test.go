@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kinesisio/beam-kinesis/internal/procid"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func TestDynamoDBTable(t *testing.T) {
 	r = runCmd(t, append(flags, "list")...)
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "application orders in DynamoDB table "+table+" ("+emu.Endpoint+")",
-		"lease: live, held by run run-1", "checkpoints: 3", shard0+"  "+seq0, shard0+","+shard1)
+		"lease of stream "+stream+": live, held by run run-1", "checkpoints: 3", shard0+"  "+seq0, shard0+","+shard1)
 
 	r = runCmd(t, append(flags, "--stream", stream, "set", shard0, "77")...)
 	r.wantCode(t, exitFailure)
@@ -50,7 +51,7 @@ func TestDynamoDBTable(t *testing.T) {
 	r = runCmd(t, append(flags, "--force", "release")...)
 	r.wantCode(t, exitOK)
 	r.wantOut(t, "it was live, held by run run-1")
-	if err := st.Heartbeat(ctx, l, time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if _, err := st.Heartbeat(ctx, l, procid.Self(), time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("heartbeat of the released run: %v, want ErrLeaseLost", err)
 	}
 
@@ -73,7 +74,7 @@ func TestDynamoDBTable(t *testing.T) {
 		t.Errorf("after reset: %v, %v; want none", cps, err)
 	}
 	// The command took the lease (epoch 4); Reset released it under 5.
-	if cur, ok, err := st.ReadLease(ctx, app); !ok || err != nil || cur.Owner != "" || cur.Epoch != 5 {
+	if cur, ok, err := st.ReadLease(ctx, app, stream); !ok || err != nil || cur.Owner != "" || cur.Epoch != 5 {
 		t.Errorf("after reset: lease %+v, %v, %v; want released under epoch 5", cur, ok, err)
 	}
 
@@ -120,7 +121,7 @@ func TestListBehindLatest(t *testing.T) {
 	// list counts) have no checkpoint, and a shard the stream does not
 	// have is left over from elsewhere.
 	st, path := dirStore(t)
-	l, err := st.Acquire(ctx, app, "run-1", "", time.Hour, time.Now())
+	l, err := st.Acquire(ctx, checkpoint.Lease{App: app, Stream: name, Owner: "run-1", Job: "", StaleAfter: time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +131,11 @@ func TestListBehindLatest(t *testing.T) {
 		{Stream: name, ShardID: "shardId-000000000099", Seq: "5"},
 		{Stream: "another", ShardID: id(0), Seq: "5"},
 	} {
+		if cp.Stream != l.Stream {
+			if l, err = st.Acquire(ctx, checkpoint.Lease{App: app, Stream: cp.Stream, Owner: "run-1", StaleAfter: time.Hour}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := st.Commit(ctx, l, cp); err != nil {
 			t.Fatal(err)
 		}
@@ -182,5 +188,5 @@ func TestListBehindLatest(t *testing.T) {
 	r = runCmd(t, "--dir", path, "--app", app, "--stream", "nosuchstream", "--kinesis_endpoint", emu.Endpoint, "list")
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "listing the shards of stream nosuchstream")
-	r.wantOut(t, "lease: live")
+	r.wantOut(t, "lease: none")
 }

@@ -40,9 +40,9 @@ type row struct {
 // list prints the lease and the checkpoints.
 func (c *cmd) list(ctx context.Context) error {
 	app, spec := c.o.app, c.o.spec
-	l, ok, err := c.store.ReadLease(ctx, app)
+	leases, err := c.store.Leases(ctx, app)
 	if err != nil {
-		return fmt.Errorf("reading the lease of application %s in %v: %w", app, spec, err)
+		return fmt.Errorf("reading the leases of application %s in %v: %w", app, spec, err)
 	}
 	cps, err := c.store.Load(ctx, app, c.o.stream.Name)
 	if err != nil {
@@ -50,9 +50,14 @@ func (c *cmd) list(ctx context.Context) error {
 	}
 	now := time.Now()
 	fmt.Fprintf(c.out, "application %s in %v\n", app, spec)
-	if ok {
-		fmt.Fprintf(c.out, "lease: %s\n", describeLease(l, now))
-	} else {
+	shown := 0
+	for _, l := range leases {
+		if c.o.stream.Name == "" || l.Stream == c.o.stream.Name {
+			fmt.Fprintf(c.out, "lease of stream %s: %s\n", l.Stream, describeLease(l, now))
+			shown++
+		}
+	}
+	if shown == 0 {
 		fmt.Fprintf(c.out, "lease: none (no job has taken this name yet)\n")
 	}
 	rows := make([]row, len(cps))

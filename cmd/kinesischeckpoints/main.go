@@ -32,6 +32,16 @@
 //	               number SEQ (decimal digits, up to 129).
 //	release        release the lease, so that a new job may take the name at
 //	               once instead of waiting until the lease goes stale.
+//	stop           ask the job holding the name (on --stream, or on every
+//	               stream) to stop gracefully: it sees the request at its
+//	               next heartbeat (within 2.5 s at the default lease
+//	               timeout), writes every shard's position, releases its
+//	               lease and ends by itself. With --wait, wait until it
+//	               has released the lease (bounded by --timeout).
+//
+// Each stream read under an application name has a lease of its own (one
+// pipeline may read several streams under one name); list shows each,
+// reset and release apply to every stream of the application.
 //
 // reset, set and release refuse while the lease is live (a job has
 // heartbeated it recently) unless --force is given. On a lease that is not
@@ -117,7 +127,7 @@ type options struct {
 	app                            string
 	streamArg                      string
 	kinesisEndpoint, kinesisRegion string
-	force                          bool
+	force, wait                    bool
 	timeout                        time.Duration
 	command                        string
 	args                           []string
@@ -143,6 +153,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.streamArg, "stream", "", "Kinesis stream `name or ARN` (list: show how far behind each shard is; set: required)")
 	fs.StringVar(&o.kinesisEndpoint, "kinesis_endpoint", "", "Kinesis endpoint `URL`, e.g. http://127.0.0.1:4567 (default: the region's)")
 	fs.StringVar(&o.kinesisRegion, "kinesis_region", "", "AWS `region` of the stream (default: the stream ARN's, else --table_region, else the default chain)")
+	fs.BoolVar(&o.wait, "wait", false, "stop: wait until each job asked has stopped and released its lease (bounded by --timeout)")
 	fs.BoolVar(&o.force, "force", false, "reset, set, release: go ahead even while the lease is live (a job may be running)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on the whole command")
 	return fs
@@ -158,6 +169,8 @@ Commands:
                   (the next job starts fresh)
   set SHARD SEQ   make shard SHARD of --stream resume after sequence number SEQ
   release         release the lease so that a new job may start at once
+  stop            ask the running job to stop gracefully (final positions
+                  written, lease released); --wait waits until it has
 
 reset, set and release refuse while the lease is live unless --force is given.
 Credentials come from the AWS default chain. Exit status: 0 ok, 1 failure, 2 usage.
@@ -234,7 +247,7 @@ func parseArgs(args []string) (*options, error) {
 	o.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	if len(pos) == 0 {
-		return nil, usagef("no command: want list, reset, set or release")
+		return nil, usagef("no command: want list, stop, reset, set or release")
 	}
 	o.command, o.args = pos[0], pos[1:]
 	if o.command == "help" {
@@ -256,10 +269,10 @@ var (
 // check validates the options and derives the store's Spec and the
 // Kinesis settings.
 func (o *options) check() error {
-	want := map[string]int{"list": 0, "reset": 0, "release": 0, "set": 2}
+	want := map[string]int{"list": 0, "reset": 0, "release": 0, "set": 2, "stop": 0}
 	n, ok := want[o.command]
 	if !ok {
-		return usagef("unknown command %q: want list, reset, set or release", o.command)
+		return usagef("unknown command %q: want list, stop, reset, set or release", o.command)
 	}
 	if len(o.args) != n {
 		if o.command == "set" {

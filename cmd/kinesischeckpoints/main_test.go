@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"github.com/google/go-cmp/cmp"
+	"github.com/kinesisio/beam-kinesis/internal/procid"
 	"net"
 	"os"
 	"path/filepath"
@@ -110,7 +112,7 @@ func fill(t *testing.T, st checkpoint.Store, state fillLease) checkpoint.Lease {
 	if state == leaseStale {
 		now, staleAfter = now.Add(-time.Hour), time.Minute
 	}
-	l, err := st.Acquire(ctx, app, "run-1", "host h, pid 1, stream "+stream, staleAfter, now)
+	l, err := st.Acquire(ctx, checkpoint.Lease{App: app, Stream: stream, Owner: "run-1", Job: "host h, pid 1, stream " + stream, StaleAfter: staleAfter}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func load(t *testing.T, st checkpoint.Store) map[string]checkpoint.Checkpoint {
 // readLease returns app's lease.
 func readLease(t *testing.T, st checkpoint.Store) (checkpoint.Lease, bool) {
 	t.Helper()
-	l, ok, err := st.ReadLease(context.Background(), app)
+	l, ok, err := st.ReadLease(context.Background(), app, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +248,7 @@ func TestListLive(t *testing.T) {
 	r.wantCode(t, exitOK)
 	r.wantOut(t,
 		"application orders in checkpoint directory "+path,
-		"lease: live, held by run run-1 (host h, pid 1, stream orders-stream), epoch 1, last heartbeat ",
+		"lease of stream "+stream+": live, held by run run-1 (host h, pid 1, stream orders-stream), epoch 1, last heartbeat ",
 		"stale after 1h0m0s",
 		"checkpoints: 3",
 	)
@@ -277,13 +279,13 @@ func TestListReleasedAndStale(t *testing.T) {
 	fill(t, st, leaseReleased)
 	r := runCmd(t, "--dir", path, "--app", app, "list")
 	r.wantCode(t, exitOK)
-	r.wantOut(t, "lease: released, epoch 1, last held by host h, pid 1, stream orders-stream", "checkpoints: 3", shard2)
+	r.wantOut(t, "lease of stream "+stream+": released, epoch 1, last held by host h, pid 1, stream orders-stream", "checkpoints: 3", shard2)
 
 	st, path = dirStore(t)
 	fill(t, st, leaseStale)
 	r = runCmd(t, "--dir", path, "--app", app, "list")
 	r.wantCode(t, exitOK)
-	r.wantOut(t, "lease: stale, held by run run-1", "last heartbeat 1h0m0s ago", "stale after 1m0s")
+	r.wantOut(t, "lease of stream "+stream+": stale, held by run run-1", "last heartbeat 1h0m0s ago", "stale after 1m0s")
 }
 
 func TestListEmptyAndMissing(t *testing.T) {
@@ -318,11 +320,11 @@ func TestResetRefusedWhileLive(t *testing.T) {
 	l := fill(t, st, leaseLive)
 	r := runCmd(t, "--dir", path, "--app", app, "reset")
 	r.wantCode(t, exitFailure)
-	r.wantErr(t, "is held by a live lease: live, held by run run-1", "stop it first, or pass --force to reset anyway")
+	r.wantErr(t, "is held by a live lease on stream "+stream+": live, held by run run-1", "stop it first (`stop`), or pass --force to reset anyway")
 	if n := len(load(t, st)); n != 3 {
 		t.Errorf("%d checkpoints after a refused reset, want 3", n)
 	}
-	if cur, ok := readLease(t, st); !ok || cur != l {
+	if cur, ok := readLease(t, st); !ok || !cmp.Equal(cur, l) {
 		t.Errorf("lease after a refused reset: %+v, %v; want %+v", cur, ok, l)
 	}
 }
@@ -350,17 +352,18 @@ func TestResetForce(t *testing.T) {
 	}
 	// The job that held it is cut off: its heartbeat and its release fail.
 	ctx := context.Background()
-	if err := st.Heartbeat(ctx, l, time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if _, err := st.Heartbeat(ctx, l, procid.Self(), time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("heartbeat after reset: %v, want ErrLeaseLost", err)
 	}
 	if err := st.Release(ctx, l); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("release after reset: %v, want ErrLeaseLost", err)
 	}
-	// A commit it makes before it notices does not fence the next job.
-	if err := st.Commit(ctx, l, checkpoint.Checkpoint{Stream: stream, ShardID: shard0, Seq: "8"}); err != nil {
-		t.Fatal(err)
+	// A commit it makes before it notices is refused (the reset holds),
+	// and does not fence the next job.
+	if err := st.Commit(ctx, l, checkpoint.Checkpoint{Stream: stream, ShardID: shard0, Seq: "8"}); !errors.Is(err, checkpoint.ErrFenced) {
+		t.Errorf("commit of the cut-off run after reset: %v, want ErrFenced", err)
 	}
-	nl, err := st.Acquire(ctx, app, "run-2", "", time.Minute, time.Now())
+	nl, err := st.Acquire(ctx, checkpoint.Lease{App: app, Stream: stream, Owner: "run-2", Job: "", StaleAfter: time.Minute}, time.Now())
 	if err != nil || nl.Epoch != 3 {
 		t.Fatalf("acquire after reset: %+v, %v; want epoch 3", nl, err)
 	}
@@ -389,7 +392,7 @@ func TestResetStaleAndReleased(t *testing.T) {
 			t.Errorf("lease after reset: %+v, %v; want released under epoch 3", cur, ok)
 		}
 		// A new job starts fresh.
-		l, err := st.Acquire(context.Background(), app, "run-2", "", time.Minute, time.Now())
+		l, err := st.Acquire(context.Background(), checkpoint.Lease{App: app, Stream: stream, Owner: "run-2", Job: "", StaleAfter: time.Minute}, time.Now())
 		if err != nil || l.Epoch != 4 {
 			t.Errorf("acquire after reset: %+v, %v; want epoch 4", l, err)
 		}
@@ -439,7 +442,7 @@ func TestSet(t *testing.T) {
 		t.Errorf("set changed other shards: %+v", cps)
 	}
 	// The old run can no longer overwrite it.
-	old := checkpoint.Lease{App: app, Owner: "run-1", Epoch: 1}
+	old := checkpoint.Lease{App: app, Stream: stream, Owner: "run-1", Epoch: 1}
 	if err := st.Commit(context.Background(), old, checkpoint.Checkpoint{Stream: stream, ShardID: shard2, Seq: "999"}); !errors.Is(err, checkpoint.ErrFenced) {
 		t.Errorf("commit of the old run after set: %v, want ErrFenced", err)
 	}
@@ -476,7 +479,7 @@ func TestSetLive(t *testing.T) {
 	if cp := load(t, st)[shard0]; cp.Seq != "5" || cp.Epoch != l.Epoch {
 		t.Errorf("after a forced set: %+v; want seq 5 under the live epoch %d", cp, l.Epoch)
 	}
-	if cur, _ := readLease(t, st); cur != l {
+	if cur, _ := readLease(t, st); !cmp.Equal(cur, l) {
 		t.Errorf("a forced set changed the lease: %+v, want %+v", cur, l)
 	}
 }
@@ -501,16 +504,16 @@ func TestRelease(t *testing.T) {
 	l := fill(t, st, leaseLive)
 	r := runCmd(t, "--dir", path, "--app", app, "release")
 	r.wantCode(t, exitFailure)
-	r.wantErr(t, "held by a live lease: live, held by run run-1", "pass --force to release it anyway")
-	if cur, _ := readLease(t, st); cur != l {
+	r.wantErr(t, "held by a live lease on stream "+stream+": live, held by run run-1", "pass --force to release it anyway")
+	if cur, _ := readLease(t, st); !cmp.Equal(cur, l) {
 		t.Errorf("a refused release changed the lease: %+v", cur)
 	}
 
 	r = runCmd(t, "--dir", path, "--app", app, "--force", "release")
 	r.wantCode(t, exitOK)
-	r.wantOut(t, "released the lease of application orders in checkpoint directory "+path,
+	r.wantOut(t, "released the lease of application orders, stream "+stream+" in checkpoint directory "+path,
 		"it was live, held by run run-1 (host h, pid 1, stream orders-stream), epoch 1",
-		"A new job may take application orders at once.")
+		"A new job may read stream "+stream+" under application orders at once.")
 	r.wantErr(t, "warning: --force: run run-1 held a live lease")
 	cur, ok := readLease(t, st)
 	if !ok || cur.Owner != "" || cur.Epoch != 2 {
@@ -518,11 +521,11 @@ func TestRelease(t *testing.T) {
 	}
 	// The run that held it is cut off: its heartbeat fails, and the lease
 	// it would then read is not its own released one.
-	if err := st.Heartbeat(ctx, l, time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
+	if _, err := st.Heartbeat(ctx, l, procid.Self(), time.Now()); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		t.Errorf("heartbeat of the released run: %v, want ErrLeaseLost", err)
 	}
 	// A new job takes the name at once; the checkpoints stay.
-	nl, err := st.Acquire(ctx, app, "run-2", "", time.Minute, time.Now())
+	nl, err := st.Acquire(ctx, checkpoint.Lease{App: app, Stream: stream, Owner: "run-2", Job: "", StaleAfter: time.Minute}, time.Now())
 	if err != nil || nl.Epoch != 3 {
 		t.Errorf("acquire after release: %+v, %v; want epoch 3", nl, err)
 	}
@@ -587,8 +590,30 @@ func TestTimeout(t *testing.T) {
 	r := runCmd(t, "--dir", path, "--app", app, "--stream", stream, "--kinesis_endpoint", "http://"+ln.Addr().String(), "--timeout", "500ms", "list")
 	r.wantCode(t, exitFailure)
 	r.wantErr(t, "listing the shards of stream "+stream, "the command's --timeout of 500ms passed")
-	r.wantOut(t, "lease: released")
+	r.wantOut(t, "lease of stream "+stream+": released")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("list took %v with --timeout 500ms", d)
 	}
+}
+
+func TestStop(t *testing.T) {
+	st, path := dirStore(t)
+	r := runCmd(t, "--dir", path, "--app", app, "stop")
+	r.wantCode(t, exitFailure)
+	r.wantErr(t, "no job holds application orders")
+	l := fill(t, st, leaseLive)
+	r = runCmd(t, "--dir", path, "--app", app, "stop")
+	r.wantCode(t, exitOK)
+	r.wantOut(t, "asked run run-1 (host h, pid 1, stream orders-stream) to stop reading stream "+stream)
+	if cur, _ := readLease(t, st); !cur.StopRequested() {
+		t.Errorf("lease after stop: %+v, want a stop request", cur)
+	}
+	// --wait returns once the job released its lease (here, 300 ms later).
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		st.Release(context.Background(), l)
+	}()
+	r = runCmd(t, "--dir", path, "--app", app, "--wait", "--timeout", "20s", "stop")
+	r.wantCode(t, exitOK)
+	r.wantOut(t, "stream "+stream+": the job stopped and released its lease")
 }

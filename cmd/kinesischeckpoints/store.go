@@ -48,6 +48,8 @@ func (c *cmd) run(ctx context.Context) error {
 		return c.reset(ctx)
 	case "set":
 		return c.set(ctx)
+	case "stop":
+		return c.stop(ctx)
 	default:
 		return c.release(ctx)
 	}
@@ -126,49 +128,54 @@ func operator(what string) (owner, job string) {
 	return name + "-" + hex.EncodeToString(b), fmt.Sprintf("%s %s, host %s, pid %d", name, what, host, os.Getpid())
 }
 
-// guard holds the application's lease while the command changes the
+// guard holds the lease of each of streams while the command changes the
 // store, so that no job starts meanwhile. A live lease is refused unless
-// --force is given; then no lease is taken (nil), and the live lease is
-// returned in held.
-func (c *cmd) guard(ctx context.Context, what string) (mine *checkpoint.Lease, held *checkpoint.Lease, err error) {
+// --force is given; then it is not taken, and is returned in held.
+func (c *cmd) guard(ctx context.Context, what string, streams []string) (mine, held []checkpoint.Lease, err error) {
 	app := c.o.app
-	cur, ok, err := c.store.ReadLease(ctx, app)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the lease of application %s in %v: %w", app, c.o.spec, err)
-	}
-	now := time.Now()
-	if !ok || !cur.Live(now) {
-		owner, job := operator(what)
-		l, err := c.store.Acquire(ctx, app, owner, job, opStaleAfter, now)
-		var he *checkpoint.HeldError
-		switch {
-		case errors.As(err, &he):
-			cur, now = he.Lease, he.Now // a job took it since we looked
-		case err != nil:
-			return nil, nil, fmt.Errorf("taking the lease of application %s in %v: %w", app, c.o.spec, err)
-		default:
-			return &l, nil, nil
+	owner, job := operator(what)
+	for _, stream := range streams {
+		cur, ok, err := c.store.ReadLease(ctx, app, stream)
+		if err != nil {
+			c.unguard(mine)
+			return nil, nil, fmt.Errorf("reading the lease of application %s, stream %s in %v: %w", app, stream, c.o.spec, err)
 		}
+		now := time.Now()
+		if !ok || !cur.Live(now) {
+			l, err := c.store.Acquire(ctx, checkpoint.Lease{App: app, Stream: stream, Owner: owner, Job: job, StaleAfter: opStaleAfter}, now)
+			var he *checkpoint.HeldError
+			switch {
+			case errors.As(err, &he):
+				cur, now = he.Lease, he.Now // a job took it since we looked
+			case err != nil:
+				c.unguard(mine)
+				return nil, nil, fmt.Errorf("taking the lease of application %s, stream %s in %v: %w", app, stream, c.o.spec, err)
+			default:
+				mine = append(mine, l)
+				continue
+			}
+		}
+		if !c.o.force {
+			c.unguard(mine)
+			return nil, nil, fmt.Errorf("application %s in %v is held by a live lease on stream %s: %s.\nA job is probably running under this name: stop it first (`stop`), or pass --force to %s anyway",
+				app, c.o.spec, stream, describeLease(cur, now), what)
+		}
+		held = append(held, cur)
 	}
-	if !c.o.force {
-		return nil, nil, fmt.Errorf("application %s in %v is held by a live lease: %s.\nA job is probably running under this name: stop it first, or pass --force to %s anyway",
-			app, c.o.spec, describeLease(cur, now), what)
-	}
-	return nil, &cur, nil
+	return mine, held, nil
 }
 
-// unguard releases the lease that guard took, if any.
-func (c *cmd) unguard(mine *checkpoint.Lease) {
-	if mine == nil {
-		return
-	}
+// unguard releases the leases that guard took.
+func (c *cmd) unguard(mine []checkpoint.Lease) {
 	// The command's own deadline may have passed: give the release a
 	// moment of its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.store.Release(ctx, *mine); err != nil {
-		fmt.Fprintf(c.errw, "%s: warning: releasing the command's own lease of application %s failed (a job may take the name once it is %v stale): %v\n",
-			name, c.o.app, opStaleAfter, err)
+	for _, m := range mine {
+		if err := c.store.Release(ctx, m); err != nil {
+			fmt.Fprintf(c.errw, "%s: warning: releasing the command's own lease of application %s, stream %s failed (a job may take the name once it is %v stale): %v\n",
+				name, c.o.app, m.Stream, opStaleAfter, err)
+		}
 	}
 }
 
@@ -197,8 +204,12 @@ func describeLease(l checkpoint.Lease, now time.Time) string {
 		}
 		return fmt.Sprintf("released, epoch %d%s, last heartbeat %s", l.Epoch, last, ago(now, l.Heartbeat))
 	case "live":
-		return fmt.Sprintf("live, held by run %s%s, epoch %d, last heartbeat %s, stale after %v",
-			l.Owner, job, l.Epoch, ago(now, l.Heartbeat), l.StaleAfter)
+		stop := ""
+		if l.StopRequested() {
+			stop = ", asked to stop"
+		}
+		return fmt.Sprintf("live, held by run %s%s, epoch %d, last heartbeat %s, stale after %v%s",
+			l.Owner, job, l.Epoch, ago(now, l.Heartbeat), l.StaleAfter, stop)
 	}
 	return fmt.Sprintf("stale, held by run %s%s, epoch %d, last heartbeat %s, stale after %v",
 		l.Owner, job, l.Epoch, ago(now, l.Heartbeat), l.StaleAfter)
