@@ -31,6 +31,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -116,18 +118,62 @@ func main() {
 	}
 }
 
-// stopOnSignal returns a context that is done at the first SIGINT
-// (Ctrl-C) or SIGTERM: the job is then cancelled (runPipeline). The
-// signals' default action is restored at once, so that a second one kills
-// the process. release restores it earlier.
+// stopOnSignal returns a context that is done when the job is to be
+// cancelled: at the first SIGINT (Ctrl-C) or SIGTERM, or, when the job
+// can stop gracefully (graceful is set: --checkpoint_app), at the second:
+// the first then asks the job to stop through its checkpoint store
+// (kinesisio.RequestStop), and it ends by itself with every shard's
+// position written. After the cancelling signal the default action is
+// restored, so that one more kills the process. release restores it
+// earlier.
 func stopOnSignal() (ctx context.Context, release context.CancelFunc) {
-	ctx, release = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			cancel()
+		})
+	}
 	go func() {
-		<-ctx.Done()
-		release()
+		for first := true; ; first = false {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+			}
+			stop := graceful.Load()
+			if !first || stop == nil {
+				if !first {
+					fmt.Fprintln(os.Stderr, "wordcount: cancelling the job at once")
+				}
+				release()
+				return
+			}
+			fmt.Fprintln(os.Stderr, "wordcount: stopping gracefully: every shard ends with its position written under --checkpoint_app, and the job ends by itself (within a few seconds); Ctrl-C again cancels at once")
+			sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+			err := (*stop)(sctx)
+			scancel()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "wordcount: the graceful stop failed (%v): cancelling the job at once\n", err)
+				release()
+				return
+			}
+			stoppedGracefully.Store(true)
+		}
 	}()
 	return ctx, release
 }
+
+var (
+	// graceful asks the running job to stop through its checkpoint store;
+	// nil without --checkpoint_app.
+	graceful atomic.Pointer[func(context.Context) error]
+	// stoppedGracefully is set once a graceful stop was asked for.
+	stoppedGracefully atomic.Bool
+)
 
 // quietCancelLogs keeps the log records of a job's cancellation out of
 // the log (prismrun.QuietCancel): Ctrl-C is a clean stop, and Prism would
@@ -349,6 +395,8 @@ func checkpointOptions() ([]kinesisio.ReadOption, error) {
 		store = kinesisio.DynamoDBTable(*ckptTable, conn...)
 	}
 	opts := []kinesisio.ReadOption{kinesisio.WithCheckpoints(*ckptApp, store)}
+	stop := func(ctx context.Context) error { return kinesisio.RequestStop(ctx, *ckptApp, store) }
+	graceful.Store(&stop)
 	if *commitEvery != 0 {
 		opts = append(opts, kinesisio.WithCommitInterval(*commitEvery))
 	}
@@ -402,6 +450,9 @@ func runStream(ctx context.Context) error {
 	}
 	err = runPipeline(ctx, p)
 	switch {
+	case ctx.Err() == nil && err == nil && stoppedGracefully.Load():
+		fmt.Fprintf(os.Stderr, "wordcount: stopped gracefully: positions saved under --checkpoint_app %s; run again to resume\n", *ckptApp)
+		return nil
 	case ctx.Err() != nil && err == nil && local:
 		// The way to end an unbounded read on Prism.
 		fmt.Fprintln(os.Stderr, "wordcount: interrupted: the job was cancelled")
