@@ -121,26 +121,7 @@ func TestDemoForeverInterrupted(t *testing.T) {
 	cmd.Dir = t.TempDir()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "window ") {
-			break
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	rest, _ := io.ReadAll(pipe)
-	out.Write(rest)
+	out, _ := interruptAfterWindow(t, cmd)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("demo --forever after SIGINT: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
 	}
@@ -178,4 +159,33 @@ func TestDemoRefusesBadFlags(t *testing.T) {
 			t.Errorf("wordcount %s: %v, output %q; want exit 1 and %q", strings.Join(tc.args, " "), err, out, tc.want)
 		}
 	}
+}
+
+// interruptAfterWindow starts cmd, sends it SIGINT once it printed its
+// first window, and returns all it printed on stdout (read to its end)
+// and when it sent the signal.
+func interruptAfterWindow(t *testing.T, cmd *exec.Cmd) (*strings.Builder, time.Time) {
+	t.Helper()
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "window ") {
+			break
+		}
+	}
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(pipe)
+	out.Write(rest)
+	return &out, sent
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,27 +42,7 @@ func TestStreamGracefulStop(t *testing.T) {
 	cmd.Env = os.Environ() // the test credentials of TestMain
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "window ") {
-			break
-		}
-	}
-	asked := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	rest, _ := io.ReadAll(pipe)
-	out.Write(rest)
+	out, asked := interruptAfterWindow(t, cmd)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wordcount after one SIGINT: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
 	}
