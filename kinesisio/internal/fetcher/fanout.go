@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
@@ -107,10 +106,8 @@ func (f *Fetcher) fanOut() {
 			// not ACTIVE yet. Both end by themselves: wait, never fail.
 			inUse++
 			f.stats.inUse.Add(1)
-			if inUse == 1 || inUse%30 == 0 {
-				log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: SubscribeToShard refused %d time(s) with ResourceInUseException (another subscription of consumer %s to the shard is open, or it is not ACTIVE yet); waiting: %v",
-					f.cfg.ShardID, f.cfg.Stream, inUse, f.cfg.ConsumerARN, err)
-			}
+			f.cfg.Log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: SubscribeToShard refused %d time(s) with ResourceInUseException (another subscription of consumer %s to the shard is open, or it is not ACTIVE yet); waiting: %v",
+				f.cfg.ShardID, f.cfg.Stream, inUse, f.cfg.ConsumerARN, err)
 			next = maxTime(next, time.Now().Add(backoff.Policy{Base: time.Second, Max: inUseMax}.Delay(inUse)))
 		case timestampAhead(pos, err):
 			wait, fatal := ahead.refused(pos, err, time.Now())
