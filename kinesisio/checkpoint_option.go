@@ -190,5 +190,5 @@ type checkpointSpec struct {
 func (c checkpointSpec) enabled() bool { return c.App != "" }
 
 func defaultCheckpointSpec() checkpointSpec {
-	return checkpointSpec{Interval: 10 * time.Second, LeaseTimeout: 10 * time.Second, StartupTimeout: 30 * time.Second, SinkGrace: 15 * time.Second}
+	return checkpointSpec{Interval: 10 * time.Second, LeaseTimeout: 10 * time.Second, StartupTimeout: startupTimeout, SinkGrace: 15 * time.Second}
 }

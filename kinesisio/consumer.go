@@ -38,25 +38,99 @@ var consumers sync.Map // readID -> string
 // resolveConsumer returns the ARN of the read's consumer: the given ARN
 // once it is found ACTIVE, or the ARN of the consumer of that name,
 // registered when absent and waited for until ACTIVE.
-func resolveConsumer(ctx context.Context, api consumerAPI, stream awsclient.Stream, spec readSpec) (string, error) {
+//
+// It runs in the Setup of a worker's readers, before they read: Kinesis
+// not answering any of its calls for StartupTimeout fails it, with the
+// endpoint and region it tried (target) and what to check.
+func resolveConsumer(ctx context.Context, api consumerAPI, stream awsclient.Stream, target awsclient.Target, spec readSpec) (string, error) {
 	if arn, ok := consumers.Load(spec.ReadID); ok {
 		return arn.(string), nil
 	}
 	c := spec.FanOut
 	ctx, cancel := context.WithTimeout(ctx, consumerActiveTimeout)
 	defer cancel()
+	ctx, unreachable := context.WithCancelCause(ctx)
+	defer unreachable(nil)
+	w := &watchedConsumerAPI{consumerAPI: api, bound: spec.StartupTimeout, giveUp: unreachable}
 	var arn string
 	var err error
 	if c.ARN != "" {
-		arn, err = describeActive(ctx, api, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(c.ARN)}, false)
+		arn, err = describeActive(ctx, w, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(c.ARN)}, false)
 	} else {
-		arn, err = registerConsumer(ctx, api, stream, c.Name)
+		arn, err = registerConsumer(ctx, w, stream, c.Name)
+	}
+	var u *unreachableError
+	if errors.As(context.Cause(ctx), &u) {
+		return "", explainUnreachable(u.err, stream, target, fanOutAccess, spec.StartupTimeout)
 	}
 	if err != nil {
 		return "", explainConsumer(err, stream, spec.Conn.Client, c)
 	}
 	consumers.Store(spec.ReadID, arn)
 	return arn, nil
+}
+
+// unreachableError ends a consumer resolution whose calls all failed for
+// the start-up bound.
+type unreachableError struct {
+	err    error
+	waited time.Duration
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("no answer from Kinesis for %v: %v", e.waited, e.err)
+}
+
+// watchedConsumerAPI follows the calls of a consumer resolution: it logs
+// the failures its loops retry (within a log limit), and gives up, by
+// cancelling their context with an unreachableError, once every call
+// failed for bound (throttling is an answer: it is waited out).
+type watchedConsumerAPI struct {
+	consumerAPI
+	bound  time.Duration
+	giveUp context.CancelCauseFunc
+	streak backoff.Streak
+}
+
+// observe takes the outcome of a call.
+func (w *watchedConsumerAPI) observe(ctx context.Context, err error) {
+	class := awsclient.Classify(err)
+	if err == nil || class == awsclient.Throttled || class == awsclient.Permanent || class == awsclient.Canceled {
+		w.streak.Reset()
+		return
+	}
+	var notFound *types.ResourceNotFoundException
+	var inUse *types.ResourceInUseException
+	if errors.As(err, &notFound) || errors.As(err, &inUse) {
+		w.streak.Reset() // answers the loops deal with
+		return
+	}
+	now := time.Now()
+	n, since, _ := w.streak.Fail(now, backoff.Policy{}, time.Time{})
+	if now.Sub(since) >= w.bound {
+		w.giveUp(&unreachableError{err: err, waited: now.Sub(since)})
+		return
+	}
+	w.streak.Log.Warnf(ctx, "kinesisio: resolving the enhanced fan-out consumer: a call failed%s, retrying: %v",
+		backoff.InARow(n, now.Sub(since)), err)
+}
+
+func (w *watchedConsumerAPI) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, o ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	out, err := w.consumerAPI.DescribeStreamSummary(ctx, in, o...)
+	w.observe(ctx, err)
+	return out, err
+}
+
+func (w *watchedConsumerAPI) DescribeStreamConsumer(ctx context.Context, in *kinesis.DescribeStreamConsumerInput, o ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error) {
+	out, err := w.consumerAPI.DescribeStreamConsumer(ctx, in, o...)
+	w.observe(ctx, err)
+	return out, err
+}
+
+func (w *watchedConsumerAPI) RegisterStreamConsumer(ctx context.Context, in *kinesis.RegisterStreamConsumerInput, o ...func(*kinesis.Options)) (*kinesis.RegisterStreamConsumerOutput, error) {
+	out, err := w.consumerAPI.RegisterStreamConsumer(ctx, in, o...)
+	w.observe(ctx, err)
+	return out, err
 }
 
 // registerConsumer finds or registers the consumer name of stream and

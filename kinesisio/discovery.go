@@ -35,8 +35,8 @@ const discoveryKey = "~discovery"
 // when the service supports it), so that they are listed at once.
 const wakeEvery = 200 * time.Millisecond
 
-// listRetry is the backoff of a failed listing that is retried in place.
-var listRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second}
+// listRetry is the backoff of a failed listing.
+var listRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // discoverFn lists the shards once, when the job starts, and emits one
 // element per shard with LATEST pinned to that moment. It serves reads
@@ -47,14 +47,16 @@ type discoverFn struct {
 
 	stream awsclient.Stream
 	client awsclient.ShardLister
+	target awsclient.Target
 	store  checkpoint.Store
 }
 
 func (fn *discoverFn) Setup(ctx context.Context) error {
-	var err error
-	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
+	stream, client, err := fn.Spec.Conn.dial(ctx)
+	if err != nil {
 		return err
 	}
+	fn.stream, fn.client, fn.target = stream, client, awsclient.TargetOf(client)
 	fn.store, err = fn.Spec.openStore(ctx)
 	return err
 }
@@ -73,7 +75,7 @@ func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(be
 		// the lease.
 		defer run.DiscoveryDone.Store(true)
 	}
-	shards, err := fn.Spec.listShards(ctx, fn.client, fn.stream, fn.Spec.firstFilter(cps), true)
+	shards, err := fn.Spec.listAtStart(ctx, fn.client, fn.stream, fn.target, fn.Spec.firstFilter(cps))
 	if err != nil {
 		return err
 	}
@@ -101,15 +103,17 @@ type watchShardsFn struct {
 
 	stream awsclient.Stream
 	client awsclient.ShardLister
+	target awsclient.Target
 	store  checkpoint.Store
 	member member
 }
 
 func (fn *watchShardsFn) Setup(ctx context.Context) error {
-	var err error
-	if fn.stream, fn.client, err = fn.Spec.Conn.dial(ctx); err != nil {
+	stream, client, err := fn.Spec.Conn.dial(ctx)
+	if err != nil {
 		return err
 	}
+	fn.stream, fn.client, fn.target = stream, client, awsclient.TargetOf(client)
 	if fn.store, err = fn.Spec.openStore(ctx); err != nil {
 		return err
 	}
@@ -181,6 +185,10 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 			c.Touch()
 		}
 	}
+	if wait := run.Listing.Wait(now); wait > 0 {
+		// The last listing failed: the next one waits for its backoff.
+		return sdf.ResumeProcessingIn(min(wait, wakeEvery)), nil
+	}
 	if r.Round > 0 && now.Sub(time.UnixMilli(r.LastListMillis)) < fn.Spec.DiscoveryInterval && !run.TakeChildShards() {
 		// Not due yet, and no reader saw its shard end with children.
 		return sdf.ResumeProcessingIn(fn.wake(r, now)), nil
@@ -192,15 +200,18 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 			filter = &types.ShardFilter{Type: types.ShardFilterTypeAfterShardId, ShardId: aws.String(r.Highest)}
 		}
 	}
-	shards, err := fn.Spec.listShards(ctx, fn.client, fn.stream, filter, false)
+	shards, err := fn.Spec.listShards(ctx, fn.client, fn.stream, filter)
 	if err != nil {
-		if awsclient.Classify(err) == awsclient.Permanent {
+		// Until the first listing succeeded (round 0), Kinesis not
+		// answering fails the job after StartupTimeout; later it is
+		// retried with backoff, and the watermark stays where it is.
+		wait, err := fn.Spec.listFailed(ctx, &run.Listing, err, fn.stream, fn.target, r.Round == 0)
+		if err != nil {
 			return sdf.StopProcessing(), err
 		}
-		// Try again soon; the watermark stays where it is.
-		log.Warnf(ctx, "kinesisio: listing shards of %v failed, retrying: %v", fn.stream, err)
-		return sdf.ResumeProcessingIn(min(fn.Spec.DiscoveryInterval, wakeEvery)), nil
+		return sdf.ResumeProcessingIn(max(min(wait, wakeEvery), time.Millisecond)), nil
 	}
+	run.Listing.Reset()
 	var descs []shardDesc
 	if r.Round == 0 {
 		descs = fn.Spec.firstRound(ctx, shards, now, r.RunID, cps)
@@ -244,32 +255,62 @@ func (fn *watchShardsFn) over(r discovery.Restriction, run *readstate.Run, now t
 	return fn.Spec.MaxRecords > 0 && run.Emitted.Load() >= fn.Spec.MaxRecords
 }
 
-// listShards lists the shards of the stream, parents first. With retry
-// set, transient errors are retried with backoff until ctx ends; permanent
-// ones are returned with what to fix.
-func (s readSpec) listShards(ctx context.Context, api awsclient.ShardLister, stream awsclient.Stream, filter *types.ShardFilter, retry bool) ([]types.Shard, error) {
-	for attempt := 1; ; attempt++ {
-		shards, err := awsclient.ListShards(ctx, api, stream, filter, s.PageSize)
+// listShards lists the shards of the stream, parents first. A permanent
+// error is returned with what to fix, others as they are.
+func (s readSpec) listShards(ctx context.Context, api awsclient.ShardLister, stream awsclient.Stream, filter *types.ShardFilter) ([]types.Shard, error) {
+	shards, err := awsclient.ListShards(ctx, api, stream, filter, s.PageSize)
+	if err != nil && awsclient.Classify(err) == awsclient.Permanent {
+		return nil, explain(err, stream, s.Conn.Client, readAccess)
+	}
+	return shards, err
+}
+
+// listAtStart is the one listing of discoverFn, when the job starts: it
+// retries failures with backoff until it succeeds or listFailed gives up.
+func (s readSpec) listAtStart(ctx context.Context, api awsclient.ShardLister, stream awsclient.Stream, target awsclient.Target, filter *types.ShardFilter) ([]types.Shard, error) {
+	var streak backoff.Streak
+	for {
+		shards, err := s.listShards(ctx, api, stream, filter)
 		if err == nil {
 			return shards, nil
 		}
-		switch awsclient.Classify(err) {
-		case awsclient.Permanent:
-			return nil, explain(err, stream, s.Conn.Client, readAccess)
-		case awsclient.Canceled:
+		wait, err := s.listFailed(ctx, &streak, err, stream, target, true)
+		if err != nil {
 			return nil, err
 		}
-		if !retry {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, err
-		}
-		d := listRetry.Delay(attempt)
-		log.Warnf(ctx, "kinesisio: listing shards of %v failed (attempt %d, retrying in %v): %v", stream, attempt, d, err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(d):
 		}
 	}
+}
+
+// listFailed deals with a failed listing of the shards, one of the
+// failures in a row that streak follows. It returns the error that ends
+// the job: a permanent one, the context's end, or, while the job is
+// starting (atStart), Kinesis failing to answer for StartupTimeout
+// (throttling is an answer: it is waited out). Otherwise it logs the
+// failure within the streak's log limit and returns the backoff before
+// the next attempt, which at the start never goes past the bound.
+func (s readSpec) listFailed(ctx context.Context, streak *backoff.Streak, err error, stream awsclient.Stream, target awsclient.Target, atStart bool) (time.Duration, error) {
+	class := awsclient.Classify(err)
+	if class == awsclient.Permanent || class == awsclient.Canceled {
+		return 0, err
+	}
+	now := time.Now()
+	var limit time.Time
+	if atStart && class != awsclient.Throttled {
+		since := streak.Since()
+		if since.IsZero() {
+			since = now
+		}
+		if limit = since.Add(s.StartupTimeout); !now.Before(limit) {
+			return 0, explainUnreachable(err, stream, target, readAccess, s.StartupTimeout)
+		}
+	}
+	n, since, wait := streak.Fail(now, listRetry, limit)
+	streak.Log.Warnf(ctx, "kinesisio: listing the shards of %v failed%s, retrying in %v: %v",
+		stream, backoff.InARow(n, now.Sub(since)), wait.Round(time.Millisecond), err)
+	return wait, nil
 }
 
 // firstRound turns the shards listed when the job starts (at now) into

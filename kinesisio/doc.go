@@ -32,9 +32,12 @@
 //     GetRecords calls and 2 MiB per second, or a configured share of it)
 //     into a buffer bounded by bytes; throttling, server errors, resets and
 //     expired iterators are retried per shard with jittered backoff and
-//     never fail the job. Permanent errors (stream not found, access
-//     denied, KMS key unusable) fail it with a message that says what to
-//     fix.
+//     never fail a job that has read. Permanent errors (stream not found,
+//     access denied, KMS key unusable, no credentials) fail it with a
+//     message that says what to fix. A Kinesis that does not answer when
+//     the job starts (before the first listing of the stream succeeded)
+//     fails it after 30 s, naming the endpoint and region it tried.
+//     Retries are logged at the first failure, then at most once per 10 s.
 //   - KPL aggregates (records the Kinesis Producer Library packed
 //     together) are emitted as their user records, each with its
 //     partition key, explicit hash key and sub-sequence number; positions,

@@ -75,6 +75,32 @@ func explain(err error, stream awsclient.Stream, s awsclient.Settings, a access)
 		return fmt.Errorf("kinesisio: stream %v in %s is encrypted with a KMS key the workers cannot use: check the key's state and grant the workers' role %s on it (%w)", stream, where, a.kmsGrant, err)
 	case errors.As(err, &api) && strings.Contains(api.ErrorCode(), "AccessDenied"):
 		return fmt.Errorf("kinesisio: access to stream %v in %s denied: grant the workers' role %s on it (%w)", stream, where, a.kinesisGrant, err)
+	case awsclient.IsCredentialError(err):
+		return fmt.Errorf("kinesisio: %s stream %v in %s: %w", a.doing, stream, where, awsclient.ExplainCredentials(err, s))
 	}
 	return fmt.Errorf("kinesisio: %s stream %v in %s: %w", a.doing, stream, where, err)
+}
+
+// explainUnreachable is the error of a job that could not reach Kinesis
+// when it started: its calls failed (err is the last failure) for bound,
+// the start-up bound. It names the endpoint and region the calls went to
+// and what to check.
+func explainUnreachable(err error, stream awsclient.Stream, t awsclient.Target, a access, bound time.Duration) error {
+	endpoint := t.Endpoint
+	if e, ok := awsclient.Reached(err); ok {
+		endpoint = e
+	}
+	if endpoint == "" {
+		endpoint = "the AWS endpoint of the region"
+	}
+	if host, ok := awsclient.UnresolvedHost(err); ok {
+		return fmt.Errorf("kinesisio: %s stream %v: Kinesis endpoint %s (region %s) cannot be reached: its host %s does not resolve (for the %v a job waits for Kinesis when it starts). "+
+			"Check the region (WithRegion, the region of a stream ARN, or AWS_REGION or the profile's region on the workers): is it a region name where Kinesis exists? "+
+			"Check the endpoint if one is set (WithEndpoint), and the workers' DNS: %w",
+			a.doing, stream, endpoint, t.Region, host, bound, err)
+	}
+	return fmt.Errorf("kinesisio: %s stream %v: no answer from Kinesis at %s (region %s) in the %v a job waits for it when it starts. "+
+		"Check the endpoint (WithEndpoint: is the emulator running, on that port?), the region (WithRegion, the region of a stream ARN, or AWS_REGION on the workers), "+
+		"and that the workers can reach it (network, proxy settings, VPC endpoint, security groups): %w",
+		a.doing, stream, endpoint, t.Region, bound, err)
 }

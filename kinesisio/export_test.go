@@ -14,6 +14,10 @@ func SetClock(now func() time.Time) (restore func()) {
 	return func() { clock = prev }
 }
 
+// WithStartupTimeout replaces the 30 s a job waits for Kinesis and its
+// checkpoint store when it starts, for tests.
+var WithStartupTimeout = withStartupTimeout
+
 // WithLeaseTimeout sets how long a checkpoint lease lives without a
 // heartbeat, for tests.
 var WithLeaseTimeout = withLeaseTimeout

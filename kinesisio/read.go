@@ -77,6 +77,10 @@ type readSpec struct {
 	DiscoveryInterval time.Duration
 	PageSize          int32
 
+	// StartupTimeout bounds the wait for Kinesis when the job starts
+	// (see startupTimeout).
+	StartupTimeout time.Duration
+
 	Checkpoints checkpointSpec
 	// FanOut names the enhanced fan-out consumer; empty = polling.
 	FanOut consumerSpec
@@ -91,9 +95,17 @@ func defaultReadSpec() readSpec {
 		RecordsPerCall:    10000,
 		IdlePoll:          250 * time.Millisecond,
 		DiscoveryInterval: time.Second,
+		StartupTimeout:    startupTimeout,
 		Checkpoints:       defaultCheckpointSpec(),
 	}
 }
+
+// startupTimeout is how long a job waits, when it starts, for a service
+// it cannot reach before it fails: Kinesis until the first listing of the
+// stream succeeded (or an enhanced fan-out consumer was resolved), and the
+// checkpoint store (WithCheckpoints) until it took the lease and loaded the
+// checkpoints. Once the job has read, outages are waited out instead.
+const startupTimeout = 30 * time.Second
 
 func (s readSpec) bounded() bool {
 	return s.StopAtLatest || s.MaxRecords > 0 || s.MaxReadTime > 0

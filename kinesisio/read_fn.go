@@ -72,7 +72,7 @@ func (fn *readFn) Setup(ctx context.Context) error {
 	}
 	fn.stream, fn.client = stream, client
 	if fn.Spec.FanOut.enabled() {
-		if fn.consumerARN, err = resolveConsumer(ctx, client, stream, fn.Spec); err != nil {
+		if fn.consumerARN, err = resolveConsumer(ctx, client, stream, awsclient.TargetOf(client), fn.Spec); err != nil {
 			return err
 		}
 	}

@@ -343,3 +343,16 @@ func withShardListPageSize(n int) ReadOption {
 		return nil
 	})
 }
+
+// withStartupTimeout replaces the 30 s a job waits for Kinesis and for
+// its checkpoint store when it starts (startupTimeout). For tests.
+func withStartupTimeout(d time.Duration) ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		if d <= 0 {
+			return invalid("WithStartupTimeout", "%v is not positive", d)
+		}
+		s.StartupTimeout = d
+		s.Checkpoints.StartupTimeout = d
+		return nil
+	})
+}

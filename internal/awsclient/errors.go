@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -88,7 +87,10 @@ func Classify(err error) Class {
 	if errors.Is(err, context.Canceled) {
 		return Canceled
 	}
-	if isCredentialError(err) || IsInvalidRequest(err) {
+	// No credentials is a matter of the worker's configuration, which
+	// does not change while it runs: fail at once, with what to set
+	// (ExplainCredentials).
+	if IsCredentialError(err) || IsInvalidRequest(err) {
 		return Permanent
 	}
 	var expired *types.ExpiredIteratorException
@@ -155,12 +157,4 @@ func IsInvalidRequest(err error) bool {
 func IsSDKValidation(err error) bool {
 	var params smithy.InvalidParamsError
 	return errors.As(err, &params)
-}
-
-// isCredentialError reports a failure to obtain credentials on this
-// worker. The SDK reports it as an untyped error from its signing
-// middleware ("get identity: ..."), so the message is all there is to go
-// on.
-func isCredentialError(err error) bool {
-	return strings.Contains(err.Error(), "get identity: ")
 }

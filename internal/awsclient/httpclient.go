@@ -3,8 +3,10 @@ package awsclient
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,10 +31,42 @@ func newBuildableClient(opts ...func(*http.Transport)) *awshttp.BuildableClient 
 	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = 1024
 		t.MaxIdleConnsPerHost = 1024
+		if d := testDialer(); d != nil {
+			t.DialContext = d
+		}
 		for _, o := range opts {
 			o(t)
 		}
 	}).WithTimeout(60 * time.Second)
+}
+
+// dialer, when set, replaces the transport's dialer (SetDialer).
+var (
+	dialerMu sync.Mutex
+	dialer   func(ctx context.Context, network, addr string) (net.Conn, error)
+)
+
+func testDialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dialerMu.Lock()
+	defer dialerMu.Unlock()
+	return dialer
+}
+
+// SetDialer makes every HTTP client built from now on (NewHTTPClient,
+// New, LoadConfig) open its connections with dial, and returns a function
+// that restores the default. For tests: it keeps calls to hosts that
+// would need DNS (the AWS endpoint of a region) on the loopback
+// interface. nil restores the default.
+func SetDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) (restore func()) {
+	dialerMu.Lock()
+	defer dialerMu.Unlock()
+	prev := dialer
+	dialer = dial
+	return func() {
+		dialerMu.Lock()
+		defer dialerMu.Unlock()
+		dialer = prev
+	}
 }
 
 // splitClients wraps the HTTP client the AWS config loader configured:

@@ -1,6 +1,8 @@
 // Package backoff computes the connector's retry delays: exponential
 // backoff with full jitter (AWS Architecture Blog, "Exponential Backoff
 // And Jitter"), the one rule every retry loop of the connector follows.
+// LogLimit bounds what those loops log, and Streak follows the failures of
+// an operation retried across DoFn calls.
 package backoff
 
 import (

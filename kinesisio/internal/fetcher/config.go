@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
@@ -58,6 +59,10 @@ type Config struct {
 	SubscribeSpacing time.Duration // least time between subscriptions (EFO)
 	EventTimeout     time.Duration // resubscribe after this long without an event (EFO)
 	EndCheckInterval time.Duration // least time between two checks of a quiet shard's end with GetRecords (EFO)
+
+	// Log bounds the lines logged about retries; nil = a limit of the
+	// fetcher's own (a Registry shares one among its fetchers).
+	Log *backoff.LogLimit
 }
 
 // WithDefaults fills unset fields with the defaults: the full per-shard
@@ -98,6 +103,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = new(backoff.LogLimit)
 	}
 	return c
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
@@ -113,10 +113,8 @@ func (f *Fetcher) fanOut() {
 			// not ACTIVE yet. Both end by themselves: wait, never fail.
 			inUse++
 			f.stats.inUse.Add(1)
-			if inUse == 1 || inUse%30 == 0 {
-				log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: SubscribeToShard refused %d time(s) with ResourceInUseException (another subscription of consumer %s to the shard is open, or it is not ACTIVE yet); waiting: %v",
-					f.cfg.ShardID, f.cfg.Stream, inUse, f.cfg.ConsumerARN, err)
-			}
+			f.cfg.Log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: SubscribeToShard refused %d time(s) with ResourceInUseException (another subscription of consumer %s to the shard is open, or it is not ACTIVE yet); waiting: %v",
+				f.cfg.ShardID, f.cfg.Stream, inUse, f.cfg.ConsumerARN, err)
 			next = maxTime(next, time.Now().Add(backoff.Policy{Base: time.Second, Max: inUseMax}.Delay(inUse)))
 		case timestampAhead(pos, err):
 			wait, fatal := ahead.refused(pos, err, time.Now())
@@ -337,7 +335,7 @@ func (f *Fetcher) endCheckFailed(c *endCheck, err error) {
 		return
 	case awsclient.Permanent:
 		c.off = true
-		log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: cannot confirm the shard's end with GetRecords (kinesis:GetShardIterator and kinesis:GetRecords allowed?); it ends only when a subscription names its child shards: %v",
+		f.cfg.Log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: cannot confirm the shard's end with GetRecords (kinesis:GetShardIterator and kinesis:GetRecords allowed?); it ends only when a subscription names its child shards: %v",
 			f.cfg.ShardID, f.cfg.Stream, err)
 		return
 	case awsclient.Throttled:
@@ -349,8 +347,6 @@ func (f *Fetcher) endCheckFailed(c *endCheck, err error) {
 		f.stats.retried.Add(1)
 	}
 	c.failures++
-	if c.failures == 1 || c.failures%30 == 0 {
-		log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: checking the shard's end with GetRecords failed %d time(s) in a row; trying again in %v: %v",
-			f.cfg.ShardID, f.cfg.Stream, c.failures, f.cfg.EndCheckInterval, err)
-	}
+	f.cfg.Log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: checking the shard's end with GetRecords failed %d time(s) in a row; trying again in %v: %v",
+		f.cfg.ShardID, f.cfg.Stream, c.failures, f.cfg.EndCheckInterval, err)
 }

@@ -42,6 +42,8 @@ type Fetcher struct {
 	lastTouch  time.Time
 	nextCallAt time.Time
 
+	failingSince time.Time // the first of the failures in a row (the loop's goroutine only)
+
 	rate     float64 // bytes fetched per second, smoothed
 	stats    counters
 	reported Stats            // what StatsDelta last returned, cumulatively
@@ -342,8 +344,17 @@ func (f *Fetcher) handle(err error, failures *int, next *time.Time) bool {
 		f.stats.retried.Add(1)
 	}
 	*failures++
+	if *failures == 1 || f.failingSince.IsZero() {
+		f.failingSince = time.Now()
+	}
 	*next = maxTime(*next, time.Now().Add(f.backoff().Delay(*failures)))
 	f.setNextCall(*next)
+	if awsclient.Classify(err) == awsclient.Transient {
+		// Throttling is counted (read_throttled), not logged: it is the
+		// service pacing the reader. Anything else is worth a line.
+		f.cfg.Log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: a call failed%s, retrying in %v: %v",
+			f.cfg.ShardID, f.cfg.Stream, backoff.InARow(*failures, time.Since(f.failingSince)), time.Until(*next).Round(time.Millisecond), err)
+	}
 	return true
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -45,7 +44,7 @@ func (f *Fetcher) poll() {
 						return
 					}
 					if ahead.refusals == 1 {
-						log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: Kinesis refuses an iterator at %v, ahead of its clock (%s); waiting for it (at most %v of difference): %v",
+						f.cfg.Log.Warnf(f.ctx, "kinesisio: shard %s of stream %s: Kinesis refuses an iterator at %v, ahead of its clock (%s); waiting for it (at most %v of difference): %v",
 							f.cfg.ShardID, f.cfg.Stream, pos, ahead.clock(), MaxClockAhead, err)
 					}
 					f.stats.retried.Add(1)

@@ -1,12 +1,19 @@
 package fetcher
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
+)
 
 // Registry holds the running fetchers of one run of a read in this
-// process, one per shard (see package readstate).
+// process, one per shard (see package readstate). Its fetchers share one
+// log limit: an outage that every shard waits out is logged a few times a
+// minute, not once per shard.
 type Registry struct {
-	mu sync.Mutex
-	m  map[string]*Fetcher
+	mu  sync.Mutex
+	m   map[string]*Fetcher
+	log backoff.LogLimit
 }
 
 // NewRegistry returns an empty registry.
@@ -25,6 +32,9 @@ func (r *Registry) Acquire(key string, cfg Config, api API) *Fetcher {
 		f = nil
 	}
 	if f == nil {
+		if cfg.Log == nil {
+			cfg.Log = &r.log
+		}
 		f = Start(cfg, api, func(done *Fetcher) { r.forget(key, done, false) })
 		r.m[key] = f
 	}

@@ -1,7 +1,8 @@
 // Package readstate holds what one run of a Read keeps in a worker
 // process between bundles: its shards' fetchers, the watermark entries
-// of its shards and discovery step, its record budget (WithMaxRecords) and
-// the signal that a reader saw a shard end with children. All of it lives
+// of its shards and discovery step, its record budget (WithMaxRecords),
+// the signal that a reader saw a shard end with children and the
+// discovery step's failed listings in a row. All of it lives
 // in one Run, found by read ID and run ID, so that nothing of a read is
 // kept anywhere else and a finished run is dropped whole.
 //
@@ -24,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
@@ -41,6 +43,9 @@ type Run struct {
 	// DiscoveryDone is set when the discovery step of the run ended in
 	// this process (a bounded read).
 	DiscoveryDone atomic.Bool
+	// Listing follows the discovery step's failed listings in a row: the
+	// backoff before the next one, and the lines logged about them.
+	Listing backoff.Streak
 
 	commitMu    sync.Mutex
 	committer   *commit.Committer
