@@ -438,7 +438,7 @@ var sessionChecks = map[string]func(t *testing.T, stdout, stderr string){
 	"kinesalite-dynalite-resume": func(t *testing.T, stdout, stderr string) {
 		wantWindowWords(t, stdout, 1500)
 		wantNoErrors(t, stderr)
-		if !strings.Contains(stdout, "\nlease: released, ") || strings.Count(stdout, "  caught up\n") != 2 {
+		if !strings.Contains(stdout, "\nlease of stream resumed: released, ") || strings.Count(stdout, "  caught up\n") != 2 {
 			t.Error("kinesischeckpoints list does not show a released lease and 2 shards caught up")
 		}
 	},
