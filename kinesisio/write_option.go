@@ -41,7 +41,6 @@ const (
 	defaultMaxBatchBytes  = 5 << 20
 	largeMaxRecordBytes   = 10 << 20
 	largeMaxBatchBytes    = 10 << 20
-	maxPartitionKeyChars  = 256
 )
 
 // writeSpec is the whole configuration of one Write, decided when the
