@@ -35,7 +35,7 @@ const (
 // Sub. AfterSequence is after the whole Kinesis record Seq; its Sub is
 // the sub-sequence number of that record's last user record (0 for a
 // plain record), kept so that a checkpoint store can name the last user
-// record done (CommittedSub).
+// record done (Committed).
 type Position struct {
 	Kind   Kind
 	Seq    string // AtSequence, AfterSequence
