@@ -297,9 +297,11 @@ var errNoCommitter = errors.New("no committer")
 // top (a checkpoint is newer than any position the pipeline names), and
 // the shards read to their end, which count as named for the lineage
 // rules (their descendants start at their beginning) and are not read.
-func (s startSpec) withCheckpoints(cps []checkpoint.Checkpoint) (startSpec, map[string]bool) {
+// A checkpoint whose user record has no next one (a corrupt store) is an
+// error.
+func (s startSpec) withCheckpoints(cps []checkpoint.Checkpoint) (startSpec, map[string]bool, error) {
 	if len(cps) == 0 {
-		return s, nil
+		return s, nil, nil
 	}
 	out := startSpec{Default: s.Default, Shards: map[string]restriction.Position{}}
 	for id, p := range s.Shards {
@@ -316,12 +318,16 @@ func (s startSpec) withCheckpoints(cps []checkpoint.Checkpoint) (startSpec, map[
 			// aggregate, its next user record. (An AT_SEQUENCE_NUMBER
 			// iterator that skips what was committed: the checkpoint does
 			// not say whether the record was the aggregate's last.)
-			out.Shards[cp.ShardID] = restriction.AfterUserRecord(cp.Seq, cp.SubSeq)
+			p, err := restriction.AfterUserRecord(cp.Seq, cp.SubSeq)
+			if err != nil {
+				return startSpec{}, nil, fmt.Errorf("kinesisio: the checkpoint of shard %s (sequence number %s): %w", cp.ShardID, cp.Seq, err)
+			}
+			out.Shards[cp.ShardID] = p
 		case cp.EndSeq != "":
 			// Read to its end, nothing committed (CommitWhenDone): all of
 			// it again.
 			out.Shards[cp.ShardID] = restriction.Position{Kind: restriction.TrimHorizon}
 		}
 	}
-	return out, finished
+	return out, finished, nil
 }

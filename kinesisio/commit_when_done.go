@@ -48,9 +48,12 @@ func init() {
 // records of a later window). Fixed and sliding windows work; in the
 // global window positions are committed only when the pipeline ends.
 //
-// It costs one keyed element per record (its shard and sequence number,
-// combined per window before the shuffle) and one state entry per shard
-// and open window.
+// It costs one keyed element per record (its shard, sequence and
+// sub-sequence number, combined per window before the shuffle) and one
+// state entry per shard and open window.
+//
+// It returns an error wrapping ErrInvalidOption for an invalid app or
+// store, or Beam's error when the transforms cannot be added.
 func CommitWhenDone(s beam.Scope, app string, store CheckpointStore, records, done beam.PCollection) error {
 	s = s.Scope("kinesisio.CommitWhenDone")
 	if err := checkpoint.ValidateApp(app); err != nil {

@@ -2,6 +2,9 @@ package kinesisio
 
 import (
 	"context"
+	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +68,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 	}}}
 	now := time.UnixMilli(1_700_000_000_000)
 	got := map[string]restriction.Position{}
-	for _, d := range c.firstRound(context.Background(), shards, now, "run", nil) {
+	for _, d := range mustFirstRound(t, c, shards, now, nil) {
 		got[d.ShardID] = d.Start
 		if d.RunID != "run" {
 			t.Errorf("%s: run ID %q", d.ShardID, d.RunID)
@@ -99,7 +102,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 	// With every named shard listed, a shard whose parent aged out is not
 	// taken for a descendant.
 	c = readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{"shardId-000000000000": restriction.After("100")}}}
-	for _, d := range c.firstRound(context.Background(), shards[:10], now, "run", nil) {
+	for _, d := range mustFirstRound(t, c, shards[:10], now, nil) {
 		if d.ShardID == "shardId-000000000009" && d.Start != latest {
 			t.Errorf("shard 9 starts at %v, want %v", d.Start, latest)
 		}
@@ -176,7 +179,7 @@ func TestFirstRoundResumesFromCheckpoints(t *testing.T) {
 		parents []string
 	}
 	out := map[string]got{}
-	for _, d := range c.firstRound(context.Background(), shards, now, "run", cps) {
+	for _, d := range mustFirstRound(t, c, shards, now, cps) {
 		out[d.ShardID] = got{d.Start, d.ParentIDs}
 	}
 	latest := restriction.Position{Kind: restriction.AtTimestamp, Millis: now.UnixMilli()}
@@ -184,7 +187,7 @@ func TestFirstRoundResumesFromCheckpoints(t *testing.T) {
 		// Right after the checkpoint's user record (20, 0): an
 		// AT_SEQUENCE_NUMBER iterator skipping it, exact whether 20 is
 		// a plain record or a KPL aggregate.
-		"shardId-000000000001": {restriction.AfterUserRecord("20", 0), []string{}},
+		"shardId-000000000001": {restriction.Position{Kind: restriction.AtSequence, Seq: "20", Sub: 1}, []string{}},
 		"shardId-000000000002": {restriction.Position{Kind: restriction.TrimHorizon}, []string{}},
 		"shardId-000000000003": {latest, nil},
 		"shardId-000000000004": {restriction.Position{Kind: restriction.TrimHorizon}, []string{"shardId-000000000001", "shardId-000000000003"}},
@@ -194,5 +197,31 @@ func TestFirstRoundResumesFromCheckpoints(t *testing.T) {
 	}
 	if f := c.firstFilter(cps); f != nil {
 		t.Errorf("first listing with checkpoints filtered by %v, want every shard", f)
+	}
+}
+
+// mustFirstRound is readSpec.firstRound of a run "run", which must succeed.
+func mustFirstRound(t *testing.T, c readSpec, shards []types.Shard, now time.Time, cps []checkpoint.Checkpoint) []shardDesc {
+	t.Helper()
+	descs, err := c.firstRound(context.Background(), shards, now, "run", cps)
+	if err != nil {
+		t.Fatalf("firstRound: %v", err)
+	}
+	return descs
+}
+
+// TestCheckpointWithoutANextUserRecordIsAnError: a checkpoint store
+// holding sub-sequence number math.MaxInt64 (no user record follows it)
+// or a negative one (a corrupt store) fails the first round, naming the
+// number, instead of resuming at the committed record again.
+func TestCheckpointWithoutANextUserRecordIsAnError(t *testing.T) {
+	shards := []types.Shard{shardOf("shardId-000000000000")}
+	c := readSpec{Conn: connection{Stream: "s"}, Checkpoints: checkpointSpec{App: "a"}}
+	for _, sub := range []int64{math.MaxInt64, -1} {
+		cps := []checkpoint.Checkpoint{{ShardID: "shardId-000000000000", Seq: "20", SubSeq: sub}}
+		descs, err := c.firstRound(context.Background(), shards, time.UnixMilli(1_700_000_000_000), "run", cps)
+		if want := strconv.FormatInt(sub, 10); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("sub %d: firstRound = %v, %v; want an error naming %s", sub, descs, err, want)
+		}
 	}
 }

@@ -79,7 +79,11 @@ func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(be
 	if err != nil {
 		return err
 	}
-	for _, d := range fn.Spec.firstRound(ctx, shards, now, runID, cps) {
+	descs, err := fn.Spec.firstRound(ctx, shards, now, runID, cps)
+	if err != nil {
+		return err
+	}
+	for _, d := range descs {
 		emit(mtime.Time(d.TimestampMillis), d)
 	}
 	return nil
@@ -214,7 +218,9 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 	run.Listing.Reset()
 	var descs []shardDesc
 	if r.Round == 0 {
-		descs = fn.Spec.firstRound(ctx, shards, now, r.RunID, cps)
+		if descs, err = fn.Spec.firstRound(ctx, shards, now, r.RunID, cps); err != nil {
+			return sdf.StopProcessing(), err
+		}
 	} else {
 		descs = fn.Spec.laterRound(shards, r)
 	}
@@ -323,15 +329,19 @@ func (s readSpec) listFailed(ctx context.Context, streak *backoff.Streak, err er
 // The start position's default applies to the others (startSpec.lineage
 // has the rules). Positions named for shards that are not listed (aged
 // out of retention, or a typo) are logged with the shards that exist and
-// counted in read_unknown_shard_positions.
-func (s readSpec) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string, cps []checkpoint.Checkpoint) []shardDesc {
+// counted in read_unknown_shard_positions. A checkpoint that cannot be
+// resumed from is an error.
+func (s readSpec) firstRound(ctx context.Context, shards []types.Shard, now time.Time, runID string, cps []checkpoint.Checkpoint) ([]shardDesc, error) {
 	descs := make([]shardDesc, 0, len(shards))
 	ids := make([]string, len(shards))
 	for i, sh := range shards {
 		ids[i] = aws.ToString(sh.ShardId)
 	}
 	unknown := s.Start.unknownShards(ids)
-	start, finished := s.Start.withCheckpoints(cps)
+	start, finished, err := s.Start.withCheckpoints(cps)
+	if err != nil {
+		return nil, err
+	}
 	descendants, ancestors := start.lineage(shards, start.unknownShards(ids))
 	emitted := map[string]bool{}
 	for _, sh := range shards {
@@ -359,7 +369,7 @@ func (s readSpec) firstRound(ctx context.Context, shards []types.Shard, now time
 		log.Warnf(ctx, "kinesisio: the start position names %d shard(s) that stream %s does not have: %v (ignored; they may have aged out of retention). Its shards: %v", len(unknown), s.Conn.Stream, unknown, ids)
 		beam.NewCounter(MetricsNamespace, "read_unknown_shard_positions").Inc(ctx, int64(len(unknown)))
 	}
-	return descs
+	return descs, nil
 }
 
 // laterRound turns shards created since the last round into shard

@@ -2,6 +2,8 @@ package kinesisio_test
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,33 @@ func TestOptionErrorNamesTheOption(t *testing.T) {
 		}
 		if !errors.Is(err, kinesisio.ErrInvalidOption) || err.Error() != "kinesisio: invalid option: "+oe.Option+": "+oe.Reason {
 			t.Errorf("error %q: want ErrInvalidOption and %q", err, "kinesisio: invalid option: "+oe.Option+": "+oe.Reason)
+		}
+	}
+}
+
+// TestInvalidSubSequenceNumbersAreRefused: AfterSubSequenceNumber takes
+// the sub-sequence number of a user record (0 or more); one with no next
+// user record (math.MaxInt64) cannot be resumed after. Each is refused
+// when the pipeline is built, and the error names the number given (it
+// used to be sub+1, overflowed for math.MaxInt64; -1 was read as
+// AtSequenceNumber).
+func TestInvalidSubSequenceNumbersAreRefused(t *testing.T) {
+	for _, sub := range []int64{-1, -2, math.MinInt64, math.MaxInt64} {
+		_, s := beam.NewPipelineWithRoot()
+		_, err := kinesisio.TryRead(s, "s", kinesisio.WithShardPositions(map[string]kinesisio.Position{
+			"shardId-0": kinesisio.AfterSubSequenceNumber("12", sub),
+		}))
+		want := fmt.Sprintf("AfterSubSequenceNumber(12, %d)", sub)
+		if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), want) {
+			t.Errorf("sub %d: TryRead error %v, want an ErrInvalidOption naming %q", sub, err, want)
+		}
+	}
+	for _, sub := range []int64{0, 1, math.MaxInt64 - 1} {
+		_, s := beam.NewPipelineWithRoot()
+		if _, err := kinesisio.TryRead(s, "s", kinesisio.WithShardPositions(map[string]kinesisio.Position{
+			"shardId-0": kinesisio.AfterSubSequenceNumber("12", sub),
+		})); err != nil {
+			t.Errorf("sub %d: TryRead: %v", sub, err)
 		}
 	}
 }

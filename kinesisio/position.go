@@ -1,6 +1,7 @@
 package kinesisio
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -21,16 +22,19 @@ import (
 // number).
 type Position struct {
 	p restriction.Position
+	// err is why the constructor refused its arguments; WithShardPositions
+	// and WithStartPosition report it.
+	err error
 }
 
 // TrimHorizon is the oldest record still in the shard's retention.
-func TrimHorizon() Position { return Position{restriction.Position{Kind: restriction.TrimHorizon}} }
+func TrimHorizon() Position { return Position{p: restriction.Position{Kind: restriction.TrimHorizon}} }
 
 // Latest is just after the newest record of the shard. It is pinned to
 // the time the job starts (AT_TIMESTAMP of that moment, by the worker's
 // clock), so a checkpoint or restart before the first record arrives
 // loses nothing.
-func Latest() Position { return Position{restriction.Position{Kind: restriction.Latest}} }
+func Latest() Position { return Position{p: restriction.Position{Kind: restriction.Latest}} }
 
 // AtTimestamp is the first record that arrived at or after t; shards
 // created after t by a reshard are read from their start. Kinesis refuses
@@ -39,19 +43,17 @@ func Latest() Position { return Position{restriction.Position{Kind: restriction.
 // tolerates) and fails the job, naming both times, beyond that. A t more
 // than 5 minutes after the time the pipeline is built is refused then.
 func AtTimestamp(t time.Time) Position {
+	p := Position{p: restriction.Position{Kind: restriction.AtTimestamp, Millis: t.UnixMilli()}}
 	if t.IsZero() {
-		return Position{restriction.Position{Kind: restriction.AtTimestamp, Millis: zeroMillis}}
+		p.err = errors.New("AtTimestamp: zero time")
 	}
-	return Position{restriction.Position{Kind: restriction.AtTimestamp, Millis: t.UnixMilli()}}
+	return p
 }
-
-// zeroMillis marks AtTimestamp(time.Time{}), which validation refuses.
-var zeroMillis = time.Time{}.UnixMilli()
 
 // AtSequenceNumber is the record with sequence number seq: a position in
 // one shard, for WithShardPositions.
 func AtSequenceNumber(seq string) Position {
-	return Position{restriction.Position{Kind: restriction.AtSequence, Seq: seq}}
+	return Position{p: restriction.Position{Kind: restriction.AtSequence, Seq: seq}}
 }
 
 // AfterSequenceNumber is just after sequence number seq: the way to resume
@@ -59,20 +61,32 @@ func AtSequenceNumber(seq string) Position {
 // for WithShardPositions.
 // It skips every user record of a KPL aggregate at seq; to resume
 // inside one, use AfterSubSequenceNumber.
-func AfterSequenceNumber(seq string) Position { return Position{restriction.After(seq)} }
+func AfterSequenceNumber(seq string) Position { return Position{p: restriction.After(seq)} }
 
 // AfterSubSequenceNumber is just after the user record (seq, sub): the
 // next user record of the KPL aggregate at seq, or the record after seq
 // when the aggregate holds no more or seq is not an aggregate (a plain
 // record is user record 0). Given a Record's SequenceNumber and
 // SubSequenceNumber, it resumes right after that record either way. A
-// position in one shard, for WithShardPositions.
+// position in one shard, for WithShardPositions. sub must be 0 or more
+// and less than math.MaxInt64 (no user record follows that one); the
+// option given another fails, naming it.
 func AfterSubSequenceNumber(seq string, sub int64) Position {
-	return Position{restriction.AfterUserRecord(seq, sub)}
+	p, err := restriction.AfterUserRecord(seq, sub)
+	if err != nil {
+		return Position{p: restriction.Position{Kind: restriction.AtSequence, Seq: seq}, err: fmt.Errorf("AfterSubSequenceNumber(%s, %d): %w", seq, sub, err)}
+	}
+	return Position{p: p}
 }
 
-// String describes the position the way Kinesis names iterator types.
-func (p Position) String() string { return p.resolved().String() }
+// String describes the position the way Kinesis names iterator types, or
+// says why it is invalid.
+func (p Position) String() string {
+	if p.err != nil {
+		return "invalid position: " + p.err.Error()
+	}
+	return p.resolved().String()
+}
 
 // resolved is the position with the zero value read as TrimHorizon.
 func (p Position) resolved() restriction.Position {
@@ -83,11 +97,11 @@ func (p Position) resolved() restriction.Position {
 }
 
 func (p Position) validate() error {
+	if p.err != nil {
+		return p.err
+	}
 	r := p.resolved()
 	if r.Kind == restriction.AtTimestamp {
-		if r.Millis == zeroMillis {
-			return fmt.Errorf("AtTimestamp: zero time")
-		}
 		at := r.Time()
 		if now := clock(); at.After(now.Add(fetcher.MaxClockAhead)) {
 			return fmt.Errorf("start time %s is %v after now (%s): Kinesis refuses iterators ahead of its clock, and Read waits for at most %v of clock difference",

@@ -116,8 +116,9 @@ func (s readSpec) bounded() bool {
 // each stamped with its arrival time unless WithEventTime says otherwise.
 //
 // Each shard is a restriction of a splittable DoFn whose positions are
-// sequence numbers, so the runner checkpoints every shard's progress and
-// resumes it exactly after the last record emitted. The read is unbounded
+// sequence numbers (with sub-sequence numbers inside KPL aggregates, which
+// Read emits as their user records), so the runner checkpoints every
+// shard's progress and resumes it exactly after the last record emitted. The read is unbounded
 // unless WithStopAtLatest, WithMaxRecords or WithMaxReadTime bound it.
 //
 // Read panics if an option is invalid; TryRead returns the error instead.

@@ -9,7 +9,8 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/binenc"
 )
 
-// Record is one Kinesis record: what Read emits and what Write takes.
+// Record is one Kinesis record, or one user record of a KPL aggregate:
+// what Read emits (it de-aggregates) and what Write takes.
 type Record struct {
 	// Stream is the name of the stream the record was read from.
 	Stream string

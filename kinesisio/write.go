@@ -41,8 +41,9 @@ const (
 	ErrCodeRecordTooLarge = "RecordTooLarge"
 	// ErrCodeInvalidPartitionKey: the partition key is empty, longer than
 	// 256 characters, or not valid UTF-8. Characters are counted as UTF-16
-	// code units, the stricter reading of Kinesis's limit: one outside the
-	// Basic Multilingual Plane (an emoji, say) counts twice.
+	// code units, as kinesalite and kinesis-mock count them, not bytes: one
+	// outside the Basic Multilingual Plane (an emoji, say) counts twice,
+	// any other once (256 'é' are accepted, 129 emoji refused).
 	ErrCodeInvalidPartitionKey = "InvalidPartitionKey"
 	// ErrCodeInvalidExplicitHashKey: the explicit hash key is not a
 	// decimal integer in [0, 2^128-1].

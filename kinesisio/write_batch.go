@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
@@ -22,6 +21,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/partitionkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
 
@@ -213,13 +213,8 @@ func (l *lane) newPending() *pending {
 // validate returns an error code and message for a record Kinesis would
 // refuse, or "".
 func (w *writer) validate(r Record, size int) (code, msg string) {
-	switch pk := r.PartitionKey; {
-	case pk == "":
-		return ErrCodeInvalidPartitionKey, "empty partition key"
-	case !utf8.ValidString(pk):
-		return ErrCodeInvalidPartitionKey, "partition key is not valid UTF-8"
-	case keyChars(pk) > maxPartitionKeyChars:
-		return ErrCodeInvalidPartitionKey, fmt.Sprintf("partition key of %d characters is longer than %d", keyChars(pk), maxPartitionKeyChars)
+	if msg := partitionkey.Check(r.PartitionKey); msg != "" {
+		return ErrCodeInvalidPartitionKey, msg
 	}
 	if r.ExplicitHashKey != "" {
 		if _, err := ratelimit.ParseHashKey(r.ExplicitHashKey); err != nil {
@@ -230,22 +225,6 @@ func (w *writer) validate(r Record, size int) (code, msg string) {
 		return ErrCodeRecordTooLarge, fmt.Sprintf("record of %d bytes (data %d + partition key %d) is larger than %d bytes", size, len(r.Data), len(r.PartitionKey), w.cfg.maxRecordBytes)
 	}
 	return "", ""
-}
-
-// keyChars counts the characters of a partition key as Kinesis's 256
-// limit does, in UTF-16 code units: a character outside the Basic
-// Multilingual Plane counts twice. (This is the stricter reading; it
-// refuses no key of BMP characters that Kinesis accepts.)
-func keyChars(s string) int {
-	n := 0
-	for _, r := range s {
-		if r >= 0x10000 {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
 }
 
 func (w *writer) laneOf(partitionKey string) int {

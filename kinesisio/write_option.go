@@ -41,7 +41,6 @@ const (
 	defaultMaxBatchBytes  = 5 << 20
 	largeMaxRecordBytes   = 10 << 20
 	largeMaxBatchBytes    = 10 << 20
-	maxPartitionKeyChars  = 256
 )
 
 // writeSpec is the whole configuration of one Write, decided when the
@@ -249,15 +248,17 @@ const (
 // uses a new map, Write sends and settles every open aggregate. Until the
 // map is listed again, an aggregate may hold user records whose hash keys
 // fall in two child shards: it lands, whole, on the shard of its first
-// record's, and a consumer that de-aggregates without filtering by hash
-// key range (the KCL filters) gets all its records. When the shards
-// cannot be listed for a transient reason and no map was listed yet,
-// records are sent plain, not aggregated, until a listing succeeds.
+// record's. A consumer that de-aggregates without filtering by hash key
+// range gets all its records: kinesisio.Read does (and counts them in
+// read_kpl_outside_shard); the KCL drops such an aggregate whole. When
+// the shards cannot be listed for a transient reason and no map was
+// listed yet, records are sent plain, not aggregated, until a listing
+// succeeds.
 //
-// kinesisio.Read does not de-aggregate (yet): it emits an aggregate as one
-// Record whose Data is the aggregate. WithAggregation cannot be combined
-// with WithStrictOrdering (one PutRecord per record), which TryWrite
-// refuses.
+// kinesisio.Read de-aggregates: it emits each user record as a Record
+// with its partition key, explicit hash key and SubSequenceNumber.
+// WithAggregation cannot be combined with WithStrictOrdering (one
+// PutRecord per record), which TryWrite refuses.
 func WithAggregation(a Aggregation) WriteOption {
 	return writeOptionFunc(func(c *writeSpec) error {
 		switch {

@@ -1090,3 +1090,34 @@ func TestWriteEmptyData(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteMultiByteKeys writes keys at Kinesis's 256-character limit
+// in multi-byte characters (counted in UTF-16 code units: an emoji counts
+// 2) with their neighbours, to the in-process server, kinesalite and
+// kinesis-mock: every record is written, none refused. The in-process
+// server once counted bytes and refused the whole PutRecords call.
+func TestWriteMultiByteKeys(t *testing.T) {
+	recs := []kinesisio.Record{
+		{PartitionKey: "a", Data: []byte("one")},
+		{PartitionKey: strings.Repeat("é", 255), Data: []byte("255 é")},
+		{PartitionKey: strings.Repeat("é", 256), Data: []byte("256 é")},
+		{PartitionKey: strings.Repeat("€", 256), Data: []byte("256 €")},
+		{PartitionKey: strings.Repeat("\U0001F600", 128), Data: []byte("128 emoji")},
+		{PartitionKey: strings.Repeat("k", 256), Data: []byte("256 k")},
+		{PartitionKey: "b", Data: []byte("two")},
+	}
+	for _, kind := range []string{"fakekinesis", string(emulators.Kinesalite), string(emulators.KinesisMock)} {
+		t.Run(kind, func(t *testing.T) {
+			e := envOn(t, kind, 1)
+			p, s := beam.NewPipelineWithRoot()
+			in := beam.ParDo(s, &genFn{Extra: recs}, beam.Impulse(s))
+			res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.WithFailedRecords(kinesisio.EmitFailed), kinesisio.WithMaxAttempts(3))...)
+			got := results(t, s, res)
+			run(t, p)
+			for _, f := range got().failed {
+				t.Errorf("record %q failed: %s: %s after %d attempts", f.Record.Data, f.ErrorCode, f.ErrorMessage, f.Attempts)
+			}
+			checkStream(t, e.readBack(t), recs, got().written)
+		})
+	}
+}

@@ -3,7 +3,10 @@ package fakekinesis
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -302,6 +305,158 @@ func TestConformance(t *testing.T) {
 						t.Errorf("%s differs from fakekinesis (-fake +%s):\n%s", tg.name, tg.name, diff)
 					}
 				})
+			}
+		})
+	}
+}
+
+// limitProbe is one put at the edge of Kinesis's record limits.
+type limitProbe struct {
+	name string
+	key  string
+	data int  // bytes of data
+	many bool // PutRecords of ["ok"/1 byte, this entry] rather than PutRecord
+}
+
+// limitProbes puts partition keys of 1, 256 and 257 characters, ASCII
+// and multi-byte (é: 2 bytes in UTF-8, € 3, an emoji 4 bytes and 2
+// UTF-16 code units), and data up to 1 MiB with the key and over, each
+// with PutRecord and in a PutRecords call next to a valid entry.
+func limitProbes() []limitProbe {
+	const mib = 1 << 20
+	emoji := "\U0001F600"
+	single := []limitProbe{
+		{name: "key empty", key: ""},
+		{name: "key 1 ASCII", key: "a"},
+		{name: "key 256 ASCII", key: strings.Repeat("a", 256)},
+		{name: "key 257 ASCII", key: strings.Repeat("a", 257)},
+		{name: "key 255 é (510 bytes)", key: strings.Repeat("é", 255)},
+		{name: "key 256 é (512 bytes)", key: strings.Repeat("é", 256)},
+		{name: "key 257 é", key: strings.Repeat("é", 257)},
+		{name: "key 256 € (768 bytes)", key: strings.Repeat("€", 256)},
+		{name: "key 257 €", key: strings.Repeat("€", 257)},
+		{name: "key 128 emoji (256 UTF-16 units, 512 bytes)", key: strings.Repeat(emoji, 128)},
+		{name: "key 129 emoji (258 UTF-16 units)", key: strings.Repeat(emoji, 129)},
+		{name: "data 1 MiB incl. key a", key: "a", data: mib - 1},
+		{name: "data 1 MiB incl. key é", key: "é", data: mib - 2},
+		{name: "data 1 MiB incl. key emoji", key: emoji, data: mib - 4},
+		{name: "data 1 MiB incl. key 256 a", key: strings.Repeat("a", 256), data: mib - 256},
+		{name: "data 1 MiB + key a", key: "a", data: mib},
+		{name: "data 1 MiB - 1 + key é", key: "é", data: mib - 1},
+		{name: "data 1 MiB + 1 + key a", key: "a", data: mib + 1},
+	}
+	var out []limitProbe
+	for _, p := range single {
+		out = append(out, p)
+		p.many = true
+		out = append(out, p)
+	}
+	return out
+}
+
+// probeLimits runs the probes against c and returns each outcome: "ok",
+// the error code of a refused call, or "entry " and the error code of a
+// PutRecords entry that failed alone. It checks that every record put
+// reads back with its key and data length.
+func probeLimits(t *testing.T, c *kinesis.Client, stream string) map[string]string {
+	create(t, c, stream, 1)
+	type stored struct {
+		key string
+		n   int
+	}
+	var want []stored
+	out := map[string]string{}
+	for _, p := range limitProbes() {
+		name := p.name + " (PutRecord)"
+		if !p.many {
+			_, err := c.PutRecord(ctx(t), &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String(p.key), Data: make([]byte, p.data)})
+			out[name] = "ok"
+			if err != nil {
+				out[name] = errCode(err)
+			}
+			if err == nil {
+				want = append(want, stored{p.key, p.data})
+			}
+			continue
+		}
+		name = p.name + " (PutRecords)"
+		res, err := c.PutRecords(ctx(t), &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: []types.PutRecordsRequestEntry{
+			{PartitionKey: aws.String("ok"), Data: []byte("x")},
+			{PartitionKey: aws.String(p.key), Data: make([]byte, p.data)},
+		}})
+		switch {
+		case err != nil:
+			out[name] = errCode(err)
+		case len(res.Records) != 2 || res.Records[0].ErrorCode != nil:
+			t.Fatalf("%s: PutRecords answered %+v", name, res.Records)
+		case res.Records[1].ErrorCode != nil:
+			out[name] = "entry " + aws.ToString(res.Records[1].ErrorCode)
+			want = append(want, stored{"ok", 1})
+		default:
+			out[name] = "ok"
+			want = append(want, stored{"ok", 1}, stored{p.key, p.data})
+		}
+	}
+	recs, _ := readShard(t, c, iter(t, c, stream, "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil))
+	var got []stored
+	for _, r := range recs {
+		got = append(got, stored{aws.ToString(r.PartitionKey), len(r.Data)})
+	}
+	if !slices.Equal(want, got) {
+		t.Errorf("%d records read back differ from the %d put", len(got), len(want))
+	}
+	return out
+}
+
+// TestRecordLimits puts records at the edge of the key and data limits
+// into this server, kinesalite and kinesis-mock, and requires each to
+// answer as recorded here: this server as Kinesis documents, the
+// emulators with their known differences.
+//
+// All three count a partition key's length in UTF-16 code units, as Java
+// and JavaScript strings do (an emoji counts 2), not in bytes: 256 é or
+// 128 emoji are accepted, 257 é or 129 emoji refused, and a refused key
+// refuses the whole PutRecords call. This server counts a record's size
+// as data plus partition key in bytes, as Kinesis documents its 1 MiB
+// limit; both emulators count the data alone. Over 1 MiB of data,
+// kinesis-mock refuses with InvalidArgumentException, and fails only the
+// entry in PutRecords.
+func TestRecordLimits(t *testing.T) {
+	want := map[string]string{}
+	for _, p := range limitProbes() {
+		api := " (PutRecord)"
+		if p.many {
+			api = " (PutRecords)"
+		}
+		want[p.name+api] = "ok"
+	}
+	for _, name := range []string{"key empty", "key 257 ASCII", "key 257 é", "key 257 €", "key 129 emoji (258 UTF-16 units)", "data 1 MiB + key a", "data 1 MiB - 1 + key é", "data 1 MiB + 1 + key a"} {
+		want[name+" (PutRecord)"] = errValidation
+		want[name+" (PutRecords)"] = errValidation
+	}
+	byTarget := map[string]map[string]string{
+		"fakekinesis":  want,
+		"kinesalite":   maps.Clone(want),
+		"kinesis-mock": maps.Clone(want),
+	}
+	for _, tg := range []string{"kinesalite", "kinesis-mock"} {
+		// The data alone counts.
+		for _, name := range []string{"data 1 MiB + key a", "data 1 MiB - 1 + key é"} {
+			byTarget[tg][name+" (PutRecord)"] = "ok"
+			byTarget[tg][name+" (PutRecords)"] = "ok"
+		}
+	}
+	for name, code := range byTarget["kinesis-mock"] {
+		if code == errValidation {
+			byTarget["kinesis-mock"][name] = errInvalidArgument
+		}
+	}
+	byTarget["kinesis-mock"]["data 1 MiB + 1 + key a (PutRecords)"] = "entry " + errInvalidArgument
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			got := probeLimits(t, tg.client, kinesistest.StreamName(t))
+			if diff := cmp.Diff(byTarget[tg.name], got); diff != "" {
+				t.Errorf("%s answers differ (-want +got):\n%s", tg.name, diff)
 			}
 		})
 	}

@@ -45,7 +45,13 @@
 // # Semantics
 //
 // Partition keys route by MD5 into the 128-bit hash key space
-// (ExplicitHashKey overrides), with AWS's initial ranges. Sequence numbers
+// (ExplicitHashKey overrides), with AWS's initial ranges. A key has 1 to
+// 256 characters counted in UTF-16 code units (an emoji counts 2), as
+// kinesalite and kinesis-mock count them; a record's data plus key is at
+// most 1 MiB in bytes (both emulators count the data alone), a PutRecords
+// call's at most 5 MiB (neither emulator checks it). A put over a limit is
+// refused whole with ValidationException (InvalidArgumentException for
+// the 5 MiB). TestRecordLimits records what each emulator does. Sequence numbers
 // are 56-digit decimals: "49", a 30-digit server-wide counter and the
 // 24-digit shard index, so they increase strictly per shard and are unique
 // across shards. Records are kept for the server's lifetime (no retention

@@ -4,6 +4,8 @@ import (
 	"math/big"
 	"slices"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/internal/partitionkey"
 )
 
 // Shard iterator types.
@@ -15,9 +17,12 @@ const (
 	iterAfterSeq    = "AFTER_SEQUENCE_NUMBER"
 )
 
-// entryHash validates a put entry and returns its hash key.
+// entryHash validates a put entry and returns its hash key. A key's
+// length counts UTF-16 code units (partitionkey.Length), as kinesalite,
+// kinesis-mock and Kinesis's Java do; the record's size is data plus key
+// in bytes.
 func entryHash(key string, data []byte, explicit *string) (*big.Int, error) {
-	if len(key) < 1 || len(key) > 256 {
+	if key == "" || partitionkey.Length(key) > partitionkey.MaxLength {
 		return nil, errf(errValidation, "1 validation error detected: Value at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and 256.")
 	}
 	if len(data)+len(key) > maxRecordBytes {

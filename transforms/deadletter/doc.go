@@ -14,7 +14,7 @@
 // out, with comments that are not part of it):
 //
 //	{
-//	  "v": 1,                          // EnvelopeVersion
+//	  "v": 2,                          // EnvelopeVersion
 //	  "stage": "decode",               // Letter.Stage
 //	  "error": "unexpected end of JSON input",
 //	  "errorCode": "Invalid",          // omitted when empty
@@ -29,12 +29,25 @@
 //	    "explicitHashKey": "",         // omitted when empty
 //	    "arrival": "2026-03-01T11:59:59.5Z"           // omitted when zero
 //	  },
-//	  "data": "eyJpZCI6"               // the record's payload, base64 (standard, padded)
+//	  "data": "eyJpZCI6",              // the record's payload, base64 (standard, padded)
+//	  "raw": {                         // omitted when every text is valid UTF-8; for a
+//	    "source.partitionKey": "b3JkZXL/"  // key "order\xff", written "order\ufffd" above
+//	  }
 //	}
 //
+// Text fields are JSON strings, which hold only valid UTF-8: in one that
+// is not (a partition key Write refused as InvalidPartitionKey, and the
+// error quoting it), each invalid byte is written as U+FFFD, so the text
+// stays readable, and "raw" holds the exact bytes in base64 (standard,
+// padded) under the field's name: "stage", "error", "errorCode", or
+// "source." and the name of a source field (all but "arrival"). A reader
+// takes the text of a field named in "raw" from there: Marshal and
+// Unmarshal round-trip every field exactly.
+//
 // Readers must ignore fields they do not know; a change that readers
-// cannot ignore gets a new "v". In Beam a Letter has a binary coder of its
-// own; the envelope is only for what leaves the pipeline.
+// cannot ignore gets a new "v". Version 2 added "raw"; Unmarshal also
+// reads version 1, the same without it. In Beam a Letter has a binary
+// coder of its own; the envelope is only for what leaves the pipeline.
 //
 // # Wiring
 //

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 )
 
-// EnvelopeVersion is the version ("v") of the envelopes Marshal writes and
-// the only one Unmarshal reads.
-const EnvelopeVersion = 1
+// EnvelopeVersion is the version ("v") of the envelopes Marshal writes.
+// Unmarshal reads it and version 1, which has no "raw" field.
+const EnvelopeVersion = 2
 
 // ErrNotEnvelope is wrapped by the errors of Unmarshal.
 var ErrNotEnvelope = errors.New("deadletter: not a dead-letter envelope")
@@ -27,6 +28,24 @@ type envelope struct {
 	FailedAt  string         `json:"failedAt,omitempty"`
 	Source    envelopeSource `json:"source"`
 	Data      []byte         `json:"data"`
+	// Raw holds, by field name, the exact bytes (base64) of the text
+	// fields that are not valid UTF-8 (version 2).
+	Raw map[string][]byte `json:"raw,omitempty"`
+}
+
+// texts returns the text fields of e by their names in "raw": every
+// string of the envelope but the times and the version.
+func (e *envelope) texts() map[string]*string {
+	return map[string]*string{
+		"stage":                  &e.Stage,
+		"error":                  &e.Error,
+		"errorCode":              &e.ErrorCode,
+		"source.stream":          &e.Source.Stream,
+		"source.shardId":         &e.Source.ShardID,
+		"source.sequenceNumber":  &e.Source.SequenceNumber,
+		"source.partitionKey":    &e.Source.PartitionKey,
+		"source.explicitHashKey": &e.Source.ExplicitHashKey,
+	}
 }
 
 type envelopeSource struct {
@@ -74,6 +93,16 @@ func Marshal(l Letter) ([]byte, error) {
 	if e.Data == nil {
 		e.Data = []byte{} // "data": "" rather than null
 	}
+	for name, p := range e.texts() {
+		// encoding/json writes each invalid byte as U+FFFD: the text
+		// stays readable, and "raw" keeps it exact.
+		if !utf8.ValidString(*p) {
+			if e.Raw == nil {
+				e.Raw = map[string][]byte{}
+			}
+			e.Raw[name] = []byte(*p)
+		}
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -94,12 +123,14 @@ func formatTime(what string, t time.Time) (string, error) {
 	return t.Format(time.RFC3339Nano), nil
 }
 
-// Unmarshal parses an envelope that Marshal wrote. It fails, with an
-// error wrapping ErrNotEnvelope, for anything else: not one JSON object,
-// no "v" or another version, a bad time or base64. Fields it does not
-// know are ignored, so that later writers of version 1 may add some.
-// Times are in UTC; empty data is nil. Unmarshal is registered with Beam,
-// so decode.With(s, records, deadletter.Unmarshal) reads a dead-letter
+// Unmarshal parses an envelope that Marshal wrote, of version 2 or 1. It
+// fails, with an error wrapping ErrNotEnvelope, for anything else: not
+// one JSON object, no "v" or another version, a bad time or base64, a
+// "raw" field naming no text field. Other fields it does not know are
+// ignored, so that later writers of a version may add some. Times are in
+// UTC; empty data is nil; a text field named in "raw" (version 2) is
+// the bytes there. Unmarshal is registered with Beam, so
+// decode.With(s, records, deadletter.Unmarshal) reads a dead-letter
 // stream back.
 func Unmarshal(b []byte) (Letter, error) {
 	var e envelope
@@ -109,8 +140,20 @@ func Unmarshal(b []byte) (Letter, error) {
 	if e.V == nil {
 		return Letter{}, fmt.Errorf("%w: no version (\"v\")", ErrNotEnvelope)
 	}
-	if *e.V != EnvelopeVersion {
-		return Letter{}, fmt.Errorf("%w: version %d, this reader knows only %d", ErrNotEnvelope, *e.V, EnvelopeVersion)
+	switch *e.V {
+	case 1:
+		// Version 1 had no "raw": a field of that name is unknown.
+	case EnvelopeVersion:
+		texts := e.texts()
+		for name, b := range e.Raw {
+			p, ok := texts[name]
+			if !ok {
+				return Letter{}, fmt.Errorf("%w: \"raw\" names %q, which is not a text field", ErrNotEnvelope, name)
+			}
+			*p = string(b)
+		}
+	default:
+		return Letter{}, fmt.Errorf("%w: version %d, this reader knows 1 and %d", ErrNotEnvelope, *e.V, EnvelopeVersion)
 	}
 	failedAt, err := parseTime("failedAt", e.FailedAt)
 	if err != nil {

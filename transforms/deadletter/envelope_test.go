@@ -41,7 +41,7 @@ func TestEnvelopeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"v":1,"stage":"decode","error":"json: unexpected end of JSON input — «é»","errorCode":"Invalid","attempts":2,` +
+	want := `{"v":2,"stage":"decode","error":"json: unexpected end of JSON input — «é»","errorCode":"Invalid","attempts":2,` +
 		`"failedAt":"2026-03-01T12:00:00.123456789Z","source":{"stream":"orders","shardId":"shardId-000000000001",` +
 		`"sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":3,"partitionKey":"order-17",` +
 		`"explicitHashKey":"170141183460469231731687303715884105728","arrival":"2026-03-01T11:59:59.5Z"},"data":"eyJpZCI6PCY+AP8="}`
@@ -52,9 +52,35 @@ func TestEnvelopeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEmpty := `{"v":1,"stage":"","error":"","attempts":0,"source":{"stream":"","shardId":"","sequenceNumber":"","subSequenceNumber":0,"partitionKey":""},"data":""}`
+	wantEmpty := `{"v":2,"stage":"","error":"","attempts":0,"source":{"stream":"","shardId":"","sequenceNumber":"","subSequenceNumber":0,"partitionKey":""},"data":""}`
 	if string(empty) != wantEmpty {
 		t.Errorf("envelope of the zero letter\n%s\nwant\n%s", empty, wantEmpty)
+	}
+	invalid, err := deadletter.Marshal(deadletter.Letter{Error: "bad key \"k\xff\"", Record: kinesisio.Record{PartitionKey: "k\xff"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInvalid := `{"v":2,"stage":"","error":"bad key \"k\ufffd\"","attempts":0,"source":{"stream":"","shardId":"","sequenceNumber":"","subSequenceNumber":0,"partitionKey":"k\ufffd"},"data":"",` +
+		`"raw":{"error":"YmFkIGtleSAia/8i","source.partitionKey":"a/8="}}`
+	if string(invalid) != wantInvalid {
+		t.Errorf("envelope of text that is not valid UTF-8\n%s\nwant\n%s", invalid, wantInvalid)
+	}
+}
+
+// TestUnmarshalReadsVersion1: an envelope of version 1 (before "raw")
+// still reads; a "raw" field in it is an unknown field, ignored.
+func TestUnmarshalReadsVersion1(t *testing.T) {
+	v1 := `{"v":1,"stage":"decode","error":"json: unexpected end of JSON input — «é»","errorCode":"Invalid","attempts":2,` +
+		`"failedAt":"2026-03-01T12:00:00.123456789Z","source":{"stream":"orders","shardId":"shardId-000000000001",` +
+		`"sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":3,"partitionKey":"order-17",` +
+		`"explicitHashKey":"170141183460469231731687303715884105728","arrival":"2026-03-01T11:59:59.5Z"},"data":"eyJpZCI6PCY+AP8=",` +
+		`"raw":{"stage":"/w=="}}`
+	got, err := deadletter.Unmarshal([]byte(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fullLetter(), got); diff != "" {
+		t.Errorf("version 1 envelope read (-want +got):\n%s", diff)
 	}
 }
 
@@ -73,6 +99,17 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		"zero":       {},
 		"local time": local,
 		"negative":   {Attempts: -1, Record: kinesisio.Record{SubSequenceNumber: -5}},
+		// Text that is not valid UTF-8 comes back byte for byte: a
+		// partition key Write refused as InvalidPartitionKey, an error
+		// quoting it, and every other text field.
+		"invalid UTF-8": {
+			Record: kinesisio.Record{
+				Stream: "s\xff", ShardID: "shard\xc3", SequenceNumber: "1\x80", PartitionKey: "k\xffé\xed\xa0\x80",
+				ExplicitHashKey: "\xfe", Data: []byte("\xff"),
+			},
+			Stage: "st\xc0\xaf", Error: "invalid partition key \"k\xff\"", ErrorCode: "\xf4\x90\x80\x80",
+		},
+		"U+FFFD itself": {Error: "\ufffd", Record: kinesisio.Record{PartitionKey: "\ufffd\xff"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, err := deadletter.Marshal(l)
@@ -115,7 +152,12 @@ func TestUnmarshalRefuses(t *testing.T) {
 		`"v"`,
 		`{}`,
 		`{"stage":"decode"}`,
-		`{"v":2}`,
+		`{"v":3}`,
+		`{"v":0}`,
+		`{"v":2,"raw":{"data":"AA=="}}`,
+		`{"v":2,"raw":{"source":"AA=="}}`,
+		`{"v":2,"raw":{"error":"not base64!"}}`,
+		`{"v":2,"raw":["error"]}`,
 		`{"v":1.5}`,
 		`{"v":"1"}`,
 		`{"v":1} {"v":1}`,
@@ -146,6 +188,8 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"v":1}`))
 	f.Add([]byte(`{"v":1,"failedAt":"2026-03-01T13:00:00+01:00","data":""}`))
 	f.Add([]byte(`{"v":1,"error":"\ud800","source":{"partitionKey":"\u0000"}}`))
+	f.Add([]byte(`{"v":2,"error":"x","raw":{"error":"/w==","source.partitionKey":"a/8="}}`))
+	f.Add([]byte(`{"v":1,"raw":{"error":"/w=="}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		l, err := deadletter.Unmarshal(in)
 		if err != nil {
@@ -169,6 +213,61 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("round trip of %q differs (-first +second):\n%s", in, diff)
 		}
 	})
+}
+
+// FuzzEnvelopeRoundTrip: Unmarshal(Marshal(l)) == l for any letter whose
+// times RFC 3339 can write, whatever bytes its text fields hold, and the
+// envelope is one line of valid JSON.
+func FuzzEnvelopeRoundTrip(f *testing.F) {
+	f.Add("decode", "k\xff", "json: \xed\xa0\x80", "Invalid", "orders", "shardId-0", "1", "", []byte("\xff"), int64(3), 1, int64(1772366400), int64(5))
+	f.Add("", "", "", "", "", "", "", "", []byte(nil), int64(0), 0, int64(0), int64(0))
+	f.Add("\ufffd", "\u2028\x00", "<&>", "\xc0\xaf", "s\x80", "\xf4\x90\x80\x80", "\ud7ff", "170\xfe", []byte("{}"), int64(-1), -2, int64(-62135596800), int64(999999999))
+	f.Fuzz(func(t *testing.T, stage, pk, errText, code, stream, shard, seq, ehk string, data []byte, sub int64, attempts int, secs, nanos int64) {
+		l := deadletter.Letter{
+			Record: kinesisio.Record{
+				Stream: stream, ShardID: shard, SequenceNumber: seq, SubSequenceNumber: sub,
+				PartitionKey: pk, ExplicitHashKey: ehk, Data: data,
+				ApproximateArrivalTimestamp: fuzzTime(secs, nanos),
+			},
+			Stage: stage, Error: errText, ErrorCode: code, Attempts: attempts,
+			FailedAt: fuzzTime(nanos, secs),
+		}
+		if len(l.Record.Data) == 0 {
+			l.Record.Data = nil // empty data reads back as nil
+		}
+		b, err := deadletter.Marshal(l)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		if !json.Valid(b) || strings.Contains(string(b), "\n") {
+			t.Fatalf("envelope %q is not one line of valid JSON", b)
+		}
+		got, err := deadletter.Unmarshal(b)
+		if err != nil {
+			t.Fatalf("Unmarshal(%s): %v", b, err)
+		}
+		if diff := cmp.Diff(l, got); diff != "" {
+			t.Fatalf("round trip of %s differs (-want +got):\n%s", b, diff)
+		}
+	})
+}
+
+// fuzzTime is a UTC time within the years 1 to 9999 made of two numbers,
+// or the zero time.
+func fuzzTime(secs, nanos int64) time.Time {
+	const first, span = -62135596800, 315537897600 // 0001-01-01 .. 9999-12-31, in Unix seconds
+	if secs == 0 {
+		return time.Time{}
+	}
+	s := secs % span
+	if s < 0 {
+		s += span
+	}
+	n := nanos % 1_000_000_000
+	if n < 0 {
+		n += 1_000_000_000
+	}
+	return time.Unix(first+s, n).UTC()
 }
 
 // TestLetterCrossesTheCoder: letters shuffled between stages on Prism

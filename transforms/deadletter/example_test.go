@@ -101,6 +101,6 @@ func ExampleToFiles() {
 	l, err := deadletter.Unmarshal(b)
 	fmt.Printf("%q %v\n", l.Record.Data, err)
 	// Output:
-	// {"v":1,"stage":"decode","error":"unexpected end of JSON input","attempts":0,"failedAt":"2026-03-01T12:00:00Z","source":{"stream":"orders","shardId":"shardId-000000000000","sequenceNumber":"42","subSequenceNumber":0,"partitionKey":"k1"},"data":"ew=="}
+	// {"v":2,"stage":"decode","error":"unexpected end of JSON input","attempts":0,"failedAt":"2026-03-01T12:00:00Z","source":{"stream":"orders","shardId":"shardId-000000000000","sequenceNumber":"42","subSequenceNumber":0,"partitionKey":"k1"},"data":"ew=="}
 	// "{" <nil>
 }

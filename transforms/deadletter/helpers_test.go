@@ -79,10 +79,25 @@ func generate(s beam.Scope, ls []deadletter.Letter) beam.PCollection {
 	return beam.ParDo(s, &genLettersFn{Letters: ls}, beam.Impulse(s))
 }
 
-type genRecordsFn struct{ Recs []kinesisio.Record }
+// genRecordsFn emits Recs. Beam serializes a DoFn as JSON, which turns
+// text that is not valid UTF-8 into U+FFFD: the partition keys travel as
+// bytes in Keys (newGenRecords).
+type genRecordsFn struct {
+	Recs []kinesisio.Record
+	Keys [][]byte
+}
+
+func newGenRecords(recs []kinesisio.Record) *genRecordsFn {
+	f := &genRecordsFn{Recs: recs}
+	for _, r := range recs {
+		f.Keys = append(f.Keys, []byte(r.PartitionKey))
+	}
+	return f
+}
 
 func (f *genRecordsFn) ProcessElement(_ []byte, emit func(kinesisio.Record)) {
-	for _, r := range f.Recs {
+	for i, r := range f.Recs {
+		r.PartitionKey = string(f.Keys[i])
 		emit(r)
 	}
 }

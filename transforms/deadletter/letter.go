@@ -63,8 +63,8 @@ type Letter struct {
 	// kinesisio.ErrCode constant or Kinesis's error code for StageWrite,
 	// a decode.ErrCode constant for StageDecode. It may be empty.
 	ErrorCode string
-	// Attempts is how many times the stage tried (for StageWrite, the
-	// records sent; 0 when refused before sending).
+	// Attempts is how many times the stage tried (for StageWrite, how
+	// many times the record was sent; 0 when refused before sending).
 	Attempts int
 	// FailedAt is when the letter was made, on the worker's clock (UTC).
 	FailedAt time.Time

@@ -3,11 +3,10 @@ package deadletter
 import (
 	"context"
 	"fmt"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/kinesisio/beam-kinesis/internal/partitionkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 )
 
@@ -15,16 +14,13 @@ func init() {
 	register.DoFn2x2[context.Context, Letter, kinesisio.Record, error](&toRecordFn{})
 }
 
-// maxPartitionKeyChars is Kinesis's limit, in UTF-16 code units (the
-// stricter reading that kinesisio.Write uses too).
-const maxPartitionKeyChars = 256
-
 // ToStream writes letters, a PCollection of Letter, to the Kinesis data
 // stream named stream with kinesisio.Write and the given options. Each
 // letter becomes one record whose Data is its envelope (Marshal) and whose
 // partition key is its source record's, so that the letters of one key
-// stay together; a letter whose key Kinesis would refuse (empty, as for
-// records refused for their key, or too long) gets
+// stay together; a letter whose key Kinesis would refuse (empty, longer
+// than 256 characters or not valid UTF-8, as for records Write refused
+// for their key: kinesisio.ErrCodeInvalidPartitionKey) gets
 // kinesisio.RandomPartitionKey instead.
 //
 // An envelope is larger than its source record: base64 makes the data
@@ -70,20 +66,9 @@ func (fn *toRecordFn) ProcessElement(ctx context.Context, l Letter) (kinesisio.R
 		return kinesisio.Record{}, fmt.Errorf("deadletter: letter of %s/%s: %w", l.Record.ShardID, l.Record.SequenceNumber, err)
 	}
 	key := l.Record.PartitionKey
-	if !validKey(key) {
+	if partitionkey.Check(key) != "" {
 		key = kinesisio.RandomPartitionKey(nil)
 	}
 	streamLetters.Inc(ctx, 1)
 	return kinesisio.Record{PartitionKey: key, Data: data}, nil
-}
-
-func validKey(k string) bool {
-	if k == "" || len(k) > 4*maxPartitionKeyChars || !utf8.ValidString(k) {
-		return false
-	}
-	n := 0
-	for _, r := range k {
-		n += utf16.RuneLen(r)
-	}
-	return n <= maxPartitionKeyChars
 }

@@ -177,9 +177,12 @@ func TestWiring(t *testing.T) {
 	}
 	big := fmt.Sprintf(`{"id":5,"pad":"%s"}`, strings.Repeat("x", 1500))
 	recs = append(recs, src(5, big)) // decodes, fails Write (over 1,000 bytes)
+	badKey := src(6, `{"id":6}`)
+	badKey.PartitionKey = "key-6\xff\xc3" // decodes, fails Write (InvalidPartitionKey)
+	recs = append(recs, badKey)
 
 	p, s := beam.NewPipelineWithRoot()
-	in := beam.ParDo(s, &genRecordsFn{Recs: recs}, beam.Impulse(s))
+	in := beam.ParDo(s, newGenRecords(recs), beam.Impulse(s))
 	// The pipeline writes the records that decoded, as they are.
 	dec := decode.With(s, in, validRecord)
 	res := kinesisio.Write(s, out, dec.Values, writeOpts(e.Endpoint,
@@ -193,7 +196,8 @@ func TestWiring(t *testing.T) {
 	run(t, p)
 
 	ignoreTime := cmpopts.IgnoreFields(deadletter.Letter{}, "FailedAt")
-	// The dead-letter stream: the three decode failures.
+	// The dead-letter stream: the three decode failures and the record
+	// Write refused for its key, which comes back byte for byte.
 	var inStream []deadletter.Letter
 	for _, r := range readStream(t, e.Endpoint, dl) {
 		l, err := deadletter.Unmarshal(r.Data)
@@ -210,6 +214,7 @@ func TestWiring(t *testing.T) {
 		{Record: recs[2], Stage: deadletter.StageDecode, ErrorCode: decode.ErrCodeInvalid, Error: "json: unexpected end of JSON input"},
 		{Record: recs[3], Stage: deadletter.StageDecode, ErrorCode: decode.ErrCodeInvalid, Error: "empty payload"},
 		{Record: recs[4], Stage: deadletter.StageDecode, ErrorCode: decode.ErrCodeInvalid, Error: "json: invalid character 'o' in literal null (expecting 'u')"},
+		{Record: recs[6], Stage: deadletter.StageWrite, ErrorCode: kinesisio.ErrCodeInvalidPartitionKey, Error: "partition key is not valid UTF-8"},
 	}
 	if diff := cmp.Diff(wantStream, inStream, ignoreTime, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("dead-letter stream (-want +got):\n%s", diff)

@@ -34,6 +34,9 @@ const MetricsNamespace = "transforms/decode"
 const (
 	// ErrCodeEmptyPayload: the record's data is empty (JSON only).
 	ErrCodeEmptyPayload = "EmptyPayload"
+	// ErrCodeNullPayload: the record's data is the JSON value null,
+	// which decodes to no value (JSON only).
+	ErrCodeNullPayload = "NullPayload"
 	// ErrCodeInvalid: the payload did not decode; Error says why.
 	ErrCodeInvalid = "Invalid"
 	// ErrCodePanic: the decode function panicked; Error holds the panic's
@@ -125,10 +128,11 @@ func checkRecords(records beam.PCollection) error {
 // JSON decodes the Data of each record of records (a PCollection of
 // kinesisio.Record) with encoding/json into a new value of type t, and
 // returns the values (a PCollection of t) and the failures. A record
-// fails if its data is empty (ErrCodeEmptyPayload) or is not exactly one
-// JSON value that decodes into t (ErrCodeInvalid; whitespace around the
-// value is allowed, anything else after it is not). JSON null is a value:
-// it decodes to t's zero value, as encoding/json does.
+// fails if its data is empty (ErrCodeEmptyPayload), is the JSON value
+// null (ErrCodeNullPayload: it decodes to no value; encoding/json would
+// leave t's zero value), or is not exactly one JSON value that decodes
+// into t (ErrCodeInvalid). Whitespace around the value is allowed,
+// anything else after it is not.
 //
 // A named t must be registered with beam.RegisterType in an init()
 // function, as every type that crosses workers must; JSON checks it.
@@ -205,7 +209,15 @@ type jsonFn struct {
 	DisallowUnknownFields bool             `json:"disallowUnknownFields"`
 }
 
-var errEmpty = errors.New("empty payload")
+var (
+	errEmpty = errors.New("empty payload")
+	errNull  = errors.New("JSON null payload: it decodes to no value")
+)
+
+// jsonSpace is the whitespace JSON allows around a value.
+const jsonSpace = " \t\r\n"
+
+var jsonNull = []byte("null")
 
 func (fn *jsonFn) ProcessElement(ctx context.Context, r kinesisio.Record, emit func(beam.X), fail func(deadletter.Letter)) {
 	v, code, err := fn.decode(r.Data)
@@ -221,6 +233,10 @@ func (fn *jsonFn) ProcessElement(ctx context.Context, r kinesisio.Record, emit f
 func (fn *jsonFn) decode(data []byte) (any, string, error) {
 	if len(data) == 0 {
 		return nil, ErrCodeEmptyPayload, errEmpty
+	}
+	if bytes.Equal(bytes.Trim(data, jsonSpace), jsonNull) {
+		// encoding/json leaves the value as it is: no value was sent.
+		return nil, ErrCodeNullPayload, errNull
 	}
 	p := reflect.New(fn.Type.T)
 	if !fn.DisallowUnknownFields {

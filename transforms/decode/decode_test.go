@@ -231,13 +231,13 @@ func TestJSON(t *testing.T) {
 		0: {ID: "a", Qty: 1},
 		1: {ID: "b", Qty: 2},
 		2: {ID: "c"}, // unknown fields are ignored by default
-		3: {},        // JSON null decodes to the zero value
+		3: {},        // an empty object is a value: the zero value
 	}
 	recs := []kinesisio.Record{
 		record(0, `{"id":"a","qty":1}`),
 		record(1, " \n{\"qty\": 2, \"id\": \"b\"}\n "),
 		record(2, `{"id":"c","colour":"red"}`),
-		record(3, `null`),
+		record(3, `{}`),
 		record(4, ``),
 		record(5, `{"id":`),
 		record(6, `{"id":"d"} {"id":"e"}`),
@@ -245,8 +245,12 @@ func TestJSON(t *testing.T) {
 		record(8, `{"qty":"many"}`),
 		record(9, `[1,2]`),
 		record(10, "\xff\xfe"),
+		record(11, `null`),
+		record(12, " \tnull\r\n"),
 	}
 	want := []wantFailure{
+		{recs[11], decode.ErrCodeNullPayload, "JSON null"},
+		{recs[12], decode.ErrCodeNullPayload, "JSON null"},
 		{recs[4], decode.ErrCodeEmptyPayload, "empty payload"},
 		{recs[5], decode.ErrCodeInvalid, "unexpected end of JSON input"},
 		{recs[6], decode.ErrCodeInvalid, "after top-level value"},
@@ -289,6 +293,7 @@ func TestJSONDisallowUnknownFields(t *testing.T) {
 		record(2, `{"id":"d"} {"id":"e"}`),
 		record(3, `{"id":"f"}  `),
 		record(4, `{"id":"g"}]`),
+		record(5, ` null `),
 	}
 	p, s := beam.NewPipelineWithRoot()
 	res := decode.JSON(s, windowed(s, recs), reflect.TypeOf(order{}), decode.DisallowUnknownFields(), decode.WithStage("orders-v2"))
@@ -309,6 +314,7 @@ func TestJSONDisallowUnknownFields(t *testing.T) {
 		{recs[1], decode.ErrCodeInvalid, `unknown field "colour"`},
 		{recs[2], decode.ErrCodeInvalid, "data after the top-level value"},
 		{recs[4], decode.ErrCodeInvalid, "data after the top-level value"},
+		{recs[5], decode.ErrCodeNullPayload, "JSON null"},
 	})
 }
 

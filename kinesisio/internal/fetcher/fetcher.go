@@ -21,7 +21,8 @@ type API interface {
 	SubscribeToShard(context.Context, *kinesis.SubscribeToShardInput, ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error)
 }
 
-// Fetcher runs the GetRecords loop of one shard in its own goroutine.
+// Fetcher reads one shard in its own goroutine: a GetRecords loop, or
+// SubscribeToShard subscriptions one at a time (enhanced fan-out).
 type Fetcher struct {
 	cfg Config
 	api API

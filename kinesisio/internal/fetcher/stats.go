@@ -5,7 +5,7 @@ import "sync/atomic"
 // Stats counts what a fetcher did. Fields only grow, except
 // MillisBehindLatest, the last value reported.
 type Stats struct {
-	Calls              int64 // GetRecords calls sent
+	Calls              int64 // GetRecords (or SubscribeToShard) calls sent
 	Throttled          int64 // calls refused for throughput or rate
 	Retried            int64 // other transient failures retried
 	Renewals           int64 // iterators renewed after expiring

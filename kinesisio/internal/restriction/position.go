@@ -5,6 +5,7 @@ package restriction
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
@@ -34,7 +35,7 @@ const (
 // Sub. AfterSequence is after the whole Kinesis record Seq; its Sub is
 // the sub-sequence number of that record's last user record (0 for a
 // plain record), kept so that a checkpoint store can name the last user
-// record done (CommittedSub).
+// record done (Committed).
 type Position struct {
 	Kind   Kind
 	Seq    string // AtSequence, AfterSequence
@@ -48,9 +49,14 @@ func After(seq string) Position { return Position{Kind: AfterSequence, Seq: seq}
 
 // AfterUserRecord is the position just after the user record (seq, sub):
 // the next user record of the same aggregate, or the next Kinesis record
-// when the aggregate holds no more (which only a fetch tells).
-func AfterUserRecord(seq string, sub int64) Position {
-	return Position{Kind: AtSequence, Seq: seq, Sub: sub + 1}
+// when the aggregate holds no more (which only a fetch tells). It refuses
+// a sub-sequence number below 0 (no user record has one) and
+// math.MaxInt64 (no user record follows it), naming sub.
+func AfterUserRecord(seq string, sub int64) (Position, error) {
+	if sub < 0 || sub == math.MaxInt64 {
+		return Position{}, fmt.Errorf("invalid sub-sequence number %d: want 0 to %d", sub, int64(math.MaxInt64-1))
+	}
+	return Position{Kind: AtSequence, Seq: seq, Sub: sub + 1}, nil
 }
 
 // Claim is the position of one user record that a reader claims: its

@@ -2,6 +2,8 @@ package restriction
 
 import (
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +18,7 @@ var samples = []Restriction{
 	{ShardID: "s", Start: Position{Kind: AtSequence, Seq: "49590338271490256608559692538361571095921575989136588898"}},
 	{ShardID: "s", Start: After("1" + strings.Repeat("0", 128)), End: "2" + strings.Repeat("0", 128), Bounded: true},
 	{ShardID: "s", Start: Position{Kind: TrimHorizon}, Bounded: true, Empty: true},
-	{ShardID: "s", Start: AfterUserRecord("123", 4), End: "456", EndSub: 7, Bounded: true},
+	{ShardID: "s", Start: mustAfterUserRecord("123", 4), End: "456", EndSub: 7, Bounded: true},
 	{ShardID: "s", Start: Position{Kind: AfterSequence, Seq: "123", Sub: 9}},
 }
 
@@ -57,7 +59,7 @@ func TestClaimsInsideAggregates(t *testing.T) {
 			t.Fatalf("TryClaim(%v): %v", c, tr.GetError())
 		}
 	}
-	if got, want := tr.Resume(), AfterUserRecord("20", 1); got != want {
+	if got, want := tr.Resume(), mustAfterUserRecord("20", 1); got != want {
 		t.Fatalf("Resume = %v, want %v", got, want)
 	}
 	p, r, _ := tr.TrySplit(0)
@@ -340,4 +342,32 @@ func TestTrackerClose(t *testing.T) {
 	if _, r, _ := tr.TrySplit(0); r == nil || r.(Restriction).Start != samples[0].Start || !r.(Restriction).Closing {
 		t.Errorf("residual of a tracker closed before claiming = %v", r)
 	}
+}
+
+// TestAfterUserRecordRange: a user record's sub-sequence number is 0 or
+// more, and only one below math.MaxInt64 has a next user record; the
+// error names the number given, not sub+1 (which was read as
+// AtSequence(seq) for -1 and overflowed for math.MaxInt64).
+func TestAfterUserRecordRange(t *testing.T) {
+	for _, sub := range []int64{-1, -2, math.MinInt64, math.MaxInt64} {
+		p, err := AfterUserRecord("12", sub)
+		if want := strconv.FormatInt(sub, 10); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("AfterUserRecord(12, %d) = %v, %v: want an error naming %s", sub, p, err, want)
+		}
+	}
+	for _, sub := range []int64{0, math.MaxInt64 - 1} {
+		p, err := AfterUserRecord("12", sub)
+		if want := (Position{Kind: AtSequence, Seq: "12", Sub: sub + 1}); err != nil || p != want {
+			t.Errorf("AfterUserRecord(12, %d) = %v, %v; want %v", sub, p, err, want)
+		}
+	}
+}
+
+// mustAfterUserRecord is AfterUserRecord of a valid user record.
+func mustAfterUserRecord(seq string, sub int64) Position {
+	p, err := AfterUserRecord(seq, sub)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }

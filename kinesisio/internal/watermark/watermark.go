@@ -2,9 +2,9 @@
 //
 // Each shard restriction has an Estimator whose state is the shard's own
 // watermark in Unix milliseconds: the latest event time it emitted, or, on
-// evidence that the shard is caught up (an empty GetRecords response with
-// MillisBehindLatest == 0), the time of that call less a small skew. It
-// never moves on failed calls (apache/beam#20969).
+// evidence that the shard is caught up (an empty GetRecords response, or
+// fan-out event, with MillisBehindLatest == 0), the time of that call less
+// a small skew. It never moves on failed calls (apache/beam#20969).
 //
 // Prism v2.77 keeps the watermark of the last committed bundle for a stage
 // instead of the minimum across restrictions, so a shard at the tip can
