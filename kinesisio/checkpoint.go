@@ -119,17 +119,17 @@ func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, 
 func kinesischeckpoints(spec checkpoint.Spec, app string) string {
 	f := "go run github.com/kinesisio/beam-kinesis/cmd/kinesischeckpoints "
 	if spec.Kind == checkpoint.Dir {
-		f += "-dir " + spec.Path
+		f += "--dir " + spec.Path
 	} else {
-		f += "-table " + spec.Table
+		f += "--table " + spec.Table
 		if spec.Conn.Region != "" {
-			f += " -region " + spec.Conn.Region
+			f += " --table_region " + spec.Conn.Region
 		}
 		if spec.Conn.Endpoint != "" {
-			f += " -endpoint " + spec.Conn.Endpoint
+			f += " --table_endpoint " + spec.Conn.Endpoint
 		}
 	}
-	return f + " -app " + app
+	return f + " --app " + app
 }
 
 // retryStore runs op until it succeeds, fails for good (a held lease, a
