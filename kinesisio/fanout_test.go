@@ -39,6 +39,10 @@ func fastSubscribes(t *testing.T) {
 // mid-stream every 700 ms: every record once, in order per shard.
 func TestFanOutRenewalsAndFaultsLoseNothing(t *testing.T) {
 	fastSubscribes(t)
+	// No end checks: a shard starved by the faults for 5 s on a loaded
+	// machine would make one (a GetRecords call), which is not what this
+	// test is about.
+	t.Cleanup(kinesisio.SetEndCheckInterval(time.Hour))
 	e := newFakeEnv(t, 4, fanOutServer(1500*time.Millisecond, fakekinesis.WithResubscribeInterval(0))...)
 	e.srv.Inject(fakekinesis.Fault{Op: "SubscribeToShard", Kind: fakekinesis.ResourceInUse, Every: 2, For: time.Minute})
 	const batches, perBatch = 60, 20
@@ -86,6 +90,8 @@ func TestFanOutRenewalsAndFaultsLoseNothing(t *testing.T) {
 // an exact windowed count (nothing late).
 func TestFanOutSplitAndMergeWhileSubscribed(t *testing.T) {
 	fastSubscribes(t)
+	// The ChildShards path alone: no end check by GetRecords.
+	t.Cleanup(kinesisio.SetEndCheckInterval(time.Hour))
 	e := newFakeEnv(t, 2, fanOutServer(3*time.Second)...)
 	res := reshardCaseOn(t, e, 200*time.Millisecond, 50, 10, func(e *env) map[int]func() {
 		return map[int]func(){12: func() { e.split(t) }, 30: func() { e.merge(t) }}
