@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
@@ -75,15 +74,15 @@ func (s readSpec) commitConfig(stream string) commit.Config {
 // at once.
 func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, run *readstate.Run, runID, stream string) ([]checkpoint.Checkpoint, error) {
 	c := s.Checkpoints
-	host, _ := os.Hostname()
+	self := procid.Self()
 	want := checkpoint.Lease{
 		App:        c.App,
 		Stream:     stream,
 		Owner:      runID,
-		Job:        fmt.Sprintf("host %s, pid %d, stream %s", host, os.Getpid(), stream),
+		Job:        fmt.Sprintf("%v, stream %s", self, stream),
 		StaleAfter: c.LeaseTimeout,
 		AfterSink:  c.AfterSink,
-		Procs:      []checkpoint.Proc{{ID: procid.Self()}},
+		Procs:      []checkpoint.Proc{{ID: self}},
 	}
 	var lease checkpoint.Lease
 	err := s.retryStore(ctx, "taking the lease of application "+c.App+" for stream "+stream, func(ctx context.Context) (err error) {

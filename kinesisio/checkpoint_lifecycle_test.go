@@ -28,13 +28,7 @@ import (
 func TestCheckpointsGracefulStop(t *testing.T) {
 	const stops = 3
 	ctx := context.Background()
-	e := newEnv(t, emulators.Kinesalite, 2)
-	dir, outDir := t.TempDir(), t.TempDir()
-	store, err := checkpoint.NewDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir}
+	e, store, cfg, outDir := newChildJobEnv(t)
 	prod := startCrashProducer(t, e)
 	defer prod.halt()
 	var runs []*crashRun
@@ -49,7 +43,7 @@ func TestCheckpointsGracefulStop(t *testing.T) {
 		}
 		time.Sleep(1500 * time.Millisecond)
 		asked := time.Now()
-		if err := kinesisio.RequestStop(ctx, crashApp, kinesisio.LocalDirectory(dir)); err != nil {
+		if err := kinesisio.RequestStop(ctx, crashApp, kinesisio.LocalDirectory(cfg.Dir)); err != nil {
 			t.Fatalf("run %d: RequestStop: %v", k, err)
 		}
 		run.killed = asked
@@ -112,13 +106,8 @@ func TestCheckpointsGracefulStop(t *testing.T) {
 // not refused, and its first record comes within seconds of the kill.
 func TestCheckpointsTakeoverOfKilledJob(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, emulators.Kinesalite, 2)
-	dir, outDir := t.TempDir(), t.TempDir()
-	store, err := checkpoint.NewDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir, LeaseTimeout: 10 * time.Second}
+	e, store, cfg, outDir := newChildJobEnv(t)
+	cfg.LeaseTimeout = 10 * time.Second
 	prod := startCrashProducer(t, e)
 	defer prod.halt()
 	c, first := startCrashRun(t, cfg, outDir, 1, true)
@@ -287,4 +276,19 @@ func TestCheckpointsTwoStreamsOneName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newChildJobEnv returns a 2-shard kinesalite stream, a checkpoint
+// directory (opened as a store) and the config of a crash-test child job
+// reading the stream through a detached proxy with that directory, and a
+// folder for the children's output.
+func newChildJobEnv(t *testing.T) (*env, checkpoint.Store, crashConfig, string) {
+	t.Helper()
+	e := newEnv(t, emulators.Kinesalite, 2)
+	dir := t.TempDir()
+	store, err := checkpoint.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, store, crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir}, t.TempDir()
 }

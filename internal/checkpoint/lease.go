@@ -43,10 +43,6 @@ const (
 	acquireDead                        // its processes are provably dead: epoch + 1
 )
 
-// processDead reports a process that provably no longer runs; tests
-// replace it.
-var processDead = procid.Dead
-
 // ProvablyDead reports whether every process of l's holder that
 // heartbeated within StaleAfter of now is provably dead, judged from this
 // process (procid.Dead: same machine, boot and pid namespace, process
@@ -59,7 +55,7 @@ func (l Lease) ProvablyDead(now time.Time) (bool, string) {
 		if now.Sub(p.Heartbeat) >= l.StaleAfter {
 			continue
 		}
-		dead, why := processDead(p.ID)
+		dead, why := procid.Dead(p.ID)
 		if !dead {
 			return false, ""
 		}

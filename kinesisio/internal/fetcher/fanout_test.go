@@ -21,22 +21,9 @@ import (
 // server) and its buffer stays within the bound plus one event; a slow
 // consumer then gets every record once, in order.
 func TestFanOutBufferIsBoundedUnderASlowConsumer(t *testing.T) {
-	srv, err := fakekinesis.NewServer(fakekinesis.WithSubscriptionHeartbeat(100 * time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c := kinesistest.NewClient(srv.Endpoint())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	arn, err := kinesistest.CreateStream(ctx, c, "slow", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("slow")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c, consumerARN := newConsumerStream(ctx, t, "slow", fakekinesis.WithSubscriptionHeartbeat(100*time.Millisecond))
 	const n, size = 240, 50 << 10 // 12 MiB
 	var data [][]byte
 	for i := range n {
@@ -56,7 +43,7 @@ func TestFanOutBufferIsBoundedUnderASlowConsumer(t *testing.T) {
 	const bound = 1 << 20
 	f := Start(Config{
 		Stream: awsclient.Stream{Name: "slow"}, ShardID: "shardId-000000000000", Start: restriction.Position{Kind: restriction.TrimHorizon},
-		ConsumerARN: aws.ToString(reg.Consumer.ConsumerARN), MaxBufferedBytes: bound,
+		ConsumerARN: consumerARN, MaxBufferedBytes: bound,
 	}, c, nil)
 	defer f.Close()
 	// One event is at most 1 MiB on the in-process server (Kinesis sends
@@ -132,22 +119,9 @@ func TestFanOutBufferIsBoundedUnderASlowConsumer(t *testing.T) {
 // record once and in order. The fetcher of an open child that went idle
 // does not end, and checks at most once per EndCheckInterval.
 func TestFanOutConfirmsShardEndWithoutChildShards(t *testing.T) {
-	srv, err := fakekinesis.NewServer(fakekinesis.WithSubscriptionHeartbeat(50*time.Millisecond), fakekinesis.WithoutSubscriptionShardEnd())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c := kinesistest.NewClient(srv.Endpoint())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	arn, err := kinesistest.CreateStream(ctx, c, "split", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("c")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, consumerARN := newConsumerStream(ctx, t, "split", fakekinesis.WithSubscriptionHeartbeat(50*time.Millisecond), fakekinesis.WithoutSubscriptionShardEnd())
 	const parent = "shardId-000000000000"
 	put := func(shard, prefix string, n int) {
 		t.Helper()
@@ -163,7 +137,7 @@ func TestFanOutConfirmsShardEndWithoutChildShards(t *testing.T) {
 	start := func(shard string) *Fetcher {
 		return Start(Config{
 			Stream: awsclient.Stream{Name: "split"}, ShardID: shard, Start: restriction.Position{Kind: restriction.TrimHorizon},
-			ConsumerARN: aws.ToString(reg.Consumer.ConsumerARN), EndCheckInterval: interval,
+			ConsumerARN: consumerARN, EndCheckInterval: interval,
 		}, c, nil)
 	}
 	// drain consumes f's records until the shard's end or d, whichever
@@ -233,4 +207,26 @@ func TestFanOutConfirmsShardEndWithoutChildShards(t *testing.T) {
 		t.Errorf("%d GetRecords calls on a quiet open shard in %v, at most %d allowed", calls, elapsed, limit)
 	}
 	t.Logf("parent ended by a GetRecords check; open child: %d GetRecords and %d GetShardIterator calls in %v", calls, srv.CallsByShard("GetShardIterator", child), elapsed)
+}
+
+// newConsumerStream starts an in-process server with opts (closed when
+// the test ends), creates the one-shard stream name on it and registers a
+// consumer of it, whose ARN it returns with the server and a client.
+func newConsumerStream(ctx context.Context, t *testing.T, name string, opts ...fakekinesis.Option) (*fakekinesis.Server, *kinesis.Client, string) {
+	t.Helper()
+	srv, err := fakekinesis.NewServer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c := kinesistest.NewClient(srv.Endpoint())
+	arn, err := kinesistest.CreateStream(ctx, c, name, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, aws.ToString(reg.Consumer.ConsumerARN)
 }
