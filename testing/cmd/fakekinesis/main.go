@@ -3,9 +3,9 @@
 //
 // Usage:
 //
-//	fakekinesis [-addr 127.0.0.1:4568] [-quotas] [-region us-east-1]
-//	    [-account 000000000000] [-iterator-ttl 5m] [-shard-limit 500]
-//	    [-subscription 5m]
+//	fakekinesis [--addr 127.0.0.1:4568] [--quotas] [--region us-east-1]
+//	    [--account 000000000000] [--iterator_ttl 5m] [--shard_limit 500]
+//	    [--subscription 5m]
 //
 // It prints the endpoint on standard output once it listens.
 package main
@@ -26,8 +26,8 @@ func main() {
 	quotas := flag.Bool("quotas", false, "enforce per-shard throughput limits")
 	region := flag.String("region", "us-east-1", "region used in ARNs")
 	account := flag.String("account", "000000000000", "account ID used in ARNs")
-	ttl := flag.Duration("iterator-ttl", 5*time.Minute, "shard iterator lifetime")
-	shards := flag.Int("shard-limit", 500, "open-shard limit of the account")
+	ttl := flag.Duration("iterator_ttl", 5*time.Minute, "shard iterator lifetime")
+	shards := flag.Int("shard_limit", 500, "open-shard limit of the account")
 	sub := flag.Duration("subscription", 5*time.Minute, "SubscribeToShard lifetime")
 	flag.Parse()
 
