@@ -17,6 +17,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/wire"
 )
 
 // Enhanced fan-out limits and defaults.
@@ -229,7 +230,7 @@ func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restr
 			f.stats.mbl.Store(*m)
 		}
 		var fetched int64
-		b.Records, b.bytes, fetched = f.expand(e.Value.Records, f.cfg.Start)
+		b.Records, b.bytes, fetched = f.expand(wire.FromSDK(nil, e.Value.Records), f.cfg.Start)
 		if n := len(e.Value.Records); n > 0 {
 			pos = restriction.After(aws.ToString(e.Value.Records[n-1].SequenceNumber))
 		}
@@ -299,7 +300,7 @@ func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
 	callStart := time.Now()
 	f.stats.calls.Add(1)
 	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
-	out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(c.iter), Limit: aws.Int32(f.cfg.RecordsPerCall)})
+	out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(c.iter), Limit: aws.Int32(f.cfg.RecordsPerCall)}, f.decodeOption()...)
 	cancel()
 	c.iter = ""
 	if err != nil {
@@ -307,10 +308,11 @@ func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
 		return nil
 	}
 	c.failures = 0
+	records := f.dec.Records(out)
 	if out.NextShardIterator != nil {
 		// Open, or closed with records the subscription has not sent
 		// yet: those come through the subscription.
-		if len(out.Records) == 0 {
+		if len(records) == 0 {
 			c.iter = *out.NextShardIterator
 		}
 		return nil
@@ -318,13 +320,13 @@ func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
 	f.stats.endsConfirmed.Add(1)
 	log.Infof(f.ctx, "kinesisio: shard %s of stream %s ended (GetRecords at %v returned no next iterator; the subscription did not say so)", f.cfg.ShardID, f.cfg.Stream, pos)
 	b := &Batch{
-		Fetched:            len(out.Records),
+		Fetched:            len(records),
 		CallStart:          callStart,
 		MillisBehindLatest: -1,
 		ShardEnd:           true,
 		ChildShards:        out.ChildShards,
 	}
-	b.Records, b.bytes, _ = f.expand(out.Records, f.cfg.Start)
+	b.Records, b.bytes, _ = f.expand(records, f.cfg.Start)
 	return b
 }
 

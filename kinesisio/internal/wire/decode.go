@@ -511,9 +511,11 @@ func (p *parser) str(s *str) bool {
 			s.start, s.end, s.escaped, s.present = start, p.i, escaped, true
 			p.i++
 			if escaped {
-				if err := json.Unmarshal(p.b[start-1:p.i], &s.val); err != nil {
+				v, ok := unquote(p.b[start-1 : p.i])
+				if !ok {
 					return false
 				}
+				s.val = v
 			}
 			return true
 		case c < 0x20:
@@ -544,6 +546,16 @@ func (p *parser) str(s *str) bool {
 		}
 	}
 	return false
+}
+
+// unquote is a quoted JSON string's value (in a function of its own so
+// that only escaped strings cost an allocation).
+func unquote(tok []byte) (string, bool) {
+	var v string
+	if err := json.Unmarshal(tok, &v); err != nil {
+		return "", false
+	}
+	return v, true
 }
 
 func isHex(c byte) bool {
