@@ -54,8 +54,14 @@ func (noInitialResponse) HasInitialEventMessage() bool { return false }
 // decoder keeps per-stream state, so two subscriptions decoding at once
 // through it race (smithy-go v1.28.9, found by the race detector with 4
 // shards).
+// The events' JSON payloads are decoded by package wire (see
+// decodeResponses).
 func withoutInitialResponse(o *kinesis.Options) {
-	o.Protocol = noInitialResponse{awsjson.New11(schemas.Kinesis_20131202)}
+	var p smithyhttp.ClientProtocol = noInitialResponse{awsjson.New11(schemas.Kinesis_20131202)}
+	if decodeResponses {
+		p = wire.Events(p)
+	}
+	o.Protocol = p
 }
 
 // subscription is what one SubscribeToShard stream ended with.
@@ -230,7 +236,8 @@ func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restr
 			f.stats.mbl.Store(*m)
 		}
 		var fetched int64
-		b.Records, b.bytes, fetched = f.expand(wire.FromSDK(nil, e.Value.Records), f.cfg.Start)
+		f.evRecs = wire.FromSDK(f.evRecs, e.Value.Records)
+		b.Records, b.bytes, fetched = f.expand(f.evRecs, f.cfg.Start)
 		if n := len(e.Value.Records); n > 0 {
 			pos = restriction.After(aws.ToString(e.Value.Records[n-1].SequenceNumber))
 		}

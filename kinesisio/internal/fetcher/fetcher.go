@@ -55,11 +55,12 @@ type Fetcher struct {
 	// body buffer is reused from call to call.
 	dec    *wire.Decoder
 	decOpt []func(*kinesis.Options)
+	evRecs []wire.Record // the records of the last SubscribeToShard event, reused
 }
 
-// decodeResponses routes GetRecords responses through package wire's
-// decoder; off, the SDK's deserializer decodes them (for benchmarks
-// comparing the two).
+// decodeResponses routes GetRecords responses and SubscribeToShard event
+// payloads through package wire's decoders; off, the SDK's deserializers
+// decode them (for benchmarks comparing the two).
 var decodeResponses = true
 
 // decodeOption is the per-call option of a GetRecords call.

@@ -38,7 +38,17 @@ type Record struct {
 	Data           []byte
 	Arrival        time.Time
 	EncryptionType types.EncryptionType
+
+	has uint8 // which of the members were present (hasSeq, hasKey, hasArrival)
 }
+
+// Presence bits of Record.has: the SDK's pointers are nil for absent
+// members, and ToSDK gives them back as the SDK would.
+const (
+	hasSeq = 1 << iota
+	hasKey
+	hasArrival
+)
 
 // FromSDK converts the SDK's records into dst (reused, truncated first).
 func FromSDK(dst []Record, in []types.Record) []Record {
@@ -47,18 +57,55 @@ func FromSDK(dst []Record, in []types.Record) []Record {
 		var rec Record
 		if r.SequenceNumber != nil {
 			rec.SequenceNumber = *r.SequenceNumber
+			rec.has |= hasSeq
 		}
 		if r.PartitionKey != nil {
 			rec.PartitionKey = *r.PartitionKey
+			rec.has |= hasKey
 		}
 		if r.ApproximateArrivalTimestamp != nil {
 			rec.Arrival = *r.ApproximateArrivalTimestamp
+			rec.has |= hasArrival
 		}
 		rec.Data = r.Data
 		rec.EncryptionType = r.EncryptionType
 		dst = append(dst, rec)
 	}
 	return dst
+}
+
+// ToSDK converts records to the SDK's type with a handful of allocations
+// in all (slabs for the strings and times the pointers point into), not
+// a few per record. Data is shared, not copied.
+func ToSDK(in []Record) []types.Record {
+	if in == nil {
+		return nil
+	}
+	out := make([]types.Record, len(in))
+	strs := make([]string, 0, 2*len(in))
+	var times []time.Time
+	for i := range in {
+		r := &in[i]
+		o := &out[i]
+		o.Data = r.Data
+		o.EncryptionType = r.EncryptionType
+		if r.has&hasSeq != 0 {
+			strs = append(strs, r.SequenceNumber)
+			o.SequenceNumber = &strs[len(strs)-1]
+		}
+		if r.has&hasKey != 0 {
+			strs = append(strs, r.PartitionKey)
+			o.PartitionKey = &strs[len(strs)-1]
+		}
+		if r.has&hasArrival != 0 {
+			if times == nil {
+				times = make([]time.Time, 0, len(in)-i)
+			}
+			times = append(times, r.Arrival)
+			o.ApproximateArrivalTimestamp = &times[len(times)-1]
+		}
+	}
+	return out
 }
 
 // Response is a decoded GetRecords response body (or SubscribeToShard
@@ -278,12 +325,15 @@ func (p *parser) materialize(res Response, dst []Record, next, cont str) (Respon
 		}
 		if r.seq.present {
 			rec.SequenceNumber = cut(&r.seq)
+			rec.has |= hasSeq
 		}
 		if r.key.present {
 			rec.PartitionKey = cut(&r.key)
+			rec.has |= hasKey
 		}
 		if r.hasArrival {
 			rec.Arrival = r.arrival
+			rec.has |= hasArrival
 		}
 		if r.enc.present {
 			rec.EncryptionType = types.EncryptionType(p.text(r.enc))

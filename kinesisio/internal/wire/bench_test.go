@@ -1,0 +1,104 @@
+package wire
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+)
+
+// The decode benchmarks run on the same 1,000-record bodies; each reports
+// ns/record (and B/record), so that their ratios read off one run:
+//
+//	go test -run '^$' -bench 'Decode' -benchmem ./kinesisio/internal/wire/
+//
+// SDK is the SDK's deserializer (awsJson1_1 protocol) on the body; Wire is
+// this package's decoder; WireBehindProtocol is the decoder as the client
+// calls it (the wrapped protocol, body read into the reused buffer);
+// Base64 is base64.StdEncoding.Decode of the records' data alone, the
+// floor of any decoder.
+var benchSizes = []int{100, 10 << 10}
+
+func perRecord(b *testing.B, n int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+}
+
+func BenchmarkDecodeSDK(b *testing.B) {
+	for _, size := range benchSizes {
+		body := body(1000, size)
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out := &kinesis.GetRecordsOutput{}
+				if err := sdkProtocol.DeserializeResponse(context.Background(), getRecords, kinesis.TypeRegistry, response(body), out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perRecord(b, 1000)
+		})
+	}
+}
+
+func BenchmarkDecodeWire(b *testing.B) {
+	for _, size := range benchSizes {
+		body := body(1000, size)
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			d := NewDecoder()
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := d.Decode(body); !ok {
+					b.Fatal("refused")
+				}
+			}
+			perRecord(b, 1000)
+		})
+	}
+}
+
+func BenchmarkDecodeWireBehindProtocol(b *testing.B) {
+	for _, size := range benchSizes {
+		body := body(1000, size)
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			d := NewDecoder()
+			o := &kinesis.Options{Protocol: sdkProtocol}
+			d.Option()(o)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out := &kinesis.GetRecordsOutput{}
+				if err := o.Protocol.DeserializeResponse(context.Background(), getRecords, kinesis.TypeRegistry, response(body), out); err != nil {
+					b.Fatal(err)
+				}
+				if len(d.Records(out)) != 1000 {
+					b.Fatal("records lost")
+				}
+			}
+			perRecord(b, 1000)
+		})
+	}
+}
+
+func BenchmarkDecodeBase64(b *testing.B) {
+	for _, size := range benchSizes {
+		enc := []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'x'}, size)))
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			b.SetBytes(int64(len(body(1000, size))))
+			b.ReportAllocs()
+			for b.Loop() {
+				// One slab per body, as the decoder does.
+				dst := make([]byte, 1000*size)
+				for i := range 1000 {
+					if _, err := base64.StdEncoding.Decode(dst[i*size:], enc); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			perRecord(b, 1000)
+		})
+	}
+}
