@@ -56,8 +56,8 @@ func client(endpoint string, h aws.HTTPClient) *kinesis.Client {
 
 // putAndRead creates a one-shard stream, puts varied records and reads
 // them back through d, checking them against what was put. It returns
-// the records read.
-func putAndRead(t *testing.T, c *kinesis.Client, d *Decoder) []Record {
+// the records read and the stream's name.
+func putAndRead(t *testing.T, c *kinesis.Client, d *Decoder) ([]Record, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -124,7 +124,7 @@ func putAndRead(t *testing.T, c *kinesis.Client, d *Decoder) []Record {
 			t.Fatalf("record %d: %q key %q seq %q at %v; want %q key %q", i, r.Data, r.PartitionKey, r.SequenceNumber, r.Arrival, want[i], keys[i])
 		}
 	}
-	return got
+	return got, name
 }
 
 // TestDecoderBehindClient reads through the hook from the in-process
