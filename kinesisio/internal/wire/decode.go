@@ -18,7 +18,9 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -553,6 +555,13 @@ func (p *parser) str(s *str) bool {
 		return false
 	}
 	start := p.i
+	// Fast path: up to the next quote, no escape and no control byte
+	// (the common case, and every base64 Data string).
+	if end := bytes.IndexByte(p.b[start:], '"'); end >= 0 && plain(p.b[start:start+end]) {
+		p.i = start + end + 1
+		s.start, s.end, s.escaped, s.present = start, start+end, false, true
+		return true
+	}
 	escaped := false
 	for p.i < len(p.b) {
 		c := p.b[p.i]
@@ -606,6 +615,28 @@ func unquote(tok []byte) (string, bool) {
 		return "", false
 	}
 	return v, true
+}
+
+// plain reports that b holds no byte below 0x20 and no backslash,
+// eight bytes at a time.
+func plain(b []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		less := (v - lo*0x20) & ^v & hi
+		x := v ^ (lo * '\\')
+		bs := (x - lo) & ^x & hi
+		if less|bs != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 || b[i] == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(c byte) bool {

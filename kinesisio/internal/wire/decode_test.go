@@ -216,3 +216,18 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { check(t, b) })
 }
+
+// TestPlain checks the eight-bytes-at-a-time scan against a plain loop
+// for every byte value at every position of a 17-byte string.
+func TestPlain(t *testing.T) {
+	for c := range 256 {
+		for at := range 17 {
+			b := bytes.Repeat([]byte{'A'}, 17)
+			b[at] = byte(c)
+			want := c >= 0x20 && c != '\\'
+			if got := plain(b); got != want {
+				t.Fatalf("byte %#x at %d: plain %v, want %v", c, at, got, want)
+			}
+		}
+	}
+}
