@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 )
 
 // The decode benchmarks run on the same 1,000-record bodies; each reports
@@ -118,5 +122,35 @@ func BenchmarkDecodeBase64(b *testing.B) {
 			}
 			perRecord(b, 1000, cpu0)
 		})
+	}
+}
+
+// BenchmarkDecodeEvent decodes framed SubscribeToShardEvent messages of 1
+// and 100 records of 100 B: the SDK's codec against Events (the framing
+// is smithy-go's in both). At low rates fan-out carries one record per
+// event, so the per-event cost is what matters there.
+func BenchmarkDecodeEvent(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		payload := bytes.ReplaceAll(body(n, 100), []byte("NextShardIterator"), []byte("ContinuationSequenceNumber"))
+		msg := frame(b, payload)
+		for _, mode := range []string{"sdk", "wire"} {
+			b.Run(fmt.Sprintf("%s/%d", mode, n), func(b *testing.B) {
+				var p smithyhttp.ClientProtocol = awsjson.New11(schemas.Kinesis_20131202)
+				if mode == "wire" {
+					p = Events(p)
+				}
+				r := bytes.NewReader(msg)
+				b.ReportAllocs()
+				cpu0 := processCPU()
+				for b.Loop() {
+					r.Reset(msg)
+					ev, err := p.DeserializeEventMessage(schemas.SubscribeToShardEventStream, kinesis.TypeRegistry, r)
+					if err != nil || len(ev.(*types.SubscribeToShardEvent).Records) != n {
+						b.Fatal(err)
+					}
+				}
+				perRecord(b, n, cpu0)
+			})
+		}
 	}
 }
