@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -150,6 +151,13 @@ func (d *Decoder) read(r io.Reader, n int64) ([]byte, error) {
 		buf := d.buf[:n]
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return nil, err
+		}
+		// Read on to EOF (net/http reuses a connection only when the
+		// body was read to its end; it usually says EOF with the last
+		// bytes already).
+		var one [1]byte
+		if m, _ := r.Read(one[:]); m > 0 {
+			return nil, errors.New("the body is longer than its Content-Length")
 		}
 		d.keep(len(buf))
 		return buf, nil

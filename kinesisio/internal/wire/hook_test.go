@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 )
@@ -184,5 +188,52 @@ func TestDecoderErrorsStayTheSDKs(t *testing.T) {
 	}
 	if d.Decoded != 0 || d.Fallbacks != 0 {
 		t.Errorf("decoded %d, fell back %d on an error response; want neither", d.Decoded, d.Fallbacks)
+	}
+}
+
+// TestDecoderKeepsConnectionsAlive: the body is read to its end, so the
+// HTTP client reuses its connection from call to call (a body closed
+// before EOF makes net/http close the connection: a new TCP, and with
+// Kinesis a new TLS, handshake per call).
+func TestDecoderKeepsConnectionsAlive(t *testing.T) {
+	for _, route := range []bool{false, true} {
+		t.Run(fmt.Sprintf("decoder=%v", route), func(t *testing.T) {
+			body := body(10, 100)
+			var conns atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+				_, _ = w.Write(body)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			// The connector's HTTP client: a plain one loses a connection
+			// now and then to smithy-go's early request body close (see
+			// awsclient.NewHTTPClient).
+			c := client(srv.URL, awsclient.NewHTTPClient())
+			d := NewDecoder()
+			var opts []func(*kinesis.Options)
+			if route {
+				opts = append(opts, d.Option())
+			}
+			for range 20 {
+				out, err := c.GetRecords(t.Context(), &kinesis.GetRecordsInput{ShardIterator: aws.String("it")}, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := len(d.Records(out)); n != 10 {
+					t.Fatalf("%d records, want 10", n)
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d connections for 20 calls, want 1", n)
+			}
+		})
 	}
 }
