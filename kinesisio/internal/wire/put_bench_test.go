@@ -40,6 +40,7 @@ func BenchmarkPutRecordsEncodeSDK(b *testing.B) {
 	in := putInput()
 	op := smithy.NewOperationSchema(schemas.PutRecords, schemas.PutRecordsInput, schemas.PutRecordsOutput)
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	for b.Loop() {
 		req := smithyhttp.NewStackRequest().(*smithyhttp.Request)
 		if err := sdkProtocol.SerializeRequest(context.Background(), op, in, req); err != nil {
@@ -49,7 +50,7 @@ func BenchmarkPutRecordsEncodeSDK(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/record")
+	perRecord(b, 500, cpu0)
 }
 
 // handEncode writes in as PutRecords JSON into buf. It escapes nothing:
@@ -75,10 +76,11 @@ func BenchmarkPutRecordsEncodeHand(b *testing.B) {
 	in := putInput()
 	var buf []byte
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	for b.Loop() {
 		buf = handEncode(buf, in)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/record")
+	perRecord(b, 500, cpu0)
 }
 
 // TestHandEncodeMatchesSDK keeps the measure honest: both encoders write
