@@ -1,6 +1,8 @@
-// Package wire decodes Kinesis GetRecords responses (awsJson1_1) in one
-// pass, behind the SDK client: signing, endpoints, retries and error
-// classification stay the SDK's, only the success body's decode is ours.
+// Package wire decodes Kinesis GetRecords responses (awsJson1_1) and the
+// JSON payloads of SubscribeToShard events in one pass, behind the SDK
+// client: signing, endpoints, retries, error classification and the event
+// stream framing stay the SDK's, only the success body's decode is ours
+// (Decoder for GetRecords, Events for SubscribeToShard).
 //
 // The decoder accepts a strict subset of what the SDK's own deserializer
 // accepts: a JSON object with the members the SDK models, records whose
