@@ -3,11 +3,10 @@ package fetcher
 import (
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/wire"
 )
 
 // Entry is one user record as the fetcher buffers it: a plain Kinesis
@@ -60,16 +59,14 @@ func (f *Fetcher) outsideShard(pk, ehk string) bool {
 // returns the whole aggregate) are left out; the service returns nothing
 // before any other start. It returns the entries, their bytes, and the
 // bytes of the Kinesis records as fetched.
-func (f *Fetcher) expand(records []types.Record, start restriction.Position) (out []Entry, bytes, fetched int64) {
+func (f *Fetcher) expand(records []wire.Record, start restriction.Position) (out []Entry, bytes, fetched int64) {
 	out = make([]Entry, 0, len(records))
 	skipTo := int64(0) // user records of start.Seq below this are left out
 	if start.Kind == restriction.AtSequence {
 		skipTo = start.Sub
 	}
 	for _, r := range records {
-		seq := aws.ToString(r.SequenceNumber)
-		arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
-		pk := aws.ToString(r.PartitionKey)
+		seq, arrival, pk := r.SequenceNumber, r.Arrival, r.PartitionKey
 		fetched += int64(len(r.Data) + len(pk))
 		first := int64(0)
 		if skipTo > 0 && seq == start.Seq {

@@ -17,6 +17,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/wire"
 )
 
 // Enhanced fan-out limits and defaults.
@@ -53,8 +54,14 @@ func (noInitialResponse) HasInitialEventMessage() bool { return false }
 // decoder keeps per-stream state, so two subscriptions decoding at once
 // through it race (smithy-go v1.28.9, found by the race detector with 4
 // shards).
+// The events' JSON payloads are decoded by package wire (see
+// decodeResponses).
 func withoutInitialResponse(o *kinesis.Options) {
-	o.Protocol = noInitialResponse{awsjson.New11(schemas.Kinesis_20131202)}
+	var p smithyhttp.ClientProtocol = noInitialResponse{awsjson.New11(schemas.Kinesis_20131202)}
+	if decodeResponses {
+		p = wire.Events(p)
+	}
+	o.Protocol = p
 }
 
 // subscription is what one SubscribeToShard stream ended with.
@@ -229,7 +236,8 @@ func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restr
 			f.stats.mbl.Store(*m)
 		}
 		var fetched int64
-		b.Records, b.bytes, fetched = f.expand(e.Value.Records, f.cfg.Start)
+		f.evRecs = wire.FromSDK(f.evRecs, e.Value.Records)
+		b.Records, b.bytes, fetched = f.expand(f.evRecs, f.cfg.Start)
 		if n := len(e.Value.Records); n > 0 {
 			pos = restriction.After(aws.ToString(e.Value.Records[n-1].SequenceNumber))
 		}
@@ -299,7 +307,7 @@ func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
 	callStart := time.Now()
 	f.stats.calls.Add(1)
 	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.CallTimeout)
-	out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(c.iter), Limit: aws.Int32(f.cfg.RecordsPerCall)})
+	out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(c.iter), Limit: aws.Int32(f.cfg.RecordsPerCall)}, f.decodeOption()...)
 	cancel()
 	c.iter = ""
 	if err != nil {
@@ -307,10 +315,11 @@ func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
 		return nil
 	}
 	c.failures = 0
+	records := f.dec.Records(out)
 	if out.NextShardIterator != nil {
 		// Open, or closed with records the subscription has not sent
 		// yet: those come through the subscription.
-		if len(out.Records) == 0 {
+		if len(records) == 0 {
 			c.iter = *out.NextShardIterator
 		}
 		return nil
@@ -318,13 +327,13 @@ func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
 	f.stats.endsConfirmed.Add(1)
 	log.Infof(f.ctx, "kinesisio: shard %s of stream %s ended (GetRecords at %v returned no next iterator; the subscription did not say so)", f.cfg.ShardID, f.cfg.Stream, pos)
 	b := &Batch{
-		Fetched:            len(out.Records),
+		Fetched:            len(records),
 		CallStart:          callStart,
 		MillisBehindLatest: -1,
 		ShardEnd:           true,
 		ChildShards:        out.ChildShards,
 	}
-	b.Records, b.bytes, _ = f.expand(out.Records, f.cfg.Start)
+	b.Records, b.bytes, _ = f.expand(records, f.cfg.Start)
 	return b
 }
 

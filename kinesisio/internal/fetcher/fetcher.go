@@ -12,6 +12,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/wire"
 )
 
 // API is the part of the Kinesis API a fetcher calls.
@@ -49,6 +50,25 @@ type Fetcher struct {
 	stats    counters
 	reported Stats            // what StatsDelta last returned, cumulatively
 	hashes   *ratelimit.Range // the shard's hash key range, nil if unknown
+
+	// dec decodes GetRecords responses (the loop's goroutine only): its
+	// body buffer is reused from call to call.
+	dec    *wire.Decoder
+	decOpt []func(*kinesis.Options)
+	evRecs []wire.Record // the records of the last SubscribeToShard event, reused
+}
+
+// decodeResponses routes GetRecords responses and SubscribeToShard event
+// payloads through package wire's decoders; off, the SDK's deserializers
+// decode them (for benchmarks comparing the two).
+var decodeResponses = true
+
+// decodeOption is the per-call option of a GetRecords call.
+func (f *Fetcher) decodeOption() []func(*kinesis.Options) {
+	if !decodeResponses {
+		return nil
+	}
+	return f.decOpt
 }
 
 // Start begins fetching cfg.ShardID from cfg.Start. onExit, if set, runs
@@ -63,7 +83,9 @@ func Start(cfg Config, api API, onExit func(*Fetcher)) *Fetcher {
 		origin:    cfg.Start,
 		lastTouch: time.Now(),
 		hashes:    shardRange(cfg),
+		dec:       wire.NewDecoder(),
 	}
+	f.decOpt = []func(*kinesis.Options){f.dec.Option()}
 	f.stats.mbl.Store(-1)
 	go f.run()
 	return f

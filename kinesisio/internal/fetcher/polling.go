@@ -73,7 +73,7 @@ func (f *Fetcher) poll() {
 		out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{
 			ShardIterator: aws.String(iter),
 			Limit:         aws.Int32(limit),
-		})
+		}, f.decodeOption()...)
 		cancel()
 		// The service charged the call by the time its response headers
 		// arrived (or, without them, by now).
@@ -97,7 +97,6 @@ func (f *Fetcher) poll() {
 		}
 		failures = 0
 		b := &Batch{
-			Fetched:            len(out.Records),
 			CallStart:          callStart,
 			MillisBehindLatest: -1,
 			ShardEnd:           out.NextShardIterator == nil,
@@ -107,10 +106,12 @@ func (f *Fetcher) poll() {
 			b.MillisBehindLatest = *out.MillisBehindLatest
 			f.stats.mbl.Store(*out.MillisBehindLatest)
 		}
+		records := f.dec.Records(out)
+		b.Fetched = len(records)
 		var fetched int64
-		b.Records, b.bytes, fetched = f.expand(out.Records, f.cfg.Start)
-		if n := len(out.Records); n > 0 {
-			pos = restriction.After(aws.ToString(out.Records[n-1].SequenceNumber))
+		b.Records, b.bytes, fetched = f.expand(records, f.cfg.Start)
+		if n := len(records); n > 0 {
+			pos = restriction.After(records[n-1].SequenceNumber)
 		}
 		f.push(b)
 		f.observeRate(fetched, time.Since(callStart))
@@ -124,7 +125,7 @@ func (f *Fetcher) poll() {
 		if !f.cfg.Unpaced {
 			next = maxTime(next, quota.Charge(callStart, charged, float64(fetched)))
 		}
-		if len(out.Records) == 0 {
+		if len(records) == 0 {
 			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))
 		}
 		f.setNextCall(next)

@@ -1,0 +1,777 @@
+// Package wire decodes Kinesis GetRecords responses (awsJson1_1) and the
+// JSON payloads of SubscribeToShard events in one pass, behind the SDK
+// client: signing, endpoints, retries, error classification and the event
+// stream framing stay the SDK's, only the success body's decode is ours
+// (Decoder for GetRecords, Events for SubscribeToShard).
+//
+// The decoder accepts a strict subset of what the SDK's own deserializer
+// accepts: a JSON object with the members the SDK models, records whose
+// Data is plain base64, no duplicate members, empty or absent ChildShards.
+// Anything else (an error status, an empty body, a field it does not know,
+// an escaped Data string, child shards) goes to the SDK's deserializer on
+// the same bytes, so the result is the SDK's by construction there and
+// equal to it (fuzzed) everywhere else.
+//
+// Record data of one response is decoded into one fresh slab and handed
+// out as sub-slices capped at their length: a slab is never reused, so
+// data handed to a pipeline never aliases a buffer that is written again.
+// The response body itself is read into a buffer the Decoder keeps and
+// reuses from call to call.
+package wire
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// Record is one Kinesis record as the decoder returns it: values, not
+// pointers. Absent strings are "", an absent arrival time is the zero
+// time, absent data is nil.
+type Record struct {
+	SequenceNumber string
+	PartitionKey   string
+	Data           []byte
+	Arrival        time.Time
+	EncryptionType types.EncryptionType
+
+	has uint8 // which of the members were present (hasSeq, hasKey, hasArrival)
+}
+
+// Presence bits of Record.has: the SDK's pointers are nil for absent
+// members, and ToSDK gives them back as the SDK would.
+const (
+	hasSeq = 1 << iota
+	hasKey
+	hasArrival
+)
+
+// FromSDK converts the SDK's records into dst (reused, truncated first).
+func FromSDK(dst []Record, in []types.Record) []Record {
+	dst = dst[:0]
+	for _, r := range in {
+		var rec Record
+		if r.SequenceNumber != nil {
+			rec.SequenceNumber = *r.SequenceNumber
+			rec.has |= hasSeq
+		}
+		if r.PartitionKey != nil {
+			rec.PartitionKey = *r.PartitionKey
+			rec.has |= hasKey
+		}
+		if r.ApproximateArrivalTimestamp != nil {
+			rec.Arrival = *r.ApproximateArrivalTimestamp
+			rec.has |= hasArrival
+		}
+		rec.Data = r.Data
+		rec.EncryptionType = r.EncryptionType
+		dst = append(dst, rec)
+	}
+	return dst
+}
+
+// ToSDK converts records to the SDK's type with a handful of allocations
+// in all (slabs for the strings and times the pointers point into), not
+// a few per record. Data is shared, not copied.
+func ToSDK(in []Record) []types.Record {
+	if in == nil {
+		return nil
+	}
+	out := make([]types.Record, len(in))
+	strs := make([]string, 0, 2*len(in))
+	var times []time.Time
+	for i := range in {
+		r := &in[i]
+		o := &out[i]
+		o.Data = r.Data
+		o.EncryptionType = r.EncryptionType
+		if r.has&hasSeq != 0 {
+			strs = append(strs, r.SequenceNumber)
+			o.SequenceNumber = &strs[len(strs)-1]
+		}
+		if r.has&hasKey != 0 {
+			strs = append(strs, r.PartitionKey)
+			o.PartitionKey = &strs[len(strs)-1]
+		}
+		if r.has&hasArrival != 0 {
+			if times == nil {
+				times = make([]time.Time, 0, len(in)-i)
+			}
+			times = append(times, r.Arrival)
+			o.ApproximateArrivalTimestamp = &times[len(times)-1]
+		}
+	}
+	return out
+}
+
+// Response is a decoded GetRecords response body (or SubscribeToShard
+// event payload). Pointer fields are nil when the member was absent or
+// null, as in the SDK's output.
+type Response struct {
+	Records            []Record // nil when absent; empty when []
+	HasRecords         bool     // the Records member was present (as a list)
+	NextShardIterator  *string
+	MillisBehindLatest *int64
+	// ContinuationSequenceNumber is set in SubscribeToShard events only.
+	ContinuationSequenceNumber *string
+	// ChildShards is nil when absent, empty when [] (non-empty lists are
+	// not decoded: the SDK's deserializer handles those).
+	ChildShards []types.ChildShard
+}
+
+// errUnsupported says the body is outside the subset this decoder
+// handles; the caller falls back to the SDK's deserializer.
+var errUnsupported = errors.New("wire: body not handled by the fast decoder")
+
+// Member names (case-sensitive, as the SDK matches them).
+const (
+	mRecords = 1 << iota
+	mNext
+	mMillis
+	mChild
+	mContinuation
+)
+
+const (
+	rData = 1 << iota
+	rKey
+	rSeq
+	rArrival
+	rEncryption
+)
+
+// str is a decoded JSON string: a range of the body when it had no
+// escapes, else its unquoted value.
+type str struct {
+	start, end int
+	escaped    bool
+	val        string
+	present    bool
+}
+
+// pending is one record between the parse and the materialization.
+type pending struct {
+	seq, key, enc str
+	data          str // never escaped (escaped data is unsupported)
+	hasData       bool
+	arrival       time.Time
+	hasArrival    bool
+}
+
+// parser is the state of one decode; kept in the Decoder to reuse its
+// slices.
+type parser struct {
+	b    []byte
+	i    int
+	recs []pending
+}
+
+// decode parses body into res, reusing p's and dst's storage for records.
+// event selects the SubscribeToShardEvent member set (Records,
+// ContinuationSequenceNumber, MillisBehindLatest, ChildShards) instead of
+// GetRecords' (Records, NextShardIterator, MillisBehindLatest,
+// ChildShards).
+func (p *parser) decode(body []byte, dst []Record, event bool) (Response, []Record, error) {
+	var res Response
+	p.b, p.i = body, 0
+	p.recs = p.recs[:0]
+	var next, cont str
+	seen := 0
+	p.ws()
+	if !p.eat('{') {
+		return res, dst, errUnsupported
+	}
+	p.ws()
+	if !p.eat('}') {
+		for {
+			key, ok := p.key()
+			if !ok {
+				return res, dst, errUnsupported
+			}
+			p.ws()
+			if !p.eat(':') {
+				return res, dst, errUnsupported
+			}
+			p.ws()
+			var bit int
+			switch {
+			case key == "Records":
+				bit = mRecords
+			case key == "NextShardIterator" && !event:
+				bit = mNext
+			case key == "ContinuationSequenceNumber" && event:
+				bit = mContinuation
+			case key == "MillisBehindLatest":
+				bit = mMillis
+			case key == "ChildShards":
+				bit = mChild
+			default:
+				return res, dst, errUnsupported
+			}
+			if seen&bit != 0 {
+				return res, dst, errUnsupported // duplicate member
+			}
+			seen |= bit
+			if p.null() {
+				// The SDK skips null members: absent.
+			} else {
+				switch bit {
+				case mRecords:
+					if !p.records() {
+						return res, dst, errUnsupported
+					}
+					res.HasRecords = true
+				case mNext:
+					if !p.str(&next) {
+						return res, dst, errUnsupported
+					}
+				case mContinuation:
+					if !p.str(&cont) {
+						return res, dst, errUnsupported
+					}
+				case mMillis:
+					n, ok := p.integer()
+					if !ok {
+						return res, dst, errUnsupported
+					}
+					res.MillisBehindLatest = &n
+				case mChild:
+					if !p.eat('[') {
+						return res, dst, errUnsupported
+					}
+					p.ws()
+					if !p.eat(']') {
+						return res, dst, errUnsupported
+					}
+					res.ChildShards = []types.ChildShard{}
+				}
+			}
+			p.ws()
+			if p.eat(',') {
+				p.ws()
+				continue
+			}
+			if p.eat('}') {
+				break
+			}
+			return res, dst, errUnsupported
+		}
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return res, dst, errUnsupported
+	}
+	return p.materialize(res, dst, next, cont)
+}
+
+// materialize turns the parsed ranges into values: one string for all
+// unescaped strings, one fresh slab for all data.
+func (p *parser) materialize(res Response, dst []Record, next, cont str) (Response, []Record, error) {
+	strLen, dataLen := 0, 0
+	for k := range p.recs {
+		r := &p.recs[k]
+		strLen += r.seq.rawLen() + r.key.rawLen()
+		if r.hasData {
+			dataLen += base64.StdEncoding.DecodedLen(r.data.end - r.data.start)
+		}
+	}
+	strLen += next.rawLen() + cont.rawLen()
+	var sb strings.Builder
+	sb.Grow(strLen)
+	place := func(s *str) {
+		if s.present && !s.escaped {
+			at := sb.Len()
+			sb.Write(p.b[s.start:s.end])
+			s.start, s.end = at, sb.Len() // now a range of the one string
+		}
+	}
+	for k := range p.recs {
+		place(&p.recs[k].seq)
+		place(&p.recs[k].key)
+	}
+	place(&next)
+	place(&cont)
+	all := sb.String()
+	cut := func(s *str) string {
+		if s.escaped {
+			return s.val
+		}
+		return all[s.start:s.end]
+	}
+	var slab []byte
+	if dataLen > 0 {
+		slab = make([]byte, dataLen)
+	}
+	off := 0
+	dst = dst[:0]
+	for k := range p.recs {
+		r := &p.recs[k]
+		var rec Record
+		if r.hasData {
+			n, err := base64.StdEncoding.Decode(slab[off:], p.b[r.data.start:r.data.end])
+			if err != nil {
+				return res, dst, errUnsupported
+			}
+			if slab == nil {
+				rec.Data = []byte{}
+			} else {
+				rec.Data = slab[off : off+n : off+n]
+			}
+			off += n
+		}
+		if r.seq.present {
+			rec.SequenceNumber = cut(&r.seq)
+			rec.has |= hasSeq
+		}
+		if r.key.present {
+			rec.PartitionKey = cut(&r.key)
+			rec.has |= hasKey
+		}
+		if r.hasArrival {
+			rec.Arrival = r.arrival
+			rec.has |= hasArrival
+		}
+		if r.enc.present {
+			rec.EncryptionType = types.EncryptionType(p.text(r.enc))
+		}
+		dst = append(dst, rec)
+	}
+	if next.present {
+		s := cut(&next)
+		res.NextShardIterator = &s
+	}
+	if cont.present {
+		s := cut(&cont)
+		res.ContinuationSequenceNumber = &s
+	}
+	if res.HasRecords {
+		if dst == nil {
+			dst = make([]Record, 0, 16)
+		}
+		res.Records = dst
+	}
+	return res, dst, nil
+}
+
+// rawLen is the length of an unescaped string's bytes, else 0.
+func (s *str) rawLen() int {
+	if !s.present || s.escaped {
+		return 0
+	}
+	return s.end - s.start
+}
+
+// text is a short string's value (EncryptionType: a handful of values,
+// allocated per record only when present).
+func (p *parser) text(s str) string {
+	if s.escaped {
+		return s.val
+	}
+	switch b := p.b[s.start:s.end]; string(b) {
+	case string(types.EncryptionTypeNone):
+		return string(types.EncryptionTypeNone)
+	case string(types.EncryptionTypeKms):
+		return string(types.EncryptionTypeKms)
+	default:
+		return string(b)
+	}
+}
+
+// records parses the Records list into p.recs.
+func (p *parser) records() bool {
+	if !p.eat('[') {
+		return false
+	}
+	p.ws()
+	if p.eat(']') {
+		return true
+	}
+	for {
+		p.ws()
+		if !p.record() {
+			return false
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		return p.eat(']')
+	}
+}
+
+// record parses one record object.
+func (p *parser) record() bool {
+	if !p.eat('{') {
+		return false // null or anything else: the SDK's
+	}
+	p.recs = append(p.recs, pending{})
+	r := &p.recs[len(p.recs)-1]
+	p.ws()
+	if p.eat('}') {
+		return true
+	}
+	seen := 0
+	for {
+		key, ok := p.key()
+		if !ok {
+			return false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return false
+		}
+		p.ws()
+		var bit int
+		switch key {
+		case "Data":
+			bit = rData
+		case "PartitionKey":
+			bit = rKey
+		case "SequenceNumber":
+			bit = rSeq
+		case "ApproximateArrivalTimestamp":
+			bit = rArrival
+		case "EncryptionType":
+			bit = rEncryption
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		if !p.null() {
+			switch bit {
+			case rData:
+				if !p.str(&r.data) || r.data.escaped {
+					return false
+				}
+				r.hasData = true
+			case rKey:
+				if !p.str(&r.key) {
+					return false
+				}
+			case rSeq:
+				if !p.str(&r.seq) {
+					return false
+				}
+			case rArrival:
+				t, ok := p.epochSeconds()
+				if !ok {
+					return false
+				}
+				r.arrival, r.hasArrival = t, true
+			case rEncryption:
+				if !p.str(&r.enc) {
+					return false
+				}
+			}
+		}
+		p.ws()
+		if p.eat(',') {
+			p.ws()
+			continue
+		}
+		return p.eat('}')
+	}
+}
+
+func (p *parser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *parser) null() bool {
+	if len(p.b)-p.i >= 4 && string(p.b[p.i:p.i+4]) == "null" {
+		p.i += 4
+		return true
+	}
+	return false
+}
+
+// key parses an object key without escapes (an escaped key is the SDK's).
+func (p *parser) key() (string, bool) {
+	var s str
+	if !p.str(&s) || s.escaped {
+		return "", false
+	}
+	// A member name compares without allocating (string(b) in a switch).
+	return stringOf(p.b[s.start:s.end]), true
+}
+
+// stringOf returns a known member name for b without allocating, or ""
+// for anything else.
+func stringOf(b []byte) string {
+	switch string(b) {
+	case "Records":
+		return "Records"
+	case "NextShardIterator":
+		return "NextShardIterator"
+	case "MillisBehindLatest":
+		return "MillisBehindLatest"
+	case "ChildShards":
+		return "ChildShards"
+	case "ContinuationSequenceNumber":
+		return "ContinuationSequenceNumber"
+	case "Data":
+		return "Data"
+	case "PartitionKey":
+		return "PartitionKey"
+	case "SequenceNumber":
+		return "SequenceNumber"
+	case "ApproximateArrivalTimestamp":
+		return "ApproximateArrivalTimestamp"
+	case "EncryptionType":
+		return "EncryptionType"
+	}
+	return ""
+}
+
+// str parses a JSON string. Control characters and bad escapes fail, as
+// in the SDK's scanner; a string with escapes is unquoted with
+// encoding/json, whose rules the SDK's unquote copies.
+func (p *parser) str(s *str) bool {
+	if !p.eat('"') {
+		return false
+	}
+	start := p.i
+	// Fast path: up to the next quote, no escape and no control byte
+	// (the common case, and every base64 Data string).
+	if end := bytes.IndexByte(p.b[start:], '"'); end >= 0 && plain(p.b[start:start+end]) {
+		p.i = start + end + 1
+		s.start, s.end, s.escaped, s.present = start, start+end, false, true
+		return true
+	}
+	escaped := false
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s.start, s.end, s.escaped, s.present = start, p.i, escaped, true
+			p.i++
+			if escaped {
+				v, ok := unquote(p.b[start-1 : p.i])
+				if !ok {
+					return false
+				}
+				s.val = v
+			}
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			escaped = true
+			if p.i+1 >= len(p.b) {
+				return false
+			}
+			switch p.b[p.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i += 2
+			case 'u':
+				if p.i+6 > len(p.b) {
+					return false
+				}
+				for _, h := range p.b[p.i+2 : p.i+6] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				p.i += 6
+			default:
+				return false
+			}
+		default:
+			p.i++
+		}
+	}
+	return false
+}
+
+// unquote is a quoted JSON string's value (in a function of its own so
+// that only escaped strings cost an allocation).
+func unquote(tok []byte) (string, bool) {
+	var v string
+	if err := json.Unmarshal(tok, &v); err != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// plain reports that b holds no byte below 0x20 and no backslash,
+// eight bytes at a time.
+func plain(b []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		less := (v - lo*0x20) & ^v & hi
+		x := v ^ (lo * '\\')
+		bs := (x - lo) & ^x & hi
+		if less|bs != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 || b[i] == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// number scans a JSON number token (the SDK's grammar: no leading zeros,
+// digits after '.' and after the exponent).
+func (p *parser) number() ([]byte, bool) {
+	start := p.i
+	i := p.i
+	b := p.b
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	d := i
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	if i == d || b[d] == '0' && i-d > 1 {
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d = i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d = i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	p.i = i
+	return b[start:i], true
+}
+
+// integer parses an int64 the way the SDK's readInt does.
+func (p *parser) integer() (int64, bool) {
+	tok, ok := p.number()
+	if !ok {
+		return 0, false
+	}
+	return parseInt(tok)
+}
+
+// epochSeconds parses a timestamp the way the SDK's ReadTime does for
+// epoch-seconds: a number (strings such as "NaN" are the SDK's), then
+// smithytime.ParseEpochSeconds without its big.Float.
+func (p *parser) epochSeconds() (time.Time, bool) {
+	tok, ok := p.number()
+	if !ok {
+		return time.Time{}, false
+	}
+	var f float64
+	if n, ok := parseInt(tok); ok {
+		f = float64(n)
+	} else {
+		v, err := strconv.ParseFloat(string(tok), 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		f = v
+	}
+	return epochMillis(f), true
+}
+
+// epochMillis is smithytime.ParseEpochSeconds: value*1000 rounded to 53
+// bits (as big.Float's Mul at precision 53, nearest even), truncated
+// toward zero and clamped to int64, then time.Unix(0, ms*1e6).UTC().
+func epochMillis(v float64) time.Time {
+	const two63 = 9223372036854775808.0
+	m := v * 1e3
+	var i int64
+	switch {
+	case m >= two63: // and +Inf (never reached: ParseFloat fails first)
+		i = math.MaxInt64
+	case m <= -two63:
+		i = math.MinInt64
+	default:
+		i = int64(m)
+	}
+	return time.Unix(0, i*1e6).UTC()
+}
+
+// parseInt is the SDK's parseInt (decimal, optional '-', int64 range).
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	neg := false
+	if b[0] == '-' {
+		neg = true
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	const cutoff = math.MaxUint64/10 + 1
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n >= cutoff {
+			return 0, false
+		}
+		nn := n*10 + uint64(c-'0')
+		if nn < n {
+			return 0, false
+		}
+		n = nn
+		if n > uint64(math.MaxInt64) {
+			if neg && n == uint64(math.MaxInt64)+1 {
+				return math.MinInt64, true
+			}
+			return 0, false
+		}
+	}
+	if neg {
+		return -int64(n), true
+	}
+	return int64(n), true
+}
