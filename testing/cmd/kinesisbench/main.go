@@ -64,6 +64,7 @@ type config struct {
 	smoke, fanOut         bool
 	unfused               bool
 	plots, profiles       string
+	plotExt               string
 	logLevel              string
 	sizes, shards         []int
 	readKiB, cpuRecords   int
@@ -142,6 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.fanOut, "fanout", true, "also run read, latency and scale with enhanced fan-out (a consumer per run)")
 	fs.BoolVar(&c.unfused, "unfused-sink", false, "give the counting DoFn an output consumed in another stage (no Prism busy loop)")
 	fs.StringVar(&c.plots, "plots", "", "write the figures' pictures (SVG) to this directory")
+	fs.StringVar(&c.plotExt, "plot-format", "svg", "format of the pictures: svg, png or pdf")
 	fs.StringVar(&c.profiles, "cpuprofiles", "", "write the CPU profiles of the cpu and scale runs to this directory (go tool pprof)")
 	fs.StringVar(&c.logLevel, "log_level", "error", "Beam's and Prism's log level: debug, info, warn or error")
 	fs.Var(intsFlag{&c.sizes}, "sizes", "read: record sizes, bytes")

@@ -88,8 +88,10 @@ var figures = []figure{
 		columns: []string{"shards", "rec/s per shard", "reader", "records", "lag p50", "p99", "max", "CPU cores (process)", "read side cores",
 			"GetRecords calls/s/shard", "RSS per shard"},
 		row: func(r *result, _ []*result) []any {
-			return []any{r.sc.shards, fixed(r.sc.rate, 0), r.sc.r, num(float64(r.s.n.Load())), ms(r.s.lag.Quantile(0.5)), ms(r.s.lag.Quantile(0.99)),
-				ms(r.s.lag.Max()), fixed(r.cpu.Seconds()/r.window.Seconds(), 2), fixed(cores(r, readSideCPU(r)), 2), fixed(r.calls, 2),
+			lag := func(q float64) string {
+				return map[bool]string{true: "-", false: ms(r.s.lag.Quantile(q))}[r.s.n.Load() == 0]
+			}
+			return []any{r.sc.shards, fixed(r.sc.rate, 0), r.sc.r, num(float64(r.s.n.Load())), lag(0.5), lag(0.99), lag(1), fixed(r.cpu.Seconds()/r.window.Seconds(), 2), fixed(cores(r, readSideCPU(r)), 2), fixed(r.calls, 2),
 				fixed(r.rssPerShard/1024, 0) + " KiB"}
 		},
 		draw: drawScale},
@@ -164,7 +166,7 @@ func (b *benchRun) report(w io.Writer) error {
 			return fmt.Errorf("figure %s: %w", f.name, err)
 		}
 		for suffix, p := range plots {
-			name := filepath.Join(b.c.plots, f.name+suffix+".svg")
+			name := filepath.Join(b.c.plots, f.name+suffix+"."+b.c.plotExt)
 			if err := os.MkdirAll(b.c.plots, 0o755); err != nil {
 				return err
 			}
@@ -182,7 +184,7 @@ func (b *benchRun) report(w io.Writer) error {
 func partsTable(rs []*result) *Table {
 	t := &Table{Title: "CPU by part (profile; µs per record, or cores for the scale runs)", Columns: []string{"part"}}
 	for _, r := range rs {
-		t.Columns = append(t.Columns, fmt.Sprintf("%v, %d shards, %g rec/s", r.sc.r, r.sc.shards, r.sc.rate))
+		t.Columns = append(t.Columns, fmt.Sprintf("%v, %d shards%s", r.sc.r, r.sc.shards, map[bool]string{true: fmt.Sprintf(", %g rec/s/shard", r.sc.rate)}[r.sc.dur > 0]))
 	}
 	for i, p := range parts {
 		row, nonzero := []any{p.name}, false

@@ -144,15 +144,17 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 	if sc.dur > 0 {
 		res.s = newSink(int64(sc.rate * float64(sc.shards) * sc.dur.Seconds()))
 	}
-	before, calls0 := memAfterGC(), callsByShard(fx.srv, "GetRecords", fx.infos)
+	before := memAfterGC()
 	start, cpu0 := time.Now(), bench.CPUTime()
 	var prof []byte
-	measure := func() { err = b.measure(ctx, fx, res) }
-	if sc.profile {
-		prof = captureCPU(measure)
-	} else {
-		measure()
+	timed := func(f func()) { // the part the profile covers
+		if sc.profile {
+			prof = captureCPU(f)
+		} else {
+			f()
+		}
 	}
+	err = b.measure(ctx, fx, res, timed)
 	if res.wall == 0 {
 		res.wall, res.window, res.cpu = time.Since(start), time.Since(start), bench.CPUTime()-cpu0
 	}
@@ -173,11 +175,6 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 	first, last := res.s.span()
 	res.first, res.last = first.Sub(start), last.Sub(start)
 	if sc.dur > 0 {
-		var calls int
-		for i, c := range callsByShard(fx.srv, "GetRecords", fx.infos) {
-			calls += c - calls0[i]
-		}
-		res.calls = float64(calls) / float64(sc.shards) / res.window.Seconds()
 		// The read's RSS: at the window's end, less the RSS before and
 		// the records the server holds (what deleting the stream frees).
 		live, held := res.rssPerShard, memAfterGC()
@@ -188,14 +185,15 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 	return res, nil
 }
 
-// measure runs res's scenario on fx, filling res's sink; a live scenario
-// also sets its window, CPU and (for now) the RSS at the window's end.
-func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result) error {
+// measure runs res's scenario on fx, filling res's sink, the reading or
+// the live window in timed; a live scenario also sets its window, CPU,
+// calls and (for now) the RSS at the window's end.
+func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result, timed func(func())) (err error) {
 	sc, s := res.sc, res.s
 	key := fmt.Sprintf("%s/%d", fx.stream, b.seq.Add(1))
 	switch sc.r {
 	case bareGet:
-		_, err := bareRead(ctx, fx.client, fx.stream, "", fx.infos, s)
+		timed(func() { _, err = bareRead(ctx, fx.client, fx.stream, "", fx.infos, s) })
 		return cmp.Or(err, s.check(true))
 	case bareSub:
 		arn, dereg, err := registerConsumer(ctx, fx.client, fx.stream)
@@ -203,15 +201,19 @@ func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result) error 
 			return err
 		}
 		defer dereg()
-		_, err = bareRead(ctx, fx.client, fx.stream, arn, fx.infos, s)
+		timed(func() { _, err = bareRead(ctx, fx.client, fx.stream, arn, fx.infos, s) })
 		return cmp.Or(err, s.check(true))
 	case barePut:
 		p := &putter{c: fx.client, stream: fx.stream, size: sc.size, keys: partitionKeys(1024)}
-		return cmp.Or(p.fill(ctx, sc.n, sc.inFlight), b.readBack(ctx, fx, sc.n))
+		if err := p.fill(ctx, sc.n, sc.inFlight); err != nil {
+			return err
+		}
+		s.n.Store(sc.n)
+		return b.readBack(ctx, fx, sc.n)
 	case trivial:
 		p, root := beam.NewPipelineWithRoot()
 		count(root, &stampFn{Key: key}, beam.Impulse(root), false)
-		_, err := b.runPipeline(ctx, p, key, s, 2*time.Minute)
+		_, err = b.runPipeline(ctx, p, key, s, 2*time.Minute)
 		return err
 	case write:
 		p, root := beam.NewPipelineWithRoot()
@@ -243,7 +245,7 @@ func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result) error 
 	p, root := beam.NewPipelineWithRoot()
 	count(root, &sinkFn{Key: key}, kinesisio.Read(root, fx.stream, opts...), b.c.unfused)
 	if sc.dur == 0 {
-		_, err := b.runPipeline(ctx, p, key, s, 5*time.Minute)
+		timed(func() { _, err = b.runPipeline(ctx, p, key, s, 5*time.Minute) })
 		return cmp.Or(err, s.check(true))
 	}
 	// Live: the producer starts once the read runs on every shard.
@@ -260,17 +262,24 @@ func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result) error 
 		return cmp.Or(err, <-done)
 	}
 	runtime.GC()
-	start, cpu0 := time.Now(), bench.CPUTime()
-	perr := sleep(ctx, sc.dur)
-	if sc.rate > 0 {
+	start, cpu0, calls0 := time.Now(), bench.CPUTime(), callsByShard(fx.srv, "GetRecords", fx.infos)
+	var perr error
+	timed(func() {
+		if sc.rate == 0 {
+			perr = sleep(ctx, sc.dur)
+			return
+		}
 		perr = (&putter{c: fx.client, stream: fx.stream, shards: fx.infos, size: sc.size}).produce(ctx, sc.rate*float64(sc.shards), sc.dur)
-	}
+	})
 	res.window, res.cpu = time.Since(start), bench.CPUTime()-cpu0
+	for i, c := range callsByShard(fx.srv, "GetRecords", fx.infos) {
+		res.calls += float64(c-calls0[i]) / float64(sc.shards) / res.window.Seconds()
+	}
 	res.rssPerShard = float64(memAfterGC()) // the caller makes it per shard
 	if perr != nil || s.expected == 0 {
 		cancel() // an idle read ends here
 	}
-	err := <-done
+	err = <-done
 	if s.expected == 0 && stop.Err() != nil {
 		err = nil
 	}
