@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -211,12 +212,12 @@ func partValue(r *result, ns int64) float64 {
 	return r.perRec(ns)
 }
 
-// newPlot is a plot with a title and axis labels; logX draws x on a log
-// scale.
-func newPlot(title, x, y string, logX bool) *plot.Plot {
+// newPlot is a plot with a title and axis labels, its legend at the top
+// (left or right); logX draws x on a log scale.
+func newPlot(title, x, y string, logX, left bool) *plot.Plot {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, x, y
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, left
 	p.Add(plotter.NewGrid())
 	if logX {
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
@@ -258,7 +259,7 @@ func drawRead(rs []*result) (map[string]*plot.Plot, error) {
 				same = append(same, x)
 			}
 		}
-		p := newPlot("Catch-up, "+label+" records: records/s per shard vs shards", "shards", "records/s per shard (first to last record)", true)
+		p := newPlot("Catch-up, "+label+" records: records/s per shard vs shards", "shards", "records/s per shard (first to last record)", true, false)
 		if err := series(p, same, func(r *result) string { return r.sc.r.String() }, func(r *result) float64 { return float64(r.sc.shards) }, (*result).rate); err != nil {
 			return nil, err
 		}
@@ -268,7 +269,7 @@ func drawRead(rs []*result) (map[string]*plot.Plot, error) {
 }
 
 func drawCPU(rs []*result) (map[string]*plot.Plot, error) {
-	p := newPlot("CPU per record by part (100 B, 4 shards)", "µs per record", "", false)
+	p := newPlot("CPU per record by part (100 B, 4 shards)", "µs per record", "", false, false)
 	var names []string
 	for i := range parts {
 		names = append(names, parts[len(parts)-1-i].name)
@@ -288,15 +289,15 @@ func drawCPU(rs []*result) (map[string]*plot.Plot, error) {
 		bars.Horizontal, bars.Offset, bars.Color, bars.LineStyle.Width = true, w*vg.Length(float64(k)-float64(len(rs)-1)/2), plotutil.Color(k), 0
 		p.Add(bars)
 		p.Legend.Add(r.sc.r.String(), bars)
+		p.X.Max = max(p.X.Max, 1.5*slices.Max(vals)) // room for the legend
 	}
 	p.NominalY(names...)
-	p.Legend.Top, p.Legend.Left = false, false
 	return map[string]*plot.Plot{"": p}, nil
 }
 
 func drawLatency(rs []*result) (map[string]*plot.Plot, error) {
-	p := newPlot(fmt.Sprintf("Put-to-emit latency, %g records/s on 4 shards: cumulative distribution", rs[0].sc.rate*4), "latency (ms)", "fraction of records", true)
-	p.Legend.Top, p.Legend.Left = false, true
+	p := newPlot(fmt.Sprintf("Put-to-emit latency, %g records/s on 4 shards: cumulative distribution", rs[0].sc.rate*4), "latency (ms)", "fraction of records", true, true)
+	p.Y.Min, p.Y.Max = 0, 1
 	for k, r := range rs {
 		ds, fs := r.s.latency.CDF()
 		xys := make(plotter.XYs, len(ds))
@@ -322,7 +323,7 @@ func drawScale(rs []*result) (map[string]*plot.Plot, error) {
 		}
 	}
 	shards := func(r *result) float64 { return float64(r.sc.shards) }
-	lag := newPlot(fmt.Sprintf("Lag vs shards, %g records/s per shard, quotas on", rs[0].sc.rate), "shards", "lag (ms)", true)
+	lag := newPlot(fmt.Sprintf("Lag vs shards, %g records/s per shard, quotas on", rs[0].sc.rate), "shards", "lag (ms)", true, true)
 	for _, q := range []float64{0.5, 0.99} {
 		err := series(lag, busy, func(r *result) string { return fmt.Sprintf("%v, p%g", r.sc.r, q*100) }, shards,
 			func(r *result) float64 { return float64(r.s.lag.Quantile(q)) / 1e6 })
@@ -330,7 +331,7 @@ func drawScale(rs []*result) (map[string]*plot.Plot, error) {
 			return nil, err
 		}
 	}
-	cpu := newPlot(fmt.Sprintf("Read side CPU vs shards, %g records/s per shard (idle: no records)", rs[0].sc.rate), "shards", "cores", true)
+	cpu := newPlot(fmt.Sprintf("Read side CPU vs shards, %g records/s per shard (idle: no records)", rs[0].sc.rate), "shards", "cores", true, true)
 	err := series(cpu, rs, func(r *result) string {
 		return fmt.Sprintf("%v%s", r.sc.r, map[bool]string{true: ", idle"}[r.sc.rate == 0])
 	}, shards,
