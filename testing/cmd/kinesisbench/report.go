@@ -59,7 +59,7 @@ func figureNames() []string {
 }
 
 var figures = []figure{
-	{name: "read", title: "1. Catch-up from TRIM_HORIZON, records/s per shard from the first record to the last",
+	{name: "read", title: "1. Catch-up from TRIM_HORIZON, records/s per shard from the start of the read (beam.Run for Read) to the last record",
 		columns: []string{"record", "shards", "records", "reader", "rec/s/shard", "÷ bare loop", "MB/s/shard", "job", "process CPU µs/rec"},
 		row: func(r *result, all []*result) []any {
 			base := find(all, r.sc, map[bool]reader{false: bareGet, true: bareSub}[r.sc.r == fanOut || r.sc.r == bareSub])
@@ -259,7 +259,7 @@ func drawRead(rs []*result) (map[string]*plot.Plot, error) {
 				same = append(same, x)
 			}
 		}
-		p := newPlot("Catch-up, "+label+" records: records/s per shard vs shards", "shards", "records/s per shard (first to last record)", true, false)
+		p := newPlot("Catch-up, "+label+" records: records/s per shard vs shards", "shards", "records/s per shard (start to last record)", true, false)
 		if err := series(p, same, func(r *result) string { return r.sc.r.String() }, func(r *result) float64 { return float64(r.sc.shards) }, (*result).rate); err != nil {
 			return nil, err
 		}

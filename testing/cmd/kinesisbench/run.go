@@ -81,9 +81,12 @@ type result struct {
 // perRec is the mean of ns per record, in µs.
 func (r *result) perRec(ns int64) float64 { return float64(ns) / 1e3 / float64(max(r.s.n.Load(), 1)) }
 
-// rate is records per second per shard from the first record to the last.
+// rate is records per second per shard from the start of the reading (of
+// the loop, or beam.Run: Prism's job start included) to the last record.
+// (First to last record is no measure when a call returns a shard's whole
+// backlog.)
 func (r *result) rate() float64 {
-	return float64(r.s.n.Load()) / (r.last - r.first).Seconds() / float64(r.sc.shards)
+	return float64(r.s.n.Load()) / r.last.Seconds() / float64(r.sc.shards)
 }
 
 // fixture is a server with a stream, kept for the next scenario when it
@@ -147,7 +150,8 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 	before := memAfterGC()
 	start, cpu0 := time.Now(), bench.CPUTime()
 	var prof []byte
-	timed := func(f func()) { // the part the profile covers
+	timed := func(f func()) { // the reading, or the live window: what the profile covers
+		start = time.Now()
 		if sc.profile {
 			prof = captureCPU(f)
 		} else {
