@@ -36,9 +36,6 @@ var readerNames = []string{"bare GetRecords loop", "bare SubscribeToShard loop",
 
 func (r reader) String() string { return readerNames[r] }
 
-// isRead reports whether r is a kinesisio.Read.
-func (r reader) isRead() bool { return r == polling || r == unpaced || r == fanOut }
-
 // scenario is one measurement: a reader on a stream of the in-process
 // server. A catch-up scenario reads a backlog of n records from
 // TRIM_HORIZON until caught up; a live one (dur > 0) starts reading the

@@ -203,16 +203,3 @@ func (b *benchRun) runPipeline(ctx context.Context, p *beam.Pipeline, key string
 	}
 	return pr, err
 }
-
-// counter sums the job's kinesisio counter name.
-func counter(pr beam.PipelineResult, name string) int64 {
-	var n int64
-	if pr != nil {
-		for _, c := range pr.Metrics().AllMetrics().Counters() {
-			if c.Namespace() == kinesisio.MetricsNamespace && c.Name() == name {
-				n += c.Result()
-			}
-		}
-	}
-	return n
-}
