@@ -239,8 +239,15 @@ func series(p *plot.Plot, rs []*result, name func(*result) string, x, y func(*re
 		}
 	}
 	var args []any
+	var ticks []plot.Tick // on a log scale, a tick at every x
 	for _, n := range order {
 		args = append(args, n, lines[n])
+		for _, xy := range lines[n] {
+			ticks = append(ticks, plot.Tick{Value: xy.X, Label: strconv.FormatFloat(xy.X, 'f', -1, 64)})
+		}
+	}
+	if _, ok := p.X.Scale.(plot.LogScale); ok {
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	}
 	return plotutil.AddLinePoints(p, args...)
 }
@@ -292,6 +299,7 @@ func drawCPU(rs []*result) (map[string]*plot.Plot, error) {
 		p.X.Max = max(p.X.Max, 1.5*slices.Max(vals)) // room for the legend
 	}
 	p.NominalY(names...)
+	p.Legend.Top = false // the last parts are the smallest
 	return map[string]*plot.Plot{"": p}, nil
 }
 
