@@ -3,88 +3,81 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestSmoke runs every figure of the command with --smoke in this process
-// and checks only that it worked: every record counted, every pipeline
-// done, every table printed. Timings are never checked.
+// TestSmoke runs every figure with --smoke in this process and checks only
+// that it worked: every record counted, every pipeline done, every table
+// and picture made. Timings are never checked.
 func TestSmoke(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	start := time.Now()
-	rep, err := run(ctx, []string{"--smoke", "--markdown"}, &stdout, &stderr)
-	t.Logf("smoke run took %v", time.Since(start).Round(time.Millisecond))
-	if testing.Verbose() {
-		t.Logf("stdout:\n%s", stdout.String())
-	}
-	if err != nil {
+	if err := run(ctx, []string{"--smoke", "--plots", dir}, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
 	}
-	if len(rep.Failures) > 0 {
-		t.Fatalf("functional failures:\n  %s\nstderr:\n%s", strings.Join(rep.Failures, "\n  "), stderr.String())
-	}
-	out := stdout.String()
-	for _, title := range []string{"1a. Read throughput", "1b. ", "1c. Catch-up", "2a. CPU per record", "2b. ", "2c. ", "2d. ", "2e. ",
-		"3. Latency", "3b. The same latency with enhanced fan-out", "4. Start-up", "5a. Scale", "5b. Memory", "5c. Lag",
-		"5g. CPU per record on one worker, enhanced fan-out", "5h. ", "5i. ", "6. Write throughput", "Summary against the performance targets",
-		"---- Markdown ----", "| record | shards |"} {
-		if !strings.Contains(out, title) {
-			t.Errorf("output lacks %q", title)
+	t.Logf("stderr:\n%s", stderr.String())
+	for _, f := range figures {
+		if !strings.Contains(stdout.String(), "**"+f.title+"**") {
+			t.Errorf("no table %q in:\n%s", f.title, stdout.String())
 		}
 	}
-	// Every figure's main table has rows (a figure that failed to measure
-	// would have reported a failure above; this catches empty tables).
-	for _, tb := range rep.Tables {
-		if len(tb.Rows) == 0 {
-			t.Errorf("table %q has no rows", tb.Title)
+	for _, name := range []string{"read-100B", "read-10KiB", "cpu", "latency", "scale-lag", "scale-cpu"} {
+		if st, err := os.Stat(filepath.Join(dir, name+".svg")); err != nil || st.Size() == 0 {
+			t.Errorf("picture %s: %v", name, err)
 		}
 	}
 }
 
 func TestFlags(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		ok   bool
-	}{
-		{[]string{"--only=read,write"}, true},
-		{[]string{"--only=latency,scale", "--fanout=false"}, true},
-		{[]string{"--only=all", "--smoke"}, true},
-		{[]string{"--sizes=100,10KiB", "--read-bytes-per-shard=2MiB"}, true},
-		{[]string{"--only=nope"}, false},
-		{[]string{"--only="}, false},
-		{[]string{"--sizes=8"}, false},
-		{[]string{"--read-bound=sometimes"}, false},
-		{[]string{"--latency-duration=0s"}, false},
-		{[]string{"stray"}, false},
-	} {
-		c, err := parseFlags(tc.args, io.Discard)
-		if tc.ok != (err == nil) {
-			t.Errorf("parseFlags(%q): err = %v, want ok = %v", tc.args, err, tc.ok)
-		}
-		if !tc.ok && !errors.As(err, new(usageError)) {
-			t.Errorf("parseFlags(%q): %v is not a usage error", tc.args, err)
-		}
-		if tc.ok && len(c.only) == 0 {
-			t.Errorf("parseFlags(%q): no figure selected", tc.args)
+	for _, args := range [][]string{{"--only=nope"}, {"--only="}, {"--sizes=8"}, {"--latency-duration=0s"}, {"stray"}} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
 		}
 	}
-	c, err := parseFlags([]string{"--smoke", "--shards=2"}, io.Discard)
+	c, err := parseFlags([]string{"--smoke", "--shards=2", "--only=read,scale"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.shards) != 1 || c.shards[0] != 2 {
-		t.Errorf("--smoke overrode an explicit --shards: %v", c.shards)
+	if !slices.Equal(c.shards, []int{2}) || c.readKiB != 200 {
+		t.Errorf("--smoke: shards %v (explicit: 2), read-kib %d", c.shards, c.readKiB)
 	}
-	if c.cpuRecords != 20000 {
-		t.Errorf("--smoke did not shrink --cpu-records: %d", c.cpuRecords)
+	for _, sc := range scenarios(c) {
+		if sc.fig != "read" && sc.fig != "scale" {
+			t.Errorf("--only=read,scale runs %v", sc)
+		}
 	}
-	if got := c.readBytes(100); got != 200000 {
-		t.Errorf("smoke readBytes(100) = %d", got)
+}
+
+func TestHistogram(t *testing.T) {
+	h := newHistogram()
+	if h.Quantile(0.5) != 0 || h.Max() != 0 {
+		t.Fatal("empty histogram is not all zero")
+	}
+	var all []time.Duration
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		d := time.Duration(r.ExpFloat64() * float64(50*time.Millisecond))
+		h.Record(d)
+		all = append(all, d)
+	}
+	slices.Sort(all)
+	for _, q := range []float64{0.01, 0.5, 0.9, 0.99, 0.999} {
+		want, got := all[int(q*float64(len(all)))-1], h.Quantile(q)
+		if diff := float64(got-want) / float64(want); diff > 0.02 || diff < -0.02 {
+			t.Errorf("q%.3f = %v, want %v (±2%%)", q, got, want)
+		}
+	}
+	ds, fs := h.CDF()
+	if h.Max() != all[len(all)-1] || float64(h.Max()-ds[len(ds)-1]) > 0.02*float64(h.Max()) || fs[len(fs)-1] != 1 || !slices.IsSorted(fs) {
+		t.Errorf("max %v, want %v; CDF ends at %v, %v", h.Max(), all[len(all)-1], ds[len(ds)-1], fs[len(fs)-1])
 	}
 }

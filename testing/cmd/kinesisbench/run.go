@@ -1,381 +1,302 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"slices"
-	"strconv"
-	"strings"
+	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/bench"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 )
 
-// figures in the order they run. Each but scale (a server per case) gets
-// a new in-process server, quotas off (the read figure sets them per run),
-// and a client of it.
-var figures = []struct {
-	name   string
-	server bool
-	run    func(*benchRun, context.Context, *fakekinesis.Server, *kinesis.Client) error
-}{
-	{"read", true, (*benchRun).figRead},
-	{"cpu", true, (*benchRun).figCPU},
-	{"latency", true, (*benchRun).figLatency},
-	{"startup", true, (*benchRun).figStartup},
-	{"scale", false, (*benchRun).figScale},
-	{"write", true, (*benchRun).figWrite},
+// reader is what reads (or writes) the records of a scenario.
+type reader int
+
+const (
+	bareGet reader = iota // the bare aws-sdk-go-v2 GetRecords loop
+	bareSub               // the bare SubscribeToShard loop
+	polling               // kinesisio.Read, defaults
+	unpaced               // kinesisio.Read, WithQuotaPacing(0)
+	fanOut                // kinesisio.Read, WithEnhancedFanOut
+	trivial               // Impulse -> DoFn: Prism's own start-up
+	barePut               // the bare PutRecords loop
+	write                 // kinesisio.Write
+)
+
+var readerNames = []string{"bare GetRecords loop", "bare SubscribeToShard loop", "Read, polling", "Read, polling, WithQuotaPacing(0)",
+	"Read, fan-out", "trivial pipeline", "bare PutRecords loop", "Write"}
+
+func (r reader) String() string { return readerNames[r] }
+
+// scenario is one measurement: a reader on a stream of the in-process
+// server. A catch-up scenario reads a backlog of n records from
+// TRIM_HORIZON until caught up; a live one (dur > 0) starts reading the
+// empty stream, then a producer puts rate records/s per shard for dur (0:
+// the shards stay idle); a write scenario writes n records.
+type scenario struct {
+	fig      string // the figure it belongs to
+	r        reader
+	shards   int
+	size     int
+	n        int64
+	rate     float64
+	dur      time.Duration
+	quotas   bool // the server enforces the per-shard read and write quotas
+	inFlight int  // write: PutRecords calls in flight
+	profile  bool // split the CPU by part (a CPU profile over the run)
 }
 
-// runFigure runs figure i.
-func (b *benchRun) runFigure(ctx context.Context, i int) error {
-	if !figures[i].server {
-		return figures[i].run(b, ctx, nil, nil)
+func (sc scenario) String() string {
+	s := fmt.Sprintf("%s %s: %d shards, %s", sc.fig, sc.r, sc.shards, sizeLabel(sc.size))
+	if sc.dur > 0 {
+		return s + fmt.Sprintf(", %g rec/s per shard for %v", sc.rate, sc.dur)
 	}
-	srv, client, err := newServerClient(false)
+	return s + fmt.Sprintf(", %d records", sc.n)
+}
+
+// result is what the runner measured for a scenario.
+type result struct {
+	sc          scenario
+	s           *sink
+	wall        time.Duration // the loop's, or beam.Run's
+	first, last time.Duration // from the start to the first and last record
+	window      time.Duration // what cpu covers: the producer's run if live, else wall
+	cpu         time.Duration // process CPU (getrusage) over window
+	calls       float64       // live: GetRecords calls per shard per second
+	rssPerShard float64       // live: the read's RSS per shard, bytes
+	parts       []int64       // profile: CPU ns by part (parts)
+}
+
+// perRec is the mean of ns per record, in µs.
+func (r *result) perRec(ns int64) float64 { return float64(ns) / 1e3 / float64(max(r.s.n.Load(), 1)) }
+
+// rate is records per second per shard from the start of the reading (of
+// the loop, or beam.Run: Prism's job start included) to the last record.
+// (First to last record is no measure when a call returns a shard's whole
+// backlog.)
+func (r *result) rate() float64 {
+	return float64(r.s.n.Load()) / r.last.Seconds() / float64(r.sc.shards)
+}
+
+// fixture is a server with a stream, kept for the next scenario when it
+// needs the same backlog.
+type fixture struct {
+	key    string
+	srv    *fakekinesis.Server
+	client *kinesis.Client
+	stream string
+	infos  []shardInfo
+}
+
+func (f *fixture) close() {
+	if f != nil {
+		f.srv.Close()
+	}
+}
+
+// fixtureFor returns a server with a new stream for sc, filled with sc.n
+// records of a catch-up scenario, or the previous one if it has the same.
+func (b *benchRun) fixtureFor(ctx context.Context, sc scenario) (*fixture, error) {
+	key := fmt.Sprint(sc.fig, sc.shards, sc.size, sc.n, sc.quotas)
+	catchUp := sc.dur == 0 && sc.r != write && sc.r != barePut
+	if b.fx != nil && b.fx.key == key && catchUp {
+		return b.fx, nil
+	}
+	b.fx.close()
+	b.fx = nil
+	srv, client, err := newServer(false) // quotas on after the fill
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer srv.Close()
-	return figures[i].run(b, ctx, srv, client)
-}
-
-// figureNames are the names of the figures, in order.
-var figureNames = func() (names []string) {
-	for _, f := range figures {
-		names = append(names, f.name)
+	fx := &fixture{key: key, srv: srv, client: client}
+	if fx.stream, fx.infos, err = newStream(ctx, client, sc.shards); err == nil && catchUp {
+		err = (&putter{c: client, stream: fx.stream, shards: fx.infos, size: sc.size}).fill(ctx, sc.n, 4)
 	}
-	return names
-}()
-
-// usageError is a bad command line.
-type usageError struct{ error }
-
-// config is the parsed command line.
-type config struct {
-	only       map[string]bool
-	smoke      bool
-	markdown   bool
-	cpuProfile string
-	memProfile string
-	logLevel   string
-	verbose    bool
-	// unfusedSink gives the counting DoFn an unused output in another
-	// stage, so that the Read's stage is not terminal (see addSink).
-	unfusedSink bool
-	// fanOut also runs the read, latency and scale cases with enhanced
-	// fan-out (a consumer per run), next to polling.
-	fanOut bool
-
-	// 1. read
-	sizes             []int
-	shards            []int
-	readBytesPerShard int64
-	pacedBaseline     bool
-	readBound         string
-	readQuotas        bool
-	unpacedRead       bool
-
-	// 2. cpu
-	cpuSize, cpuShards, cpuRecords, topN int
-
-	// 3. latency
-	latencyRates    []int
-	latencyDuration time.Duration
-	latencyShards   int
-	latencySize     int
-
-	// 4. startup
-	startupRuns, startupRecords, startupShards int
-
-	// 5. scale
-	scaleShards   []int
-	scaleRate     int
-	scaleDuration time.Duration
-	scaleSize     int
-	scaleWindow   time.Duration
-	scaleWorkers  int
-	scaleProfile  bool
-
-	// 6. write
-	writeRecords, writeSize, writeShards, writeKeys int
+	if err != nil {
+		fx.close()
+		return nil, err
+	}
+	if catchUp {
+		b.fx = fx
+	}
+	return fx, nil
 }
 
-// report is what a run found. Only the goroutine running the figures
-// (one at a time) uses it.
-type report struct {
-	Tables   []*bench.Table
-	Failures []string
-	// Targets holds the measured values the summary compares with the
-	// performance targets, by name.
-	Targets map[string]float64
-}
-
-func (r *report) fail(format string, args ...any) {
-	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
-}
-
-func (r *report) target(name string, v float64) { r.Targets[name] = v }
-
-// parseSize reads an integer with an optional k/K (x1000), KiB (x1024),
-// M (x1e6) or MiB suffix.
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, suf := range []struct {
-		s string
-		m int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"k", 1000}, {"K", 1000}, {"M", 1000000}} {
-		if rest, ok := strings.CutSuffix(s, suf.s); ok {
-			s, mult = rest, suf.m
-			break
+// runScenario is the runner: it measures one scenario.
+func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error) {
+	fx, err := b.fixtureFor(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	if fx != b.fx {
+		defer fx.close()
+	}
+	fx.srv.SetQuotas(sc.quotas) // a new quota period: full buckets, no debt
+	res := &result{sc: sc, s: newSink(sc.n)}
+	if sc.dur > 0 {
+		res.s = newSink(int64(sc.rate * float64(sc.shards) * sc.dur.Seconds()))
+	}
+	before := memAfterGC()
+	start, cpu0 := time.Now(), bench.CPUTime()
+	var prof []byte
+	timed := func(f func()) { // the reading, or the live window: what the profile covers
+		start = time.Now()
+		if sc.profile {
+			prof = captureCPU(f)
+		} else {
+			f()
 		}
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n * mult, err
-}
-
-// sizesFlag is a flag of comma-separated positive integers, each with
-// parseSize's suffixes: a list, or with one set, a single value.
-type sizesFlag struct {
-	list *[]int
-	one  *int64
-}
-
-func (f sizesFlag) String() string {
-	if f.one != nil && *f.one != 0 {
-		return strconv.FormatInt(*f.one, 10)
+	err = b.measure(ctx, fx, res, timed)
+	if res.wall == 0 {
+		res.wall, res.window, res.cpu = time.Since(start), time.Since(start), bench.CPUTime()-cpu0
 	}
-	var s []string
-	if f.list != nil {
-		for _, n := range *f.list {
-			s = append(s, strconv.Itoa(n))
-		}
+	if err != nil {
+		return nil, err
 	}
-	return strings.Join(s, ",")
-}
-
-func (f sizesFlag) Set(s string) error {
-	var out []int
-	for field := range strings.SplitSeq(s, ",") {
-		if field = strings.TrimSpace(field); field == "" {
-			continue
-		}
-		n, err := parseSize(field)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("%q is not a positive integer", field)
-		}
-		out = append(out, int(n))
-	}
-	switch {
-	case len(out) == 0:
-		return fmt.Errorf("empty list")
-	case f.one == nil:
-		*f.list = out
-	case len(out) > 1:
-		return fmt.Errorf("%q is not one size", s)
-	default:
-		*f.one = int64(out[0])
-	}
-	return nil
-}
-
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
-	c := &config{
-		sizes:             []int{100, 10240},
-		shards:            []int{1, 4, 16},
-		readBytesPerShard: 0, // auto: see readBytes
-		latencyRates:      []int{1000, 40},
-		scaleShards:       []int{64, 256},
-	}
-	fs := flag.NewFlagSet("kinesisbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	only := fs.String("only", strings.Join(figureNames, ","), "figures to run, comma-separated: "+strings.Join(figureNames, ", "))
-	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes and durations (under a minute), for CI; explicit flags still win")
-	fs.BoolVar(&c.markdown, "markdown", false, "also print the tables as Markdown, with the machine described, for docs/performance.md")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write CPU profiles: the cpu figure's Read run to FILE, its bare loop to FILE.bare, the scale figure's producer windows to FILE.scale-SHARDS, the default Write run to FILE.write")
-	fs.StringVar(&c.memProfile, "memprofile", "", "scale figure: write the heap profile taken while reading to FILE.scale-SHARDS")
-	fs.StringVar(&c.logLevel, "log_level", "error", "level of Beam's and Prism's logs on stderr: debug, info, warn or error")
-	fs.BoolVar(&c.verbose, "v", false, "print progress details on stderr")
-	fs.BoolVar(&c.unfusedSink, "unfused-sink", false, "give the counting DoFn after Read an output (never used) consumed in another stage: Prism v2.77 busy-waits a core during every bundle of a stage without outputs, which the default shape (Read fused with a terminal counting DoFn) triggers")
-
-	fs.BoolVar(&c.fanOut, "fanout", true, "read, latency, scale: also run every case with enhanced fan-out (WithEnhancedFanOut(ConsumerName(...)), a consumer per run, registered by the job) right after polling, and compare the two")
-
-	fs.Var(sizesFlag{list: &c.sizes}, "sizes", "read: record sizes in bytes (suffixes k, KiB)")
-	fs.Var(sizesFlag{list: &c.shards}, "shards", "read: shard counts")
-	fs.Var(sizesFlag{one: &c.readBytesPerShard}, "read-bytes-per-shard", "read: bytes of records put on each shard (suffixes k, KiB, M, MiB; default 8 MiB for records under 1 KiB, else 24 MiB: at least 3 calls of 10 MiB per shard)")
-	fs.BoolVar(&c.pacedBaseline, "paced-baseline", true, "read: also run the bare loop paced as the connector paces itself (5 calls/s and 2 MiB/s per shard)")
-	fs.BoolVar(&c.unpacedRead, "unpaced-read", true, "read: also run Read with WithQuotaPacing(0), like for like with the free-running bare loop")
-	fs.BoolVar(&c.readQuotas, "read-quotas", false, "read: the server enforces the per-shard quotas (5 GetRecords/s, 2 MiB/s); the bare loop backs off 200 ms when throttled")
-	fs.StringVar(&c.readBound, "read-bound", "stop", "read: how the Read is bounded: stop (WithStopAtLatest) or max (WithMaxRecords)")
-
-	fs.IntVar(&c.cpuSize, "cpu-size", 100, "cpu: record size in bytes")
-	fs.IntVar(&c.cpuShards, "cpu-shards", 4, "cpu: shards")
-	fs.IntVar(&c.cpuRecords, "cpu-records", 400000, "cpu: records")
-	fs.IntVar(&c.topN, "top", 20, "cpu, scale, write: functions listed in the profile tables")
-
-	fs.Var(sizesFlag{list: &c.latencyRates}, "latency-rates", "latency: producer rates in records/s (all shards together), one run each")
-	fs.DurationVar(&c.latencyDuration, "latency-duration", 10*time.Second, "latency: how long the producer writes")
-	fs.IntVar(&c.latencyShards, "latency-shards", 4, "latency: shards")
-	fs.IntVar(&c.latencySize, "latency-size", 100, "latency: record size in bytes")
-
-	fs.IntVar(&c.startupRuns, "startup-runs", 3, "startup: runs of each pipeline")
-	fs.IntVar(&c.startupRecords, "startup-records", 1000, "startup: records in the stream before the job starts")
-	fs.IntVar(&c.startupShards, "startup-shards", 4, "startup: shards")
-
-	fs.Var(sizesFlag{list: &c.scaleShards}, "scale-shards", "scale: shard counts (quotas on)")
-	fs.IntVar(&c.scaleRate, "scale-rate", 100, "scale: producer records/s per shard")
-	fs.DurationVar(&c.scaleDuration, "scale-duration", 20*time.Second, "scale: how long the producer writes")
-	fs.IntVar(&c.scaleSize, "scale-size", 100, "scale: record size in bytes")
-	fs.DurationVar(&c.scaleWindow, "scale-window", 5*time.Second, "scale: width of the lag windows")
-	fs.IntVar(&c.scaleWorkers, "scale-producers", 8, "scale: PutRecords calls the producer keeps in flight")
-	fs.BoolVar(&c.scaleProfile, "scale-profile", true, "scale: profile the CPU while the producer runs and print where it goes")
-
-	fs.IntVar(&c.writeRecords, "write-records", 1000000, "write: records (a million: a run of a few seconds, so that the job's start is a small part of it)")
-	fs.IntVar(&c.writeSize, "write-size", 100, "write: record size in bytes")
-	fs.IntVar(&c.writeShards, "write-shards", 4, "write: shards")
-	fs.IntVar(&c.writeKeys, "write-keys", 1024, "write: distinct partition keys")
-
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if prof != nil {
+		if res.parts, err = partsOf(prof); err != nil {
 			return nil, err
 		}
-		return nil, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if c.smoke {
-		smoke := map[string]string{
-			"sizes": "100,10240", "shards": "1,4", "read-bytes-per-shard": "200000",
-			"cpu-records": "20000", "top": "10",
-			"latency-rates": "200", "latency-duration": "2s",
-			"startup-runs": "1", "startup-records": "100",
-			"scale-shards": "16", "scale-rate": "50", "scale-duration": "3s", "scale-window": "1s",
-			"write-records": "5000",
-		}
-		for name, v := range smoke {
-			if !set[name] {
-				if err := fs.Set(name, v); err != nil {
-					return nil, err
-				}
+		if b.c.profiles != "" {
+			name := filepath.Join(b.c.profiles, fmt.Sprintf("%s-%d-%d-%d.pprof", sc.fig, sc.r, sc.shards, sc.size))
+			if err := os.WriteFile(name, prof, 0o644); err != nil {
+				return nil, err
 			}
 		}
 	}
-	c.only = map[string]bool{}
-	for f := range strings.SplitSeq(*only, ",") {
-		switch f = strings.TrimSpace(f); {
-		case f == "":
-		case f == "all":
-			for _, n := range figureNames {
-				c.only[n] = true
-			}
-		case slices.Contains(figureNames, f):
-			c.only[f] = true
-		default:
-			return nil, usageError{fmt.Errorf("--only: unknown figure %q (figures: %s)", f, strings.Join(figureNames, ", "))}
-		}
+	first, last := res.s.span()
+	res.first, res.last = first.Sub(start), last.Sub(start)
+	if sc.dur > 0 {
+		// The read's RSS: at the window's end, less the RSS before and
+		// the records the server holds (what deleting the stream frees).
+		live, held := res.rssPerShard, memAfterGC()
+		deleteStream(fx.client, fx.stream)
+		data := max(held-memAfterGC(), 0)
+		res.rssPerShard = (live - float64(before) - float64(data)) / float64(sc.shards)
 	}
-	if len(c.only) == 0 {
-		return nil, usageError{fmt.Errorf("--only selects no figure")}
-	}
-	if c.readBound != "stop" && c.readBound != "max" {
-		return nil, usageError{fmt.Errorf("--read-bound must be stop or max, not %q", c.readBound)}
-	}
-	for _, s := range append([]int{c.cpuSize, c.latencySize, c.scaleSize, c.writeSize}, c.sizes...) {
-		if s < headerLen || s > 1<<20-64 {
-			return nil, usageError{fmt.Errorf("record sizes must be between %d B and 1 MiB - 64 B, not %d", headerLen, s)}
-		}
-	}
-	for _, n := range []int{c.cpuShards, c.cpuRecords, c.topN, c.latencyShards, c.startupRuns, c.startupRecords, c.startupShards, c.scaleRate, c.scaleWorkers, c.writeRecords, c.writeShards, c.writeKeys} {
-		if n <= 0 {
-			return nil, usageError{fmt.Errorf("counts must be positive")}
-		}
-	}
-	for _, d := range []time.Duration{c.latencyDuration, c.scaleDuration, c.scaleWindow} {
-		if d <= 0 || d > time.Hour {
-			return nil, usageError{fmt.Errorf("durations must be in (0, 1h]")}
-		}
-	}
-	switch strings.ToLower(c.logLevel) {
-	case "debug", "info", "warn", "error":
-	default:
-		return nil, usageError{fmt.Errorf("--log_level %q is not debug, info, warn or error", c.logLevel)}
-	}
-	return c, nil
+	return res, nil
 }
 
-// readBytes is how many bytes of records of size the read figure puts on
-// each shard.
-func (c *config) readBytes(size int) int64 {
-	switch {
-	case c.readBytesPerShard > 0:
-		return c.readBytesPerShard
-	case size < 1024:
-		return 8 << 20
+// measure runs res's scenario on fx, filling res's sink, the reading or
+// the live window in timed; a live scenario also sets its window, CPU,
+// calls and (for now) the RSS at the window's end.
+func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result, timed func(func())) (err error) {
+	sc, s := res.sc, res.s
+	key := fmt.Sprintf("%s/%d", fx.stream, b.seq.Add(1))
+	switch sc.r {
+	case bareGet:
+		timed(func() { _, err = bareRead(ctx, fx.client, fx.stream, "", fx.infos, s) })
+		return cmp.Or(err, s.check(true))
+	case bareSub:
+		arn, dereg, err := registerConsumer(ctx, fx.client, fx.stream)
+		if err != nil {
+			return err
+		}
+		defer dereg()
+		timed(func() { _, err = bareRead(ctx, fx.client, fx.stream, arn, fx.infos, s) })
+		return cmp.Or(err, s.check(true))
+	case barePut:
+		p := &putter{c: fx.client, stream: fx.stream, size: sc.size, keys: partitionKeys(1024)}
+		if err := p.fill(ctx, sc.n, sc.inFlight); err != nil {
+			return err
+		}
+		s.n.Store(sc.n)
+		return b.readBack(ctx, fx, sc.n)
+	case trivial:
+		p, root := beam.NewPipelineWithRoot()
+		count(root, &stampFn{Key: key}, beam.Impulse(root), false)
+		_, err = b.runPipeline(ctx, p, key, s, 2*time.Minute)
+		return err
+	case write:
+		p, root := beam.NewPipelineWithRoot()
+		recs := beam.ParDo(root, &genFn{N: int(sc.n), Size: sc.size, Keys: 1024}, beam.Impulse(root))
+		w := kinesisio.Write(root, fx.stream, recs, kinesisio.WithEndpoint(fx.srv.Endpoint()), kinesisio.WithRegion(region), kinesisio.WithMaxInFlight(sc.inFlight))
+		count(root, &writtenFn{Key: key}, w.Written, b.c.unfused)
+		if _, err := b.runPipeline(ctx, p, key, s, 5*time.Minute+time.Duration(sc.n/1000)*time.Second); err != nil {
+			return err
+		}
+		if s.n.Load() != sc.n {
+			return fmt.Errorf("kinesisio.Write reported %d records written, want %d", s.n.Load(), sc.n)
+		}
+		return b.readBack(ctx, fx, sc.n)
 	}
-	return 24 << 20
+	opts := []kinesisio.ReadOption{kinesisio.WithEndpoint(fx.srv.Endpoint()), kinesisio.WithRegion(region), kinesisio.WithStopAtLatest()}
+	if sc.dur > 0 {
+		opts[2] = kinesisio.WithMaxRecords(max(s.expected, 1)) // idle: stopped after the window
+	}
+	consumer := fmt.Sprintf("kinesisbench-%d", b.seq.Add(1))
+	switch sc.r {
+	case unpaced:
+		opts = append(opts, kinesisio.WithQuotaPacing(0))
+	case fanOut:
+		opts = append(opts, kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName(consumer)))
+		defer func() {
+			_ = kinesisio.DeregisterConsumer(context.WithoutCancel(ctx), fx.stream, consumer, kinesisio.WithEndpoint(fx.srv.Endpoint()), kinesisio.WithRegion(region))
+		}()
+	}
+	p, root := beam.NewPipelineWithRoot()
+	count(root, &sinkFn{Key: key}, kinesisio.Read(root, fx.stream, opts...), b.c.unfused)
+	if sc.dur == 0 {
+		timed(func() { _, err = b.runPipeline(ctx, p, key, s, 5*time.Minute) })
+		return cmp.Or(err, s.check(true))
+	}
+	// Live: the producer starts once the read runs on every shard.
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.runPipeline(stop, p, key, s, sc.dur+3*time.Minute)
+		done <- err
+	}()
+	op := map[bool]string{false: "GetRecords", true: "SubscribeToShard"}[sc.r == fanOut]
+	if err := waitStarted(ctx, fx.srv, op, fx.infos, 2*time.Minute); err != nil {
+		cancel()
+		return cmp.Or(err, <-done)
+	}
+	runtime.GC()
+	start, cpu0, calls0 := time.Now(), bench.CPUTime(), callsByShard(fx.srv, "GetRecords", fx.infos)
+	var perr error
+	timed(func() {
+		if sc.rate == 0 {
+			perr = sleep(ctx, sc.dur)
+			return
+		}
+		perr = (&putter{c: fx.client, stream: fx.stream, shards: fx.infos, size: sc.size}).produce(ctx, sc.rate*float64(sc.shards), sc.dur)
+	})
+	res.window, res.cpu = time.Since(start), bench.CPUTime()-cpu0
+	for i, c := range callsByShard(fx.srv, "GetRecords", fx.infos) {
+		res.calls += float64(c-calls0[i]) / float64(sc.shards) / res.window.Seconds()
+	}
+	res.rssPerShard = float64(memAfterGC()) // the caller makes it per shard
+	if perr != nil || s.expected == 0 {
+		cancel() // an idle read ends here
+	}
+	err = <-done
+	if s.expected == 0 && stop.Err() != nil {
+		err = nil
+	}
+	res.wall = time.Since(start)
+	return cmp.Or(perr, err, s.check(true))
 }
 
-// run runs the selected figures, printing each table on stdout as it is
-// done (and all of them again as Markdown at the end with --markdown) and
-// progress on stderr. It returns an error when it could not measure at
-// all; missing or duplicated records and failed pipelines are in the
-// report's Failures.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report, error) {
-	c, err := parseFlags(args, stderr)
-	if err != nil {
-		return nil, err
-	}
-	b, err := newBench(ctx, c, stdout, stderr)
-	if err != nil {
-		return nil, err
-	}
-	machine := bench.Machine("github.com/apache/beam/sdks/v2", "github.com/aws/aws-sdk-go-v2/service/kinesis")
-	shape := "Read fused with a terminal counting DoFn (Prism v2.77 busy-waits a core during each bundle of such a stage; --unfused-sink avoids it)"
-	if c.unfusedSink {
-		shape = "--unfused-sink: the counting DoFn after Read has an unused output consumed in another stage, so Prism does not busy-wait during the Read's bundles"
-	}
-	fmt.Fprintf(stdout, "kinesisbench %s\nMachine: %s\nPipeline shape: %s\n\n", strings.Join(args, " "), machine, shape)
-	start := time.Now()
-	for i, s := range figures {
-		if !c.only[s.name] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return b.rep, err
-		}
-		t0 := time.Now()
-		b.progress("== figure %s", s.name)
-		if err := b.runFigure(ctx, i); err != nil {
-			b.rep.fail("figure %s: %v", s.name, err)
-			b.progress("figure %s failed: %v", s.name, err)
-		}
-		b.progress("== figure %s done in %v", s.name, time.Since(t0).Round(time.Millisecond))
-	}
-	if t := b.targetsTable(); t != nil {
-		b.emit(t)
-	}
-	b.progress("all figures done in %v", time.Since(start).Round(time.Millisecond))
-	if c.markdown {
-		fmt.Fprintf(stdout, "---- Markdown ----\n\n")
-		fmt.Fprintf(stdout, "Machine: %s. Command: `go run ./testing/cmd/kinesisbench %s`. Against the in-process server (`testing/fakekinesis`); every ratio is against a baseline measured in the same run. Pipeline shape: %s.\n\n",
-			machine, strings.Join(args, " "), shape)
-		for _, t := range b.rep.Tables {
-			t.WriteMarkdown(stdout)
-		}
-	}
-	if len(b.rep.Failures) > 0 {
-		fmt.Fprintf(stdout, "FUNCTIONAL FAILURES (%d):\n", len(b.rep.Failures))
-		for _, f := range b.rep.Failures {
-			fmt.Fprintf(stdout, "  - %s\n", f)
-		}
-	}
-	return b.rep, nil
+// readBack reads the stream of fx back: every record 0..n-1 must be there.
+func (b *benchRun) readBack(ctx context.Context, fx *fixture, n int64) error {
+	s := newSink(n)
+	_, err := bareRead(ctx, fx.client, fx.stream, "", fx.infos, s)
+	return cmp.Or(err, s.check(true))
+}
+
+func deleteStream(c *kinesis.Client, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	_, _ = c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)})
 }
