@@ -56,6 +56,8 @@ type scaleTables struct {
 	keepUp, mem, windows *bench.Table
 	// fanOut compares fan-out with polling (--fanout), nil without.
 	fanOut *bench.Table
+	// idle is the idle window's table (--scale-idle), nil without.
+	idle *bench.Table
 	// profiles of the producer's run, by shard count and mode
 	profiles []scaleProfile
 }
@@ -133,6 +135,12 @@ func (b *benchRun) figScale(ctx context.Context, _ *fakekinesis.Server, _ *kines
 			Columns: []string{"shards", "window", "records", "lag p50", "lag p99", "lag max"},
 		},
 	}
+	if b.c.scaleIdle > 0 {
+		tt.idle = &bench.Table{
+			Title:   fmt.Sprintf("5j. Idle stream on one worker: every shard's read running, no producer, measured for %v after 5 s of settling", b.c.scaleIdle),
+			Columns: []string{"shards", "GetRecords calls/s/shard mean", "min", "max", "process CPU cores", "read side cores", "of which Prism", "read side without Prism", "server cores"},
+		}
+	}
 	if b.c.fanOut {
 		tt.fanOut = &bench.Table{
 			Title: fmt.Sprintf("5g. CPU per record on one worker, enhanced fan-out vs polling: producer at %d records/s per shard for %v (CPU profile over the producer's run)",
@@ -168,6 +176,10 @@ func (b *benchRun) figScale(ctx context.Context, _ *fakekinesis.Server, _ *kines
 	b.emit(tt.keepUp)
 	b.emit(tt.mem)
 	b.emit(tt.windows)
+	if tt.idle != nil {
+		tt.idle.Note("Process CPU is getrusage over the window (server included); the other columns come from a CPU profile of the window, split as in 5d (read side = all but the in-process server and the producer).")
+		b.emit(tt.idle)
+	}
 	b.scaleProfileTables(tt.profiles)
 	if tt.fanOut != nil {
 		tt.fanOut.Note("Per record = CPU over the producer's run / records produced in it. Read side = the profile without the in-process server's and the producer's goroutines (labels side=server, side=producer): the connector, Beam's harness, Prism, the counting DoFn and the Go runtime, GC included, as in 5e. Prism's part is its busy-wait during the bundles of the Read's stage (see 5d); without it is what a runner without that loop would leave. Server = the in-process server's goroutines: GetRecords responses when polling, SubscribeToShard events when fanning out (one event per shard for every PutRecords call that put records on it). Process = getrusage over the same run, server and producer included.")
@@ -280,6 +292,11 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, m readMode, tt *sc
 		return nil, err
 	}
 	label := scaleLabel(shards, m) + " shards"
+	if tt.idle != nil {
+		if err := b.scaleIdle(ctx, srv, infos, scaleLabel(shards, m), tt.idle); err != nil {
+			return nil, err
+		}
+	}
 	b.progress("scale %s: every shard's read started %v after the job started; producing %s records/s for %v", label, lr.ready.Round(time.Millisecond), num(rate), d)
 	prod := &producer{
 		p:       &putter{c: client, stream: stream, shards: infos, size: b.c.scaleSize, calls: bench.NewHistogram()},
@@ -385,4 +402,28 @@ func (b *benchRun) scaleCase(ctx context.Context, shards int, m readMode, tt *sc
 		label, s.lag.Quantile(0.5).Round(time.Millisecond), s.lag.Quantile(0.99).Round(time.Millisecond), s.lag.Max().Round(time.Millisecond),
 		drain.Round(time.Millisecond), mean, hi, mib(readRSS), float64(readRSS)/float64(shards)/1024, cpu.Seconds()/window.Seconds())
 	return res, nil
+}
+
+// scaleIdle measures the read of the idle stream of infos (every shard's
+// read running, nothing produced) for --scale-idle after 5 s of settling,
+// and adds a row labelled label to t.
+func (b *benchRun) scaleIdle(ctx context.Context, srv *fakekinesis.Server, infos []shardInfo, label string, t *bench.Table) error {
+	if err := sleep(ctx, 5*time.Second); err != nil {
+		return err
+	}
+	calls0, cpu0, start := callsByShard(srv, infos), bench.CPUTime(), time.Now()
+	data := captureCPU(func() { _ = sleep(ctx, b.c.scaleIdle) })
+	window, cpu, calls1 := time.Since(start), bench.CPUTime()-cpu0, callsByShard(srv, infos)
+	mean, lo, hi := callRates(calls0, calls1, window)
+	cores := func(ns int64) string { return fixed(float64(ns)/float64(window), 3) }
+	read, prism, rest, server := "-", "-", "-", "-"
+	if prof, err := bench.ParseProfile(data); err == nil {
+		sums := partSums(prof)
+		p := sums[partNamed("Prism runner")]
+		read, prism, rest, server = cores(readSide(sums)), cores(p), cores(readSide(sums)-p), cores(sums[0])
+	}
+	t.AddRow(label, fixed(mean, 2), fixed(lo, 2), fixed(hi, 2), fixed(cpu.Seconds()/window.Seconds(), 3), read, prism, rest, server)
+	b.progress("scale %s idle: %.2f GetRecords calls/s/shard (max %.2f), process CPU %.3f cores, read side %s (Prism %s, the rest %s), server %s",
+		label, mean, hi, cpu.Seconds()/window.Seconds(), read, prism, rest, server)
+	return nil
 }

@@ -101,6 +101,7 @@ type config struct {
 	scaleWindow   time.Duration
 	scaleWorkers  int
 	scaleProfile  bool
+	scaleIdle     time.Duration // idle window measured before the producer, 0 = none
 
 	// 6. write
 	writeRecords, writeSize, writeShards, writeKeys int
@@ -234,6 +235,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.scaleWindow, "scale-window", 5*time.Second, "scale: width of the lag windows")
 	fs.IntVar(&c.scaleWorkers, "scale-producers", 8, "scale: PutRecords calls the producer keeps in flight")
 	fs.BoolVar(&c.scaleProfile, "scale-profile", true, "scale: profile the CPU while the producer runs and print where it goes")
+	fs.DurationVar(&c.scaleIdle, "scale-idle", 0, "scale: also measure the idle stream (no producer) for this long, after 5 s of settling, before the producer starts (table 5j); 0 = off")
 
 	fs.IntVar(&c.writeRecords, "write-records", 1000000, "write: records (a million: a run of a few seconds, so that the job's start is a small part of it)")
 	fs.IntVar(&c.writeSize, "write-size", 100, "write: record size in bytes")
