@@ -414,6 +414,9 @@ func (b *benchRun) scaleIdle(ctx context.Context, srv *fakekinesis.Server, infos
 	calls0, cpu0, start := callsByShard(srv, infos), bench.CPUTime(), time.Now()
 	data := captureCPU(func() { _ = sleep(ctx, b.c.scaleIdle) })
 	window, cpu, calls1 := time.Since(start), bench.CPUTime()-cpu0, callsByShard(srv, infos)
+	if err := b.saveProfile(fmt.Sprintf(".scale-%d-idle", len(infos)), data); err != nil {
+		return err
+	}
 	mean, lo, hi := callRates(calls0, calls1, window)
 	cores := func(ns int64) string { return fixed(float64(ns)/float64(window), 3) }
 	read, prism, rest, server := "-", "-", "-", "-"

@@ -198,7 +198,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	only := fs.String("only", strings.Join(figureNames, ","), "figures to run, comma-separated: "+strings.Join(figureNames, ", "))
 	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes and durations (under a minute), for CI; explicit flags still win")
 	fs.BoolVar(&c.markdown, "markdown", false, "also print the tables as Markdown, with the machine described, for docs/performance.md")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write CPU profiles: the cpu figure's Read run to FILE, its bare loop to FILE.bare, the scale figure's producer windows to FILE.scale-SHARDS, the default Write run to FILE.write")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write CPU profiles: the cpu figure's Read run to FILE, its bare loop to FILE.bare, the scale figure's producer windows to FILE.scale-SHARDS (idle windows to FILE.scale-SHARDS-idle), the default Write run to FILE.write")
 	fs.StringVar(&c.memProfile, "memprofile", "", "scale figure: write the heap profile taken while reading to FILE.scale-SHARDS")
 	fs.StringVar(&c.logLevel, "log_level", "error", "level of Beam's and Prism's logs on stderr: debug, info, warn or error")
 	fs.BoolVar(&c.verbose, "v", false, "print progress details on stderr")
