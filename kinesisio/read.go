@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
@@ -93,7 +94,7 @@ func defaultReadSpec() readSpec {
 		QuotaShare:        1,
 		MaxBufferedBytes:  8 << 20,
 		RecordsPerCall:    10000,
-		IdlePoll:          250 * time.Millisecond,
+		IdlePoll:          fetcher.DefaultIdlePoll,
 		DiscoveryInterval: time.Second,
 		StartupTimeout:    startupTimeout,
 		Checkpoints:       defaultCheckpointSpec(),

@@ -265,8 +265,19 @@ func WithRecordsPerCall(n int) ReadOption {
 	})
 }
 
-// WithIdlePollInterval sets the wait after a GetRecords call that returned
-// nothing (default 250 ms). Calls never exceed the quota either way.
+// WithIdlePollInterval sets the longest wait between two GetRecords calls
+// on a shard with nothing to read (default 1 s): the latency bound of a
+// quiet shard. While calls return records a shard is polled at the
+// quota's pace (every 200 ms at full quota). After an empty call on a
+// shard that is caught up, the next call waits 250 ms, then twice as long
+// after each further empty call, up to d; the first call that returns
+// records brings the pace back at once. A record that arrives on a quiet
+// shard is therefore fetched at most d (plus the call's own time) after
+// it arrived, and a quiet shard costs about one call per d. A d below
+// 250 ms is the wait after every empty call. The watermark of a quiet
+// shard advances at each empty call, so it may trail the clock by up to
+// d more than on a busy one (plus WithIdleWatermarkSkew). Calls never exceed the
+// quota either way.
 func WithIdlePollInterval(d time.Duration) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
 		if d < 0 {

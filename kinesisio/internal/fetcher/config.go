@@ -32,6 +32,11 @@ const (
 	MaxRecordsPerCall = 10000
 )
 
+// DefaultIdlePoll is the default of Config.IdlePoll: a shard with nothing
+// to read is polled about once a second, so a record arriving on it is
+// fetched within about a second.
+const DefaultIdlePoll = time.Second
+
 // Config says what a fetcher reads and how fast.
 type Config struct {
 	Stream  awsclient.Stream
@@ -50,7 +55,7 @@ type Config struct {
 	CallsPerSecond   float64       // GetRecords calls per second at most
 	BytesPerSecond   float64       // bytes per second at most, averaged over calls
 	Unpaced          bool          // no client-side pacing: call again at once after records
-	IdlePoll         time.Duration // wait after an empty response
+	IdlePoll         time.Duration // longest wait between calls on a quiet shard (idlePacer)
 	CallTimeout      time.Duration // bound on one call
 	BackoffBase      time.Duration // first retry delay (before jitter)
 	BackoffMax       time.Duration // largest retry delay
@@ -66,7 +71,7 @@ type Config struct {
 }
 
 // WithDefaults fills unset fields with the defaults: the full per-shard
-// quota, an 8 MiB buffer, 250 ms idle polls.
+// quota, an 8 MiB buffer, quiet shards polled at least once a second.
 func (c Config) WithDefaults() Config {
 	if c.MaxBufferedBytes <= 0 {
 		c.MaxBufferedBytes = 8 << 20
@@ -81,7 +86,7 @@ func (c Config) WithDefaults() Config {
 		c.BytesPerSecond = MaxBytesPerSecond
 	}
 	if c.IdlePoll <= 0 {
-		c.IdlePoll = 250 * time.Millisecond
+		c.IdlePoll = DefaultIdlePoll
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 10 * time.Second

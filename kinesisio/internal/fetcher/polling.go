@@ -21,6 +21,7 @@ func (f *Fetcher) poll() {
 	iter := ""
 	failures := 0
 	var ahead clockWait
+	idle := idlePacer{bound: f.cfg.IdlePoll}
 	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
 	quota := ratelimit.Bucket{Rate: f.cfg.BytesPerSecond}
 	if f.cfg.Unpaced {
@@ -120,13 +121,13 @@ func (f *Fetcher) poll() {
 		}
 		iter = *out.NextShardIterator
 		// Stay within the shard's byte rate the way the service accounts
-		// for it (a 10 MiB call buys 5 s of silence), and poll slower when
-		// there was nothing to read.
+		// for it (a 10 MiB call buys 5 s of silence), and poll slower, up
+		// to IdlePoll apart, while there is nothing to read (idlePacer).
 		if !f.cfg.Unpaced {
 			next = maxTime(next, quota.Charge(callStart, charged, float64(fetched)))
 		}
-		if len(records) == 0 {
-			next = maxTime(next, time.Now().Add(f.cfg.IdlePoll))
+		if wait := idle.after(len(records), b.MillisBehindLatest); wait > 0 {
+			next = maxTime(next, time.Now().Add(wait))
 		}
 		f.setNextCall(next)
 	}

@@ -1,6 +1,8 @@
 package watermark
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -79,5 +81,102 @@ func TestRunning(t *testing.T) {
 	r.Finish("p")
 	if r.Running("p") || r.Running("unknown") {
 		t.Error("a finished or unknown shard is running")
+	}
+}
+
+// withShards returns a registry holding n committed shards and the
+// estimator of one more, "own", bound to it.
+func withShards(n int) (*Registry, *Estimator) {
+	r := NewRegistry()
+	for i := range n {
+		r.Commit(fmt.Sprint("shard-", i), int64(1000+i))
+	}
+	e := New(5000)
+	e.Bind(r, "own")
+	return r, e
+}
+
+// A shard's checkpoint cycle (Bind, then CurrentWatermark at the
+// residual) allocates nothing once the shard is known: at 1,024 shards
+// resuming a few times a second each, the registry is on the hot path.
+func TestCheckpointCycleDoesNotAllocate(t *testing.T) {
+	r, e := withShards(1024)
+	ms := int64(6000)
+	if n := testing.AllocsPerRun(100, func() {
+		ms++
+		r.Commit("own", ms)
+		_ = e.CurrentWatermark()
+	}); n != 0 {
+		t.Fatalf("%v allocations per Commit + CurrentWatermark, want 0", n)
+	}
+}
+
+// The minimum of the others, as the registry keeps it, equals a scan of
+// every live entry, through random commits (raising and lowering),
+// pending shards, finished shards and expiries.
+func TestMinimumOfOthersMatchesAScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	r := NewRegistry()
+	r.StaleAfter, r.Grace = 40*time.Millisecond, 10*time.Millisecond
+	type ref struct {
+		ms       int64
+		updated  time.Time
+		finished bool
+	}
+	model := map[string]*ref{}
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for step := range 3000 {
+		id := ids[rng.IntN(len(ids))]
+		now := time.Now()
+		switch rng.IntN(6) {
+		case 0:
+			r.Pending(id, rng.Int64N(100))
+			if model[id] == nil {
+				model[id] = &ref{ms: r.Committed()[id], updated: now}
+			}
+		case 1:
+			r.Finish(id)
+			if m := model[id]; m != nil {
+				m.finished, m.updated = true, now
+			}
+		default:
+			ms := rng.Int64N(100)
+			r.Commit(id, ms)
+			model[id] = &ref{ms: ms, updated: now}
+		}
+		if step%500 == 0 {
+			time.Sleep(15 * time.Millisecond) // let finished entries expire
+		}
+		if step%1000 == 999 {
+			time.Sleep(50 * time.Millisecond) // let every entry expire
+		}
+		own := ids[rng.IntN(len(ids))]
+		now = time.Now()
+		got, gotOK := r.minOthers(own, now)
+		var want int64
+		wantOK := false
+		for id, m := range model {
+			age := now.Sub(m.updated)
+			if m.finished && age > r.Grace || age > r.StaleAfter {
+				delete(model, id)
+				continue
+			}
+			if id != own && (!wantOK || m.ms < want) {
+				want, wantOK = m.ms, true
+			}
+		}
+		if got != want || gotOK != wantOK {
+			t.Fatalf("step %d, own %s: minimum of the others %d (found %v), a scan says %d (found %v)", step, own, got, gotOK, want, wantOK)
+		}
+	}
+}
+
+func BenchmarkCheckpointCycle1024(b *testing.B) {
+	r, e := withShards(1024)
+	ms := int64(6000)
+	for b.Loop() {
+		ms++
+		r.Commit("own", ms)
+		_ = e.CurrentWatermark()
 	}
 }
