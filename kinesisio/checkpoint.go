@@ -10,8 +10,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/internal/procid"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )

@@ -15,7 +15,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"

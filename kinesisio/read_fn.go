@@ -12,7 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
