@@ -148,21 +148,21 @@ func permanentStoreError(err error) bool {
 // names the option for messages.
 func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration, who, what string, permanent func(error) bool, op func(context.Context) error) error {
 	deadline := time.Now().Add(within)
-	for attempt := 1; ; attempt++ {
-		err := op(ctx)
-		if err == nil || permanent != nil && permanent(err) || ctx.Err() != nil {
-			return err
-		}
-		d := storeRetry.Delay(attempt)
-		if time.Now().Add(d).After(deadline) {
-			return fmt.Errorf("kinesisio: %s: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
-				who, what, spec, within, err)
-		}
-		log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
-		if err := backoff.Sleep(ctx, d); err != nil {
-			return err
-		}
-	}
+	return backoff.Retry{
+		Policy: storeRetry,
+		Next: func(attempt int, err error, d time.Duration) (time.Duration, error) {
+			if permanent != nil && permanent(err) || ctx.Err() != nil {
+				return 0, err
+			}
+			if time.Now().Add(d).After(deadline) {
+				return 0, fmt.Errorf("kinesisio: %s: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
+					who, what, spec, within, err)
+			}
+			log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
+			return d, nil
+		},
+		Interrupted: func(error) error { return ctx.Err() },
+	}.Do(ctx, op)
 }
 
 // committer returns the run's committer in a reader's process. Where the
