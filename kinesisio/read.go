@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
@@ -86,14 +87,18 @@ type readSpec struct {
 	FanOut consumerSpec
 }
 
+// defaultReadSpec is a Read's configuration before its options. The
+// fetcher's settings take their defaults from the one place that owns
+// them, fetcher.Config.WithDefaults.
 func defaultReadSpec() readSpec {
+	f := fetcher.Config{}.WithDefaults()
 	return readSpec{
 		Start:             startSpec{Default: TrimHorizon().p},
 		IdleSkew:          time.Second,
 		QuotaShare:        1,
-		MaxBufferedBytes:  8 << 20,
-		RecordsPerCall:    10000,
-		IdlePoll:          250 * time.Millisecond,
+		MaxBufferedBytes:  f.MaxBufferedBytes,
+		RecordsPerCall:    f.RecordsPerCall,
+		IdlePoll:          f.IdlePoll,
 		DiscoveryInterval: time.Second,
 		StartupTimeout:    startupTimeout,
 		Checkpoints:       defaultCheckpointSpec(),
