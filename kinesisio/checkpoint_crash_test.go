@@ -31,8 +31,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
-	"github.com/kinesisio/beam-kinesis/internal/childproc"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/childproc"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
