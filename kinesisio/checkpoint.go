@@ -182,12 +182,17 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 	})
 }
 
-// checkpointStep is where a reader with a store starts a ProcessElement
-// call. It offers the restriction's start to the committer (the runner
-// committed everything before it), writes the final position of a
-// closing restriction, and holds a child shard until its parents are
+// checkpointStep is the reader's one entry into its checkpoint store, at
+// the start of every ProcessElement call; without a store it does
+// nothing and returns a nil committer, which drain and end then skip.
+// With one, it offers the restriction's start to the committer (the
+// runner committed everything before it), writes the final position of
+// a closing restriction, and holds a child shard until its parents are
 // recorded as read to their end. A non-nil continuation ends the call.
 func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
+	if fn.store == nil {
+		return nil, nil, nil
+	}
 	stop := sdf.StopProcessing()
 	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
 		pc := sdf.ResumeProcessingIn(d)

@@ -127,20 +127,15 @@ func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
 	run := fn.run(d)
 	we.Bind(run.Watermarks, d.ShardID)
-	var c *commit.Committer
-	if fn.store != nil {
-		var cont *sdf.ProcessContinuation
-		var err error
-		c, cont, err = fn.checkpointStep(ctx, run, rt, d)
-		if c != nil {
-			defer fn.m.reportCommits(ctx, d.ShardID, c)
-		}
-		if err != nil {
-			return sdf.StopProcessing(), err
-		}
-		if cont != nil {
-			return *cont, nil
-		}
+	c, cont, err := fn.checkpointStep(ctx, run, rt, d)
+	if c != nil {
+		defer fn.m.reportCommits(ctx, d.ShardID, c)
+	}
+	if err != nil {
+		return sdf.StopProcessing(), err
+	}
+	if cont != nil {
+		return *cont, nil
 	}
 	resume, done, err := fn.drain(ctx, run, c, we, rt, d, emit)
 	if err != nil || done {
