@@ -42,7 +42,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/internal/childproc"
+	"github.com/kinesisio/beam-kinesis/testing/childproc"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 )
 

@@ -10,8 +10,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/internal/procid"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
@@ -148,21 +148,21 @@ func permanentStoreError(err error) bool {
 // names the option for messages.
 func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration, who, what string, permanent func(error) bool, op func(context.Context) error) error {
 	deadline := time.Now().Add(within)
-	for attempt := 1; ; attempt++ {
-		err := op(ctx)
-		if err == nil || permanent != nil && permanent(err) || ctx.Err() != nil {
-			return err
-		}
-		d := storeRetry.Delay(attempt)
-		if time.Now().Add(d).After(deadline) {
-			return fmt.Errorf("kinesisio: %s: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
-				who, what, spec, within, err)
-		}
-		log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
-		if err := backoff.Sleep(ctx, d); err != nil {
-			return err
-		}
-	}
+	return backoff.Retry{
+		Policy: storeRetry,
+		Next: func(attempt int, err error, d time.Duration) (time.Duration, error) {
+			if permanent != nil && permanent(err) || ctx.Err() != nil {
+				return 0, err
+			}
+			if time.Now().Add(d).After(deadline) {
+				return 0, fmt.Errorf("kinesisio: %s: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
+					who, what, spec, within, err)
+			}
+			log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
+			return d, nil
+		},
+		Interrupted: func(error) error { return ctx.Err() },
+	}.Do(ctx, op)
 }
 
 // committer returns the run's committer in a reader's process. Where the
@@ -182,12 +182,17 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 	})
 }
 
-// checkpointStep is where a reader with a store starts a ProcessElement
-// call. It offers the restriction's start to the committer (the runner
-// committed everything before it), writes the final position of a
-// closing restriction, and holds a child shard until its parents are
+// checkpointStep is the reader's one entry into its checkpoint store, at
+// the start of every ProcessElement call; without a store it does
+// nothing and returns a nil committer, which drain and end then skip.
+// With one, it offers the restriction's start to the committer (the
+// runner committed everything before it), writes the final position of
+// a closing restriction, and holds a child shard until its parents are
 // recorded as read to their end. A non-nil continuation ends the call.
 func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
+	if fn.store == nil {
+		return nil, nil, nil
+	}
 	stop := sdf.StopProcessing()
 	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
 		pc := sdf.ResumeProcessingIn(d)

@@ -31,8 +31,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
-	"github.com/kinesisio/beam-kinesis/internal/childproc"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/childproc"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
@@ -339,6 +339,74 @@ func (p *crashProducer) halt() []timedPut {
 	return append([]timedPut(nil), p.puts...)
 }
 
+// killAndRestart is the crash harness of both levels: while a producer
+// writes, it starts the crash child (cfg) kills times, splitting a shard
+// before run 3 when split is set, kills each with SIGKILL at a random
+// moment 1-4 s in and waits until the lease is free; then it stops the
+// producer and runs the child a last time, bounded, to its end. It
+// returns every run and the records put.
+func killAndRestart(t *testing.T, e *env, store checkpoint.Store, cfg crashConfig, outDir string, rng *rand.Rand, kills int, split bool) ([]*crashRun, []timedPut) {
+	t.Helper()
+	prod := startCrashProducer(t, e)
+	defer prod.halt()
+	var runs []*crashRun
+	for k := 1; k <= kills; k++ {
+		if k == 3 && split {
+			e.split(t)
+			t.Logf("split a shard before run 3: shards %v", e.shardIDs(t))
+		}
+		c, run := startCrashRun(t, cfg, outDir, k, true)
+		if len(runs) > 0 {
+			// What fast takeover buys: the lease of a killed holder on this
+			// machine is taken at once (before, 10-14 s at the default
+			// lease timeout).
+			t.Logf("run %d: first record %v after the SIGKILL of run %d (%d start attempts)", k, run.flowing.Sub(runs[len(runs)-1].killed).Round(time.Millisecond), k-1, len(run.outs))
+		}
+		wait := time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))
+		time.Sleep(wait)
+		run.killed = time.Now()
+		c.kill()
+		if !c.WaitExit(10 * time.Second) {
+			t.Fatalf("run %d: not reaped 10 s after SIGKILL", k)
+		}
+		if c.Exited() && c.exitCode() != -1 {
+			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.Err(), c.logTail())
+		}
+		waitLeaseFree(t, store, crashApp, cfg.Stream)
+		run.cycle = time.Since(run.started)
+		t.Logf("run %d: records flowing %v after start, killed %v later; cycle (start to a free lease) %v",
+			k, run.flowing.Sub(run.started).Round(time.Millisecond), wait.Round(time.Millisecond), run.cycle.Round(time.Millisecond))
+		runs = append(runs, run)
+		if err := prod.gaveUp(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	puts := prod.halt()
+	cfg.Final = true
+	c, last := startCrashRun(t, cfg, outDir, kills+1, false)
+	for a := 1; ; a++ {
+		if !c.WaitExit(2 * time.Minute) {
+			t.Fatalf("the last run did not end within 2 minutes; its output:\n%s", c.logTail())
+		}
+		if c.exitCode() == crashChildExitHeld && a < 5 {
+			t.Logf("last run, attempt %d: the lease was still held; starting again", a)
+			time.Sleep(crashLeaseTimeout / 2)
+			var again *crashRun
+			c, again = startCrashRun(t, cfg, outDir, kills+1, false)
+			last.outs = append(last.outs, again.outs...)
+			continue
+		}
+		break
+	}
+	if c.exitCode() != 0 {
+		t.Fatalf("the last run failed (%v); its output:\n%s", c.Err(), c.logTail())
+	}
+	last.cycle = time.Since(last.started)
+	t.Logf("last run: %v; %s", last.cycle.Round(time.Millisecond), strings.TrimSpace(lastLine(c.logTail(), "crash child: pipeline ran")))
+	return append(runs, last), puts
+}
+
 // crashRun is one child job of the test.
 type crashRun struct {
 	outs    []string  // the out files of its attempts
@@ -515,65 +583,7 @@ func TestCheckpointsSurviveSIGKILL(t *testing.T) {
 	t.Logf("seed %d", seed)
 	cfg := crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir}
 
-	prod := startCrashProducer(t, e)
-	defer prod.halt()
-	var runs []*crashRun
-	for k := 1; k <= kills; k++ {
-		if k == 3 {
-			e.split(t)
-			t.Logf("split a shard before run 3: shards %v", e.shardIDs(t))
-		}
-		c, run := startCrashRun(t, cfg, outDir, k, true)
-		if len(runs) > 0 {
-			// What fast takeover buys: the lease of a killed holder on this
-			// machine is taken at once (before, 10-14 s at the default
-			// lease timeout).
-			t.Logf("run %d: first record %v after the SIGKILL of run %d (%d start attempts)", k, run.flowing.Sub(runs[len(runs)-1].killed).Round(time.Millisecond), k-1, len(run.outs))
-		}
-		wait := time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))
-		time.Sleep(wait)
-		run.killed = time.Now()
-		c.kill()
-		if !c.WaitExit(10 * time.Second) {
-			t.Fatalf("run %d: not reaped 10 s after SIGKILL", k)
-		}
-		if c.Exited() && c.exitCode() != -1 {
-			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.Err(), c.logTail())
-		}
-		waitLeaseFree(t, store, crashApp, cfg.Stream)
-		run.cycle = time.Since(run.started)
-		t.Logf("run %d: records flowing %v after start, killed %v later; cycle (start to a free lease) %v",
-			k, run.flowing.Sub(run.started).Round(time.Millisecond), wait.Round(time.Millisecond), run.cycle.Round(time.Millisecond))
-		runs = append(runs, run)
-		if err := prod.gaveUp(); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	puts := prod.halt()
-	cfg.Final = true
-	c, last := startCrashRun(t, cfg, outDir, kills+1, false)
-	for a := 1; ; a++ {
-		if !c.WaitExit(2 * time.Minute) {
-			t.Fatalf("the last run did not end within 2 minutes; its output:\n%s", c.logTail())
-		}
-		if c.exitCode() == crashChildExitHeld && a < 5 {
-			t.Logf("last run, attempt %d: the lease was still held; starting again", a)
-			time.Sleep(crashLeaseTimeout / 2)
-			var again *crashRun
-			c, again = startCrashRun(t, cfg, outDir, kills+1, false)
-			last.outs = append(last.outs, again.outs...)
-			continue
-		}
-		break
-	}
-	if c.exitCode() != 0 {
-		t.Fatalf("the last run failed (%v); its output:\n%s", c.Err(), c.logTail())
-	}
-	last.cycle = time.Since(last.started)
-	t.Logf("last run: %v; %s", last.cycle.Round(time.Millisecond), strings.TrimSpace(lastLine(c.logTail(), "crash child: pipeline ran")))
-	runs = append(runs, last)
-
+	runs, puts := killAndRestart(t, e, store, cfg, outDir, rng, kills, true)
 	checkCrashRuns(t, runs, puts, window)
 
 	// The bounded run wrote every shard's final position.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 )
 
@@ -55,6 +56,44 @@ func (c connection) dial(ctx context.Context) (awsclient.Stream, *kinesis.Client
 	}
 	return stream, client, nil
 }
+
+// readDoFn is what every DoFn of a read does in Setup and Teardown: dial
+// the stream, open the checkpoint store (WithCheckpoints) within the
+// start-up bound, and join the read's state in this process (readstate).
+// The read's DoFns embed it. It has no exported field, so the DoFns'
+// serialized form is unchanged; Setup fills it on each worker.
+type readDoFn struct {
+	stream awsclient.Stream
+	client *kinesis.Client
+	target awsclient.Target
+	store  checkpoint.Store // nil without WithCheckpoints
+	member member
+}
+
+// setup dials the stream, runs more (the DoFn's own set-up, when not
+// nil), opens the checkpoint store and, when join, joins the read.
+func (b *readDoFn) setup(ctx context.Context, spec readSpec, join bool, more func() error) error {
+	stream, client, err := spec.Conn.dial(ctx)
+	if err != nil {
+		return err
+	}
+	b.stream, b.client, b.target = stream, client, awsclient.TargetOf(client)
+	if more != nil {
+		if err := more(); err != nil {
+			return err
+		}
+	}
+	if b.store, err = spec.openStore(ctx); err != nil {
+		return err
+	}
+	if join {
+		b.member.join(spec.ReadID)
+	}
+	return nil
+}
+
+// teardown leaves the read joined in setup.
+func (b *readDoFn) teardown(spec readSpec) { b.member.leave(spec.ReadID) }
 
 // member counts a DoFn instance of a read in readstate, from a Setup that
 // succeeded to its Teardown: the last instance of a read to leave drops

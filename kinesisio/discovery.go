@@ -15,7 +15,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
@@ -44,22 +44,10 @@ var listRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Secon
 // cannot run the periodic watchShardsFn.
 type discoverFn struct {
 	Spec readSpec
-
-	stream awsclient.Stream
-	client awsclient.ShardLister
-	target awsclient.Target
-	store  checkpoint.Store
+	readDoFn
 }
 
-func (fn *discoverFn) Setup(ctx context.Context) error {
-	stream, client, err := fn.Spec.Conn.dial(ctx)
-	if err != nil {
-		return err
-	}
-	fn.stream, fn.client, fn.target = stream, client, awsclient.TargetOf(client)
-	fn.store, err = fn.Spec.openStore(ctx)
-	return err
-}
+func (fn *discoverFn) Setup(ctx context.Context) error { return fn.setup(ctx, fn.Spec, false, nil) }
 
 func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(beam.EventTime, shardDesc)) error {
 	now := time.Now()
@@ -104,28 +92,12 @@ func (fn *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(be
 // Prism, whose stage watermark follows the last committed bundle, correct.
 type watchShardsFn struct {
 	Spec readSpec
-
-	stream awsclient.Stream
-	client awsclient.ShardLister
-	target awsclient.Target
-	store  checkpoint.Store
-	member member
+	readDoFn
 }
 
-func (fn *watchShardsFn) Setup(ctx context.Context) error {
-	stream, client, err := fn.Spec.Conn.dial(ctx)
-	if err != nil {
-		return err
-	}
-	fn.stream, fn.client, fn.target = stream, client, awsclient.TargetOf(client)
-	if fn.store, err = fn.Spec.openStore(ctx); err != nil {
-		return err
-	}
-	fn.member.join(fn.Spec.ReadID)
-	return nil
-}
+func (fn *watchShardsFn) Setup(ctx context.Context) error { return fn.setup(ctx, fn.Spec, true, nil) }
 
-func (fn *watchShardsFn) Teardown() { fn.member.leave(fn.Spec.ReadID) }
+func (fn *watchShardsFn) Teardown() { fn.teardown(fn.Spec) }
 
 // CreateInitialRestriction starts a run of the read: each run of the
 // pipeline gets a new run ID.
@@ -275,19 +247,20 @@ func (s readSpec) listShards(ctx context.Context, api awsclient.ShardLister, str
 // retries failures with backoff until it succeeds or listFailed gives up.
 func (s readSpec) listAtStart(ctx context.Context, api awsclient.ShardLister, stream awsclient.Stream, target awsclient.Target, filter *types.ShardFilter) ([]types.Shard, error) {
 	var streak backoff.Streak
-	for {
-		shards, err := s.listShards(ctx, api, stream, filter)
-		if err == nil {
-			return shards, nil
-		}
-		wait, err := s.listFailed(ctx, &streak, err, stream, target, true)
-		if err != nil {
-			return nil, err
-		}
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return nil, err
-		}
+	var shards []types.Shard
+	err := backoff.Retry{
+		Next: func(_ int, err error, _ time.Duration) (time.Duration, error) {
+			return s.listFailed(ctx, &streak, err, stream, target, true)
+		},
+		Interrupted: func(error) error { return ctx.Err() },
+	}.Do(ctx, func(ctx context.Context) (err error) {
+		shards, err = s.listShards(ctx, api, stream, filter)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return shards, nil
 }
 
 // listFailed deals with a failed listing of the shards, one of the

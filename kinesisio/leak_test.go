@@ -92,4 +92,15 @@ func leakCase(t *testing.T, endpoint string, bound ReadOption, extra ...ReadOpti
 	if n := readstate.Default.Len(); n != 0 {
 		t.Errorf("the state of %d runs is still held after the pipeline ended", n)
 	}
+	// The enhanced fan-out consumer's ARN, resolved once per read in a
+	// process, is dropped with the read's runs.
+	for consumersHeld() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := consumersHeld(); n != 0 {
+		t.Errorf("the consumer ARNs of %d reads are still held after the pipeline ended", n)
+	}
 }
+
+// consumersHeld counts the reads whose consumer ARN this process holds.
+func consumersHeld() int { return readstate.Default.Consumers() }

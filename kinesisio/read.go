@@ -87,14 +87,18 @@ type readSpec struct {
 	FanOut consumerSpec
 }
 
+// defaultReadSpec is a Read's configuration before its options. The
+// fetcher's settings take their defaults from the one place that owns
+// them, fetcher.Config.WithDefaults.
 func defaultReadSpec() readSpec {
+	f := fetcher.Config{}.WithDefaults()
 	return readSpec{
 		Start:             startSpec{Default: TrimHorizon().p},
 		IdleSkew:          time.Second,
 		QuotaShare:        1,
-		MaxBufferedBytes:  8 << 20,
-		RecordsPerCall:    10000,
-		IdlePoll:          fetcher.DefaultIdlePoll,
+		MaxBufferedBytes:  f.MaxBufferedBytes,
+		RecordsPerCall:    f.RecordsPerCall,
+		IdlePoll:          f.IdlePoll,
 		DiscoveryInterval: time.Second,
 		StartupTimeout:    startupTimeout,
 		Checkpoints:       defaultCheckpointSpec(),

@@ -11,8 +11,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
-	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
@@ -54,44 +54,34 @@ const parentPoll = 100 * time.Millisecond
 // has ready, and self-checkpoints with ResumeProcessingIn.
 type readFn struct {
 	Spec readSpec
+	readDoFn
 
-	stream awsclient.Stream
-	client fetcher.API
 	// consumerARN is the fan-out consumer's ARN, "" when polling.
 	consumerARN string
-	store       checkpoint.Store // nil without WithCheckpoints
 	tsFn        func(Record) time.Time
 	m           readMetrics
-	member      member
 }
 
 func (fn *readFn) Setup(ctx context.Context) error {
-	stream, client, err := fn.Spec.Conn.dial(ctx)
-	if err != nil {
-		return err
-	}
-	fn.stream, fn.client = stream, client
-	if fn.Spec.FanOut.enabled() {
-		if fn.consumerARN, err = resolveConsumer(ctx, client, stream, awsclient.TargetOf(client), fn.Spec); err != nil {
-			return err
+	return fn.setup(ctx, fn.Spec, true, func() (err error) {
+		if fn.Spec.FanOut.enabled() {
+			if fn.consumerARN, err = resolveConsumer(ctx, fn.client, fn.stream, fn.target, fn.Spec); err != nil {
+				return err
+			}
 		}
-	}
-	if name := fn.Spec.TimestampFn; name != "" {
-		f, err := runtime.ResolveFunction(name, reflect.TypeOf((func(Record) time.Time)(nil)))
-		if err != nil {
-			return fmt.Errorf("kinesisio: timestamp function %s is not registered on this worker: call beam.RegisterFunction in an init() function: %w", name, err)
+		if name := fn.Spec.TimestampFn; name != "" {
+			f, err := runtime.ResolveFunction(name, reflect.TypeOf((func(Record) time.Time)(nil)))
+			if err != nil {
+				return fmt.Errorf("kinesisio: timestamp function %s is not registered on this worker: call beam.RegisterFunction in an init() function: %w", name, err)
+			}
+			fn.tsFn = f.(func(Record) time.Time)
 		}
-		fn.tsFn = f.(func(Record) time.Time)
-	}
-	if fn.store, err = fn.Spec.openStore(ctx); err != nil {
-		return err
-	}
-	fn.m = newReadMetrics()
-	fn.member.join(fn.Spec.ReadID)
-	return nil
+		fn.m = newReadMetrics()
+		return nil
+	})
 }
 
-func (fn *readFn) Teardown() { fn.member.leave(fn.Spec.ReadID) }
+func (fn *readFn) Teardown() { fn.teardown(fn.Spec) }
 
 // run returns the state of the run of the read that d belongs to.
 func (fn *readFn) run(d shardDesc) *readstate.Run {
@@ -137,20 +127,15 @@ func (fn *readFn) WatermarkEstimatorState(e *watermark.Estimator) int64 {
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
 	run := fn.run(d)
 	we.Bind(run.Watermarks, d.ShardID)
-	var c *commit.Committer
-	if fn.store != nil {
-		var cont *sdf.ProcessContinuation
-		var err error
-		c, cont, err = fn.checkpointStep(ctx, run, rt, d)
-		if c != nil {
-			defer fn.m.reportCommits(ctx, d.ShardID, c)
-		}
-		if err != nil {
-			return sdf.StopProcessing(), err
-		}
-		if cont != nil {
-			return *cont, nil
-		}
+	c, cont, err := fn.checkpointStep(ctx, run, rt, d)
+	if c != nil {
+		defer fn.m.reportCommits(ctx, d.ShardID, c)
+	}
+	if err != nil {
+		return sdf.StopProcessing(), err
+	}
+	if cont != nil {
+		return *cont, nil
 	}
 	resume, done, err := fn.drain(ctx, run, c, we, rt, d, emit)
 	if err != nil || done {
@@ -410,10 +395,8 @@ func (fn *boundedReadFn) ProcessElement(ctx context.Context, rt *restriction.Tra
 		if err != nil || done {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(resume):
+		if err := backoff.Sleep(ctx, resume); err != nil {
+			return err
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 )
 
@@ -256,10 +257,9 @@ func (c *cmd) stop(ctx context.Context) error {
 				fmt.Fprintf(c.out, "stream %s: the job stopped and released its lease %v after the request\n", l.Stream, roundDuration(time.Since(start)))
 				break
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || backoff.Sleep(ctx, 100*time.Millisecond) != nil {
 				return fmt.Errorf("stream %s: the job did not release its lease within --timeout (%v): it may still be writing its last positions, or be unable to (see its log)", l.Stream, c.o.timeout)
 			}
-			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	return nil

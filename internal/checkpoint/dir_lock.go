@@ -51,23 +51,19 @@ func (s *dirStore) lock(ctx context.Context, app string) (func(), error) {
 		release()
 		return nil, fmt.Errorf("checkpoint: open lock file: %w", err)
 	}
-	for k := 1; ; k++ {
+	err = backoff.Retry{Policy: dirLockPoll, Interrupted: func(error) error {
+		return fmt.Errorf("checkpoint: flock %s: another process held it: %w", path, ctx.Err())
+	}}.Do(ctx, func(context.Context) error {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
+		if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return backoff.Stop(fmt.Errorf("checkpoint: flock %s: %w", path, err))
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			release()
-			return nil, fmt.Errorf("checkpoint: flock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			release()
-			return nil, fmt.Errorf("checkpoint: flock %s: another process held it: %w", path, ctx.Err())
-		case <-time.After(dirLockPoll.Delay(k)):
-		}
+		return err
+	})
+	if err != nil {
+		f.Close()
+		release()
+		return nil, err
 	}
 	return func() {
 		// Closing the file drops the flock too; unlocking first makes

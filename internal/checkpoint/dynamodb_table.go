@@ -47,27 +47,32 @@ func (s *dynamoStore) ensureTable(ctx context.Context, o dynamoOptions) error {
 	if err := s.checkKeySchema(desc); err != nil {
 		return err
 	}
-	for k := 1; ; k++ {
+	first := true
+	return backoff.Retry{Policy: o.retry, Interrupted: func(error) error {
+		return fmt.Errorf("checkpoint: open %s: still %s after %v: %w", s.name(), desc.TableStatus, o.active, actx.Err())
+	}}.Do(actx, func(ctx context.Context) error {
+		if !first {
+			next, _, err := retryTransient(ctx, o.retry, s.describe)
+			if err != nil {
+				return backoff.Stop(fmt.Errorf("checkpoint: open %s: waiting until it is active: %w", s.name(), err))
+			}
+			if next != nil { // nil: a new table not visible yet
+				desc = next
+			}
+		}
+		first = false
 		switch desc.TableStatus {
 		case types.TableStatusActive, types.TableStatusUpdating:
 			return nil
 		case types.TableStatusDeleting, types.TableStatusArchiving, types.TableStatusArchived, types.TableStatusInaccessibleEncryptionCredentials:
-			return fmt.Errorf("checkpoint: open %s: the table is %s", s.name(), desc.TableStatus)
+			return backoff.Stop(fmt.Errorf("checkpoint: open %s: the table is %s", s.name(), desc.TableStatus))
 		}
-		select {
-		case <-actx.Done():
-			return fmt.Errorf("checkpoint: open %s: still %s after %v: %w", s.name(), desc.TableStatus, o.active, actx.Err())
-		case <-time.After(o.retry.Delay(k)):
-		}
-		next, _, err := retryTransient(actx, o.retry, s.describe)
-		if err != nil {
-			return fmt.Errorf("checkpoint: open %s: waiting until it is active: %w", s.name(), err)
-		}
-		if next != nil { // nil: a new table not visible yet
-			desc = next
-		}
-	}
+		return errNotActive
+	})
 }
+
+// errNotActive is the attempt of a table not active yet.
+var errNotActive = errors.New("the table is not active yet")
 
 // describe returns the table's description; nil when it does not exist.
 func (s *dynamoStore) describe(ctx context.Context) (*types.TableDescription, error) {
@@ -112,21 +117,23 @@ func (s *dynamoStore) create(ctx context.Context, p backoff.Policy) (*types.Tabl
 	case out.TableDescription != nil:
 		return out.TableDescription, nil
 	}
-	for k := 1; ; k++ {
-		desc, _, err := retryTransient(ctx, p, s.describe)
-		if err != nil {
-			return nil, fmt.Errorf("checkpoint: create %s: %w", s.name(), err)
+	var desc *types.TableDescription
+	err = backoff.Retry{Policy: p, Interrupted: func(error) error {
+		return fmt.Errorf("checkpoint: create %s: the table is not visible: %w", s.name(), ctx.Err())
+	}}.Do(ctx, func(ctx context.Context) (err error) {
+		if desc, _, err = retryTransient(ctx, p, s.describe); err != nil {
+			return backoff.Stop(fmt.Errorf("checkpoint: create %s: %w", s.name(), err))
 		}
-		if desc != nil {
-			return desc, nil
+		if desc == nil {
+			return errNotVisible
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("checkpoint: create %s: the table is not visible: %w", s.name(), ctx.Err())
-		case <-time.After(p.Delay(k)):
-		}
-	}
+		return nil
+	})
+	return desc, err
 }
+
+// errNotVisible is the attempt of a new table not visible yet.
+var errNotVisible = errors.New("the table is not visible yet")
 
 // checkKeySchema reports a table whose key schema is not the store's,
 // with an error wrapping ErrForeign.
@@ -157,38 +164,31 @@ func (s *dynamoStore) checkKeySchema(t *types.TableDescription) error {
 // calls made and, when ctx ended, the last error of a call wrapped with
 // ctx's.
 func retryTransient[T any](ctx context.Context, p backoff.Policy, call func(context.Context) (T, error)) (T, int, error) {
-	var zero T
+	var v T
 	var last error
-	for k := 1; ; k++ {
-		v, err := call(ctx)
-		if err == nil {
-			return v, k, nil
-		}
+	k := 0
+	err := backoff.Retry{Policy: p, Next: func(_ int, err error, wait time.Duration) (time.Duration, error) {
 		if ctx.Err() != nil {
 			if last == nil || !errors.Is(err, ctx.Err()) {
 				last = err
 			}
-			return zero, k, withCtxErr(ctx, last)
+			return 0, backoff.WithCtxErr(ctx, last)
 		}
 		last = err
 		if !isTransient(err) {
-			return zero, k, err
+			return 0, err
 		}
-		select {
-		case <-ctx.Done():
-			return zero, k, withCtxErr(ctx, last)
-		case <-time.After(p.Delay(k)):
-		}
-	}
-}
-
-// withCtxErr wraps err, the last error of a call, and the error of the
-// context that ended the retries, unless err is that already.
-func withCtxErr(ctx context.Context, err error) error {
-	if errors.Is(err, ctx.Err()) {
+		return wait, nil
+	}}.Do(ctx, func(ctx context.Context) (err error) {
+		k++
+		v, err = call(ctx)
 		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, k, err
 	}
-	return fmt.Errorf("%w (then: %w)", err, ctx.Err())
+	return v, k, nil
 }
 
 // isTransient reports an error that a retry may cure: transient or

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/internal/childproc"
+	"github.com/kinesisio/beam-kinesis/testing/childproc"
 )
 
 // skipOutsideCI skips a test whose machine lacks what it needs, and fails

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/internal/childproc"
+	"github.com/kinesisio/beam-kinesis/testing/childproc"
 )
 
 // Environment variables that start the test binary as a worker pool.

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/internal/childproc"
+	"github.com/kinesisio/beam-kinesis/testing/childproc"
 )
 
 const (

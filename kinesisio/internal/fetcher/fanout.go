@@ -15,8 +15,8 @@ import (
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/wire"
 )
 

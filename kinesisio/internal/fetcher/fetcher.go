@@ -280,14 +280,7 @@ func (f *Fetcher) wait(t time.Time) bool {
 	if d <= 0 {
 		return f.ctx.Err() == nil
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-f.ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
+	return backoff.Sleep(f.ctx, d) == nil
 }
 
 // waitForSpace blocks while the buffer is full. It returns false when the

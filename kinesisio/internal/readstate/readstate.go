@@ -4,7 +4,10 @@
 // the signal that a reader saw a shard end with children and the
 // discovery step's failed listings in a row. All of it lives
 // in one Run, found by read ID and run ID, so that nothing of a read is
-// kept anywhere else and a finished run is dropped whole.
+// kept anywhere else and a finished run is dropped whole. The one thing
+// kept per read rather than per run, the ARN of its enhanced fan-out
+// consumer (resolved in the readers' Setup, before any run is known), is
+// held here too (ConsumerARN) and dropped with the read's runs.
 //
 // A run is dropped when the last DoFn instance of its read (reader or
 // discovery) in this process is torn down, or, since Prism v2.77 never
@@ -26,7 +29,7 @@ import (
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/commit"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
@@ -109,8 +112,15 @@ type Registry struct {
 	mu        sync.Mutex
 	quiet     time.Duration // how long a run must go without a lookup before the sweeper may drop it
 	runs      map[key]*Run
-	instances map[string]int // live DoFn instances per read ID
+	instances map[string]int       // live DoFn instances per read ID
+	consumers map[string]*consumer // the fan-out consumer per read ID
 	sweeping  bool
+}
+
+// consumer is the enhanced fan-out consumer of a read in this process.
+type consumer struct {
+	arn  string
+	used time.Duration // since epoch, of the last lookup
 }
 
 // Default is the registry of this process.
@@ -118,7 +128,7 @@ var Default = NewRegistry()
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{quiet: time.Minute, SweepEvery: time.Second, runs: map[key]*Run{}, instances: map[string]int{}}
+	return &Registry{quiet: time.Minute, SweepEvery: time.Second, runs: map[key]*Run{}, instances: map[string]int{}, consumers: map[string]*consumer{}}
 }
 
 // SetQuiet sets how long a run must go without a lookup before the
@@ -141,13 +151,50 @@ func (r *Registry) Run(readID, runID string) *Run {
 	if run == nil {
 		run = &Run{Fetchers: fetcher.NewRegistry(), Watermarks: watermark.NewRegistry()}
 		r.runs[k] = run
-		if !r.sweeping {
-			r.sweeping = true
-			go r.sweep()
-		}
+		r.startSweeper()
 	}
 	run.used.Store(int64(time.Since(epoch)))
 	return run
+}
+
+// startSweeper starts the sweeper unless it runs. r.mu is held.
+func (r *Registry) startSweeper() {
+	if !r.sweeping {
+		r.sweeping = true
+		go r.sweep()
+	}
+}
+
+// ConsumerARN returns the ARN of the enhanced fan-out consumer of read
+// readID in this process, resolved by resolve on first use (outside the
+// registry's lock: it may take seconds; an error is returned, not kept).
+// It is dropped with the read: when its last DoFn instance is torn down,
+// or by the sweeper once no run of the read is held and it went unused
+// for the quiet period.
+func (r *Registry) ConsumerARN(readID string, resolve func() (string, error)) (string, error) {
+	r.mu.Lock()
+	if c, ok := r.consumers[readID]; ok {
+		c.used = time.Since(epoch)
+		r.mu.Unlock()
+		return c.arn, nil
+	}
+	r.mu.Unlock()
+	arn, err := resolve()
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.consumers[readID] = &consumer{arn: arn, used: time.Since(epoch)}
+	r.startSweeper()
+	return arn, nil
+}
+
+// Consumers returns the number of reads whose consumer ARN is held.
+func (r *Registry) Consumers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.consumers)
 }
 
 // Lookup returns the state of a run if it is held, without creating it.
@@ -179,6 +226,7 @@ func (r *Registry) Stopped(readID string) {
 	var drop []*Run
 	if r.instances[readID]--; r.instances[readID] <= 0 {
 		delete(r.instances, readID)
+		delete(r.consumers, readID)
 		for k, run := range r.runs {
 			if k.read == readID {
 				drop = append(drop, run)
@@ -192,20 +240,29 @@ func (r *Registry) Stopped(readID string) {
 	}
 }
 
-// sweep drops the runs that are over, and ends when none is held.
+// sweep drops the runs that are over and the consumers of reads without
+// runs, and ends when none is held.
 func (r *Registry) sweep() {
 	t := time.NewTicker(r.SweepEvery)
 	defer t.Stop()
 	for range t.C {
 		r.mu.Lock()
 		var drop []*Run
+		reading := map[string]bool{}
 		for k, run := range r.runs {
 			if run.over(r.quiet) {
 				drop = append(drop, run)
 				delete(r.runs, k)
+			} else {
+				reading[k.read] = true
 			}
 		}
-		idle := len(r.runs) == 0
+		for id, c := range r.consumers {
+			if !reading[id] && time.Since(epoch)-c.used >= r.quiet {
+				delete(r.consumers, id)
+			}
+		}
+		idle := len(r.runs) == 0 && len(r.consumers) == 0
 		if idle {
 			r.sweeping = false
 		}

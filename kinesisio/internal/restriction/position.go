@@ -8,7 +8,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 )
 
 // Kind says where in a shard a Position is.

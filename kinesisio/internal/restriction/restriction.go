@@ -3,7 +3,7 @@ package restriction
 import (
 	"fmt"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 )
 
 // Restriction is the part of one shard that a DoFn invocation owns: the

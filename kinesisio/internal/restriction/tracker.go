@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 )
 
 // Tracker tracks the claims made on one Restriction. Its positions are

@@ -25,7 +25,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/internal/procid"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/seqnum"
+	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 )
 
 // Config is what a Committer needs besides its store and lease.

@@ -184,59 +184,7 @@ func testLevel2Crash(t *testing.T, split bool) {
 	t.Logf("seed %d", seed)
 	cfg := crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir, Mode: crash2ChildMode}
 
-	prod := startCrashProducer(t, e)
-	defer prod.halt()
-	var runs []*crashRun
-	for k := 1; k <= kills; k++ {
-		if k == 3 && split {
-			e.split(t)
-			t.Logf("split a shard before run 3: shards %v", e.shardIDs(t))
-		}
-		c, run := startCrashRun(t, cfg, outDir, k, true)
-		wait := time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))
-		time.Sleep(wait)
-		run.killed = time.Now()
-		c.kill()
-		if !c.WaitExit(10 * time.Second) {
-			t.Fatalf("run %d: not reaped 10 s after SIGKILL", k)
-		}
-		if c.Exited() && c.exitCode() != -1 {
-			t.Fatalf("run %d: the child ended by itself (%v) before it was killed; its output:\n%s", k, c.Err(), c.logTail())
-		}
-		waitLeaseFree(t, store, crashApp, cfg.Stream)
-		run.cycle = time.Since(run.started)
-		t.Logf("run %d: records at the sink %v after start, killed %v later; cycle (start to stale lease) %v",
-			k, run.flowing.Sub(run.started).Round(time.Millisecond), wait.Round(time.Millisecond), run.cycle.Round(time.Millisecond))
-		runs = append(runs, run)
-		if err := prod.gaveUp(); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	puts := prod.halt()
-	cfg.Final = true
-	c, last := startCrashRun(t, cfg, outDir, kills+1, false)
-	for a := 1; ; a++ {
-		if !c.WaitExit(2 * time.Minute) {
-			t.Fatalf("the last run did not end within 2 minutes; its output:\n%s", c.logTail())
-		}
-		if c.exitCode() == crashChildExitHeld && a < 5 {
-			t.Logf("last run, attempt %d: the lease was still held; starting again", a)
-			time.Sleep(crashLeaseTimeout / 2)
-			var again *crashRun
-			c, again = startCrashRun(t, cfg, outDir, kills+1, false)
-			last.outs = append(last.outs, again.outs...)
-			continue
-		}
-		break
-	}
-	if c.exitCode() != 0 {
-		t.Fatalf("the last run failed (%v); its output:\n%s", c.Err(), c.logTail())
-	}
-	last.cycle = time.Since(last.started)
-	t.Logf("last run: %v; %s", last.cycle.Round(time.Millisecond), strings.TrimSpace(lastLine(c.logTail(), "crash child: pipeline ran")))
-	runs = append(runs, last)
-
+	runs, puts := killAndRestart(t, e, store, cfg, outDir, rng, kills, split)
 	checkCrash2Runs(t, runs, puts, window)
 
 	// The bounded run committed every shard's last record.
