@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/kinesisio/beam-kinesis/internal/binenc"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
 )
 
 func init() {
@@ -38,19 +39,19 @@ func init() {
 const (
 	// ErrCodeRecordTooLarge: data + partition key exceed the maximum record
 	// size (1 MiB unless WithMaxRecordSize says otherwise).
-	ErrCodeRecordTooLarge = "RecordTooLarge"
+	ErrCodeRecordTooLarge = writer.ErrCodeRecordTooLarge
 	// ErrCodeInvalidPartitionKey: the partition key is empty, longer than
 	// 256 characters, or not valid UTF-8. Characters are counted as UTF-16
 	// code units, as kinesalite and kinesis-mock count them, not bytes: one
 	// outside the Basic Multilingual Plane (an emoji, say) counts twice,
 	// any other once (256 'é' are accepted, 129 emoji refused).
-	ErrCodeInvalidPartitionKey = "InvalidPartitionKey"
+	ErrCodeInvalidPartitionKey = writer.ErrCodeInvalidPartitionKey
 	// ErrCodeInvalidExplicitHashKey: the explicit hash key is not a
 	// decimal integer in [0, 2^128-1].
-	ErrCodeInvalidExplicitHashKey = "InvalidExplicitHashKey"
+	ErrCodeInvalidExplicitHashKey = writer.ErrCodeInvalidExplicitHashKey
 	// ErrCodeRequestFailed: the last attempt's call failed without an
 	// answer from Kinesis (connection reset, timeout).
-	ErrCodeRequestFailed = "RequestFailed"
+	ErrCodeRequestFailed = writer.ErrCodeRequestFailed
 )
 
 // WrittenRecord is emitted for each record Write wrote. With

@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
@@ -143,15 +143,15 @@ func readUsers(t *testing.T, e *env) []userGot {
 }
 
 // hashRanges returns the hash key range of every shard of e's stream.
-func hashRanges(t *testing.T, e *env) map[string]ratelimit.Range {
+func hashRanges(t *testing.T, e *env) map[string]hashkey.Range {
 	t.Helper()
 	shards, err := kinesistest.Shards(context.Background(), e.client, e.stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[string]ratelimit.Range{}
+	m := map[string]hashkey.Range{}
 	for _, s := range shards {
-		r, err := ratelimit.ParseRange(aws.ToString(s.ShardId), aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+		r, err := hashkey.ParseRange(aws.ToString(s.ShardId), aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,9 +161,9 @@ func hashRanges(t *testing.T, e *env) map[string]ratelimit.Range {
 }
 
 // hashOf is the hash key Kinesis routes r by.
-func hashOf(t *testing.T, r kinesisio.Record) ratelimit.HashKey {
+func hashOf(t *testing.T, r kinesisio.Record) hashkey.Key {
 	t.Helper()
-	h, err := ratelimit.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
+	h, err := hashkey.Effective(r.PartitionKey, r.ExplicitHashKey)
 	if err != nil {
 		t.Fatal(err)
 	}

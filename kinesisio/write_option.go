@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
 )
 
 // WriteOption configures Write and WriteBytes. Options are checked when
@@ -32,17 +33,6 @@ const (
 	EmitFailed
 )
 
-// Kinesis's limits on writes (1 MiB per record and 5 MiB per call, the
-// defaults of streams; streams can be configured for records of up to
-// 10 MiB, see WithMaxRecordSize).
-const (
-	maxBatchRecords       = 500
-	defaultMaxRecordBytes = 1 << 20
-	defaultMaxBatchBytes  = 5 << 20
-	largeMaxRecordBytes   = 10 << 20
-	largeMaxBatchBytes    = 10 << 20
-)
-
 // writeSpec is the whole configuration of one Write, decided when the
 // pipeline is built: the options write it, its DoFn holds it, and the
 // writer's configuration is derived from it (writerConfig).
@@ -66,7 +56,7 @@ func defaultWriteSpec() writeSpec {
 		MaxAttempts:    10,
 		Backoff:        backoff.Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second},
 		MaxInFlight:    4,
-		MaxRecordBytes: defaultMaxRecordBytes,
+		MaxRecordBytes: writer.DefaultMaxRecordBytes,
 	}
 }
 
@@ -177,8 +167,8 @@ func WithStrictOrdering() WriteOption {
 // a call may also carry up to 10 MiB instead of 5 MiB.
 func WithMaxRecordSize(bytes int) WriteOption {
 	return writeOptionFunc(func(c *writeSpec) error {
-		if bytes < 1 || bytes > largeMaxRecordBytes {
-			return invalid("WithMaxRecordSize", "%d is not in [1, %d]", bytes, largeMaxRecordBytes)
+		if bytes < 1 || bytes > writer.LargeMaxRecordBytes {
+			return invalid("WithMaxRecordSize", "%d is not in [1, %d]", bytes, writer.LargeMaxRecordBytes)
 		}
 		c.MaxRecordBytes = bytes
 		return nil
@@ -303,8 +293,8 @@ func (s *writeSpec) resolve() error {
 
 // maxBatchBytes is the size limit of one PutRecords call.
 func (s writeSpec) maxBatchBytes() int {
-	if s.MaxRecordBytes > defaultMaxRecordBytes {
-		return largeMaxBatchBytes
+	if s.MaxRecordBytes > writer.DefaultMaxRecordBytes {
+		return writer.LargeMaxBatchBytes
 	}
-	return defaultMaxBatchBytes
+	return writer.DefaultMaxBatchBytes
 }
