@@ -366,7 +366,7 @@ func TestAWSAggregatorReadsWriteAggregates(t *testing.T) {
 		in = append(in, kinesisio.Record{PartitionKey: fmt.Sprintf("node-key-%d", i%64), Data: fmt.Appendf(nil, "record %d of the cross-check", i)})
 	}
 	p, s := beam.NewPipelineWithRoot()
-	res := kinesisio.Write(s, e.stream, beam.CreateList(s, in), e.writeOpts("", kinesisio.WithAggregation(kinesisio.Aggregation{}))...)
+	res := kinesisio.Write(s, e.stream, beam.CreateList(s, in), e.writeOpts("", kinesisio.Aggregation{})...)
 	got := results(t, s, res)
 	run(t, p)
 	if f := got().failed; len(f) > 0 {

@@ -10,10 +10,10 @@ import (
 
 // TestAggregationSpecSurvivesSerialization: the DoFn's configuration, as
 // Beam serializes it (JSON of the exported fields) for workers in other
-// processes, keeps WithAggregation and its resolved defaults.
+// processes, keeps the Aggregation option and its resolved defaults.
 func TestAggregationSpecSurvivesSerialization(t *testing.T) {
 	spec := defaultWriteSpec()
-	for _, o := range []WriteOption{WithMaxRecordSize(2 << 20), WithAggregation(Aggregation{MaxRecords: 10})} {
+	for _, o := range []WriteOption{WithMaxRecordSize(2 << 20), Aggregation{MaxRecords: 10}} {
 		if err := o.applyWrite(&spec); err != nil {
 			t.Fatal(err)
 		}

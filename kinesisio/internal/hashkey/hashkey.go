@@ -1,7 +1,7 @@
 // Package hashkey maps records to shards the way Kinesis does: the MD5
 // hash of a record's partition key, or its explicit hash key, against the
 // hash key ranges of the shards. Write uses it to predict the shard of a
-// record (WithShardRateLimit, WithAggregation), Read to tell the user
+// record (WithShardRateLimit, Aggregation), Read to tell the user
 // records of an aggregate that fall outside their shard's range.
 package hashkey
 

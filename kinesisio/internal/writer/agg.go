@@ -11,7 +11,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
 )
 
-// aggConfig is WithAggregation's configuration on the worker, defaults
+// aggConfig is the Aggregation option's configuration on the worker, defaults
 // filled in.
 type aggConfig struct {
 	maxBytes   int // data + partition key of an aggregate
@@ -42,11 +42,11 @@ func (w *Writer) addAggregated(ts mtime.Time, r Record, size int) error {
 	m, err := w.cfg.shards.get(w.ctx, w.api)
 	if err != nil {
 		if awsclient.Classify(err) == awsclient.Permanent {
-			err = fmt.Errorf("kinesisio: WithAggregation lists the shards of the stream: %w", w.cfg.explain(err))
+			err = fmt.Errorf("kinesisio: Aggregation lists the shards of the stream: %w", w.cfg.explain(err))
 			w.setErr(err)
 			return err
 		}
-		log.Warnf(w.ctx, "kinesisio: listing the shards of %v for WithAggregation failed, sending records without aggregating them until a listing succeeds: %v", w.cfg.stream, err)
+		log.Warnf(w.ctx, "kinesisio: listing the shards of %v for Aggregation failed, sending records without aggregating them until a listing succeeds: %v", w.cfg.stream, err)
 		m = nil
 	}
 	if m != w.aggMap {

@@ -680,7 +680,7 @@ func TestAggregationWithoutShardMap(t *testing.T) {
 	f = newShardedWriteAPI(2)
 	f.listErr = func(int) error { return &types.AccessDeniedException{Message: aws.String("no")} }
 	_, err = runWriter(t, aggWriterConfig(2, aggConfig{maxBytes: 4 << 10, maxRecords: 4096, maxDelay: time.Hour}), f, recs)
-	if err == nil || !strings.Contains(err.Error(), "explained") || !strings.Contains(err.Error(), "WithAggregation") {
+	if err == nil || !strings.Contains(err.Error(), "explained") || !strings.Contains(err.Error(), "Aggregation") {
 		t.Errorf("access denied to ListShards: error %v", err)
 	}
 }

@@ -30,7 +30,7 @@ func minShardMapAge() time.Duration { return time.Duration(shardMapMinAge.Load()
 
 // streamShards is the shard map of one stream in this worker process,
 // shared by every Writer that writes the stream and needs it
-// (WithShardRateLimit, WithAggregation): one listing, one staleness
+// (WithShardRateLimit, Aggregation): one listing, one staleness
 // signal, one refresh.
 type streamShards struct {
 	stream awsclient.Stream
@@ -43,7 +43,11 @@ type streamShards struct {
 
 // shared holds, per endpoint, region, credentials and stream, the state
 // the Writers of this process that write the stream share; each entry
-// counts its Writers and is dropped when the last one leaves.
+// counts the bundles that hold it and is dropped sharedGrace after the
+// last one ended, unless another started meanwhile. (Runners do not call
+// Teardown, so the end of a bundle is what frees it; the grace keeps the
+// map, which is listed again after shardMapMaxAge anyway, from being
+// listed for every bundle.)
 var shared = struct {
 	sync.Mutex
 	m map[string]*sharedState
@@ -55,7 +59,16 @@ type sharedState struct {
 	shards *streamShards
 	limits *shardLimits // nil until a Writer with a rate limit joins
 	refs   int
+	idle   *time.Timer // drops the entry, while refs is 0
 }
+
+// sharedGrace is how long shared state outlives the last bundle that held
+// it (in nanoseconds, atomic: tests change it).
+var sharedGrace = func() *atomic.Int64 {
+	var v atomic.Int64
+	v.Store(int64(shardMapMaxAge))
+	return &v
+}()
 
 func streamKey(stream awsclient.Stream, s awsclient.Settings) string {
 	return s.Endpoint + "|" + s.Region + "|" + s.Profile + "|" + s.RoleARN + "|" + stream.String()
@@ -72,6 +85,10 @@ func acquire(stream awsclient.Stream, s awsclient.Settings, rateLimit bool) (*sh
 		e = &sharedState{shards: &streamShards{stream: stream}}
 		shared.m[key] = e
 	}
+	if e.idle != nil {
+		e.idle.Stop()
+		e.idle = nil
+	}
 	if rateLimit && e.limits == nil {
 		e.limits = &shardLimits{
 			shards: e.shards,
@@ -84,19 +101,40 @@ func acquire(stream awsclient.Stream, s awsclient.Settings, rateLimit bool) (*sh
 		once.Do(func() {
 			shared.Lock()
 			defer shared.Unlock()
-			if e.refs--; e.refs == 0 && shared.m[key] == e {
-				delete(shared.m, key)
+			if e.refs--; e.refs > 0 || shared.m[key] != e {
+				return
 			}
+			grace := time.Duration(sharedGrace.Load())
+			if grace <= 0 {
+				delete(shared.m, key)
+				return
+			}
+			e.idle = time.AfterFunc(grace, func() {
+				shared.Lock()
+				defer shared.Unlock()
+				if e.refs == 0 && shared.m[key] == e {
+					delete(shared.m, key)
+				}
+			})
 		})
 	}
 }
 
 // Shared returns how many streams this process holds shared state of:
-// the streams some open Writer with a rate limit or aggregation writes.
+// the streams a bundle of a Writer with a rate limit or aggregation
+// writes, or wrote less than the grace (a minute) ago.
 func Shared() int {
 	shared.Lock()
 	defer shared.Unlock()
 	return len(shared.m)
+}
+
+// SetSharedGrace sets how long shared state outlives the last bundle that
+// held it (a minute; 0 frees it at once), for tests, and returns a
+// function that restores it.
+func SetSharedGrace(d time.Duration) (restore func()) {
+	prev := sharedGrace.Swap(int64(d))
+	return func() { sharedGrace.Store(prev) }
 }
 
 // SetShardMapMinAge sets the least time between two listings of a shard

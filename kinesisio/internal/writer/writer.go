@@ -115,8 +115,8 @@ type Aggregation struct {
 }
 
 // New returns a Writer of cfg that calls api. With cfg.RateLimit or
-// cfg.Aggregation it joins the process's shard map of the stream (and
-// rate limit), which Close leaves.
+// cfg.Aggregation, each bundle joins the process's shard map of the
+// stream (and its rate limit) when it starts and leaves it when it ends.
 func New(cfg Config, api API) *Writer {
 	wc := writerConfig{
 		stream:         cfg.Stream,
@@ -131,31 +131,40 @@ func New(cfg Config, api API) *Writer {
 		maxBatchBytes:  cfg.MaxBatchBytes,
 		explain:        cfg.Explain,
 	}
-	var release func()
-	if cfg.RateLimit || cfg.Aggregation != nil {
-		var e *sharedState
-		e, release = acquire(cfg.Stream, cfg.Settings, cfg.RateLimit)
-		wc.shards, wc.limits = e.shards, e.limits
-		if !cfg.RateLimit {
-			wc.limits = nil
-		}
-	}
 	if a := cfg.Aggregation; a != nil {
 		wc.agg = &aggConfig{maxBytes: a.MaxBytes, maxRecords: a.MaxRecords, maxDelay: a.MaxDelay}
 	}
 	w := newWriter(wc, api)
-	w.release = release
+	w.shareShards = cfg.RateLimit || cfg.Aggregation != nil
+	w.shareLimits = cfg.RateLimit
 	return w
 }
 
-// Close aborts the bundle in progress, if any, and leaves the process's
+// Close aborts the bundle in progress, if any, which leaves the process's
 // shared state of the stream. The Writer is not used after.
-func (w *Writer) Close() {
-	w.Abort()
-	if w.release != nil {
-		w.release()
-		w.release = nil
+func (w *Writer) Close() { w.Abort() }
+
+// join takes the process's shared shard map (and rate limit) of the
+// stream for the bundle, if the Writer uses them.
+func (w *Writer) join() {
+	if !w.shareShards || w.release != nil {
+		return
 	}
+	e, release := acquire(w.cfg.stream, w.cfg.settings, w.shareLimits)
+	w.cfg.shards, w.release = e.shards, release
+	if w.shareLimits {
+		w.cfg.limits = e.limits
+	}
+}
+
+// leave gives the shared state back at the end of the bundle; the last
+// Writer to leave frees it (after sharedGrace).
+func (w *Writer) leave() {
+	if w.release == nil {
+		return
+	}
+	w.release()
+	w.release, w.cfg.shards, w.cfg.limits = nil, nil, nil
 }
 
 // Stats returns the Writer's metrics accumulated so far.
@@ -263,9 +272,11 @@ type Writer struct {
 	cfg   writerConfig
 	api   API
 	stats *Stats
-	// release gives back the process's shared shard map and rate limit
-	// of the stream (nil without them).
-	release func()
+	// shareShards and shareLimits say whether the Writer uses the
+	// process's shared shard map and rate limit of the stream; release,
+	// set while a bundle holds them, gives them back.
+	shareShards, shareLimits bool
+	release                  func()
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -300,6 +311,7 @@ func newWriter(cfg writerConfig, api API) *Writer {
 // Start begins a bundle whose calls use ctx.
 func (w *Writer) Start(ctx context.Context) {
 	w.ctx, w.cancel = context.WithCancel(ctx)
+	w.join()
 	for _, l := range w.lanes {
 		*l = lane{}
 	}
@@ -440,6 +452,7 @@ func (w *Writer) flush() error {
 
 // Finish flushes the bundle and returns the error that fails it, if any.
 func (w *Writer) Finish() error {
+	defer w.leave()
 	defer w.cancel()
 	defer func() { w.groups = nil }() // their buffers are not kept between bundles
 	if err := w.flush(); err != nil {
@@ -452,7 +465,7 @@ func (w *Writer) Finish() error {
 		if n := w.failures - len(w.samples); n > 0 {
 			more = fmt.Sprintf("; and %d more", n)
 		}
-		return fmt.Errorf("kinesisio: %d record(s) could not be written to stream %v: %s%s (WithFailedRecords(EmitFailed) emits such records in WriteResult.Failed instead of failing the bundle)",
+		return fmt.Errorf("kinesisio: %d record(s) could not be written to stream %v: %s%s (WithFailedRecords emits such records in WriteResult.Failed instead of failing the bundle)",
 			w.failures, w.cfg.stream, strings.Join(w.samples, "; "), more)
 	}
 	return nil
@@ -468,6 +481,7 @@ func (w *Writer) Abort() {
 		w.wait(l)
 	}
 	w.groups = nil
+	w.leave()
 }
 
 // TakeResults returns the outputs ready to emit.

@@ -134,7 +134,7 @@ func (b *benchRun) writeRun(ctx context.Context, srv *fakekinesis.Server, stream
 	p, s := beam.NewPipelineWithRoot()
 	recs := beam.ParDo(s, &genFn{N: n, Size: b.c.writeSize, Keys: b.c.writeKeys}, beam.Impulse(s))
 	opts := []kinesisio.WriteOption{kinesisio.WithEndpoint(srv.Endpoint()), kinesisio.WithRegion(region),
-		kinesisio.WithFailedRecords(kinesisio.EmitFailed), kinesisio.WithMaxInFlight(inFlight)}
+		kinesisio.WithFailedRecords(), kinesisio.WithMaxInFlight(inFlight)}
 	if noWritten {
 		opts = append(opts, kinesisio.WithoutWrittenRecords())
 	}
