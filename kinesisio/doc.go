@@ -55,7 +55,7 @@
 //
 // Write batches PutRecords calls (500 records, 5 MiB), retries only the
 // entries that failed, with backoff, and sends records it cannot write to
-// WriteResult.Failed or fails the bundle; see Write. WithAggregation packs
+// WriteResult.Failed or fails the bundle; see Write. Aggregation packs
 // user records into KPL aggregated records per shard. The connection
 // options (WithRegion, WithEndpoint, WithProfile, WithAssumeRole) serve
 // both transforms.
@@ -89,7 +89,7 @@
 // write_bytes written, write_calls (calls made, retries included),
 // write_retries (records sent again), write_throttled (records refused for
 // throughput), write_failures (records given up); distribution
-// write_batch_size (records per call). With WithAggregation, the record
+// write_batch_size (records per call). With Aggregation, the record
 // counters count user records (an aggregate retried counts its user
 // records), write_bytes their data + partition keys, and write_batch_size
 // the Kinesis records (aggregates) of each call; counters

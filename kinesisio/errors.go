@@ -46,7 +46,7 @@ type access struct {
 var (
 	readAccess   = access{"reading", "kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords", "kms:Decrypt"}
 	fanOutAccess = access{"reading with enhanced fan-out from", "kinesis:ListShards, kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer (with ConsumerName also kinesis:DescribeStreamSummary and kinesis:RegisterStreamConsumer)", "kms:Decrypt"}
-	writeAccess  = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or WithAggregation)", "kms:GenerateDataKey"}
+	writeAccess  = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or Aggregation)", "kms:GenerateDataKey"}
 )
 
 // explainTimeout bounds explain's look-up of the region the call used.

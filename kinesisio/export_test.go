@@ -1,6 +1,10 @@
 package kinesisio
 
-import "time"
+import (
+	"time"
+
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
+)
 
 // WithShardListPageSize sets the ListShards page size, for tests of
 // paging.
@@ -39,8 +43,7 @@ func SetMaxRecordsPerCall(n int) (restore func()) {
 // shard map (5 s), for tests of resharding, and returns a function that
 // restores it.
 func SetShardMapMinAge(d time.Duration) (restore func()) {
-	prev := shardMapMinAge.Swap(int64(d))
-	return func() { shardMapMinAge.Store(prev) }
+	return writer.SetShardMapMinAge(d)
 }
 
 // SetSubscribeSpacing replaces the 5 s Read waits between two
@@ -61,3 +64,7 @@ func SetEndCheckInterval(d time.Duration) (restore func()) {
 	endCheckInterval = d
 	return func() { endCheckInterval = prev }
 }
+
+// writeSharedEntries counts the streams Write holds a shard map (and rate
+// limit) of in this process.
+func writeSharedEntries() int { return writer.Shared() }

@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kplagg"
 )
@@ -91,8 +91,8 @@ func (e *env) put(t *testing.T, pk, ehk string, data []byte) (shard, seq string)
 // outside reports whether a user record hashes outside shard's range.
 func outside(t *testing.T, sh types.Shard, pk, ehk string) bool {
 	t.Helper()
-	r, err1 := ratelimit.ParseRange(aws.ToString(sh.ShardId), aws.ToString(sh.HashKeyRange.StartingHashKey), aws.ToString(sh.HashKeyRange.EndingHashKey))
-	h, err2 := ratelimit.EffectiveHashKey(pk, ehk)
+	r, err1 := hashkey.ParseRange(aws.ToString(sh.ShardId), aws.ToString(sh.HashKeyRange.StartingHashKey), aws.ToString(sh.HashKeyRange.EndingHashKey))
+	h, err2 := hashkey.Effective(pk, ehk)
 	if err1 != nil || err2 != nil {
 		t.Fatalf("bad hash keys: %v %v", err1, err2)
 	}
@@ -366,7 +366,7 @@ func TestAWSAggregatorReadsWriteAggregates(t *testing.T) {
 		in = append(in, kinesisio.Record{PartitionKey: fmt.Sprintf("node-key-%d", i%64), Data: fmt.Appendf(nil, "record %d of the cross-check", i)})
 	}
 	p, s := beam.NewPipelineWithRoot()
-	res := kinesisio.Write(s, e.stream, beam.CreateList(s, in), e.writeOpts("", kinesisio.WithAggregation(kinesisio.Aggregation{}))...)
+	res := kinesisio.Write(s, e.stream, beam.CreateList(s, in), e.writeOpts("", kinesisio.Aggregation{})...)
 	got := results(t, s, res)
 	run(t, p)
 	if f := got().failed; len(f) > 0 {

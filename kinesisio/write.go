@@ -3,26 +3,23 @@ package kinesisio
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"reflect"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/kinesisio/beam-kinesis/internal/binenc"
+	"github.com/kinesisio/beam-kinesis/internal/partitionkey"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
 )
 
 func init() {
 	register.DoFn5x1[context.Context, beam.EventTime, Record, func(beam.EventTime, WrittenRecord), func(beam.EventTime, FailedRecord), error](&writeFn{})
-	register.DoFn1x1[[]byte, Record](&bytesToRecordFn{})
+	register.Function1x1(bytesToRecord)
 	register.Emitter2[beam.EventTime, WrittenRecord]()
 	register.Emitter2[beam.EventTime, FailedRecord]()
-	register.Function1x1(RandomPartitionKey)
 	beam.RegisterType(reflect.TypeOf((*WrittenRecord)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*FailedRecord)(nil)).Elem())
 	beam.RegisterCoder(reflect.TypeOf((*WrittenRecord)(nil)).Elem(), encodeWrittenRecord, decodeWrittenRecord)
@@ -38,29 +35,29 @@ func init() {
 const (
 	// ErrCodeRecordTooLarge: data + partition key exceed the maximum record
 	// size (1 MiB unless WithMaxRecordSize says otherwise).
-	ErrCodeRecordTooLarge = "RecordTooLarge"
+	ErrCodeRecordTooLarge = writer.ErrCodeRecordTooLarge
 	// ErrCodeInvalidPartitionKey: the partition key is empty, longer than
 	// 256 characters, or not valid UTF-8. Characters are counted as UTF-16
 	// code units, as kinesalite and kinesis-mock count them, not bytes: one
 	// outside the Basic Multilingual Plane (an emoji, say) counts twice,
 	// any other once (256 'é' are accepted, 129 emoji refused).
-	ErrCodeInvalidPartitionKey = "InvalidPartitionKey"
+	ErrCodeInvalidPartitionKey = writer.ErrCodeInvalidPartitionKey
 	// ErrCodeInvalidExplicitHashKey: the explicit hash key is not a
 	// decimal integer in [0, 2^128-1].
-	ErrCodeInvalidExplicitHashKey = "InvalidExplicitHashKey"
+	ErrCodeInvalidExplicitHashKey = writer.ErrCodeInvalidExplicitHashKey
 	// ErrCodeRequestFailed: the last attempt's call failed without an
 	// answer from Kinesis (connection reset, timeout).
-	ErrCodeRequestFailed = "RequestFailed"
+	ErrCodeRequestFailed = writer.ErrCodeRequestFailed
 )
 
 // WrittenRecord is emitted for each record Write wrote. With
-// WithAggregation, for each user record: the Kinesis record it went in
+// Aggregation, for each user record: the Kinesis record it went in
 // may be an aggregate of several.
 type WrittenRecord struct {
 	// ShardID is the shard the record landed on.
 	ShardID string
 	// SequenceNumber is the sequence number Kinesis gave the record (with
-	// WithAggregation, to the aggregate the record is in).
+	// Aggregation, to the aggregate the record is in).
 	SequenceNumber string
 	// SubSequenceNumber is the record's index in its aggregate, from 0;
 	// 0 for a record written as a plain Kinesis record. Consumers that
@@ -76,7 +73,7 @@ type WrittenRecord struct {
 	Attempts int
 }
 
-// FailedRecord is emitted, with WithFailedRecords(EmitFailed), for each
+// FailedRecord is emitted, with WithFailedRecords, for each
 // record Write could not write.
 type FailedRecord struct {
 	// Record is the record as given to Write.
@@ -100,23 +97,33 @@ type WriteResult struct {
 	// WithoutWrittenRecords).
 	Written beam.PCollection
 	// Failed holds a FailedRecord for each record that could not be
-	// written; it stays empty unless WithFailedRecords(EmitFailed).
+	// written; it stays empty without WithFailedRecords.
 	Failed beam.PCollection
 }
 
-var recordType = reflect.TypeOf((*Record)(nil)).Elem()
+var (
+	recordType = reflect.TypeOf((*Record)(nil)).Elem()
+	bytesType  = reflect.TypeOf([]byte(nil))
+)
 
-// Write writes col, a PCollection of Record, to the Kinesis data stream
-// named stream (a name, or a stream ARN, which also sets the region). The
-// Data, PartitionKey and ExplicitHashKey of each Record are written; its
-// other fields are ignored, so records read from one stream can be
-// written to another.
+// Write writes col, a PCollection of Record or of []byte, to the Kinesis
+// data stream named stream (a name, or a stream ARN, which also sets the
+// region). The Data, PartitionKey and ExplicitHashKey of each Record are
+// written; its other fields are ignored, so records read from one stream
+// can be written to another. Each []byte is written as the data of a
+// record with a random partition key (32 hexadecimal digits), which
+// spreads the records over all shards and gives them no order; for keys
+// of your own, make Records first:
+//
+//	recs := beam.ParDo(s, func(b []byte) kinesisio.Record {
+//		return kinesisio.Record{Data: b, PartitionKey: keyOf(b)}
+//	}, col)
 //
 // Records are batched into PutRecords calls (500 records, 5 MiB), sent
 // when full and at the end of each bundle. Only the entries a call failed
-// are sent again, with backoff (WithMaxAttempts, WithBackoff); a call
+// are sent again, with backoff (WithRetries); a call
 // refused as a whole fails only the records it names. Records that cannot
-// be written go to WriteResult.Failed with WithFailedRecords(EmitFailed),
+// be written go to WriteResult.Failed with WithFailedRecords,
 // or fail the bundle (the default) once every other record of it was
 // attempted: nothing is dropped silently. Permanent errors (stream not
 // found, access denied, KMS key unusable) fail the bundle with what to
@@ -129,7 +136,7 @@ var recordType = reflect.TypeOf((*Record)(nil)).Elem()
 // orders records across bundles. Each result keeps the timestamp and
 // windowing of its input record. docs/design.md ("Write") has the details.
 //
-// WithAggregation packs the records into KPL aggregated records, one
+// Aggregation packs the records into KPL aggregated records, one
 // open aggregate per shard, for up to about 9 times the records per second
 // per shard with small records; results are then per user record, with
 // their sub-sequence numbers.
@@ -147,9 +154,16 @@ func Write(s beam.Scope, stream string, col beam.PCollection, opts ...WriteOptio
 // TryWrite is Write, returning an error instead of panicking.
 func TryWrite(s beam.Scope, stream string, col beam.PCollection, opts ...WriteOption) (WriteResult, error) {
 	s = s.Scope("kinesisio.Write")
-	fn, err := newWriteFn(stream, col, recordType, opts)
+	fn, err := newWriteFn(stream, col, opts)
 	if err != nil {
 		return WriteResult{}, err
+	}
+	if col.Type().Type() == bytesType {
+		recs, err := beam.TryParDo(s, bytesToRecord, col)
+		if err != nil {
+			return WriteResult{}, err
+		}
+		col = recs[0]
 	}
 	in, rewindow, err := intoGlobalWindow(s, col)
 	if err != nil {
@@ -170,64 +184,15 @@ func TryWrite(s beam.Scope, stream string, col beam.PCollection, opts ...WriteOp
 	return WriteResult{Written: written, Failed: failed}, nil
 }
 
-// WriteBytes writes col, a PCollection of []byte, to stream as Write
-// does, each element as the data of one record with partition key
-// partitionKey(data). partitionKey must be a top-level function
-// registered with beam.RegisterFunction (or register.Function1x1) in an
-// init() function, so that workers in other processes can find it. A nil
-// partitionKey means RandomPartitionKey, which spreads the records over
-// all shards and gives them no order.
-//
-// WriteBytes panics if an argument or option is invalid; TryWriteBytes
-// returns the error instead.
-func WriteBytes(s beam.Scope, stream string, col beam.PCollection, partitionKey func([]byte) string, opts ...WriteOption) WriteResult {
-	res, err := TryWriteBytes(s, stream, col, partitionKey, opts...)
-	if err != nil {
-		panic(err)
-	}
-	return res
-}
-
-// TryWriteBytes is WriteBytes, returning an error instead of panicking.
-func TryWriteBytes(s beam.Scope, stream string, col beam.PCollection, partitionKey func([]byte) string, opts ...WriteOption) (WriteResult, error) {
-	s = s.Scope("kinesisio.WriteBytes")
-	if !col.IsValid() {
-		return WriteResult{}, invalid("col", "invalid PCollection")
-	}
-	if t := col.Type().Type(); t != reflect.TypeOf([]byte(nil)) {
-		return WriteResult{}, invalid("col", "WriteBytes takes a PCollection of []byte, not of %v; use Write for Record", t)
-	}
-	if partitionKey == nil {
-		partitionKey = RandomPartitionKey
-	}
-	name := reflectx.FunctionName(partitionKey)
-	if _, err := runtime.ResolveFunction(name, reflect.TypeOf(partitionKey)); err != nil {
-		return WriteResult{}, invalid("partitionKey", "%s is not registered: call beam.RegisterFunction(%s) in an init() function", name, name)
-	}
-	// Check the options now, so that the error names them rather than the
-	// nested Write.
-	if _, err := newWriteFn(stream, col, reflect.TypeOf([]byte(nil)), opts); err != nil {
-		return WriteResult{}, err
-	}
-	recs, err := beam.TryParDo(s, &bytesToRecordFn{PartitionKeyFn: name}, col)
-	if err != nil {
-		return WriteResult{}, err
-	}
-	return TryWrite(s, stream, recs[0], opts...)
-}
-
-// RandomPartitionKey returns a random partition key of 32 hexadecimal
-// digits, whatever data is: records with random keys spread evenly over
-// the shards. It is what WriteBytes uses when given no key function.
-func RandomPartitionKey(data []byte) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], rand.Uint64())
-	binary.BigEndian.PutUint64(b[8:], rand.Uint64())
-	return hex.EncodeToString(b[:])
+// bytesToRecord makes a Record of data with a random partition key of 32
+// hexadecimal digits: records with random keys spread evenly over the
+// shards.
+func bytesToRecord(data []byte) Record {
+	return Record{Data: data, PartitionKey: partitionkey.Random()}
 }
 
 // newWriteFn checks the arguments and options and builds the DoFn.
-func newWriteFn(stream string, col beam.PCollection, want reflect.Type, opts []WriteOption) (*writeFn, error) {
+func newWriteFn(stream string, col beam.PCollection, opts []WriteOption) (*writeFn, error) {
 	spec := defaultWriteSpec()
 	for _, opt := range opts {
 		if opt == nil {
@@ -247,8 +212,8 @@ func newWriteFn(stream string, col beam.PCollection, want reflect.Type, opts []W
 	if !col.IsValid() {
 		return nil, invalid("col", "invalid PCollection")
 	}
-	if t := col.Type().Type(); t != want {
-		return nil, invalid("col", "Write takes a PCollection of kinesisio.Record, not of %v; use WriteBytes for []byte", t)
+	if t := col.Type().Type(); t != recordType && t != bytesType {
+		return nil, invalid("col", "Write takes a PCollection of kinesisio.Record or []byte, not of %v", t)
 	}
 	return &writeFn{Spec: spec}, nil
 }
@@ -281,28 +246,6 @@ func intoGlobalWindow(s beam.Scope, col beam.PCollection) (beam.PCollection, fun
 	return global, func(p beam.PCollection) (beam.PCollection, error) {
 		return beam.TryWindowInto(s, ws.Fn, p, opts...)
 	}, nil
-}
-
-// bytesToRecordFn makes a Record of each []byte, with the partition key
-// its function gives.
-type bytesToRecordFn struct {
-	// PartitionKeyFn is the registered name of the key function.
-	PartitionKeyFn string
-
-	key func([]byte) string
-}
-
-func (fn *bytesToRecordFn) Setup() error {
-	f, err := runtime.ResolveFunction(fn.PartitionKeyFn, reflect.TypeOf((func([]byte) string)(nil)))
-	if err != nil {
-		return fmt.Errorf("kinesisio: partition key function %s is not registered on this worker: call beam.RegisterFunction in an init() function: %w", fn.PartitionKeyFn, err)
-	}
-	fn.key = f.(func([]byte) string)
-	return nil
-}
-
-func (fn *bytesToRecordFn) ProcessElement(data []byte) Record {
-	return Record{Data: data, PartitionKey: fn.key(data)}
 }
 
 // The result coders are versioned binary layouts, like Record's. Version

@@ -22,7 +22,7 @@ var (
 	benchAggKeys    = flag.Int("bench.agg.keys", 1024, "partition keys for BenchmarkWriteAggregation")
 )
 
-// BenchmarkWriteAggregation measures what WithAggregation buys against
+// BenchmarkWriteAggregation measures what Aggregation buys against
 // Kinesis's per-shard write quota: kinesisio.Write on Prism writes user
 // records of 100 B to 4 shards of the in-process server with its write
 // quotas on (1,000 records and 1 MiB per second per shard), without
@@ -47,11 +47,11 @@ func BenchmarkWriteAggregation(b *testing.B) {
 	}
 	runs := []runSpec{
 		{"plain", *benchAggPlain, nil},
-		{"plain+ratelimit", *benchAggPlain, []kinesisio.WriteOption{kinesisio.WithShardRateLimit(true)}},
-		{"agg", *benchAggRecords, []kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{})}},
-		{"agg+ratelimit", *benchAggRecords, []kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{}), kinesisio.WithShardRateLimit(true)}},
-		{"agg256KiB", *benchAggRecords, []kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 256 << 10})}},
-		{"agg256KiB+ratelimit", *benchAggRecords, []kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 256 << 10}), kinesisio.WithShardRateLimit(true)}},
+		{"plain+ratelimit", *benchAggPlain, []kinesisio.WriteOption{kinesisio.WithShardRateLimit()}},
+		{"agg", *benchAggRecords, []kinesisio.WriteOption{kinesisio.Aggregation{}}},
+		{"agg+ratelimit", *benchAggRecords, []kinesisio.WriteOption{kinesisio.Aggregation{}, kinesisio.WithShardRateLimit()}},
+		{"agg256KiB", *benchAggRecords, []kinesisio.WriteOption{kinesisio.Aggregation{MaxBytes: 256 << 10}}},
+		{"agg256KiB+ratelimit", *benchAggRecords, []kinesisio.WriteOption{kinesisio.Aggregation{MaxBytes: 256 << 10}, kinesisio.WithShardRateLimit()}},
 	}
 	shards := *benchAggShards
 	for i := 0; i < b.N; i++ {
@@ -63,7 +63,7 @@ func BenchmarkWriteAggregation(b *testing.B) {
 			p, s := beam.NewPipelineWithRoot()
 			in := beam.ParDo(s, &aggGenFn{Spec: spec}, beam.Impulse(s))
 			opts := append([]kinesisio.WriteOption{kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion("us-east-1"),
-				kinesisio.WithMaxAttempts(1000), kinesisio.WithBackoff(10*time.Millisecond, time.Second)}, r.opts...)
+				kinesisio.WithRetries(1000, 0, 0), kinesisio.WithRetries(0, 10*time.Millisecond, time.Second)}, r.opts...)
 			res := kinesisio.Write(s, e.stream, in, opts...)
 			beam.ParDo0(s, &countWrittenFn{Key: key}, res.Written)
 			srv.SetQuotas(true) // full buckets: every run starts alike

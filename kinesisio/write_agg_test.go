@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
@@ -143,15 +143,15 @@ func readUsers(t *testing.T, e *env) []userGot {
 }
 
 // hashRanges returns the hash key range of every shard of e's stream.
-func hashRanges(t *testing.T, e *env) map[string]ratelimit.Range {
+func hashRanges(t *testing.T, e *env) map[string]hashkey.Range {
 	t.Helper()
 	shards, err := kinesistest.Shards(context.Background(), e.client, e.stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[string]ratelimit.Range{}
+	m := map[string]hashkey.Range{}
 	for _, s := range shards {
-		r, err := ratelimit.ParseRange(aws.ToString(s.ShardId), aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
+		r, err := hashkey.ParseRange(aws.ToString(s.ShardId), aws.ToString(s.HashKeyRange.StartingHashKey), aws.ToString(s.HashKeyRange.EndingHashKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,9 +161,9 @@ func hashRanges(t *testing.T, e *env) map[string]ratelimit.Range {
 }
 
 // hashOf is the hash key Kinesis routes r by.
-func hashOf(t *testing.T, r kinesisio.Record) ratelimit.HashKey {
+func hashOf(t *testing.T, r kinesisio.Record) hashkey.Key {
 	t.Helper()
-	h, err := ratelimit.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
+	h, err := hashkey.Effective(r.PartitionKey, r.ExplicitHashKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestWriteAggregationLandsOnPredictedShards(t *testing.T) {
 				spec := aggSpec{Prefix: "agg", N: 6000, Keys: 64, Size: 100}
 				p, s := beam.NewPipelineWithRoot()
 				in := beam.ParDo(s, &aggGenFn{Spec: spec}, beam.Impulse(s))
-				res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.WithAggregation(a))...)
+				res := kinesisio.Write(s, e.stream, in, e.writeOpts("", a)...)
 				got := results(t, s, res)
 				pr := run(t, p)
 				if f := got().failed; len(f) > 0 {
@@ -318,7 +318,7 @@ func TestWriteAggregationReshard(t *testing.T) {
 	gateKey := t.Name() + fmt.Sprint(time.Now().UnixNano())
 	p, s := beam.NewPipelineWithRoot()
 	in := beam.ParDo(s, &aggGenFn{Spec: spec, Gate: gateKey, PauseAt: 3000}, beam.Impulse(s))
-	res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 4 << 10}))...)
+	res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.Aggregation{MaxBytes: 4 << 10})...)
 	got := results(t, s, res)
 	done := runAsync(p)
 	g := gateFor(gateKey)
@@ -376,8 +376,8 @@ func TestWriteAggregationKeepsKeyOrder(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	in := beam.ParDo(s, &aggGenFn{Spec: spec}, beam.Impulse(s))
 	// One lane: calls carry the aggregates of all four shards, one each.
-	res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), kinesisio.WithMaxAttempts(30), kinesisio.WithMaxInFlight(1),
-		kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 3 << 10}))...)
+	res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), kinesisio.WithRetries(30, 0, 0), kinesisio.WithMaxInFlight(1),
+		kinesisio.Aggregation{MaxBytes: 3 << 10})...)
 	got := results(t, s, res)
 	pr := run(t, p)
 	if f := got().failed; len(f) > 0 {
@@ -402,7 +402,7 @@ func TestWriteAggregationKeepsKeyOrder(t *testing.T) {
 
 // TestWriteAggregationPartialFailures: when every entry routed to one
 // shard keeps failing, each user record of its aggregates is reported in
-// Failed (EmitFailed) with the error and attempts, the others are
+// Failed (WithFailedRecords) with the error and attempts, the others are
 // written; by default the job fails, with the count of records and the
 // aggregate's record count.
 func TestWriteAggregationPartialFailures(t *testing.T) {
@@ -410,7 +410,7 @@ func TestWriteAggregationPartialFailures(t *testing.T) {
 	build := func(e *env, extra ...kinesisio.WriteOption) (*beam.Pipeline, func() *resultSink) {
 		p, s := beam.NewPipelineWithRoot()
 		in := beam.ParDo(s, &aggGenFn{Spec: spec}, beam.Impulse(s))
-		opts := append([]kinesisio.WriteOption{kinesisio.WithMaxAttempts(3), kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 8 << 10})}, extra...)
+		opts := append([]kinesisio.WriteOption{kinesisio.WithRetries(3, 0, 0), kinesisio.Aggregation{MaxBytes: 8 << 10}}, extra...)
 		res := kinesisio.Write(s, e.stream, in, e.writeOpts("", opts...)...)
 		return p, results(t, s, res)
 	}
@@ -432,7 +432,7 @@ func TestWriteAggregationPartialFailures(t *testing.T) {
 	}
 	t.Run("EmitFailed", func(t *testing.T) {
 		e, lost := doom(t)
-		p, got := build(e, kinesisio.WithFailedRecords(kinesisio.EmitFailed))
+		p, got := build(e, kinesisio.WithFailedRecords())
 		pr := run(t, p)
 		var kept []kinesisio.Record
 		for _, r := range spec.records() {
@@ -470,33 +470,33 @@ func TestWriteAggregationPartialFailures(t *testing.T) {
 	})
 }
 
-// TestWriteAggregationOptions: WithAggregation's bounds are checked when
+// TestWriteAggregationOptions: Aggregation's bounds are checked when
 // the pipeline is built, and it refuses WithStrictOrdering.
 func TestWriteAggregationOptions(t *testing.T) {
 	for _, tc := range []struct {
 		opts []kinesisio.WriteOption
 		want string
 	}{
-		{[]kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: -1})}, "MaxBytes -1 is negative"},
-		{[]kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{MaxRecords: -1})}, "MaxRecords -1 is negative"},
-		{[]kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{MaxDelay: -time.Second})}, "MaxDelay -1s is negative"},
-		{[]kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 1<<20 + 1})}, "larger than the maximum record size 1048576"},
+		{[]kinesisio.WriteOption{kinesisio.Aggregation{MaxBytes: -1}}, "MaxBytes -1 is negative"},
+		{[]kinesisio.WriteOption{kinesisio.Aggregation{MaxRecords: -1}}, "MaxRecords -1 is negative"},
+		{[]kinesisio.WriteOption{kinesisio.Aggregation{MaxDelay: -time.Second}}, "MaxDelay -1s is negative"},
+		{[]kinesisio.WriteOption{kinesisio.Aggregation{MaxBytes: 1<<20 + 1}}, "larger than the maximum record size 1048576"},
 		// The bound follows WithMaxRecordSize, in whatever order.
-		{[]kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 2 << 20}), kinesisio.WithMaxRecordSize(1 << 20)}, "WithMaxRecordSize"},
-		{[]kinesisio.WriteOption{kinesisio.WithAggregation(kinesisio.Aggregation{}), kinesisio.WithStrictOrdering()}, "cannot be combined with WithStrictOrdering"},
-		{[]kinesisio.WriteOption{kinesisio.WithStrictOrdering(), kinesisio.WithAggregation(kinesisio.Aggregation{})}, "cannot be combined with WithStrictOrdering"},
+		{[]kinesisio.WriteOption{kinesisio.Aggregation{MaxBytes: 2 << 20}, kinesisio.WithMaxRecordSize(1 << 20)}, "WithMaxRecordSize"},
+		{[]kinesisio.WriteOption{kinesisio.Aggregation{}, kinesisio.WithStrictOrdering()}, "cannot be combined with WithStrictOrdering"},
+		{[]kinesisio.WriteOption{kinesisio.WithStrictOrdering(), kinesisio.Aggregation{}}, "cannot be combined with WithStrictOrdering"},
 	} {
 		_, s := beam.NewPipelineWithRoot()
 		col := beam.Create(s, kinesisio.Record{PartitionKey: "k"})
 		_, err := kinesisio.TryWrite(s, "s", col, append(tc.opts, kinesisio.WithRegion("us-east-1"))...)
-		if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "WithAggregation") || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("error %v, want ErrInvalidOption naming WithAggregation and %q", err, tc.want)
+		if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "Aggregation") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want ErrInvalidOption naming Aggregation and %q", err, tc.want)
 		}
 	}
 	for _, opts := range [][]kinesisio.WriteOption{
-		{kinesisio.WithAggregation(kinesisio.Aggregation{})},
-		{kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 4 << 20, MaxRecords: 10, MaxDelay: time.Second}), kinesisio.WithMaxRecordSize(4 << 20)},
-		{kinesisio.WithMaxRecordSize(4 << 20), kinesisio.WithAggregation(kinesisio.Aggregation{MaxBytes: 4 << 20}), kinesisio.WithShardRateLimit(true)},
+		{kinesisio.Aggregation{}},
+		{kinesisio.Aggregation{MaxBytes: 4 << 20, MaxRecords: 10, MaxDelay: time.Second}, kinesisio.WithMaxRecordSize(4 << 20)},
+		{kinesisio.WithMaxRecordSize(4 << 20), kinesisio.Aggregation{MaxBytes: 4 << 20}, kinesisio.WithShardRateLimit()},
 	} {
 		_, s := beam.NewPipelineWithRoot()
 		if _, err := kinesisio.TryWrite(s, "s", beam.Create(s, kinesisio.Record{PartitionKey: "k"}), append(opts, kinesisio.WithRegion("us-east-1"))...); err != nil {

@@ -4,9 +4,11 @@ import (
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
 )
 
-// WriteOption configures Write and WriteBytes. Options are checked when
+// WriteOption configures Write: the With* options of this file, and
+// Aggregation. Options are checked when
 // the pipeline is built; a bad one makes TryWrite fail with an error that
 // wraps ErrInvalidOption and names the option.
 //
@@ -15,33 +17,6 @@ import (
 type WriteOption interface {
 	applyWrite(*writeSpec) error
 }
-
-// FailedRecordsMode says what Write does with a record it cannot write:
-// one that is invalid (too large, bad partition or hash key) or that still
-// fails after the last attempt.
-type FailedRecordsMode int
-
-const (
-	// FailBundle fails the bundle, after every other record of it was
-	// attempted, with an error that names the failures (the default:
-	// nothing is dropped silently). The runner then retries the bundle or
-	// fails the job.
-	FailBundle FailedRecordsMode = iota
-	// EmitFailed emits the record in WriteResult.Failed, with the reason,
-	// and goes on.
-	EmitFailed
-)
-
-// Kinesis's limits on writes (1 MiB per record and 5 MiB per call, the
-// defaults of streams; streams can be configured for records of up to
-// 10 MiB, see WithMaxRecordSize).
-const (
-	maxBatchRecords       = 500
-	defaultMaxRecordBytes = 1 << 20
-	defaultMaxBatchBytes  = 5 << 20
-	largeMaxRecordBytes   = 10 << 20
-	largeMaxBatchBytes    = 10 << 20
-)
 
 // writeSpec is the whole configuration of one Write, decided when the
 // pipeline is built: the options write it, its DoFn holds it, and the
@@ -56,7 +31,7 @@ type writeSpec struct {
 	ShardRateLimit bool
 	StrictOrdering bool
 	MaxRecordBytes int
-	// Aggregation is set by WithAggregation, its defaults filled in by
+	// Aggregation is set by the Aggregation option, its defaults filled in by
 	// resolve; nil means no aggregation.
 	Aggregation *Aggregation
 }
@@ -66,7 +41,7 @@ func defaultWriteSpec() writeSpec {
 		MaxAttempts:    10,
 		Backoff:        backoff.Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second},
 		MaxInFlight:    4,
-		MaxRecordBytes: defaultMaxRecordBytes,
+		MaxRecordBytes: writer.DefaultMaxRecordBytes,
 	}
 }
 
@@ -75,40 +50,40 @@ type writeOptionFunc func(*writeSpec) error
 
 func (f writeOptionFunc) applyWrite(s *writeSpec) error { return f(s) }
 
-// WithMaxAttempts sets how many times Write sends a record before giving
-// up on it (at least 1, default 10). A call that fails as a whole counts
-// as an attempt for each of its records.
-func WithMaxAttempts(n int) WriteOption {
+// WithRetries sets how many times Write sends a record before giving up
+// on it (at least 1, default 10; a call that fails as a whole counts as
+// an attempt for each of its records) and the backoff between attempts:
+// before retry k, Write waits a random time between 0 and
+// min(max, base * 2^(k-1)) ("full jitter"; defaults 100 ms and 10 s). A
+// zero maxAttempts, or zero base and max, keeps the value set before (the
+// default, or an earlier WithRetries); otherwise 0 < base <= max.
+func WithRetries(maxAttempts int, base, max time.Duration) WriteOption {
 	return writeOptionFunc(func(c *writeSpec) error {
-		if n < 1 {
-			return invalid("WithMaxAttempts", "%d is below 1", n)
+		switch {
+		case maxAttempts < 0:
+			return invalid("WithRetries", "maxAttempts %d is below 1", maxAttempts)
+		case (base != 0 || max != 0) && (base <= 0 || max < base):
+			return invalid("WithRetries", "want 0 < base <= max, got base %v, max %v", base, max)
 		}
-		c.MaxAttempts = n
+		if maxAttempts > 0 {
+			c.MaxAttempts = maxAttempts
+		}
+		if base != 0 {
+			c.Backoff = backoff.Policy{Base: base, Max: max}
+		}
 		return nil
 	})
 }
 
-// WithBackoff sets the backoff between attempts: before retry k, Write
-// waits a random time between 0 and min(max, base * 2^(k-1)) ("full
-// jitter"). Defaults: 100 ms and 10 s.
-func WithBackoff(base, max time.Duration) WriteOption {
+// WithFailedRecords emits each record Write cannot write (one that is
+// invalid: too large, bad partition or hash key; or that still fails after
+// the last attempt) in WriteResult.Failed, with the reason, and goes on.
+// Without it, such records fail the bundle, after every other record of
+// it was attempted, with an error that names them: nothing is dropped
+// silently, and the runner retries the bundle or fails the job.
+func WithFailedRecords() WriteOption {
 	return writeOptionFunc(func(c *writeSpec) error {
-		if base <= 0 || max < base {
-			return invalid("WithBackoff", "want 0 < base <= max, got base %v, max %v", base, max)
-		}
-		c.Backoff = backoff.Policy{Base: base, Max: max}
-		return nil
-	})
-}
-
-// WithFailedRecords says what happens to records that cannot be written:
-// FailBundle (the default) or EmitFailed.
-func WithFailedRecords(mode FailedRecordsMode) WriteOption {
-	return writeOptionFunc(func(c *writeSpec) error {
-		if mode != FailBundle && mode != EmitFailed {
-			return invalid("WithFailedRecords", "unknown mode %d", mode)
-		}
-		c.EmitFailed = mode == EmitFailed
+		c.EmitFailed = true
 		return nil
 	})
 }
@@ -149,9 +124,9 @@ func WithMaxInFlight(n int) WriteOption {
 // it did not expect (a reshard) and every minute. Workers do not share
 // their budgets: with several worker processes writing the same shard,
 // Kinesis still throttles and Write still retries.
-func WithShardRateLimit(enabled bool) WriteOption {
+func WithShardRateLimit() WriteOption {
 	return writeOptionFunc(func(c *writeSpec) error {
-		c.ShardRateLimit = enabled
+		c.ShardRateLimit = true
 		return nil
 	})
 }
@@ -162,7 +137,7 @@ func WithShardRateLimit(enabled bool) WriteOption {
 // bundle then get strictly increasing sequence numbers, even across
 // retries. It costs one request per record; records of different keys
 // still go in parallel (WithMaxInFlight). It cannot be combined with
-// WithAggregation, which packs many records into one.
+// Aggregation, which packs many records into one.
 func WithStrictOrdering() WriteOption {
 	return writeOptionFunc(func(c *writeSpec) error {
 		c.StrictOrdering = true
@@ -177,16 +152,61 @@ func WithStrictOrdering() WriteOption {
 // a call may also carry up to 10 MiB instead of 5 MiB.
 func WithMaxRecordSize(bytes int) WriteOption {
 	return writeOptionFunc(func(c *writeSpec) error {
-		if bytes < 1 || bytes > largeMaxRecordBytes {
-			return invalid("WithMaxRecordSize", "%d is not in [1, %d]", bytes, largeMaxRecordBytes)
+		if bytes < 1 || bytes > writer.LargeMaxRecordBytes {
+			return invalid("WithMaxRecordSize", "%d is not in [1, %d]", bytes, writer.LargeMaxRecordBytes)
 		}
 		c.MaxRecordBytes = bytes
 		return nil
 	})
 }
 
-// Aggregation says how WithAggregation packs user records into KPL
-// aggregated records. A zero field takes its default.
+// Aggregation, given to Write as an option, makes Write pack user records into KPL aggregated
+// records (the format of the Kinesis Producer Library, which the KCL and
+// other KPL-aware consumers de-aggregate), many user records per Kinesis
+// record, which lifts a shard's write rate from its 1,000 records per
+// second towards its 1 MiB per second: about 9,000 user records of 100
+// bytes.
+//
+// Write then lists the stream's shards (it needs kinesis:ListShards) and
+// keeps one open aggregate per shard: each user record goes to the
+// aggregate of the shard its explicit hash key, else the MD5 of its
+// partition key, falls in. An aggregate is sent when the next record
+// would take it over MaxBytes or MaxRecords, when MaxDelay has
+// passed since its first record (checked as records arrive), and at the
+// end of each bundle. It goes as one Kinesis record with the partition
+// key of its first user record and, as explicit hash key, that record's
+// hash key, so it lands on the shard its user records would have. A
+// shard's aggregates are sent one call at a time, at most one per call,
+// and a failed one is retried before anything newer of its shard is sent,
+// so a partition key's records keep their order: by sequence number, then
+// sub-sequence number. An aggregate that holds a single user record is
+// sent as that plain record, and so is a record too large to share an
+// aggregate (up to the maximum record size; larger ones fail with
+// ErrCodeRecordTooLarge as without aggregation).
+//
+// Results are per user record: WrittenRecord gives the aggregate's shard
+// and sequence number and the record's SubSequenceNumber (its index in
+// the aggregate, 0 for a plain record); a failed aggregate reports each of
+// its user records in WriteResult.Failed (WithFailedRecords) or counts them all
+// in the error that fails the bundle (without WithFailedRecords).
+//
+// The shard map is listed again every minute, and when a record lands on
+// a shard the map did not predict (after a split or merge); before it
+// uses a new map, Write sends and settles every open aggregate. Until the
+// map is listed again, an aggregate may hold user records whose hash keys
+// fall in two child shards: it lands, whole, on the shard of its first
+// record's. A consumer that de-aggregates without filtering by hash key
+// range gets all its records: kinesisio.Read does (and counts them in
+// read_kpl_outside_shard); the KCL drops such an aggregate whole. When
+// the shards cannot be listed for a transient reason and no map was
+// listed yet, records are sent plain, not aggregated, until a listing
+// succeeds.
+//
+// kinesisio.Read de-aggregates: it emits each user record as a Record
+// with its partition key, explicit hash key and SubSequenceNumber.
+// Aggregation cannot be combined with WithStrictOrdering (one
+// PutRecord per record), which TryWrite refuses.
+// A zero field takes its default.
 type Aggregation struct {
 	// MaxBytes bounds an aggregated record: its data (the KPL magic,
 	// protobuf and MD5) plus its partition key, counted as Kinesis counts a
@@ -213,65 +233,18 @@ const (
 	defaultAggregationMaxDelay   = 500 * time.Millisecond
 )
 
-// WithAggregation makes Write pack user records into KPL aggregated
-// records (the format of the Kinesis Producer Library, which the KCL and
-// other KPL-aware consumers de-aggregate), many user records per Kinesis
-// record, which lifts a shard's write rate from its 1,000 records per
-// second towards its 1 MiB per second: about 9,000 user records of 100
-// bytes.
-//
-// Write then lists the stream's shards (it needs kinesis:ListShards) and
-// keeps one open aggregate per shard: each user record goes to the
-// aggregate of the shard its explicit hash key, else the MD5 of its
-// partition key, falls in. An aggregate is sent when the next record
-// would take it over a.MaxBytes or a.MaxRecords, when a.MaxDelay has
-// passed since its first record (checked as records arrive), and at the
-// end of each bundle. It goes as one Kinesis record with the partition
-// key of its first user record and, as explicit hash key, that record's
-// hash key, so it lands on the shard its user records would have. A
-// shard's aggregates are sent one call at a time, at most one per call,
-// and a failed one is retried before anything newer of its shard is sent,
-// so a partition key's records keep their order: by sequence number, then
-// sub-sequence number. An aggregate that holds a single user record is
-// sent as that plain record, and so is a record too large to share an
-// aggregate (up to the maximum record size; larger ones fail with
-// ErrCodeRecordTooLarge as without aggregation).
-//
-// Results are per user record: WrittenRecord gives the aggregate's shard
-// and sequence number and the record's SubSequenceNumber (its index in
-// the aggregate, 0 for a plain record); a failed aggregate reports each of
-// its user records in WriteResult.Failed (EmitFailed) or counts them all
-// in the error that fails the bundle (FailBundle).
-//
-// The shard map is listed again every minute, and when a record lands on
-// a shard the map did not predict (after a split or merge); before it
-// uses a new map, Write sends and settles every open aggregate. Until the
-// map is listed again, an aggregate may hold user records whose hash keys
-// fall in two child shards: it lands, whole, on the shard of its first
-// record's. A consumer that de-aggregates without filtering by hash key
-// range gets all its records: kinesisio.Read does (and counts them in
-// read_kpl_outside_shard); the KCL drops such an aggregate whole. When
-// the shards cannot be listed for a transient reason and no map was
-// listed yet, records are sent plain, not aggregated, until a listing
-// succeeds.
-//
-// kinesisio.Read de-aggregates: it emits each user record as a Record
-// with its partition key, explicit hash key and SubSequenceNumber.
-// WithAggregation cannot be combined with WithStrictOrdering (one
-// PutRecord per record), which TryWrite refuses.
-func WithAggregation(a Aggregation) WriteOption {
-	return writeOptionFunc(func(c *writeSpec) error {
-		switch {
-		case a.MaxBytes < 0:
-			return invalid("WithAggregation", "MaxBytes %d is negative", a.MaxBytes)
-		case a.MaxRecords < 0:
-			return invalid("WithAggregation", "MaxRecords %d is negative", a.MaxRecords)
-		case a.MaxDelay < 0:
-			return invalid("WithAggregation", "MaxDelay %v is negative", a.MaxDelay)
-		}
-		c.Aggregation = &a
-		return nil
-	})
+// applyWrite makes Aggregation a WriteOption.
+func (a Aggregation) applyWrite(c *writeSpec) error {
+	switch {
+	case a.MaxBytes < 0:
+		return invalid("Aggregation", "MaxBytes %d is negative", a.MaxBytes)
+	case a.MaxRecords < 0:
+		return invalid("Aggregation", "MaxRecords %d is negative", a.MaxRecords)
+	case a.MaxDelay < 0:
+		return invalid("Aggregation", "MaxDelay %v is negative", a.MaxDelay)
+	}
+	c.Aggregation = &a
+	return nil
 }
 
 // resolve checks the options that depend on each other, once all are
@@ -282,10 +255,10 @@ func (s *writeSpec) resolve() error {
 		return nil
 	}
 	if s.StrictOrdering {
-		return invalid("WithAggregation", "cannot be combined with WithStrictOrdering: strict ordering writes each record with its own PutRecord call, aggregation packs many records into one")
+		return invalid("Aggregation", "cannot be combined with WithStrictOrdering: strict ordering writes each record with its own PutRecord call, aggregation packs many records into one")
 	}
 	if a.MaxBytes > s.MaxRecordBytes {
-		return invalid("WithAggregation", "MaxBytes %d is larger than the maximum record size %d (WithMaxRecordSize)", a.MaxBytes, s.MaxRecordBytes)
+		return invalid("Aggregation", "MaxBytes %d is larger than the maximum record size %d (WithMaxRecordSize)", a.MaxBytes, s.MaxRecordBytes)
 	}
 	r := *a
 	if r.MaxBytes == 0 {
@@ -303,8 +276,8 @@ func (s *writeSpec) resolve() error {
 
 // maxBatchBytes is the size limit of one PutRecords call.
 func (s writeSpec) maxBatchBytes() int {
-	if s.MaxRecordBytes > defaultMaxRecordBytes {
-		return largeMaxBatchBytes
+	if s.MaxRecordBytes > writer.DefaultMaxRecordBytes {
+		return writer.LargeMaxBatchBytes
 	}
-	return defaultMaxBatchBytes
+	return writer.DefaultMaxBatchBytes
 }

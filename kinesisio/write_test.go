@@ -39,6 +39,7 @@ func init() {
 	register.DoFn3x0[beam.Window, beam.EventTime, kinesisio.Record](&observeRecordFn{})
 	register.DoFn3x0[beam.Window, beam.EventTime, kinesisio.WrittenRecord](&observeWrittenFn{})
 	register.Function1x1(keyByPrefix)
+	register.Function1x1(recordByPrefix)
 }
 
 // ---- record generation ----
@@ -118,11 +119,17 @@ func generate(s beam.Scope, spec genSpec) beam.PCollection {
 	return beam.ParDo(s, &genFn{Spec: spec}, beam.Impulse(s))
 }
 
-// keyByPrefix is a registered partition key function for WriteBytes: the
-// part of the data before the first '/'.
+// keyByPrefix is a partition key function: the part of the data before
+// the first '/'.
 func keyByPrefix(data []byte) string {
 	k, _, _ := strings.Cut(string(data), "/")
 	return k
+}
+
+// recordByPrefix is the registered function that makes a Record of data
+// keyed by keyByPrefix, for Write.
+func recordByPrefix(data []byte) kinesisio.Record {
+	return kinesisio.Record{Data: data, PartitionKey: keyByPrefix(data)}
 }
 
 // ---- collecting results ----
@@ -197,7 +204,7 @@ func (e *env) writeOpts(endpoint string, extra ...kinesisio.WriteOption) []kines
 	return append([]kinesisio.WriteOption{
 		kinesisio.WithEndpoint(endpoint),
 		kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithBackoff(time.Millisecond, 50*time.Millisecond),
+		kinesisio.WithRetries(0, time.Millisecond, 50*time.Millisecond),
 	}, extra...)
 }
 
@@ -561,7 +568,7 @@ func TestWriteReportsInvalidRecords(t *testing.T) {
 			}
 			p, s := beam.NewPipelineWithRoot()
 			in := beam.ParDo(s, &genFn{Spec: valid, Extra: bad}, beam.Impulse(s))
-			res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), kinesisio.WithFailedRecords(kinesisio.EmitFailed))...)
+			res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), kinesisio.WithFailedRecords())...)
 			got := results(t, s, res)
 			pr := run(t, p)
 			checkStream(t, e.readBack(t), valid.records(), got().written)
@@ -605,7 +612,7 @@ func TestWriteInvalidRecordFailsBundleByDefault(t *testing.T) {
 	if err == nil {
 		t.Fatal("the job succeeded with a record over 1 MiB")
 	}
-	for _, want := range []string{"RecordTooLarge", "could not be written", e.stream, "EmitFailed"} {
+	for _, want := range []string{"RecordTooLarge", "could not be written", e.stream, "WithFailedRecords"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -680,7 +687,7 @@ func TestWritePartialFailuresKeepKeyOrder(t *testing.T) {
 	}
 	spec := genSpec{Prefix: "partial", N: 2000, Keys: 6, Size: 30}
 	p, s := beam.NewPipelineWithRoot()
-	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.endpoint(), kinesisio.WithMaxAttempts(20))...)
+	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.endpoint(), kinesisio.WithRetries(20, 0, 0))...)
 	got := results(t, s, res)
 	pr := run(t, p)
 	checkStream(t, e.readBack(t), spec.records(), got().written)
@@ -720,14 +727,14 @@ func TestWriteAttemptsExhausted(t *testing.T) {
 	build := func(e *env, proxy *putProxy, extra ...kinesisio.WriteOption) (*beam.Pipeline, func() *resultSink) {
 		p, s := beam.NewPipelineWithRoot()
 		in := beam.ParDo(s, &genFn{Spec: spec, Extra: []kinesisio.Record{{PartitionKey: "doomed", Data: []byte("d1")}, {PartitionKey: "doomed", Data: []byte("d2")}}}, beam.Impulse(s))
-		res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), append(extra, kinesisio.WithMaxAttempts(3))...)...)
+		res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), append(extra, kinesisio.WithRetries(3, 0, 0))...)...)
 		return p, results(t, s, res)
 	}
 	t.Run("EmitFailed", func(t *testing.T) {
 		e := newEnv(t, emulators.Kinesalite, 1)
 		proxy := newPutProxy(t, e.endpoint)
 		proxy.failEntry = doomed
-		p, got := build(e, proxy, kinesisio.WithFailedRecords(kinesisio.EmitFailed))
+		p, got := build(e, proxy, kinesisio.WithFailedRecords())
 		pr := run(t, p)
 		checkStream(t, e.readBack(t), spec.records(), got().written)
 		failed := got().failed
@@ -776,7 +783,7 @@ func TestWriteWholeCallAttemptsExhausted(t *testing.T) {
 	proxy.FailNext("PutRecords", 1, 400, "ProvisionedThroughputExceededException")
 	spec := genSpec{Prefix: "whole", N: 5, Keys: 1, Size: 10}
 	p, s := beam.NewPipelineWithRoot()
-	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.Endpoint(), kinesisio.WithMaxAttempts(3), kinesisio.WithFailedRecords(kinesisio.EmitFailed))...)
+	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.Endpoint(), kinesisio.WithRetries(3, 0, 0), kinesisio.WithFailedRecords())...)
 	got := results(t, s, res)
 	pr := run(t, p)
 	failed := got().failed
@@ -833,15 +840,15 @@ func TestWritePermanentErrorsFailTheJob(t *testing.T) {
 	}
 }
 
-// TestWriteBytes writes []byte with a registered key function, and with
-// random keys.
+// TestWriteBytes writes []byte made Records with a registered key
+// function, and []byte as they are, with random keys.
 func TestWriteBytes(t *testing.T) {
 	e := newEnv(t, emulators.Kinesalite, 4)
 	keyed := genSpec{Prefix: "wb", N: 300, Keys: 3, Size: 24}
 	random := genSpec{Prefix: "rand", N: 200, Keys: 1, Size: 24}
 	p, s := beam.NewPipelineWithRoot()
-	r1 := kinesisio.WriteBytes(s, e.stream, beam.ParDo(s, &genBytesFn{Spec: keyed}, beam.Impulse(s)), keyByPrefix, e.writeOpts("")...)
-	r2 := kinesisio.WriteBytes(s, e.stream, beam.ParDo(s, &genBytesFn{Spec: random}, beam.Impulse(s)), nil, e.writeOpts("")...)
+	r1 := kinesisio.Write(s, e.stream, beam.ParDo(s, recordByPrefix, beam.ParDo(s, &genBytesFn{Spec: keyed}, beam.Impulse(s))), e.writeOpts("")...)
+	r2 := kinesisio.Write(s, e.stream, beam.ParDo(s, &genBytesFn{Spec: random}, beam.Impulse(s)), e.writeOpts("")...)
 	got1, got2 := results(t, s, r1), results(t, s, r2)
 	run(t, p)
 	stream := e.readBack(t)
@@ -911,7 +918,7 @@ func TestWriteShardRateLimit(t *testing.T) {
 	defer proxy.Close()
 	spec := genSpec{Prefix: "paced", N: 2500, Keys: 1, Size: 16}
 	p, s := beam.NewPipelineWithRoot()
-	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.Endpoint(), kinesisio.WithShardRateLimit(true))...)
+	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.Endpoint(), kinesisio.WithShardRateLimit())...)
 	got := results(t, s, res)
 	run(t, p)
 	stream := e.readBack(t)
@@ -977,14 +984,14 @@ func TestWriteKeepsWindowsAndTimestamps(t *testing.T) {
 	}
 }
 
-// TestWriteInSeparateWorkerProcess runs WriteBytes with its key function
+// TestWriteInSeparateWorkerProcess runs Write of []byte made Records with a key function
 // and options in a worker in another OS process, as portable runners do.
 func TestWriteInSeparateWorkerProcess(t *testing.T) {
 	e := newEnv(t, emulators.Kinesalite, 2)
 	spec := genSpec{Prefix: "sep", N: 600, Keys: 4, Size: 32}
 	p, s := beam.NewPipelineWithRoot()
-	kinesisio.WriteBytes(s, e.stream, beam.ParDo(s, &genBytesFn{Spec: spec}, beam.Impulse(s)), keyByPrefix,
-		e.writeOpts("", kinesisio.WithMaxInFlight(3), kinesisio.WithShardRateLimit(true), kinesisio.WithMaxAttempts(5))...)
+	kinesisio.Write(s, e.stream, beam.ParDo(s, recordByPrefix, beam.ParDo(s, &genBytesFn{Spec: spec}, beam.Impulse(s))),
+		e.writeOpts("", kinesisio.WithMaxInFlight(3), kinesisio.WithShardRateLimit(), kinesisio.WithRetries(5, 0, 0))...)
 	res, err := beamtest.RunInSeparateWorker(t, p)
 	if err != nil {
 		t.Fatal(err)
@@ -1003,10 +1010,9 @@ func TestWriteOptionsAreValidated(t *testing.T) {
 		opt    kinesisio.WriteOption
 		want   string
 	}{
-		{"s", kinesisio.WithMaxAttempts(0), "WithMaxAttempts"},
-		{"s", kinesisio.WithBackoff(0, time.Second), "WithBackoff"},
-		{"s", kinesisio.WithBackoff(time.Second, time.Millisecond), "WithBackoff"},
-		{"s", kinesisio.WithFailedRecords(7), "WithFailedRecords"},
+		{"s", kinesisio.WithRetries(-1, 0, 0), "WithRetries"},
+		{"s", kinesisio.WithRetries(0, 0, time.Second), "WithRetries"},
+		{"s", kinesisio.WithRetries(0, time.Second, time.Millisecond), "WithRetries"},
 		{"s", kinesisio.WithMaxInFlight(0), "WithMaxInFlight"},
 		{"s", kinesisio.WithMaxInFlight(65), "WithMaxInFlight"},
 		{"s", kinesisio.WithMaxRecordSize(11 << 20), "WithMaxRecordSize"},
@@ -1028,21 +1034,18 @@ func TestWriteOptionsAreValidated(t *testing.T) {
 	_, s := beam.NewPipelineWithRoot()
 	res, err := kinesisio.TryWrite(s, "arn:aws:kinesis:eu-west-1:123456789012:stream/orders", beam.Create(s, kinesisio.Record{PartitionKey: "k"}),
 		kinesisio.WithRegion("eu-west-1"), kinesisio.WithEndpoint("http://127.0.0.1:1"), kinesisio.WithProfile("p"),
-		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/writer", ""), kinesisio.WithMaxAttempts(3),
-		kinesisio.WithShardRateLimit(true), kinesisio.WithStrictOrdering(), kinesisio.WithMaxRecordSize(2<<20))
+		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/writer", ""), kinesisio.WithRetries(3, 0, 0),
+		kinesisio.WithShardRateLimit(), kinesisio.WithStrictOrdering(), kinesisio.WithMaxRecordSize(2<<20))
 	if err != nil || !res.Written.IsValid() || !res.Failed.IsValid() {
 		t.Errorf("TryWrite with valid options = %v, %v", res, err)
 	}
 	// Inputs of the wrong type are refused.
 	_, s = beam.NewPipelineWithRoot()
-	if _, err := kinesisio.TryWrite(s, "s", beam.Create(s, "a string")); !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "WriteBytes") {
+	if _, err := kinesisio.TryWrite(s, "s", beam.Create(s, "a string")); !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "[]byte") {
 		t.Errorf("TryWrite of strings: %v", err)
 	}
-	if _, err := kinesisio.TryWriteBytes(s, "s", beam.Create(s, "a string"), nil); !errors.Is(err, kinesisio.ErrInvalidOption) {
-		t.Errorf("TryWriteBytes of strings: %v", err)
-	}
-	if _, err := kinesisio.TryWriteBytes(s, "s", beam.Create(s, []byte("x")), unregisteredKey); err == nil || !strings.Contains(err.Error(), "beam.RegisterFunction") {
-		t.Errorf("TryWriteBytes with an unregistered key function: %v", err)
+	if _, err := kinesisio.TryWrite(s, "s", beam.Create(s, []byte("x"))); err != nil {
+		t.Errorf("TryWrite of []byte: %v", err)
 	}
 	// Write panics with the same error.
 	defer func() {
@@ -1050,10 +1053,8 @@ func TestWriteOptionsAreValidated(t *testing.T) {
 			t.Errorf("Write panicked with %v, want an ErrInvalidOption error", r)
 		}
 	}()
-	kinesisio.Write(s, "s", beam.Create(s, kinesisio.Record{}), kinesisio.WithMaxAttempts(-1))
+	kinesisio.Write(s, "s", beam.Create(s, kinesisio.Record{}), kinesisio.WithRetries(-1, 0, 0))
 }
-
-func unregisteredKey([]byte) string { return "k" }
 
 // TestWriteEmptyData: Kinesis takes records of 0 bytes. A record with
 // empty data among five valid ones is written with them, on the
@@ -1077,7 +1078,7 @@ func TestWriteEmptyData(t *testing.T) {
 			// Through a shuffle, as records read from a stream come: the
 			// Record coder decodes empty data as nil.
 			in := beam.Reshuffle(s, beam.ParDo(s, &genFn{Extra: recs}, beam.Impulse(s)))
-			res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.WithFailedRecords(kinesisio.EmitFailed), kinesisio.WithMaxAttempts(3))...)
+			res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.WithFailedRecords(), kinesisio.WithRetries(3, 0, 0))...)
 			got := results(t, s, res)
 			pr := run(t, p)
 			for _, f := range got().failed {
@@ -1111,7 +1112,7 @@ func TestWriteMultiByteKeys(t *testing.T) {
 			e := envOn(t, kind, 1)
 			p, s := beam.NewPipelineWithRoot()
 			in := beam.ParDo(s, &genFn{Extra: recs}, beam.Impulse(s))
-			res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.WithFailedRecords(kinesisio.EmitFailed), kinesisio.WithMaxAttempts(3))...)
+			res := kinesisio.Write(s, e.stream, in, e.writeOpts("", kinesisio.WithFailedRecords(), kinesisio.WithRetries(3, 0, 0))...)
 			got := results(t, s, res)
 			run(t, p)
 			for _, f := range got().failed {

@@ -3,7 +3,10 @@
 package partitionkey
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -39,4 +42,13 @@ func Check(key string) string {
 		return fmt.Sprintf("partition key of %d characters (UTF-16 code units) is longer than %d", Length(key), MaxLength)
 	}
 	return ""
+}
+
+// Random returns a random partition key of 32 hexadecimal digits: records
+// with random keys spread evenly over the shards.
+func Random() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], rand.Uint64())
+	binary.BigEndian.PutUint64(b[8:], rand.Uint64())
+	return hex.EncodeToString(b[:])
 }

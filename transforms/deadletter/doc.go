@@ -53,7 +53,7 @@
 //
 // One way to keep every failure of a pipeline, shown in the package
 // example: send the letters of a decode and of a Write to a dead-letter
-// stream with ToStream and WithFailedRecords(EmitFailed), and the letters
+// stream with ToStream and WithFailedRecords(), and the letters
 // that stream refuses (an envelope over its record size: base64 makes a
 // payload 4/3 as large) to files with FromWriteFailures and ToFiles, in
 // fixed windows if the pipeline is unbounded. Letters read back from the

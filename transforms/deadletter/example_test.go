@@ -41,11 +41,11 @@ func Example() {
 	records := kinesisio.Read(s, "orders", opts)
 	orders := decode.JSON(s, records, reflect.TypeOf(Order{}))
 	written := kinesisio.Write(s, "orders-enriched", enrich(s, orders.Values), opts,
-		kinesisio.WithFailedRecords(kinesisio.EmitFailed))
+		kinesisio.WithFailedRecords())
 
 	letters := beam.Flatten(s, orders.Failed, deadletter.FromWriteFailures(s, written.Failed))
 	dl := deadletter.ToStream(s, "orders-dead-letters", letters, opts,
-		kinesisio.WithFailedRecords(kinesisio.EmitFailed))
+		kinesisio.WithFailedRecords())
 	refused := deadletter.FromWriteFailures(s, dl.Failed)
 	refused = beam.WindowInto(s, window.NewFixedWindows(10*time.Minute), refused)
 	deadletter.ToFiles(s, "gs://my-bucket/dead-letters/orders", refused) // needs io/filesystem/gcs imported

@@ -76,7 +76,7 @@ var (
 )
 
 // FromWriteFailures turns failed, the WriteResult.Failed of a
-// kinesisio.Write with WithFailedRecords(EmitFailed) (a PCollection of
+// kinesisio.Write with WithFailedRecords() (a PCollection of
 // kinesisio.FailedRecord), into a PCollection of Letter with Stage
 // StageWrite, the failure's ErrorCode, ErrorMessage (as Error) and
 // Attempts. Each letter keeps its failure's timestamp and window.

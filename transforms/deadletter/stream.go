@@ -21,13 +21,13 @@ func init() {
 // stay together; a letter whose key Kinesis would refuse (empty, longer
 // than 256 characters or not valid UTF-8, as for records Write refused
 // for their key: kinesisio.ErrCodeInvalidPartitionKey) gets
-// kinesisio.RandomPartitionKey instead.
+// a random one (32 hexadecimal digits) instead.
 //
 // An envelope is larger than its source record: base64 makes the data
 // 4/3 as large, and the position and error add up to a few hundred bytes.
 // A source near the stream's maximum record size (1 MiB by default, about
 // 750 KiB of data) then fails Write with kinesisio.ErrCodeRecordTooLarge:
-// with kinesisio.WithFailedRecords(kinesisio.EmitFailed), such letters
+// with kinesisio.WithFailedRecords(), such letters
 // reach WriteResult.Failed, and FromWriteFailures plus ToFiles keeps them
 // (see the package example). By default they fail the bundle, as Write
 // does.
@@ -67,7 +67,7 @@ func (fn *toRecordFn) ProcessElement(ctx context.Context, l Letter) (kinesisio.R
 	}
 	key := l.Record.PartitionKey
 	if partitionkey.Check(key) != "" {
-		key = kinesisio.RandomPartitionKey(nil)
+		key = partitionkey.Random()
 	}
 	streamLetters.Inc(ctx, 1)
 	return kinesisio.Record{PartitionKey: key, Data: data}, nil

@@ -81,7 +81,7 @@ func writeOpts(endpoint string, extra ...kinesisio.WriteOption) []kinesisio.Writ
 	return append([]kinesisio.WriteOption{
 		kinesisio.WithEndpoint(endpoint),
 		kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithBackoff(time.Millisecond, 50*time.Millisecond),
+		kinesisio.WithRetries(0, time.Millisecond, 50*time.Millisecond),
 	}, extra...)
 }
 
@@ -186,12 +186,12 @@ func TestWiring(t *testing.T) {
 	// The pipeline writes the records that decoded, as they are.
 	dec := decode.With(s, in, validRecord)
 	res := kinesisio.Write(s, out, dec.Values, writeOpts(e.Endpoint,
-		kinesisio.WithMaxRecordSize(1000), kinesisio.WithFailedRecords(kinesisio.EmitFailed))...)
+		kinesisio.WithMaxRecordSize(1000), kinesisio.WithFailedRecords())...)
 	letters := beam.Flatten(s, dec.Failed, deadletter.FromWriteFailures(s, res.Failed))
 	// The dead-letter stream takes envelopes of up to 2,000 bytes: the
 	// letter of the big record (about 2,400) is refused.
 	dlRes := deadletter.ToStream(s, dl, letters, writeOpts(e.Endpoint,
-		kinesisio.WithMaxRecordSize(2000), kinesisio.WithFailedRecords(kinesisio.EmitFailed))...)
+		kinesisio.WithMaxRecordSize(2000), kinesisio.WithFailedRecords())...)
 	deadletter.ToFiles(s, filepath.Join(dir, "refused"), deadletter.FromWriteFailures(s, dlRes.Failed))
 	run(t, p)
 

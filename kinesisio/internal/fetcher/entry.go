@@ -3,8 +3,8 @@ package fetcher
 import (
 	"time"
 
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/wire"
 )
@@ -28,11 +28,11 @@ func (e Entry) Bytes() int64 { return int64(len(e.Data) + len(e.PartitionKey)) }
 
 // shardRange is the shard's hash key range from Config, nil when unknown
 // or unparsable (nothing is counted then).
-func shardRange(cfg Config) *ratelimit.Range {
+func shardRange(cfg Config) *hashkey.Range {
 	if cfg.HashKeyStart == "" || cfg.HashKeyEnd == "" {
 		return nil
 	}
-	r, err := ratelimit.ParseRange(cfg.ShardID, cfg.HashKeyStart, cfg.HashKeyEnd)
+	r, err := hashkey.ParseRange(cfg.ShardID, cfg.HashKeyStart, cfg.HashKeyEnd)
 	if err != nil {
 		return nil
 	}
@@ -45,7 +45,7 @@ func (f *Fetcher) outsideShard(pk, ehk string) bool {
 	if f.hashes == nil {
 		return false
 	}
-	h, err := ratelimit.EffectiveHashKey(pk, ehk)
+	h, err := hashkey.Effective(pk, ehk)
 	return err == nil && !f.hashes.Contains(h)
 }
 

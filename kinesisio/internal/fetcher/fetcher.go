@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/wire"
 )
@@ -48,8 +48,8 @@ type Fetcher struct {
 
 	rate     float64 // bytes fetched per second, smoothed
 	stats    counters
-	reported Stats            // what StatsDelta last returned, cumulatively
-	hashes   *ratelimit.Range // the shard's hash key range, nil if unknown
+	reported Stats          // what StatsDelta last returned, cumulatively
+	hashes   *hashkey.Range // the shard's hash key range, nil if unknown
 
 	// dec decodes GetRecords responses (the loop's goroutine only): its
 	// body buffer is reused from call to call.

@@ -1,4 +1,4 @@
-package kinesisio
+package writer
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
 
-// aggConfig is WithAggregation's configuration on the worker, defaults
+// aggConfig is the Aggregation option's configuration on the worker, defaults
 // filled in.
 type aggConfig struct {
 	maxBytes   int // data + partition key of an aggregate
@@ -28,7 +28,7 @@ type aggGroup struct {
 	// Of the first user record: its hash key (the aggregate's explicit
 	// hash key), the size of its partition key (the aggregate's), and when
 	// it was added.
-	hash  ratelimit.HashKey
+	hash  hashkey.Key
 	pkLen int
 	since time.Time
 }
@@ -38,15 +38,15 @@ type aggGroup struct {
 // aggregate first if the record would take it over a bound), and sends
 // the batches of the lanes that are idle. It returns the error that fails
 // the bundle, if one happened.
-func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
+func (w *Writer) addAggregated(ts mtime.Time, r Record, size int) error {
 	m, err := w.cfg.shards.get(w.ctx, w.api)
 	if err != nil {
 		if awsclient.Classify(err) == awsclient.Permanent {
-			err = fmt.Errorf("kinesisio: WithAggregation lists the shards of the stream: %w", explain(err, w.cfg.stream, w.cfg.settings, writeAccess))
+			err = fmt.Errorf("kinesisio: Aggregation lists the shards of the stream: %w", w.cfg.explain(err))
 			w.setErr(err)
 			return err
 		}
-		log.Warnf(w.ctx, "kinesisio: listing the shards of %v for WithAggregation failed, sending records without aggregating them until a listing succeeds: %v", w.cfg.stream, err)
+		log.Warnf(w.ctx, "kinesisio: listing the shards of %v for Aggregation failed, sending records without aggregating them until a listing succeeds: %v", w.cfg.stream, err)
 		m = nil
 	}
 	if m != w.aggMap {
@@ -124,7 +124,7 @@ func (w *writer) addAggregated(ts mtime.Time, r Record, size int) error {
 
 // closeGroup queues g's aggregate on g's lane and empties g. An aggregate
 // of one user record goes as that plain record.
-func (w *writer) closeGroup(g *aggGroup) error {
+func (w *Writer) closeGroup(g *aggGroup) error {
 	n := g.agg.Len()
 	if n == 0 {
 		return nil
@@ -150,7 +150,7 @@ func (w *writer) closeGroup(g *aggGroup) error {
 }
 
 // closeGroups queues every open aggregate.
-func (w *writer) closeGroups() error {
+func (w *Writer) closeGroups() error {
 	for _, g := range w.groups {
 		if err := w.closeGroup(g); err != nil {
 			return err
@@ -161,7 +161,7 @@ func (w *writer) closeGroups() error {
 }
 
 // closeDue queues the aggregates opened MaxDelay or more before now.
-func (w *writer) closeDue(now time.Time) error {
+func (w *Writer) closeDue(now time.Time) error {
 	if w.due.IsZero() || now.Before(w.due) {
 		return nil
 	}
@@ -183,7 +183,7 @@ func (w *writer) closeDue(now time.Time) error {
 }
 
 // sendIdle sends the next batch of every idle lane that has one.
-func (w *writer) sendIdle() error {
+func (w *Writer) sendIdle() error {
 	for _, l := range w.lanes {
 		if len(l.buf) > 0 && l.idle() {
 			if err := w.dispatch(l); err != nil {
@@ -198,8 +198,8 @@ func (w *writer) sendIdle() error {
 // shard: one of p's shard already there is sent first (after l's batch in
 // flight is settled), so that a shard's records are sent, and retried,
 // one at a time and in order. The batch is sent at once if l is idle.
-func (w *writer) enqueue(l *lane, p *pending) error {
-	full := len(l.buf) >= maxBatchRecords || (len(l.buf) > 0 && l.bytes+p.size > w.cfg.maxBatchBytes)
+func (w *Writer) enqueue(l *lane, p *pending) error {
+	full := len(l.buf) >= MaxBatchRecords || (len(l.buf) > 0 && l.bytes+p.size > w.cfg.maxBatchBytes)
 	for _, q := range l.buf {
 		if full {
 			break

@@ -1,4 +1,16 @@
-package kinesisio
+// Package writer is the engine of kinesisio.Write: it batches the records
+// of a bundle into PutRecords calls (or PutRecord calls, one per record,
+// with strict ordering), over lanes that keep each partition key's records
+// in order, retries what fails with backoff, optionally paces each shard
+// within its quota and packs records into KPL aggregates, and reports a
+// Result per record. It has its own record and result types; the public
+// package converts at its boundary.
+//
+// The shard map a Writer predicts shards with (rate limit, aggregation)
+// and the rate limit are shared by the Writers of a process that write
+// the same stream with the same connection, and freed when the last of
+// them is closed.
+package writer
 
 import (
 	"context"
@@ -22,18 +34,151 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/partitionkey"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 )
 
-// writeAPI is the part of the Kinesis API Write calls. The SDK client
+// Error codes of Failed for records a Writer refuses before sending
+// them (kinesisio.ErrCode* are these).
+const (
+	ErrCodeRecordTooLarge         = "RecordTooLarge"
+	ErrCodeInvalidPartitionKey    = "InvalidPartitionKey"
+	ErrCodeInvalidExplicitHashKey = "InvalidExplicitHashKey"
+	ErrCodeRequestFailed          = "RequestFailed"
+)
+
+// Kinesis's limits on writes (1 MiB per record and 5 MiB per call, the
+// defaults of streams; streams can be configured for records of up to
+// 10 MiB).
+const (
+	MaxBatchRecords       = 500
+	DefaultMaxRecordBytes = 1 << 20
+	DefaultMaxBatchBytes  = 5 << 20
+	LargeMaxRecordBytes   = 10 << 20
+	LargeMaxBatchBytes    = 10 << 20
+)
+
+// Record is one record to write.
+type Record struct {
+	Data            []byte
+	PartitionKey    string
+	ExplicitHashKey string
+	// Orig is the caller's own form of the record, if it needs one back:
+	// a Failed about the record carries it unchanged. nil otherwise.
+	Orig any
+}
+
+// Written is the result of a record written. With aggregation, it is
+// about one user record of the aggregate it went in.
+type Written struct {
+	ShardID           string
+	SequenceNumber    string
+	SubSequenceNumber int64 // index in its aggregate, 0 if plain
+	PartitionKey      string
+	ExplicitHashKey   string
+	Size              int // data + partition key bytes
+	Attempts          int
+}
+
+// Failed is the result of a record that could not be written.
+type Failed struct {
+	Record       Record
+	ErrorCode    string // one of the ErrCode constants, or Kinesis's code
+	ErrorMessage string
+	Attempts     int // 0 for records refused before sending
+}
+
+// Config configures a Writer.
+type Config struct {
+	Stream         awsclient.Stream
+	Settings       awsclient.Settings // the connection, to share state by
+	MaxAttempts    int
+	Backoff        backoff.Policy
+	EmitFailed     bool // report failed records rather than fail the bundle
+	NoWritten      bool // count written records, report nothing for them
+	Lanes          int  // requests in flight at most
+	Strict         bool // one PutRecord per record, chained per key
+	MaxRecordBytes int
+	MaxBatchBytes  int
+	RateLimit      bool         // pace each shard within its write quota
+	Aggregation    *Aggregation // nil: no aggregation
+	// Explain turns a permanent error into one that says what to fix; nil
+	// leaves errors as they are.
+	Explain func(error) error
+}
+
+// Aggregation says how a Writer packs user records into KPL aggregates;
+// every field is set.
+type Aggregation struct {
+	MaxBytes   int // data + partition key of an aggregate
+	MaxRecords int
+	MaxDelay   time.Duration
+}
+
+// New returns a Writer of cfg that calls api. With cfg.RateLimit or
+// cfg.Aggregation, each bundle joins the process's shard map of the
+// stream (and its rate limit) when it starts and leaves it when it ends.
+func New(cfg Config, api API) *Writer {
+	wc := writerConfig{
+		stream:         cfg.Stream,
+		settings:       cfg.Settings,
+		maxAttempts:    cfg.MaxAttempts,
+		backoff:        cfg.Backoff,
+		emitFailed:     cfg.EmitFailed,
+		noWritten:      cfg.NoWritten,
+		lanes:          cfg.Lanes,
+		strict:         cfg.Strict,
+		maxRecordBytes: cfg.MaxRecordBytes,
+		maxBatchBytes:  cfg.MaxBatchBytes,
+		explain:        cfg.Explain,
+	}
+	if a := cfg.Aggregation; a != nil {
+		wc.agg = &aggConfig{maxBytes: a.MaxBytes, maxRecords: a.MaxRecords, maxDelay: a.MaxDelay}
+	}
+	w := newWriter(wc, api)
+	w.shareShards = cfg.RateLimit || cfg.Aggregation != nil
+	w.shareLimits = cfg.RateLimit
+	return w
+}
+
+// Close aborts the bundle in progress, if any, which leaves the process's
+// shared state of the stream. The Writer is not used after.
+func (w *Writer) Close() { w.Abort() }
+
+// join takes the process's shared shard map (and rate limit) of the
+// stream for the bundle, if the Writer uses them.
+func (w *Writer) join() {
+	if !w.shareShards || w.release != nil {
+		return
+	}
+	e, release := acquire(w.cfg.stream, w.cfg.settings, w.shareLimits)
+	w.cfg.shards, w.release = e.shards, release
+	if w.shareLimits {
+		w.cfg.limits = e.limits
+	}
+}
+
+// leave gives the shared state back at the end of the bundle; the last
+// Writer to leave frees it (after sharedGrace).
+func (w *Writer) leave() {
+	if w.release == nil {
+		return
+	}
+	w.release()
+	w.release, w.cfg.shards, w.cfg.limits = nil, nil, nil
+}
+
+// Stats returns the Writer's metrics accumulated so far.
+func (w *Writer) Stats() *Stats { return w.stats }
+
+// API is the part of the Kinesis API a Writer calls. The SDK client
 // implements it; tests may substitute their own.
-type writeAPI interface {
+type API interface {
 	PutRecords(context.Context, *kinesis.PutRecordsInput, ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
 	PutRecord(context.Context, *kinesis.PutRecordInput, ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error)
 	awsclient.ShardLister
 }
 
-var _ writeAPI = (*kinesis.Client)(nil)
+var _ API = (*kinesis.Client)(nil)
 
 // writerConfig is what a writer needs, resolved on the worker.
 type writerConfig struct {
@@ -50,6 +195,8 @@ type writerConfig struct {
 	limits         *shardLimits  // nil: no client-side rate limit
 	agg            *aggConfig    // nil: no aggregation
 	shards         *streamShards // the stream's shard map, with limits or agg
+	// explain turns a permanent error into one that says what to fix.
+	explain func(error) error
 }
 
 // pending is one Kinesis record on its way: a record as given to Write,
@@ -91,15 +238,16 @@ func countAll(ps []*pending) int64 {
 	return n
 }
 
-// result is one output to emit: a WrittenRecord, or a FailedRecord when
-// failed is set.
-type result struct {
-	ts      mtime.Time
-	written WrittenRecord
-	failed  *FailedRecord
+// Result is one output to emit: a Written, or a Failed when Failed is
+// set, with the timestamp of the record it is about.
+type Result struct {
+	TS      mtime.Time
+	Written Written
+	Failed  *Failed
 }
 
-func (r result) ok() bool { return r.failed == nil }
+// OK reports whether the result is about a record written.
+func (r Result) OK() bool { return r.Failed == nil }
 
 // lane sends batches of the records whose partition keys hash to it, one
 // call at a time, so records of one key are never in two calls at once.
@@ -117,13 +265,18 @@ type lane struct {
 	lastSeq map[string]string
 }
 
-// writer batches and sends the records of one bundle. add, flush, finish
-// and abort are called from one goroutine (the DoFn's); batches are sent
-// by one goroutine per busy lane.
-type writer struct {
+// Writer batches and sends the records of one bundle at a time. Start,
+// Add, Finish, Abort, TakeResults and Close are called from one goroutine
+// (the DoFn's); batches are sent by one goroutine per busy lane.
+type Writer struct {
 	cfg   writerConfig
-	api   writeAPI
-	stats *writeStats
+	api   API
+	stats *Stats
+	// shareShards and shareLimits say whether the Writer uses the
+	// process's shared shard map and rate limit of the stream; release,
+	// set while a bundle holds them, gives them back.
+	shareShards, shareLimits bool
+	release                  func()
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -133,28 +286,32 @@ type writer struct {
 	// aggregates by shard, the shard map they follow, and when the first
 	// of them is due (zero if none is open).
 	groups map[string]*aggGroup
-	aggMap *ratelimit.ShardMap
+	aggMap *hashkey.ShardMap
 	due    time.Time
 	clock  func() time.Time // time.Now but in tests
 
 	mu       sync.Mutex // guards the fields below
-	results  []result
+	results  []Result
 	err      error    // the first error that fails the bundle
 	failures int      // records that failed, in FailBundle mode
 	samples  []string // descriptions of the first few of them
 }
 
-func newWriter(cfg writerConfig, api writeAPI) *writer {
-	w := &writer{cfg: cfg, api: api, stats: &writeStats{}, clock: time.Now}
+func newWriter(cfg writerConfig, api API) *Writer {
+	if cfg.explain == nil {
+		cfg.explain = func(err error) error { return err }
+	}
+	w := &Writer{cfg: cfg, api: api, stats: &Stats{}, clock: time.Now}
 	for range cfg.lanes {
 		w.lanes = append(w.lanes, &lane{})
 	}
 	return w
 }
 
-// start begins a bundle whose calls use ctx.
-func (w *writer) start(ctx context.Context) {
+// Start begins a bundle whose calls use ctx.
+func (w *Writer) Start(ctx context.Context) {
 	w.ctx, w.cancel = context.WithCancel(ctx)
+	w.join()
 	for _, l := range w.lanes {
 		*l = lane{}
 	}
@@ -164,9 +321,9 @@ func (w *writer) start(ctx context.Context) {
 	w.mu.Unlock()
 }
 
-// add queues one record, sending its lane's batch when it is full. It
+// Add queues one record, sending its lane's batch when it is full. It
 // returns the error that fails the bundle, if one happened.
-func (w *writer) add(ts mtime.Time, r Record) error {
+func (w *Writer) Add(ts mtime.Time, r Record) error {
 	if err := w.error(); err != nil {
 		return err
 	}
@@ -183,7 +340,7 @@ func (w *writer) add(ts mtime.Time, r Record) error {
 
 // addPlain queues a valid record in the lane of its partition key, sending
 // the lane's batch when it is full.
-func (w *writer) addPlain(ts mtime.Time, r Record, size int) error {
+func (w *Writer) addPlain(ts mtime.Time, r Record, size int) error {
 	l := w.lanes[w.laneOf(r.PartitionKey)]
 	if len(l.buf) > 0 && l.bytes+size > w.cfg.maxBatchBytes {
 		if err := w.dispatch(l); err != nil {
@@ -194,7 +351,7 @@ func (w *writer) addPlain(ts mtime.Time, r Record, size int) error {
 	*p = pending{rec: r, ts: ts, size: size}
 	l.buf = append(l.buf, p)
 	l.bytes += p.size
-	if len(l.buf) >= maxBatchRecords || l.bytes >= w.cfg.maxBatchBytes {
+	if len(l.buf) >= MaxBatchRecords || l.bytes >= w.cfg.maxBatchBytes {
 		return w.dispatch(l)
 	}
 	return nil
@@ -204,7 +361,7 @@ func (w *writer) addPlain(ts mtime.Time, r Record, size int) error {
 // given out stay valid: a full slab is replaced, never grown.
 func (l *lane) newPending() *pending {
 	if len(l.slab) == cap(l.slab) {
-		l.slab = make([]pending, 0, maxBatchRecords)
+		l.slab = make([]pending, 0, MaxBatchRecords)
 	}
 	l.slab = l.slab[:len(l.slab)+1]
 	return &l.slab[len(l.slab)-1]
@@ -212,12 +369,12 @@ func (l *lane) newPending() *pending {
 
 // validate returns an error code and message for a record Kinesis would
 // refuse, or "".
-func (w *writer) validate(r Record, size int) (code, msg string) {
+func (w *Writer) validate(r Record, size int) (code, msg string) {
 	if msg := partitionkey.Check(r.PartitionKey); msg != "" {
 		return ErrCodeInvalidPartitionKey, msg
 	}
 	if r.ExplicitHashKey != "" {
-		if _, err := ratelimit.ParseHashKey(r.ExplicitHashKey); err != nil {
+		if _, err := hashkey.Parse(r.ExplicitHashKey); err != nil {
 			return ErrCodeInvalidExplicitHashKey, fmt.Sprintf("explicit hash key: %v (want a decimal integer in [0, 2^128-1])", err)
 		}
 	}
@@ -227,7 +384,7 @@ func (w *writer) validate(r Record, size int) (code, msg string) {
 	return "", ""
 }
 
-func (w *writer) laneOf(partitionKey string) int {
+func (w *Writer) laneOf(partitionKey string) int {
 	if len(w.lanes) == 1 {
 		return 0
 	}
@@ -238,7 +395,7 @@ func (w *writer) laneOf(partitionKey string) int {
 
 // dispatch sends l's buffered records as one batch, after its previous
 // batch is settled.
-func (w *writer) dispatch(l *lane) error {
+func (w *Writer) dispatch(l *lane) error {
 	w.wait(l)
 	if err := w.error(); err != nil {
 		return err
@@ -264,7 +421,7 @@ func (w *writer) dispatch(l *lane) error {
 // wait blocks until l has no batch in flight. Batches always end: every
 // call and every pause is bounded and stops when the bundle's context
 // ends.
-func (w *writer) wait(l *lane) {
+func (w *Writer) wait(l *lane) {
 	if l.done != nil {
 		<-l.done
 		l.done = nil
@@ -273,7 +430,7 @@ func (w *writer) wait(l *lane) {
 
 // flush sends every buffered record (and open aggregate) and waits until
 // all are settled.
-func (w *writer) flush() error {
+func (w *Writer) flush() error {
 	if err := w.closeGroups(); err != nil {
 		for _, l := range w.lanes {
 			w.wait(l)
@@ -293,8 +450,9 @@ func (w *writer) flush() error {
 	return w.error()
 }
 
-// finish flushes the bundle and returns the error that fails it, if any.
-func (w *writer) finish() error {
+// Finish flushes the bundle and returns the error that fails it, if any.
+func (w *Writer) Finish() error {
+	defer w.leave()
 	defer w.cancel()
 	defer func() { w.groups = nil }() // their buffers are not kept between bundles
 	if err := w.flush(); err != nil {
@@ -307,14 +465,14 @@ func (w *writer) finish() error {
 		if n := w.failures - len(w.samples); n > 0 {
 			more = fmt.Sprintf("; and %d more", n)
 		}
-		return fmt.Errorf("kinesisio: %d record(s) could not be written to stream %v: %s%s (WithFailedRecords(EmitFailed) emits such records in WriteResult.Failed instead of failing the bundle)",
+		return fmt.Errorf("kinesisio: %d record(s) could not be written to stream %v: %s%s (WithFailedRecords emits such records in WriteResult.Failed instead of failing the bundle)",
 			w.failures, w.cfg.stream, strings.Join(w.samples, "; "), more)
 	}
 	return nil
 }
 
-// abort stops the bundle's calls and waits for its lanes.
-func (w *writer) abort() {
+// Abort stops the bundle's calls and waits for its lanes.
+func (w *Writer) Abort() {
 	if w.cancel == nil {
 		return
 	}
@@ -323,10 +481,11 @@ func (w *writer) abort() {
 		w.wait(l)
 	}
 	w.groups = nil
+	w.leave()
 }
 
-// takeResults returns the outputs ready to emit.
-func (w *writer) takeResults() []result {
+// TakeResults returns the outputs ready to emit.
+func (w *Writer) TakeResults() []Result {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := w.results
@@ -334,7 +493,7 @@ func (w *writer) takeResults() []result {
 	return r
 }
 
-func (w *writer) error() error {
+func (w *Writer) error() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
@@ -342,7 +501,7 @@ func (w *writer) error() error {
 
 // setErr records the error that fails the bundle (the first one wins) and
 // stops the other lanes.
-func (w *writer) setErr(err error) {
+func (w *Writer) setErr(err error) {
 	w.mu.Lock()
 	if w.err == nil {
 		w.err = err
@@ -353,7 +512,7 @@ func (w *writer) setErr(err error) {
 
 // written reports the records of todo that out says were written (those
 // without an error code), under one lock.
-func (w *writer) written(todo []*pending, out []types.PutRecordsResultEntry) {
+func (w *Writer) written(todo []*pending, out []types.PutRecordsResultEntry) {
 	var n, bytes, aggs, aggregated int64
 	w.mu.Lock()
 	for i, r := range out {
@@ -373,7 +532,7 @@ func (w *writer) written(todo []*pending, out []types.PutRecordsResultEntry) {
 			for j, u := range p.users {
 				bytes += int64(u.size)
 				if !w.cfg.noWritten {
-					w.results = append(w.results, result{ts: u.ts, written: WrittenRecord{
+					w.results = append(w.results, Result{TS: u.ts, Written: Written{
 						ShardID: shardID, SequenceNumber: seq, SubSequenceNumber: int64(j), PartitionKey: u.rec.PartitionKey,
 						ExplicitHashKey: u.rec.ExplicitHashKey, Size: u.size, Attempts: p.attempts,
 					}})
@@ -386,31 +545,31 @@ func (w *writer) written(todo []*pending, out []types.PutRecordsResultEntry) {
 		if w.cfg.noWritten {
 			continue
 		}
-		w.results = append(w.results, result{ts: p.ts, written: WrittenRecord{
+		w.results = append(w.results, Result{TS: p.ts, Written: Written{
 			ShardID: shardID, SequenceNumber: seq, PartitionKey: p.rec.PartitionKey,
 			ExplicitHashKey: p.rec.ExplicitHashKey, Size: p.size, Attempts: p.attempts,
 		}})
 	}
 	w.mu.Unlock()
-	w.stats.records.Add(n)
-	w.stats.bytes.Add(bytes)
-	w.stats.aggregates.Add(aggs)
-	w.stats.aggregated.Add(aggregated)
+	w.stats.Records.Add(n)
+	w.stats.Bytes.Add(bytes)
+	w.stats.Aggregates.Add(aggs)
+	w.stats.Aggregated.Add(aggregated)
 }
 
 // fail reports a record that cannot be written; for an aggregate, each of
 // its user records.
-func (w *writer) fail(p *pending, code, msg string) {
-	w.stats.failures.Add(p.count())
+func (w *Writer) fail(p *pending, code, msg string) {
+	w.stats.Failures.Add(p.count())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cfg.emitFailed {
 		if p.users == nil {
-			w.results = append(w.results, result{ts: p.ts, failed: &FailedRecord{Record: p.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
+			w.results = append(w.results, Result{TS: p.ts, Failed: &Failed{Record: p.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
 			return
 		}
 		for _, u := range p.users {
-			w.results = append(w.results, result{ts: u.ts, failed: &FailedRecord{Record: u.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
+			w.results = append(w.results, Result{TS: u.ts, Failed: &Failed{Record: u.rec, ErrorCode: code, ErrorMessage: msg, Attempts: p.attempts}})
 		}
 		return
 	}
@@ -436,7 +595,7 @@ func truncate(s string, n int) string {
 // sendBatch writes batch with PutRecords, retrying the records that fail
 // until each is written or out of attempts. Nothing else of the lane is
 // sent meanwhile.
-func (w *writer) sendBatch(batch []*pending) {
+func (w *Writer) sendBatch(batch []*pending) {
 	todo := batch
 	for round := 1; len(todo) > 0; round++ {
 		if err := w.pace(todo); err != nil {
@@ -457,7 +616,7 @@ func (w *writer) sendBatch(batch []*pending) {
 			}
 		}
 		if len(next) > 0 {
-			w.stats.retries.Add(countAll(next))
+			w.stats.Retries.Add(countAll(next))
 			if err := w.sleep(w.cfg.backoff.Delay(round)); err != nil {
 				w.setErr(err)
 				return
@@ -470,7 +629,7 @@ func (w *writer) sendBatch(batch []*pending) {
 // putRecords makes one PutRecords call of todo and returns the records to
 // try again, with their error codes set, or an error that fails the
 // bundle.
-func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
+func (w *Writer) putRecords(todo []*pending) ([]*pending, error) {
 	entries := make([]types.PutRecordsRequestEntry, len(todo))
 	for i, p := range todo {
 		// The SDK only reads the strings: point into the pending record
@@ -496,7 +655,7 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 		}
 		code, msg := callError(err)
 		if awsclient.Classify(err) == awsclient.Throttled {
-			w.stats.throttled.Add(countAll(todo))
+			w.stats.Throttled.Add(countAll(todo))
 		}
 		for _, p := range todo {
 			p.code, p.msg = code, msg
@@ -511,7 +670,7 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 		p := todo[i]
 		p.code, p.msg = *r.ErrorCode, aws.ToString(r.ErrorMessage)
 		if p.code == "ProvisionedThroughputExceededException" {
-			w.stats.throttled.Add(p.count())
+			w.stats.Throttled.Add(p.count())
 		}
 		retry = append(retry, p)
 	}
@@ -528,10 +687,10 @@ func (w *writer) putRecords(todo []*pending) ([]*pending, error) {
 // names no record is about the call itself (the stream, say) and fails the
 // bundle, as other permanent errors do. It returns the records to retry,
 // like putRecords.
-func (w *writer) isolate(todo []*pending, err error) ([]*pending, error) {
+func (w *Writer) isolate(todo []*pending, err error) ([]*pending, error) {
 	bad := refusedRecords(err, len(todo))
 	if len(bad) == 0 {
-		return nil, explain(err, w.cfg.stream, w.cfg.settings, writeAccess)
+		return nil, w.cfg.explain(err)
 	}
 	code, msg := callError(err)
 	var rest []*pending
@@ -581,7 +740,7 @@ func dataOf(r Record) []byte {
 // sendStrict writes batch one record at a time with PutRecord, chaining
 // the sequence numbers of each partition key, each record settled
 // (written or out of attempts) before the next is sent.
-func (w *writer) sendStrict(l *lane, batch []*pending) {
+func (w *Writer) sendStrict(l *lane, batch []*pending) {
 	if l.lastSeq == nil {
 		l.lastSeq = map[string]string{}
 	}
@@ -620,14 +779,14 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 				return
 			}
 			if awsclient.Classify(err) == awsclient.Throttled {
-				w.stats.throttled.Add(1)
+				w.stats.Throttled.Add(1)
 			}
 			p.code, p.msg = callError(err)
 			if p.attempts >= w.cfg.maxAttempts {
 				w.fail(p, p.code, p.msg)
 				break
 			}
-			w.stats.retries.Add(1)
+			w.stats.Retries.Add(1)
 			if err := w.sleep(w.cfg.backoff.Delay(round)); err != nil {
 				w.setErr(err)
 				return
@@ -638,10 +797,10 @@ func (w *writer) sendStrict(l *lane, batch []*pending) {
 
 // fatal returns the error that fails the bundle for a call error that
 // retrying cannot fix, or nil.
-func (w *writer) fatal(err error) error {
+func (w *Writer) fatal(err error) error {
 	switch awsclient.Classify(err) {
 	case awsclient.Permanent:
-		return explain(err, w.cfg.stream, w.cfg.settings, writeAccess)
+		return w.cfg.explain(err)
 	case awsclient.Canceled:
 		return fmt.Errorf("kinesisio: writing to stream %v: %w", w.cfg.stream, err)
 	}
@@ -652,14 +811,14 @@ func (w *writer) fatal(err error) error {
 }
 
 // pace waits until the client-side rate limit lets todo go, if enabled.
-func (w *writer) pace(todo []*pending) error {
+func (w *Writer) pace(todo []*pending) error {
 	if w.cfg.limits == nil {
 		return nil
 	}
 	d, err := w.cfg.limits.reserve(w.ctx, w.api, todo)
 	if err != nil {
 		if awsclient.Classify(err) == awsclient.Permanent {
-			return fmt.Errorf("kinesisio: WithShardRateLimit lists the shards of the stream: %w", explain(err, w.cfg.stream, w.cfg.settings, writeAccess))
+			return fmt.Errorf("kinesisio: WithShardRateLimit lists the shards of the stream: %w", w.cfg.explain(err))
 		}
 		log.Warnf(w.ctx, "kinesisio: listing the shards of %v for the rate limit failed, sending without it: %v", w.cfg.stream, err)
 		return nil
@@ -668,7 +827,7 @@ func (w *writer) pace(todo []*pending) error {
 }
 
 // sleep pauses for d, or until the bundle's context ends.
-func (w *writer) sleep(d time.Duration) error {
+func (w *Writer) sleep(d time.Duration) error {
 	if d <= 0 {
 		return w.ctx.Err()
 	}
@@ -700,25 +859,28 @@ func callError(err error) (code, msg string) {
 	return ErrCodeRequestFailed, err.Error()
 }
 
-// writeStats accumulates a writer's metrics between reports (the lanes'
-// goroutines have no bundle context to report with).
-type writeStats struct {
-	records, bytes, retries, failures, calls, throttled atomic.Int64
-	// aggregates written, and the user records in them
-	aggregates, aggregated atomic.Int64
+// Stats accumulates a Writer's metrics between reports (the lanes'
+// goroutines have no bundle context to report with): the records and
+// bytes written, the records retried and failed, the calls made, the
+// records throttled, and the aggregates written with the user records in
+// them.
+type Stats struct {
+	Records, Bytes, Retries, Failures, Calls, Throttled atomic.Int64
+	Aggregates, Aggregated                              atomic.Int64
 
 	mu    sync.Mutex
 	sizes []int64 // records per call
 }
 
-func (s *writeStats) call(records int) {
-	s.calls.Add(1)
+func (s *Stats) call(records int) {
+	s.Calls.Add(1)
 	s.mu.Lock()
 	s.sizes = append(s.sizes, int64(records))
 	s.mu.Unlock()
 }
 
-func (s *writeStats) takeSizes() []int64 {
+// TakeSizes returns the records of each call since the last TakeSizes.
+func (s *Stats) TakeSizes() []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.sizes

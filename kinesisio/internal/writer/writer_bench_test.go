@@ -1,4 +1,4 @@
-package kinesisio
+package writer_test
 
 import (
 	"context"
@@ -11,24 +11,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
-// BenchmarkWriterCore compares Write's batching core, without Beam, with
+// BenchmarkWriterCore compares Write's batching core (the Writer), without Beam, with
 // a bare PutRecords loop on kinesalite: the difference is what batching,
 // lanes and bookkeeping cost, apart from the runner. Run it with:
 //
-//	go test -run '^$' -bench WriterCore -benchtime 3x ./kinesisio/
+//	go test -run '^$' -bench WriterCore -benchtime 3x ./kinesisio/internal/writer/
 func BenchmarkWriterCore(b *testing.B) {
 	emu := emulators.Require(b, emulators.Kinesalite)
 	client := kinesistest.NewClient(emu.Endpoint)
 	ctx := context.Background()
 	const n, keys = 100000, 64
-	recs := make([]Record, n)
+	recs := make([]writer.Record, n)
 	for i := range recs {
 		k := fmt.Sprintf("bench-k%d", i%keys)
-		recs[i] = Record{PartitionKey: k, Data: fmt.Appendf(nil, "%s/%06d/%0*d", k, i/keys, 80, 0)}
+		recs[i] = writer.Record{PartitionKey: k, Data: fmt.Appendf(nil, "%s/%06d/%0*d", k, i/keys, 80, 0)}
 	}
 	newStream := func() string {
 		name := kinesistest.StreamName(b)
@@ -40,9 +41,9 @@ func BenchmarkWriterCore(b *testing.B) {
 	bare := func() time.Duration {
 		stream := newStream()
 		start := time.Now()
-		for lo := 0; lo < n; lo += maxBatchRecords {
+		for lo := 0; lo < n; lo += writer.MaxBatchRecords {
 			var entries []types.PutRecordsRequestEntry
-			for _, r := range recs[lo:min(lo+maxBatchRecords, n)] {
+			for _, r := range recs[lo:min(lo+writer.MaxBatchRecords, n)] {
 				entries = append(entries, types.PutRecordsRequestEntry{Data: r.Data, PartitionKey: aws.String(r.PartitionKey)})
 			}
 			out, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
@@ -53,25 +54,25 @@ func BenchmarkWriterCore(b *testing.B) {
 		return time.Since(start)
 	}
 	writer := func(lanes int) time.Duration {
-		cfg := writerConfig{
-			stream: awsclient.Stream{Name: newStream()}, maxAttempts: 10,
-			backoff: backoff.Policy{Base: 10 * time.Millisecond, Max: time.Second}, emitFailed: true, lanes: lanes,
-			maxRecordBytes: defaultMaxRecordBytes, maxBatchBytes: defaultMaxBatchBytes,
+		cfg := writer.Config{
+			Stream: awsclient.Stream{Name: newStream()}, MaxAttempts: 10,
+			Backoff: backoff.Policy{Base: 10 * time.Millisecond, Max: time.Second}, EmitFailed: true, Lanes: lanes,
+			MaxRecordBytes: writer.DefaultMaxRecordBytes, MaxBatchBytes: writer.DefaultMaxBatchBytes,
 		}
-		w := newWriter(cfg, client)
+		w := writer.New(cfg, client)
 		start := time.Now()
-		w.start(ctx)
+		w.Start(ctx)
 		written := 0
 		for _, r := range recs {
-			if err := w.add(0, r); err != nil {
+			if err := w.Add(0, r); err != nil {
 				b.Fatal(err)
 			}
-			written += len(w.takeResults())
+			written += len(w.TakeResults())
 		}
-		if err := w.finish(); err != nil {
+		if err := w.Finish(); err != nil {
 			b.Fatal(err)
 		}
-		written += len(w.takeResults())
+		written += len(w.TakeResults())
 		if written != n {
 			b.Fatalf("writer reported %d records, want %d", written, n)
 		}

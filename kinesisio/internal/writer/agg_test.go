@@ -1,9 +1,8 @@
-package kinesisio
+package writer
 
 import (
 	"context"
 	"crypto/md5"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -18,9 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
-	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/hashkey"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/kpl"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/ratelimit"
 )
 
 // shardedWriteAPI is an in-memory stream of several shards that routes
@@ -28,8 +26,8 @@ import (
 // fails entries or calls as its hooks say.
 type shardedWriteAPI struct {
 	mu       sync.Mutex
-	open     []ratelimit.Range
-	ranges   map[string]ratelimit.Range // every shard, open or closed
+	open     []hashkey.Range
+	ranges   map[string]hashkey.Range // every shard, open or closed
 	nextID   int
 	seq      int
 	stored   []storedRecord // in commit order
@@ -52,14 +50,14 @@ type storedRecord struct {
 
 var hashSpace = new(big.Int).Lsh(big.NewInt(1), 128)
 
-func keyOf(n *big.Int) ratelimit.HashKey {
-	var h ratelimit.HashKey
+func keyOf(n *big.Int) hashkey.Key {
+	var h hashkey.Key
 	n.FillBytes(h[:])
 	return h
 }
 
 func newShardedWriteAPI(shards int) *shardedWriteAPI {
-	f := &shardedWriteAPI{ranges: map[string]ratelimit.Range{}}
+	f := &shardedWriteAPI{ranges: map[string]hashkey.Range{}}
 	step := new(big.Int).Div(hashSpace, big.NewInt(int64(shards)))
 	for i := range shards {
 		lo := new(big.Int).Mul(step, big.NewInt(int64(i)))
@@ -72,8 +70,8 @@ func newShardedWriteAPI(shards int) *shardedWriteAPI {
 	return f
 }
 
-func (f *shardedWriteAPI) addShard(lo, hi ratelimit.HashKey) {
-	r := ratelimit.Range{ShardID: fmt.Sprintf("shardId-%012d", f.nextID), Start: lo, End: hi}
+func (f *shardedWriteAPI) addShard(lo, hi hashkey.Key) {
+	r := hashkey.Range{ShardID: fmt.Sprintf("shardId-%012d", f.nextID), Start: lo, End: hi}
 	f.nextID++
 	f.open = append(f.open, r)
 	f.ranges[r.ShardID] = r
@@ -84,12 +82,12 @@ func (f *shardedWriteAPI) split(i int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sort.Slice(f.open, func(a, b int) bool { return f.open[a].Start.String() < f.open[b].Start.String() })
-	m := ratelimit.NewShardMap(f.open)
+	m := hashkey.NewShardMap(f.open)
 	r := m.At(i)
 	lo, _ := new(big.Int).SetString(r.Start.String(), 10)
 	hi, _ := new(big.Int).SetString(r.End.String(), 10)
 	mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
-	var open []ratelimit.Range
+	var open []hashkey.Range
 	for _, o := range f.open {
 		if o.ShardID != r.ShardID {
 			open = append(open, o)
@@ -110,7 +108,7 @@ func (f *shardedWriteAPI) PutRecords(_ context.Context, in *kinesis.PutRecordsIn
 			return nil, err
 		}
 	}
-	m := ratelimit.NewShardMap(f.open)
+	m := hashkey.NewShardMap(f.open)
 	out := &kinesis.PutRecordsOutput{}
 	seen := map[string]bool{}
 	for i, e := range in.Records {
@@ -234,7 +232,7 @@ func mixedRecords(n, keys int) []Record {
 // record on the shard its hash key maps to (unless anyShard), each key's
 // records in order, and that written reports each one with where it
 // landed.
-func checkAggregated(t *testing.T, f *shardedWriteAPI, recs []Record, written []WrittenRecord, anyShard bool) []landed {
+func checkAggregated(t *testing.T, f *shardedWriteAPI, recs []Record, written []Written, anyShard bool) []landed {
 	t.Helper()
 	got := f.userRecords(t)
 	var gotSet, wantSet []string
@@ -290,15 +288,15 @@ func checkAggregated(t *testing.T, f *shardedWriteAPI, recs []Record, written []
 	return got
 }
 
-func cmpKey(a, b ratelimit.HashKey) int { return strings.Compare(string(a[:]), string(b[:])) }
+func cmpKey(a, b hashkey.Key) int { return strings.Compare(string(a[:]), string(b[:])) }
 
-func writtenOf(t *testing.T, res []result) (written []WrittenRecord, failed []FailedRecord) {
+func writtenOf(t *testing.T, res []Result) (written []Written, failed []Failed) {
 	t.Helper()
 	for _, r := range res {
-		if r.ok() {
-			written = append(written, r.written)
+		if r.OK() {
+			written = append(written, r.Written)
 		} else {
-			failed = append(failed, *r.failed)
+			failed = append(failed, *r.Failed)
 		}
 	}
 	return written, failed
@@ -380,11 +378,11 @@ func TestAggregationFlushBounds(t *testing.T) {
 		w := newWriter(aggWriterConfig(1, aggConfig{maxBytes: 1 << 20, maxRecords: 1 << 20, maxDelay: time.Second}), f)
 		now := time.Unix(1000, 0)
 		w.clock = func() time.Time { return now }
-		w.start(context.Background())
+		w.Start(context.Background())
 		recs := mixedRecords(9, 1)
 		add := func(rs ...Record) {
 			for _, r := range rs {
-				if err := w.add(0, r); err != nil {
+				if err := w.Add(0, r); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -396,10 +394,10 @@ func TestAggregationFlushBounds(t *testing.T) {
 		add(recs[4:6]...)               // sends it, then opens the second
 		now = now.Add(time.Second)
 		add(recs[6]) // sends the second, opens a third of one record
-		if err := w.finish(); err != nil {
+		if err := w.Finish(); err != nil {
 			t.Fatal(err)
 		}
-		written, _ := writtenOf(t, w.takeResults())
+		written, _ := writtenOf(t, w.TakeResults())
 		checkAggregated(t, f, recs[:7], written, false)
 		if _, counts := aggregates(f); fmt.Sprint(counts) != "[4 2 1]" {
 			t.Errorf("user records per Kinesis record %v, want [4 2 1] (the last plain, at the end of the bundle)", counts)
@@ -449,20 +447,20 @@ func TestAggregationLandsOnPredictedShards(t *testing.T) {
 			recs := mixedRecords(6000, 61)
 			cfg := aggWriterConfig(lanes, aggConfig{maxBytes: 8 << 10, maxRecords: 4096, maxDelay: time.Hour})
 			w := newWriter(cfg, f)
-			w.start(context.Background())
-			var res []result
+			w.Start(context.Background())
+			var res []Result
 			for i, r := range recs {
-				if err := w.add(0, r); err != nil {
+				if err := w.Add(0, r); err != nil {
 					t.Fatal(err)
 				}
 				if i%100 == 0 {
-					res = append(res, w.takeResults()...)
+					res = append(res, w.TakeResults()...)
 				}
 			}
-			if err := w.finish(); err != nil {
+			if err := w.Finish(); err != nil {
 				t.Fatal(err)
 			}
-			res = append(res, w.takeResults()...)
+			res = append(res, w.TakeResults()...)
 			written, _ := writtenOf(t, res)
 			got := checkAggregated(t, f, recs, written, false)
 			shards := map[string]bool{}
@@ -476,8 +474,8 @@ func TestAggregationLandsOnPredictedShards(t *testing.T) {
 			if len(shards) != 4 || aggregated < len(recs)-8 {
 				t.Errorf("records on %d shards, %d of %d aggregated", len(shards), aggregated, len(recs))
 			}
-			if a, n := w.stats.aggregates.Load(), w.stats.aggregated.Load(); a < 4 || int(n) != aggregated || w.stats.records.Load() != int64(len(recs)) {
-				t.Errorf("stats: %d aggregates of %d records, %d records; want %d aggregated of %d", a, n, w.stats.records.Load(), aggregated, len(recs))
+			if a, n := w.stats.Aggregates.Load(), w.stats.Aggregated.Load(); a < 4 || int(n) != aggregated || w.stats.Records.Load() != int64(len(recs)) {
+				t.Errorf("stats: %d aggregates of %d records, %d records; want %d aggregated of %d", a, n, w.stats.Records.Load(), aggregated, len(recs))
 			}
 			if f.listingCount() != 1 {
 				t.Errorf("%d listings, want 1", f.listingCount())
@@ -599,11 +597,11 @@ func TestAggregationReshard(t *testing.T) {
 	f := newShardedWriteAPI(2)
 	cfg := aggWriterConfig(2, aggConfig{maxBytes: 4 << 10, maxRecords: 4096, maxDelay: time.Hour})
 	w := newWriter(cfg, f)
-	w.start(context.Background())
+	w.Start(context.Background())
 	recs := mixedRecords(3000, 31)
 	add := func(rs []Record) {
 		for _, r := range rs {
-			if err := w.add(0, r); err != nil {
+			if err := w.Add(0, r); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -622,10 +620,10 @@ func TestAggregationReshard(t *testing.T) {
 	}
 	SetShardMapMinAge(0)
 	add(recs[1200:])
-	if err := w.finish(); err != nil {
+	if err := w.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	written, failed := writtenOf(t, w.takeResults())
+	written, failed := writtenOf(t, w.TakeResults())
 	if len(failed) > 0 {
 		t.Fatalf("failed: %+v", failed[0])
 	}
@@ -682,38 +680,7 @@ func TestAggregationWithoutShardMap(t *testing.T) {
 	f = newShardedWriteAPI(2)
 	f.listErr = func(int) error { return &types.AccessDeniedException{Message: aws.String("no")} }
 	_, err = runWriter(t, aggWriterConfig(2, aggConfig{maxBytes: 4 << 10, maxRecords: 4096, maxDelay: time.Hour}), f, recs)
-	if err == nil || !strings.Contains(err.Error(), "kinesis:ListShards") || !strings.Contains(err.Error(), "WithAggregation") {
+	if err == nil || !strings.Contains(err.Error(), "explained") || !strings.Contains(err.Error(), "Aggregation") {
 		t.Errorf("access denied to ListShards: error %v", err)
-	}
-}
-
-// TestAggregationSpecSurvivesSerialization: the DoFn's configuration, as
-// Beam serializes it (JSON of the exported fields) for workers in other
-// processes, keeps WithAggregation and its resolved defaults.
-func TestAggregationSpecSurvivesSerialization(t *testing.T) {
-	spec := defaultWriteSpec()
-	for _, o := range []WriteOption{WithMaxRecordSize(2 << 20), WithAggregation(Aggregation{MaxRecords: 10})} {
-		if err := o.applyWrite(&spec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := spec.resolve(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(&writeFn{Spec: spec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fn writeFn
-	if err := json.Unmarshal(b, &fn); err != nil {
-		t.Fatal(err)
-	}
-	want := Aggregation{MaxBytes: 2 << 20, MaxRecords: 10, MaxDelay: 500 * time.Millisecond}
-	if fn.Spec.Aggregation == nil || *fn.Spec.Aggregation != want {
-		t.Errorf("after JSON, Aggregation = %+v, want %+v", fn.Spec.Aggregation, want)
-	}
-	cfg := fn.Spec.writerConfig(awsclient.Stream{Name: "s"})
-	if cfg.agg == nil || cfg.agg.maxBytes != 2<<20 || cfg.shards == nil {
-		t.Errorf("writer config %+v", cfg.agg)
 	}
 }
