@@ -238,6 +238,7 @@ func (f *Fetcher) consume(stream *kinesis.SubscribeToShardEventStream, pos restr
 		var fetched int64
 		f.evRecs = wire.FromSDK(f.evRecs, e.Value.Records)
 		b.Records, b.bytes, fetched = f.expand(f.evRecs, f.cfg.Start)
+		clear(f.evRecs) // reused: must not pin this event's data
 		if n := len(e.Value.Records); n > 0 {
 			pos = restriction.After(aws.ToString(e.Value.Records[n-1].SequenceNumber))
 		}
@@ -334,6 +335,7 @@ func (f *Fetcher) checkEnd(c *endCheck, pos restriction.Position) *Batch {
 		ChildShards:        out.ChildShards,
 	}
 	b.Records, b.bytes, _ = f.expand(records, f.cfg.Start)
+	clear(records)
 	return b
 }
 

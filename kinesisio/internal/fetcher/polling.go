@@ -114,6 +114,7 @@ func (f *Fetcher) poll() {
 		if n := len(records); n > 0 {
 			pos = restriction.After(records[n-1].SequenceNumber)
 		}
+		clear(records) // reused by the decoder: must not pin this call's data
 		f.push(b)
 		f.observeRate(fetched, time.Since(callStart))
 		if b.ShardEnd {

@@ -180,6 +180,15 @@ type parser struct {
 // GetRecords' (Records, NextShardIterator, MillisBehindLatest,
 // ChildShards).
 func (p *parser) decode(body []byte, dst []Record, event bool) (Response, []Record, error) {
+	res, dst, err := p.parse(body, dst, event)
+	// Hold no reference to the body: an event's payload buffer is let go
+	// of once large (see Events), and must not stay pinned here.
+	p.b = nil
+	return res, dst, err
+}
+
+// parse is decode's work.
+func (p *parser) parse(body []byte, dst []Record, event bool) (Response, []Record, error) {
 	var res Response
 	p.b, p.i = body, 0
 	p.recs = p.recs[:0]

@@ -83,12 +83,14 @@ func (e *eventProtocol) decodeEvent(payload []byte) (*types.SubscribeToShardEven
 	if err != nil {
 		return nil, false
 	}
-	return &types.SubscribeToShardEvent{
+	ev := &types.SubscribeToShardEvent{
 		Records:                    ToSDK(res.Records),
 		ContinuationSequenceNumber: res.ContinuationSequenceNumber,
 		MillisBehindLatest:         res.MillisBehindLatest,
 		ChildShards:                res.ChildShards,
-	}, true
+	}
+	clear(e.recs) // the reused slice must not pin this event's data
+	return ev, true
 }
 
 // DecodeEvent decodes a SubscribeToShardEvent payload without the SDK: for

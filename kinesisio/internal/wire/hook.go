@@ -65,7 +65,8 @@ func (d *Decoder) apply(o *kinesis.Options) {
 
 // Records returns the records of a GetRecords output: those d decoded
 // when the output came through d, else the SDK's converted. The slice
-// (not the data, strings or times in it) is reused by the next call.
+// (not the data, strings or times in it) is reused by the next call;
+// clear it once used, so that it does not keep the call's data alive.
 func (d *Decoder) Records(out *kinesis.GetRecordsOutput) []Record {
 	if out == nil {
 		return nil
