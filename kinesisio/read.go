@@ -56,7 +56,7 @@ type readSpec struct {
 
 	// ProcessingTime stamps records with the time they are emitted.
 	ProcessingTime bool
-	// TimestampFn is the registered name of the WithEventTime function.
+	// TimestampFn is the registered name of the WithTimestampFn function.
 	TimestampFn string
 	// EventDelay is how far the event times of TimestampFn may trail
 	// arrival times: all watermark evidence trails arrival by it.
@@ -113,7 +113,8 @@ func (s readSpec) bounded() bool {
 
 // Read reads the Kinesis data stream named stream (a name, or a stream
 // ARN, which also sets the region) and returns a PCollection of Record,
-// each stamped with its arrival time unless WithEventTime says otherwise.
+// each stamped with its arrival time unless WithProcessingTime or
+// WithTimestampFn says otherwise.
 //
 // Each shard is a restriction of a splittable DoFn whose positions are
 // sequence numbers (with sub-sequence numbers inside KPL aggregates, which

@@ -148,25 +148,20 @@ func WithShardPositions(positions map[string]Position) ReadOption {
 	})
 }
 
-// EventTime says which time Read stamps on each record: ArrivalTime (the
-// default), ProcessingTime or TimestampFn. Give it with WithEventTime.
-type EventTime struct {
-	processing bool
-	custom     bool // TimestampFn
-	fn         func(Record) time.Time
-	maxDelay   time.Duration
+// WithProcessingTime stamps each record with the time Read emits it
+// instead of its ApproximateArrivalTimestamp (the default).
+func WithProcessingTime() ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		s.ProcessingTime, s.TimestampFn, s.EventDelay = true, "", 0
+		return nil
+	})
 }
 
-// ArrivalTime stamps each record with its ApproximateArrivalTimestamp.
-func ArrivalTime() EventTime { return EventTime{} }
-
-// ProcessingTime stamps each record with the time Read emits it.
-func ProcessingTime() EventTime { return EventTime{processing: true} }
-
-// TimestampFn stamps each record with fn(record), for event times the
-// producer put in the records. fn must be a top-level function registered
-// with beam.RegisterFunction in an init() function, so that workers in
-// other processes can find it.
+// WithTimestampFn stamps each record with fn(record) instead of its
+// ApproximateArrivalTimestamp (the default), for event times the producer
+// put in the records. fn must be a top-level function registered with
+// beam.RegisterFunction in an init() function, so that workers in other
+// processes can find it.
 //
 // maxDelay (0 or more) bounds how far a record's event time may be behind
 // its arrival in Kinesis (ApproximateArrivalTimestamp): the time a
@@ -177,29 +172,19 @@ func ProcessingTime() EventTime { return EventTime{processing: true} }
 // behind may be late. The watermark trails arrival time by maxDelay, on
 // idle shards too, so windows close about maxDelay later than with
 // arrival times.
-func TimestampFn(fn func(Record) time.Time, maxDelay time.Duration) EventTime {
-	return EventTime{custom: true, fn: fn, maxDelay: maxDelay}
-}
-
-// WithEventTime sets the event time of the records (default
-// ArrivalTime()).
-func WithEventTime(t EventTime) ReadOption {
+func WithTimestampFn(fn func(Record) time.Time, maxDelay time.Duration) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
-		s.ProcessingTime, s.TimestampFn, s.EventDelay = t.processing, "", 0
-		if !t.custom {
-			return nil
+		if fn == nil {
+			return invalid("WithTimestampFn", "nil function")
 		}
-		if t.fn == nil {
-			return invalid("WithEventTime", "TimestampFn: nil function")
+		if maxDelay < 0 {
+			return invalid("WithTimestampFn", "negative maximum delay %v", maxDelay)
 		}
-		if t.maxDelay < 0 {
-			return invalid("WithEventTime", "TimestampFn: negative maximum delay %v", t.maxDelay)
+		name := reflectx.FunctionName(fn)
+		if _, err := runtime.ResolveFunction(name, reflect.TypeOf(fn)); err != nil {
+			return invalid("WithTimestampFn", "%s is not registered: call beam.RegisterFunction(%s) in an init() function", name, name)
 		}
-		name := reflectx.FunctionName(t.fn)
-		if _, err := runtime.ResolveFunction(name, reflect.TypeOf(t.fn)); err != nil {
-			return invalid("WithEventTime", "TimestampFn: %s is not registered: call beam.RegisterFunction(%s) in an init() function", name, name)
-		}
-		s.TimestampFn, s.EventDelay = name, t.maxDelay
+		s.ProcessingTime, s.TimestampFn, s.EventDelay = false, name, maxDelay
 		return nil
 	})
 }

@@ -333,7 +333,7 @@ func (b *benchRun) modeOptions(m readMode) (opts []kinesisio.ReadOption, consume
 		return nil, ""
 	}
 	consumer = fmt.Sprintf("kinesisbench-%d-%06x", b.seq.Add(1), rand.Uint32()&0xffffff)
-	return []kinesisio.ReadOption{kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName(consumer))}, consumer
+	return []kinesisio.ReadOption{kinesisio.WithEnhancedFanOut(consumer)}, consumer
 }
 
 // deregister deregisters the fan-out consumer of a run ("" = none), so
