@@ -23,7 +23,7 @@ var ErrInvalidOption = errors.New("kinesisio: invalid option")
 // of the option: the Reason names no option.
 type OptionError struct {
 	// Option is the option or argument at fault: "WithRegion",
-	// "WithStartPosition", ..., or "stream" for the stream name or ARN.
+	// "WithStartAtTimestamp", ..., or "stream" for the stream name or ARN.
 	Option string
 	// Reason says what is wrong with the value given.
 	Reason string

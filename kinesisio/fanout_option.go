@@ -38,7 +38,7 @@ var (
 //     it is a consumer of another stream.
 //
 // Each shard has one subscription at a time, started at the shard's
-// position (as with polling: WithStartPosition, WithShardPositions,
+// position (as with polling: WithStartAtLatest, WithShardPositions,
 // WithCheckpoints) and renewed when Kinesis ends it every 5 minutes, after
 // the last record received: nothing is lost or read twice across
 // renewals, and a switch between polling and fan-out across a restart

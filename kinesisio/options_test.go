@@ -36,12 +36,10 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"s", kinesisio.WithIdlePollInterval(-1), "WithIdlePollInterval"},
 		{"s", kinesisio.WithMaxRecords(0), "WithMaxRecords"},
 		{"s", kinesisio.WithMaxReadTime(0), "WithMaxReadTime"},
-		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Time{})), "WithStartPosition"},
+		{"s", kinesisio.WithStartAtTimestamp(time.Time{}), "WithStartAtTimestamp"},
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": kinesisio.AtSequenceNumber("12x")}), "invalid sequence number"},
-		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"": kinesisio.Latest()}), "empty shard ID"},
-		{"s", kinesisio.WithStartPosition(kinesisio.AfterSequenceNumber("12")), "WithShardPositions"},
-		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Now().Add(time.Hour))), "after now"},
-		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": kinesisio.Latest()}), "not a sequence number position"},
+		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"": kinesisio.AtSequenceNumber("12")}), "empty shard ID"},
+		{"s", kinesisio.WithStartAtTimestamp(time.Now().Add(time.Hour)), "after now"},
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": {}}), "not a sequence number position"},
 		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
 		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
@@ -73,7 +71,7 @@ func TestValidOptionsBuildAPipeline(t *testing.T) {
 		kinesisio.WithShardPositions(map[string]kinesisio.Position{
 			"shardId-000000000001": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
 		}),
-		kinesisio.WithStartPosition(kinesisio.Latest()),
+		kinesisio.WithStartAtLatest(),
 		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/reader", "ext"),
 		kinesisio.WithTimestampFn(registeredTimestamp, 0),
 		kinesisio.WithQuotaPacing(0.5),
@@ -106,7 +104,7 @@ func TestOptionErrorNamesTheOption(t *testing.T) {
 		option, reason string
 	}{
 		{"s", kinesisio.WithMaxRecords(-5), "WithMaxRecords", "-5 is not positive"},
-		{"s", kinesisio.WithStartPosition(kinesisio.AtTimestamp(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))), "WithStartPosition", "start time 2099-01-01T00:00:00Z is "},
+		{"s", kinesisio.WithStartAtTimestamp(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)), "WithStartAtTimestamp", "start time 2099-01-01T00:00:00Z is "},
 		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "WithRegion", `region "us-east-1" is not the region of stream ARN arn:aws:kinesis:eu-west-1:123456789012:stream/s (eu-west-1): leave the region out, the ARN gives it`},
 		{"not a stream!", kinesisio.WithRegion("us-east-1"), "stream", `invalid stream name "not a stream!"`},
 		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("x")), "WithCheckpoints", `invalid DynamoDB table name "x"`},

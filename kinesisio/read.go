@@ -88,7 +88,7 @@ type readSpec struct {
 
 func defaultReadSpec() readSpec {
 	return readSpec{
-		Start:             startSpec{Default: TrimHorizon().p},
+		Start:             startSpec{Default: restriction.Position{Kind: restriction.TrimHorizon}},
 		IdleSkew:          time.Second,
 		QuotaShare:        1,
 		MaxBufferedBytes:  8 << 20,
