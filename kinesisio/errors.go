@@ -45,7 +45,7 @@ type access struct {
 
 var (
 	readAccess   = access{"reading", "kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords", "kms:Decrypt"}
-	fanOutAccess = access{"reading with enhanced fan-out from", "kinesis:ListShards, kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer (with ConsumerName also kinesis:DescribeStreamSummary and kinesis:RegisterStreamConsumer)", "kms:Decrypt"}
+	fanOutAccess = access{"reading with enhanced fan-out from", "kinesis:ListShards, kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer (with a consumer name also kinesis:DescribeStreamSummary and kinesis:RegisterStreamConsumer)", "kms:Decrypt"}
 	writeAccess  = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or WithAggregation)", "kms:GenerateDataKey"}
 )
 
