@@ -69,8 +69,9 @@ func (c CheckpointStore) String() string { return c.spec.String() }
 //   - a shard with a checkpoint continues right after it;
 //   - a shard read to its end is not read again, and its children start
 //     at their beginning;
-//   - other shards start at WithStartPosition (a new name, or a store
-//     reset, starts fresh).
+//   - other shards start at TRIM_HORIZON, or where WithStartAtLatest or
+//     WithStartAtTimestamp says (a new name, or a store reset, starts
+//     fresh).
 //
 // A position is written once the runner has committed the bundle that
 // emitted the records up to it (it hands the residual back only then), at

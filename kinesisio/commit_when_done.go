@@ -43,7 +43,7 @@ func init() {
 // window's results. Records are therefore repeated after a crash back to
 // the last window the sink finished, and never lost, provided each
 // shard's event times do not decrease along its sequence numbers (arrival
-// time, the default, and processing time; with a TimestampFn that
+// time, the default, and processing time; with a WithTimestampFn that
 // reorders records across windows, a crash can lose the earlier-sequence
 // records of a later window). Fixed and sliding windows work; in the
 // global window positions are committed only when the pipeline ends.

@@ -47,7 +47,7 @@ func explainConsumer(err error, stream awsclient.Stream, s awsclient.Settings, c
 	var notFound *types.ResourceNotFoundException
 	if errors.As(err, &notFound) {
 		if c.ARN != "" {
-			return fmt.Errorf("kinesisio: enhanced fan-out consumer %s of stream %v does not exist: register it (aws kinesis register-stream-consumer), or give WithEnhancedFanOut(ConsumerName(...)) to let the job register one (%w)", c.ARN, stream, err)
+			return fmt.Errorf("kinesisio: enhanced fan-out consumer %s of stream %v does not exist: register it (aws kinesis register-stream-consumer), or give WithEnhancedFanOut a consumer name to let the job register one (%w)", c.ARN, stream, err)
 		}
 		return explain(err, stream, s, fanOutAccess)
 	}
@@ -59,7 +59,7 @@ func explainConsumer(err error, stream awsclient.Stream, s awsclient.Settings, c
 
 // DeregisterConsumer deregisters the enhanced fan-out consumer name of
 // stream (a name or an ARN), which a Read with
-// WithEnhancedFanOut(ConsumerName(name)) registered and never
+// WithEnhancedFanOut(name) registered and never
 // deregisters: its subscriptions end, and it stops costing. It waits (at
 // most 2 minutes) until the consumer is gone. A consumer that does not
 // exist is not an error. Credentials come from the default chain of the

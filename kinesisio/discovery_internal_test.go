@@ -59,7 +59,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 		shardOf("shardId-000000000012", "shardId-000000000011"),
 		shardOf("shardId-000000000013", "shardId-000000000011"),
 	}
-	c := readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{
+	c := readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: restriction.Position{Kind: restriction.Latest}, Shards: map[string]restriction.Position{
 		"shardId-000000000000": restriction.After("100"),
 		"shardId-000000000004": {Kind: restriction.AtSequence, Seq: "200"},
 		"shardId-000000000012": restriction.After("500"),
@@ -101,7 +101,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 
 	// With every named shard listed, a shard whose parent aged out is not
 	// taken for a descendant.
-	c = readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{"shardId-000000000000": restriction.After("100")}}}
+	c = readSpec{Conn: connection{Stream: "s"}, Start: startSpec{Default: restriction.Position{Kind: restriction.Latest}, Shards: map[string]restriction.Position{"shardId-000000000000": restriction.After("100")}}}
 	for _, d := range mustFirstRound(t, c, shards[:10], now, nil) {
 		if d.ShardID == "shardId-000000000009" && d.Start != latest {
 			t.Errorf("shard 9 starts at %v, want %v", d.Start, latest)
@@ -114,7 +114,7 @@ func TestFirstRoundStartsDescendantsOfResumedShardsAtTheirBeginning(t *testing.T
 // created since (FROM_TIMESTAMP), not only those open at it.
 func TestFirstListingAtTimestampIncludesLaterShards(t *testing.T) {
 	at := time.UnixMilli(1_700_000_000_000)
-	f := startSpec{Default: AtTimestamp(at).p}.filter()
+	f := startSpec{Default: restriction.Position{Kind: restriction.AtTimestamp, Millis: at.UnixMilli()}}.filter()
 	if f == nil || f.Type != types.ShardFilterTypeFromTimestamp || !aws.ToTime(f.Timestamp).Equal(at) {
 		t.Errorf("filter %+v, want FROM_TIMESTAMP at %v", f, at)
 	}
@@ -170,7 +170,7 @@ func TestFirstRoundResumesFromCheckpoints(t *testing.T) {
 		{ShardID: "shardId-000000000000", Seq: "10", Finished: true},
 		{ShardID: "shardId-000000000001", Seq: "20"},
 	}
-	c := readSpec{Conn: connection{Stream: "s"}, Checkpoints: checkpointSpec{App: "a"}, Start: startSpec{Default: Latest().p, Shards: map[string]restriction.Position{
+	c := readSpec{Conn: connection{Stream: "s"}, Checkpoints: checkpointSpec{App: "a"}, Start: startSpec{Default: restriction.Position{Kind: restriction.Latest}, Shards: map[string]restriction.Position{
 		"shardId-000000000001": restriction.After("15"),
 	}}}
 	now := time.UnixMilli(1_700_000_000_000)

@@ -20,7 +20,7 @@
 //     CommitWhenDone).
 //   - Event time is the record's arrival time (or processing time, or a
 //     function of the record whose values trail arrival by at most a
-//     bound the user gives: WithEventTime). The watermark advances only
+//     bound the user gives: WithProcessingTime, WithTimestampFn). The watermark advances only
 //     on evidence:
 //     records emitted, or a successful call that found the shard caught up
 //     (no records and MillisBehindLatest == 0). It does not advance while
@@ -62,40 +62,64 @@
 //
 // # Metrics
 //
-// In namespace MetricsNamespace ("kinesisio"). Read: counters
-// read_records and read_bytes (data + partition keys) emitted,
-// read_calls (GetRecords calls), read_throttled (calls throttled),
-// read_retries (other failed calls retried), read_iterator_renewals
-// (expired iterators renewed), read_unknown_shard_positions
-// (WithShardPositions naming shards the stream does not have),
-// read_kpl_aggregates and read_kpl_user_records (KPL aggregates
-// de-aggregated and the user records they held), read_kpl_corrupt
-// (records with the KPL magic whose MD5 or protobuf did not check,
-// emitted unchanged), read_kpl_outside_shard (user records whose hash key
-// lies outside their shard's range, as after a reshard between
-// aggregation and writing: emitted, where KCL drops the whole aggregate); gauge
-// read_millis_behind_latest/<shard ID>. With WithEnhancedFanOut: counters
-// read_subscriptions (SubscribeToShard streams opened; read_calls counts
-// the calls), read_subscription_renewals (subscriptions ended without an
-// error, as Kinesis does every 5 minutes, and renewed),
-// read_subscribe_in_use (subscribes refused with ResourceInUseException
-// and waited out), read_events (SubscribeToShardEvents received),
-// read_end_checks (GetRecords calls asking whether a shard whose
-// subscription went quiet has ended; read_calls counts them too) and
-// read_ends_confirmed (shards they ended, the subscription not having
-// said so, as on kinesis-mock). With WithCheckpoints: counters
-// read_commits, read_commit_failures (retried) and read_commits_throttled;
-// gauge read_millis_since_commit/<shard ID>. Write: counters write_records and
-// write_bytes written, write_calls (calls made, retries included),
-// write_retries (records sent again), write_throttled (records refused for
-// throughput), write_failures (records given up); distribution
-// write_batch_size (records per call). With Aggregation, the record
-// counters count user records (an aggregate retried counts its user
-// records), write_bytes their data + partition keys, and write_batch_size
-// the Kinesis records (aggregates) of each call; counters
-// write_aggregates (aggregated records written) and
-// write_aggregated_records (the user records in them) give their mean
-// size. A group of one user record goes as a plain record, in neither.
+// In namespace MetricsNamespace ("kinesisio"); counters unless said
+// otherwise. Read, polling or fan-out:
+//
+//   - read_records, read_bytes: records emitted, and their bytes (data +
+//     partition keys).
+//   - read_calls: GetRecords calls, and SubscribeToShard calls with
+//     WithEnhancedFanOut.
+//   - read_throttled: calls throttled.
+//   - read_retries: other failed calls retried.
+//   - read_iterator_renewals: expired shard iterators renewed.
+//   - read_unknown_shard_positions: shards WithShardPositions names that the
+//     stream does not have.
+//   - read_kpl_aggregates, read_kpl_user_records: KPL aggregates
+//     de-aggregated, and the user records they held.
+//   - read_kpl_corrupt: records with the KPL magic whose MD5 or protobuf
+//     did not check, emitted unchanged.
+//   - read_kpl_outside_shard: user records whose hash key lies outside
+//     their shard's range, as after a reshard between aggregation and
+//     writing: emitted (KCL drops the whole aggregate).
+//   - read_millis_behind_latest/<shard ID>: gauge, the MillisBehindLatest
+//     of the shard's last call or event.
+//
+// With WithEnhancedFanOut:
+//
+//   - read_subscriptions: SubscribeToShard streams opened.
+//   - read_subscription_renewals: subscriptions ended without an error (as
+//     Kinesis ends each every 5 minutes) and renewed.
+//   - read_subscribe_in_use: subscribes refused with
+//     ResourceInUseException and waited out.
+//   - read_events: SubscribeToShardEvents received.
+//   - read_end_checks: GetRecords calls asking whether a shard whose
+//     subscription went quiet has ended (read_calls counts them too).
+//   - read_ends_confirmed: shards those calls ended, the subscription not
+//     having said so (as on kinesis-mock).
+//
+// With WithCheckpoints:
+//
+//   - read_commits: checkpoints written to the store.
+//   - read_commit_failures: writes that failed (retried later).
+//   - read_commits_throttled: those of the failures the store throttled.
+//   - read_millis_since_commit/<shard ID>: gauge, how long ago the
+//     shard's checkpoint was written.
+//
+// Write:
+//
+//   - write_records, write_bytes: records written, and their bytes (data +
+//     partition keys).
+//   - write_calls: calls made, retries included.
+//   - write_retries: records sent again.
+//   - write_throttled: records refused for throughput.
+//   - write_failures: records given up.
+//   - write_batch_size: distribution, records per call.
+//   - write_aggregates, write_aggregated_records: with Aggregation,
+//     the aggregated records written and the user records in them (their
+//     mean size). There, the other record counters count user records (an
+//     aggregate retried counts its user records), write_bytes their data +
+//     partition keys, and write_batch_size the Kinesis records of each
+//     call. A group of one user record goes as a plain record, in neither.
 //
 // # Credentials
 //

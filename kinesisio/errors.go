@@ -23,7 +23,7 @@ var ErrInvalidOption = errors.New("kinesisio: invalid option")
 // of the option: the Reason names no option.
 type OptionError struct {
 	// Option is the option or argument at fault: "WithRegion",
-	// "WithStartPosition", ..., or "stream" for the stream name or ARN.
+	// "WithStartAtTimestamp", ..., or "stream" for the stream name or ARN.
 	Option string
 	// Reason says what is wrong with the value given.
 	Reason string
@@ -45,7 +45,7 @@ type access struct {
 
 var (
 	readAccess   = access{"reading", "kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords", "kms:Decrypt"}
-	fanOutAccess = access{"reading with enhanced fan-out from", "kinesis:ListShards, kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer (with ConsumerName also kinesis:DescribeStreamSummary and kinesis:RegisterStreamConsumer)", "kms:Decrypt"}
+	fanOutAccess = access{"reading with enhanced fan-out from", "kinesis:ListShards, kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer (with a consumer name also kinesis:DescribeStreamSummary and kinesis:RegisterStreamConsumer)", "kms:Decrypt"}
 	writeAccess  = access{"writing to", "kinesis:PutRecords (kinesis:PutRecord with WithStrictOrdering, kinesis:ListShards with WithShardRateLimit or Aggregation)", "kms:GenerateDataKey"}
 )
 

@@ -28,7 +28,7 @@ func ExampleRead_crossAccount() {
 	p, s := beam.NewPipelineWithRoot()
 	kinesisio.Read(s, "arn:aws:kinesis:us-east-1:111122223333:stream/clicks",
 		kinesisio.WithAssumeRole("arn:aws:iam::111122223333:role/kinesis-reader", ""),
-		kinesisio.WithStartPosition(kinesisio.Latest()),
+		kinesisio.WithStartAtLatest(),
 		kinesisio.WithQuotaPacing(0.5)) // leave half the quota to other consumers
 	_ = beamx.Run(context.Background(), p)
 }
@@ -41,8 +41,7 @@ func ExampleWithShardPositions() {
 	kinesisio.Read(s, "orders",
 		kinesisio.WithShardPositions(map[string]kinesisio.Position{
 			"shardId-000000000000": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
-		}),
-		kinesisio.WithStartPosition(kinesisio.TrimHorizon()))
+		})) // the other shards start at TRIM_HORIZON, the default
 	_ = beamx.Run(context.Background(), p)
 }
 
@@ -70,7 +69,7 @@ func ExampleWithCheckpoints() {
 		kinesisio.WithRegion("eu-west-1"),
 		kinesisio.WithCheckpoints("orders-enricher",
 			kinesisio.DynamoDBTable("kinesisio-checkpoints", kinesisio.WithRegion("eu-central-1"))),
-		kinesisio.WithStartPosition(kinesisio.Latest())) // for shards without a checkpoint
+		kinesisio.WithStartAtLatest()) // for shards without a checkpoint
 	_ = beamx.Run(context.Background(), p)
 }
 

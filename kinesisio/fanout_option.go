@@ -6,33 +6,7 @@ import (
 	"strings"
 )
 
-// Consumer names the enhanced fan-out consumer Read subscribes as: give
-// ConsumerName or ConsumerARN to WithEnhancedFanOut.
-type Consumer struct {
-	name, arn string
-}
-
-// ConsumerName is the consumer of the stream with that name. The job
-// registers it when the stream has none of that name and reuses it when
-// it has, waiting until it is ACTIVE. The job never deregisters it (other
-// jobs may share it, and Prism never tears DoFns down): DeregisterConsumer
-// does, when you are done with it.
-func ConsumerName(name string) Consumer { return Consumer{name: name} }
-
-// ConsumerARN is a consumer registered beforehand, used as it is: the read
-// fails, saying so, when it does not exist or is neither ACTIVE nor
-// CREATING (a CREATING one is waited for, at most 2 minutes).
-func ConsumerARN(arn string) Consumer { return Consumer{arn: arn} }
-
-// String returns the consumer's name or ARN.
-func (c Consumer) String() string {
-	if c.arn != "" {
-		return c.arn
-	}
-	return c.name
-}
-
-// consumerSpec is the serializable form of a Consumer: a name or an ARN,
+// consumerSpec is the consumer of WithEnhancedFanOut: a name or an ARN,
 // never both.
 type consumerSpec struct {
 	Name, ARN string
@@ -47,12 +21,24 @@ var (
 )
 
 // WithEnhancedFanOut reads with enhanced fan-out (SubscribeToShard) as
-// consumer c instead of polling GetRecords: each shard pushes up to
+// consumer instead of polling GetRecords: each shard pushes up to
 // 2 MiB/s to this consumer alone, whatever other consumers of the stream
 // read, with a latency of about 70 ms instead of polling's 200 ms or more.
 //
+// consumer is a consumer name or a consumer ARN (arn:...), as the stream
+// is a stream name or ARN:
+//   - a name is the consumer of the stream with that name. The job
+//     registers it when the stream has none of that name and reuses it
+//     when it has, waiting until it is ACTIVE. The job never deregisters
+//     it (other jobs may share it, and Prism never tears DoFns down):
+//     DeregisterConsumer does, when you are done with it.
+//   - an ARN is a consumer registered beforehand, used as it is: the read
+//     fails, saying so, when it does not exist or is neither ACTIVE nor
+//     CREATING (a CREATING one is waited for, at most 2 minutes), or when
+//     it is a consumer of another stream.
+//
 // Each shard has one subscription at a time, started at the shard's
-// position (as with polling: WithStartPosition, WithShardPositions,
+// position (as with polling: WithStartAtLatest, WithShardPositions,
 // WithCheckpoints) and renewed when Kinesis ends it every 5 minutes, after
 // the last record received: nothing is lost or read twice across
 // renewals, and a switch between polling and fan-out across a restart
@@ -71,21 +57,25 @@ var (
 //
 // The workers need kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer,
 // plus kinesis:RegisterStreamConsumer and kinesis:DescribeStreamSummary
-// with ConsumerName; with kinesis:GetShardIterator and kinesis:GetRecords
+// with a consumer name; with kinesis:GetShardIterator and kinesis:GetRecords
 // too, shards also end where the service sends no end event. WithQuotaPacing, WithRecordsPerCall and
 // WithIdlePollInterval apply to polling only. Fan-out consumers cost
 // money per consumer-shard hour and per GB read.
-func WithEnhancedFanOut(c Consumer) ReadOption {
+func WithEnhancedFanOut(consumer string) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
 		switch {
-		case c.name == "" && c.arn == "":
-			return invalid("WithEnhancedFanOut", "no consumer: give ConsumerName(name) or ConsumerARN(arn)")
-		case c.arn != "" && consumerARNRE.FindStringSubmatch(c.arn) == nil:
-			return invalid("WithEnhancedFanOut", "%q is not a consumer ARN (want arn:aws:kinesis:REGION:ACCOUNT:stream/STREAM/consumer/NAME:TIMESTAMP)", c.arn)
-		case c.name != "" && !consumerNameRE.MatchString(c.name):
-			return invalid("WithEnhancedFanOut", "invalid consumer name %q: want 1 to 128 of [a-zA-Z0-9_.-]", c.name)
+		case consumer == "":
+			return invalid("WithEnhancedFanOut", "no consumer: give a consumer name or a consumer ARN")
+		case strings.HasPrefix(consumer, "arn:"):
+			if consumerARNRE.FindStringSubmatch(consumer) == nil {
+				return invalid("WithEnhancedFanOut", "%q is not a consumer ARN (want arn:aws:kinesis:REGION:ACCOUNT:stream/STREAM/consumer/NAME:TIMESTAMP)", consumer)
+			}
+			s.FanOut = consumerSpec{ARN: consumer}
+		case !consumerNameRE.MatchString(consumer):
+			return invalid("WithEnhancedFanOut", "invalid consumer name %q: want 1 to 128 of [a-zA-Z0-9_.-], or a consumer ARN", consumer)
+		default:
+			s.FanOut = consumerSpec{Name: consumer}
 		}
-		s.FanOut = consumerSpec{Name: c.name, ARN: c.arn}
 		return nil
 	})
 }

@@ -49,7 +49,7 @@ func TestFanOutRenewalsAndFaultsLoseNothing(t *testing.T) {
 	total := batches * perBatch
 	p, s := beam.NewPipelineWithRoot()
 	got := collect(s, kinesisio.Read(s, e.stream, e.opts(
-		kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("fanout-test")),
+		kinesisio.WithEnhancedFanOut("fanout-test"),
 		kinesisio.WithMaxRecords(int64(total)),
 		kinesisio.WithMaxReadTime(2*time.Minute))...))
 	done, result := runAsyncResult(p)
@@ -95,7 +95,7 @@ func TestFanOutSplitAndMergeWhileSubscribed(t *testing.T) {
 	e := newFakeEnv(t, 2, fanOutServer(3*time.Second)...)
 	res := reshardCaseOn(t, e, 200*time.Millisecond, 50, 10, func(e *env) map[int]func() {
 		return map[int]func(){12: func() { e.split(t) }, 30: func() { e.merge(t) }}
-	}, kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("reshard-test")))
+	}, kinesisio.WithEnhancedFanOut("reshard-test"))
 	if n := e.srv.Calls("GetRecords"); n != 0 {
 		t.Errorf("%d GetRecords calls with enhanced fan-out", n)
 	}
@@ -114,7 +114,7 @@ func TestFanOutEndsShardsWithoutChildShardsEvent(t *testing.T) {
 	e := newFakeEnv(t, 2, fanOutServer(3*time.Second, fakekinesis.WithoutSubscriptionShardEnd())...)
 	res := reshardCaseOn(t, e, 200*time.Millisecond, 50, 10, func(e *env) map[int]func() {
 		return map[int]func(){12: func() { e.split(t) }, 30: func() { e.merge(t) }}
-	}, kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("reshard-test")),
+	}, kinesisio.WithEnhancedFanOut("reshard-test"),
 		kinesisio.WithCheckpoints("no-child-shards-event", kinesisio.LocalDirectory(t.TempDir())))
 	confirmed := counter(res, "read_ends_confirmed")
 	t.Logf("%d subscriptions, %d end checks, %d ends confirmed, %d GetRecords calls", counter(res, "read_subscriptions"), counter(res, "read_end_checks"), confirmed, e.srv.Calls("GetRecords"))
@@ -130,7 +130,7 @@ func TestFanOutConsumer(t *testing.T) {
 	fastSubscribes(t)
 	e := newFakeEnv(t, 1, fanOutServer(time.Minute, fakekinesis.WithConsumerActivation(time.Second))...)
 	puts := e.putPerShard(t, 20, "c")
-	read := func(c kinesisio.Consumer) ([]kinesisio.Record, error) {
+	read := func(c string) ([]kinesisio.Record, error) {
 		p, s := beam.NewPipelineWithRoot()
 		got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithEnhancedFanOut(c), kinesisio.WithStopAtLatest())...))
 		_, err := ptest.RunWithMetrics(p)
@@ -138,12 +138,12 @@ func TestFanOutConsumer(t *testing.T) {
 	}
 	for i := range 2 {
 		start := time.Now()
-		got, err := read(kinesisio.ConsumerName("app"))
+		got, err := read("app")
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
 		}
 		checkExactlyOnce(t, got, puts)
-		t.Logf("read %d with ConsumerName took %v", i, time.Since(start))
+		t.Logf("read %d with a consumer name took %v", i, time.Since(start))
 	}
 	out, err := e.client.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: aws.String(e.arn)})
 	if err != nil {
@@ -153,8 +153,8 @@ func TestFanOutConsumer(t *testing.T) {
 		t.Fatalf("consumers after two reads: %+v", out.Consumers)
 	}
 	arn := aws.ToString(out.Consumers[0].ConsumerARN)
-	if got, err := read(kinesisio.ConsumerARN(arn)); err != nil {
-		t.Fatalf("read with ConsumerARN: %v", err)
+	if got, err := read(arn); err != nil {
+		t.Fatalf("read with a consumer ARN: %v", err)
 	} else {
 		checkExactlyOnce(t, got, puts)
 	}
@@ -165,7 +165,7 @@ func TestFanOutConsumer(t *testing.T) {
 	if err := kinesisio.DeregisterConsumer(context.Background(), e.stream, "app", kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion(kinesistest.Region)); err != nil {
 		t.Errorf("DeregisterConsumer of a consumer that is gone: %v", err)
 	}
-	_, err = read(kinesisio.ConsumerARN(arn))
+	_, err = read(arn)
 	if err == nil || !strings.Contains(err.Error(), "does not exist: register it") {
 		t.Errorf("read with a deregistered consumer ARN: %v", err)
 	}
@@ -176,14 +176,14 @@ func TestFanOutConsumer(t *testing.T) {
 func TestFanOutOptionsAreChecked(t *testing.T) {
 	for _, tc := range []struct {
 		stream string
-		c      kinesisio.Consumer
+		c      string
 		want   string
 	}{
-		{"s", kinesisio.ConsumerName(""), "no consumer"},
-		{"s", kinesisio.ConsumerName("a b"), "invalid consumer name"},
-		{"s", kinesisio.ConsumerARN("arn:aws:kinesis:us-east-1:123456789012:stream/s"), "not a consumer ARN"},
-		{"other", kinesisio.ConsumerARN("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1"), "not a consumer of stream other"},
-		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.ConsumerARN("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1"), "not a consumer of stream"},
+		{"s", "", "no consumer"},
+		{"s", "a b", "invalid consumer name"},
+		{"s", "arn:aws:kinesis:us-east-1:123456789012:stream/s", "not a consumer ARN"},
+		{"other", "arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1", "not a consumer of stream other"},
+		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", "arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1", "not a consumer of stream"},
 	} {
 		_, s := beam.NewPipelineWithRoot()
 		_, err := kinesisio.TryRead(s, tc.stream, kinesisio.WithEnhancedFanOut(tc.c))
@@ -192,7 +192,7 @@ func TestFanOutOptionsAreChecked(t *testing.T) {
 		}
 	}
 	_, s := beam.NewPipelineWithRoot()
-	if _, err := kinesisio.TryRead(s, "s", kinesisio.WithEnhancedFanOut(kinesisio.ConsumerARN("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1"))); err != nil {
+	if _, err := kinesisio.TryRead(s, "s", kinesisio.WithEnhancedFanOut("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1")); err != nil {
 		t.Errorf("a consumer ARN of the stream: %v", err)
 	}
 }
@@ -210,7 +210,7 @@ func TestFanOutOnKinesisMock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RegisterStreamConsumer: %v", err)
 	}
-	consumer := kinesisio.WithEnhancedFanOut(kinesisio.ConsumerARN(aws.ToString(reg.Consumer.ConsumerARN)))
+	consumer := kinesisio.WithEnhancedFanOut(aws.ToString(reg.Consumer.ConsumerARN))
 	positions := map[string]kinesisio.Position{}
 	read := func(name string, opts ...kinesisio.ReadOption) []kinesisio.Record {
 		p, s := beam.NewPipelineWithRoot()
@@ -262,7 +262,7 @@ func TestFanOutSplitAndMergeOnKinesisMock(t *testing.T) {
 	e := newEnv(t, emulators.KinesisMock, 2)
 	res := reshardCaseOn(t, e, 200*time.Millisecond, 50, 10, func(e *env) map[int]func() {
 		return map[int]func(){12: func() { e.split(t) }, 30: func() { e.merge(t) }}
-	}, kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("reshard-mock")))
+	}, kinesisio.WithEnhancedFanOut("reshard-mock"))
 	confirmed := counter(res, "read_ends_confirmed")
 	t.Logf("%d subscriptions, %d renewals, %d events, %d end checks, %d ends confirmed, %d calls", counter(res, "read_subscriptions"), counter(res, "read_subscription_renewals"),
 		counter(res, "read_events"), counter(res, "read_end_checks"), confirmed, counter(res, "read_calls"))

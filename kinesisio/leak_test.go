@@ -33,7 +33,7 @@ func TestNothingLeaksWhenPipelineEnds(t *testing.T) {
 			}
 			defer srv.Close()
 			goroutines := runtime.NumGoroutine()
-			leakCase(t, srv.Endpoint(), bound, WithEnhancedFanOut(ConsumerName("leak")))
+			leakCase(t, srv.Endpoint(), bound, WithEnhancedFanOut("leak"))
 			deadline := time.Now().Add(10 * time.Second)
 			for srv.Subscriptions() > 0 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)

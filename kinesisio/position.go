@@ -14,40 +14,15 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
-// Position is where Read starts in a shard: TrimHorizon, Latest,
-// AtTimestamp, AtSequenceNumber, AfterSequenceNumber or
-// AfterSubSequenceNumber. The zero value is
-// TrimHorizon. WithStartPosition sets it for every shard (TrimHorizon,
-// Latest, AtTimestamp), WithShardPositions per shard (a sequence
-// number).
+// Position is where Read starts in one shard, for WithShardPositions:
+// AtSequenceNumber, AfterSequenceNumber or AfterSubSequenceNumber. (Where
+// every other shard starts is TRIM_HORIZON, WithStartAtLatest or
+// WithStartAtTimestamp.) The zero value is no position.
 type Position struct {
 	p restriction.Position
-	// err is why the constructor refused its arguments; WithShardPositions
-	// and WithStartPosition report it.
+	// err is why the constructor refused its arguments;
+	// WithShardPositions reports it.
 	err error
-}
-
-// TrimHorizon is the oldest record still in the shard's retention.
-func TrimHorizon() Position { return Position{p: restriction.Position{Kind: restriction.TrimHorizon}} }
-
-// Latest is just after the newest record of the shard. It is pinned to
-// the time the job starts (AT_TIMESTAMP of that moment, by the worker's
-// clock), so a checkpoint or restart before the first record arrives
-// loses nothing.
-func Latest() Position { return Position{p: restriction.Position{Kind: restriction.Latest}} }
-
-// AtTimestamp is the first record that arrived at or after t; shards
-// created after t by a reshard are read from their start. Kinesis refuses
-// to start at a time its clock has not reached: Read waits for a t at
-// most 5 minutes ahead of it (the clock skew AWS's request signing
-// tolerates) and fails the job, naming both times, beyond that. A t more
-// than 5 minutes after the time the pipeline is built is refused then.
-func AtTimestamp(t time.Time) Position {
-	p := Position{p: restriction.Position{Kind: restriction.AtTimestamp, Millis: t.UnixMilli()}}
-	if t.IsZero() {
-		p.err = errors.New("AtTimestamp: zero time")
-	}
-	return p
 }
 
 // AtSequenceNumber is the record with sequence number seq: a position in
@@ -82,33 +57,26 @@ func AfterSubSequenceNumber(seq string, sub int64) Position {
 // String describes the position the way Kinesis names iterator types, or
 // says why it is invalid.
 func (p Position) String() string {
-	if p.err != nil {
+	switch {
+	case p.err != nil:
 		return "invalid position: " + p.err.Error()
+	case p.p.Kind == 0:
+		return "no position"
 	}
-	return p.resolved().String()
+	return p.p.String()
 }
 
-// resolved is the position with the zero value read as TrimHorizon.
-func (p Position) resolved() restriction.Position {
-	if p.p.Kind == 0 {
-		return restriction.Position{Kind: restriction.TrimHorizon}
+// validateStartTime refuses a start time that Kinesis would refuse: the
+// zero time, or one further ahead of now than Read waits for.
+func validateStartTime(at time.Time) error {
+	if at.IsZero() {
+		return errors.New("zero time")
 	}
-	return p.p
-}
-
-func (p Position) validate() error {
-	if p.err != nil {
-		return p.err
+	if now := clock(); at.After(now.Add(fetcher.MaxClockAhead)) {
+		return fmt.Errorf("start time %s is %v after now (%s): Kinesis refuses iterators ahead of its clock, and Read waits for at most %v of clock difference",
+			at.UTC().Format(time.RFC3339Nano), at.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339), fetcher.MaxClockAhead)
 	}
-	r := p.resolved()
-	if r.Kind == restriction.AtTimestamp {
-		at := r.Time()
-		if now := clock(); at.After(now.Add(fetcher.MaxClockAhead)) {
-			return fmt.Errorf("start time %s is %v after now (%s): Kinesis refuses iterators ahead of its clock, and Read waits for at most %v of clock difference",
-				at.UTC().Format(time.RFC3339Nano), at.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339), fetcher.MaxClockAhead)
-		}
-	}
-	return r.Validate()
+	return nil
 }
 
 // clock is the time the start position is checked against when the

@@ -57,7 +57,7 @@ type readSpec struct {
 
 	// ProcessingTime stamps records with the time they are emitted.
 	ProcessingTime bool
-	// TimestampFn is the registered name of the WithEventTime function.
+	// TimestampFn is the registered name of the WithTimestampFn function.
 	TimestampFn string
 	// EventDelay is how far the event times of TimestampFn may trail
 	// arrival times: all watermark evidence trails arrival by it.
@@ -93,7 +93,7 @@ type readSpec struct {
 func defaultReadSpec() readSpec {
 	f := fetcher.Config{}.WithDefaults()
 	return readSpec{
-		Start:             startSpec{Default: TrimHorizon().p},
+		Start:             startSpec{Default: restriction.Position{Kind: restriction.TrimHorizon}},
 		IdleSkew:          time.Second,
 		QuotaShare:        1,
 		MaxBufferedBytes:  f.MaxBufferedBytes,
@@ -118,7 +118,8 @@ func (s readSpec) bounded() bool {
 
 // Read reads the Kinesis data stream named stream (a name, or a stream
 // ARN, which also sets the region) and returns a PCollection of Record,
-// each stamped with its arrival time unless WithEventTime says otherwise.
+// each stamped with its arrival time unless WithProcessingTime or
+// WithTimestampFn says otherwise.
 //
 // Each shard is a restriction of a splittable DoFn whose positions are
 // sequence numbers (with sub-sequence numbers inside KPL aggregates, which

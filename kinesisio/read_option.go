@@ -91,19 +91,34 @@ func WithAssumeRole(roleARN, externalID string) ConnectionOption {
 	})
 }
 
-// WithStartPosition sets where reading starts in each shard that
-// WithShardPositions does not name: TrimHorizon() (the default), Latest()
-// or AtTimestamp(t). A sequence number belongs to one shard: give those
-// with WithShardPositions.
-func WithStartPosition(p Position) ReadOption {
+// WithStartAtLatest starts each shard that WithShardPositions does not
+// name just after its newest record, instead of at the oldest record
+// still in its retention (TRIM_HORIZON, the default). The position is
+// pinned to the time the job starts (AT_TIMESTAMP of that moment, by the
+// worker's clock), so a checkpoint or restart before the first record
+// arrives loses nothing.
+func WithStartAtLatest() ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
-		if err := p.validate(); err != nil {
-			return invalid("WithStartPosition", "%v", err)
+		s.Start.Default = restriction.Position{Kind: restriction.Latest}
+		return nil
+	})
+}
+
+// WithStartAtTimestamp starts each shard that WithShardPositions does not
+// name at the first record that arrived at or after t, instead of at the
+// oldest record still in its retention (TRIM_HORIZON, the default);
+// shards created after t by a reshard are read from their start. Kinesis
+// refuses to start at a time its clock has not reached: Read waits for a
+// t at most 5 minutes ahead of it (the clock skew AWS's request signing
+// tolerates) and fails the job, naming both times, beyond that. A t more
+// than 5 minutes after the time the pipeline is built, or the zero time,
+// is refused then.
+func WithStartAtTimestamp(t time.Time) ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		if err := validateStartTime(t); err != nil {
+			return invalid("WithStartAtTimestamp", "%v", err)
 		}
-		if k := p.resolved().Kind; k == restriction.AtSequence || k == restriction.AfterSequence {
-			return invalid("WithStartPosition", "%v names a position in one shard: use WithShardPositions", p)
-		}
-		s.Start.Default = p.resolved()
+		s.Start.Default = restriction.Position{Kind: restriction.AtTimestamp, Millis: t.UnixMilli()}
 		return nil
 	})
 }
@@ -114,8 +129,8 @@ func WithStartPosition(p Position) ReadOption {
 // previous job reached, usually AfterSubSequenceNumber of its last
 // record's SequenceNumber and SubSequenceNumber (which is exact for KPL
 // user records and plain records alike). Other shards
-// start at the WithStartPosition position, except for relatives of the
-// named shards:
+// start at TRIM_HORIZON (or WithStartAtLatest, WithStartAtTimestamp),
+// except for relatives of the named shards:
 //
 //   - a shard not named whose parent or any other ancestor is named (the
 //     children of a split or merge since those positions were taken)
@@ -135,10 +150,13 @@ func WithShardPositions(positions map[string]Position) ReadOption {
 			if shard == "" {
 				return invalid("WithShardPositions", "empty shard ID")
 			}
-			if k := p.p.Kind; k != restriction.AtSequence && k != restriction.AfterSequence {
-				return invalid("WithShardPositions", "shard %s: %v is not a sequence number position: give it with WithStartPosition", shard, p)
+			if p.err != nil {
+				return invalid("WithShardPositions", "shard %s: %v", shard, p.err)
 			}
-			if err := p.validate(); err != nil {
+			if k := p.p.Kind; k != restriction.AtSequence && k != restriction.AfterSequence {
+				return invalid("WithShardPositions", "shard %s: %v is not a sequence number position: give AtSequenceNumber, AfterSequenceNumber or AfterSubSequenceNumber", shard, p)
+			}
+			if err := p.p.Validate(); err != nil {
 				return invalid("WithShardPositions", "shard %s: %v", shard, err)
 			}
 			out[shard] = p.p
@@ -148,25 +166,20 @@ func WithShardPositions(positions map[string]Position) ReadOption {
 	})
 }
 
-// EventTime says which time Read stamps on each record: ArrivalTime (the
-// default), ProcessingTime or TimestampFn. Give it with WithEventTime.
-type EventTime struct {
-	processing bool
-	custom     bool // TimestampFn
-	fn         func(Record) time.Time
-	maxDelay   time.Duration
+// WithProcessingTime stamps each record with the time Read emits it
+// instead of its ApproximateArrivalTimestamp (the default).
+func WithProcessingTime() ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		s.ProcessingTime, s.TimestampFn, s.EventDelay = true, "", 0
+		return nil
+	})
 }
 
-// ArrivalTime stamps each record with its ApproximateArrivalTimestamp.
-func ArrivalTime() EventTime { return EventTime{} }
-
-// ProcessingTime stamps each record with the time Read emits it.
-func ProcessingTime() EventTime { return EventTime{processing: true} }
-
-// TimestampFn stamps each record with fn(record), for event times the
-// producer put in the records. fn must be a top-level function registered
-// with beam.RegisterFunction in an init() function, so that workers in
-// other processes can find it.
+// WithTimestampFn stamps each record with fn(record) instead of its
+// ApproximateArrivalTimestamp (the default), for event times the producer
+// put in the records. fn must be a top-level function registered with
+// beam.RegisterFunction in an init() function, so that workers in other
+// processes can find it.
 //
 // maxDelay (0 or more) bounds how far a record's event time may be behind
 // its arrival in Kinesis (ApproximateArrivalTimestamp): the time a
@@ -177,29 +190,19 @@ func ProcessingTime() EventTime { return EventTime{processing: true} }
 // behind may be late. The watermark trails arrival time by maxDelay, on
 // idle shards too, so windows close about maxDelay later than with
 // arrival times.
-func TimestampFn(fn func(Record) time.Time, maxDelay time.Duration) EventTime {
-	return EventTime{custom: true, fn: fn, maxDelay: maxDelay}
-}
-
-// WithEventTime sets the event time of the records (default
-// ArrivalTime()).
-func WithEventTime(t EventTime) ReadOption {
+func WithTimestampFn(fn func(Record) time.Time, maxDelay time.Duration) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
-		s.ProcessingTime, s.TimestampFn, s.EventDelay = t.processing, "", 0
-		if !t.custom {
-			return nil
+		if fn == nil {
+			return invalid("WithTimestampFn", "nil function")
 		}
-		if t.fn == nil {
-			return invalid("WithEventTime", "TimestampFn: nil function")
+		if maxDelay < 0 {
+			return invalid("WithTimestampFn", "negative maximum delay %v", maxDelay)
 		}
-		if t.maxDelay < 0 {
-			return invalid("WithEventTime", "TimestampFn: negative maximum delay %v", t.maxDelay)
+		name := reflectx.FunctionName(fn)
+		if _, err := runtime.ResolveFunction(name, reflect.TypeOf(fn)); err != nil {
+			return invalid("WithTimestampFn", "%s is not registered: call beam.RegisterFunction(%s) in an init() function", name, name)
 		}
-		name := reflectx.FunctionName(t.fn)
-		if _, err := runtime.ResolveFunction(name, reflect.TypeOf(t.fn)); err != nil {
-			return invalid("WithEventTime", "TimestampFn: %s is not registered: call beam.RegisterFunction(%s) in an init() function", name, name)
-		}
-		s.TimestampFn, s.EventDelay = name, t.maxDelay
+		s.ProcessingTime, s.TimestampFn, s.EventDelay = false, name, maxDelay
 		return nil
 	})
 }

@@ -94,7 +94,7 @@ func TestReadLatestReadsOnlyNewRecords(t *testing.T) {
 			defer proxy.Close()
 			const after = 6
 			p, s := beam.NewPipelineWithRoot()
-			opts := e.opts(kinesisio.WithStartPosition(kinesisio.Latest()), kinesisio.WithMaxRecords(2*after), kinesisio.WithMaxReadTime(2*time.Minute))
+			opts := e.opts(kinesisio.WithStartAtLatest(), kinesisio.WithMaxRecords(2*after), kinesisio.WithMaxReadTime(2*time.Minute))
 			opts = append(opts, kinesisio.WithEndpoint(proxy.Endpoint()))
 			got := collect(s, kinesisio.Read(s, e.stream, opts...))
 			done := make(chan error, 1)
@@ -138,7 +138,7 @@ func TestReadAtTimestamp(t *testing.T) {
 			time.Sleep(1100 * time.Millisecond)
 			puts := e.putPerShard(t, 7, "after")
 			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)), kinesisio.WithStopAtLatest())...))
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartAtTimestamp(at), kinesisio.WithStopAtLatest())...))
 			run(t, p)
 			checkExactlyOnce(t, got(), puts)
 		})
@@ -168,7 +168,7 @@ func TestReadAtAndAfterSequenceNumbers(t *testing.T) {
 			want = append(want, byShard[after][11:]...)
 			want = append(want, byShard[other]...)
 			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(start, kinesisio.WithStartPosition(kinesisio.TrimHorizon()), kinesisio.WithStopAtLatest())...))
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(start, kinesisio.WithStopAtLatest())...))
 			run(t, p)
 			checkExactlyOnce(t, got(), want)
 		})
@@ -270,17 +270,17 @@ func TestFarFutureAtTimestampFailsClearly(t *testing.T) {
 	e := newEnv(t, emulators.Kinesalite, 1)
 	at := time.Now().Add(365 * 24 * time.Hour)
 	_, s := beam.NewPipelineWithRoot()
-	_, err := kinesisio.TryRead(s, e.stream, e.opts(kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)))...)
-	// The reason names the start time, and the option WithStartPosition
+	_, err := kinesisio.TryRead(s, e.stream, e.opts(kinesisio.WithStartAtTimestamp(at))...)
+	// The reason names the start time, and the option WithStartAtTimestamp
 	// (the reason itself names no Go option: the word count maps it to
 	// its --start flag).
-	if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "WithStartPosition: start time "+at.UTC().Format("2006-01-02T15:04:05")) {
-		t.Errorf("AtTimestamp a year ahead: TryRead error %v, want ErrInvalidOption naming WithStartPosition and the start time", err)
+	if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "WithStartAtTimestamp: start time "+at.UTC().Format("2006-01-02T15:04:05")) {
+		t.Errorf("WithStartAtTimestamp a year ahead: TryRead error %v, want ErrInvalidOption naming WithStartAtTimestamp and the start time", err)
 	}
 
 	restore := kinesisio.SetClock(func() time.Time { return at })
 	p, s := beam.NewPipelineWithRoot()
-	kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)))...)
+	kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartAtTimestamp(at))...)
 	restore()
 	if err = await(t, runAsync(p), 2*time.Minute); err == nil {
 		t.Fatal("the job succeeded")

@@ -57,16 +57,16 @@ func checkStableDecode[T any](t *testing.T, b []byte, decode func([]byte) (T, er
 
 func TestStartSpecResolve(t *testing.T) {
 	now := time.UnixMilli(5000)
-	spec := startSpec{Default: Latest().p, Shards: map[string]restriction.Position{"a": AtSequenceNumber("10").p, "b": AfterSequenceNumber("20").p}}
+	spec := startSpec{Default: restriction.Position{Kind: restriction.Latest}, Shards: map[string]restriction.Position{"a": AtSequenceNumber("10").p, "b": AfterSequenceNumber("20").p}}
 	for shard, want := range map[string]string{"a": "AT_SEQUENCE_NUMBER(10)", "b": "AFTER_SEQUENCE_NUMBER(20)", "c": "AT_TIMESTAMP(1970-01-01T00:00:05Z)"} {
 		if got := spec.resolve(shard, now).String(); got != want {
 			t.Errorf("shard %s starts at %s, want %s", shard, got, want)
 		}
 	}
-	if got := (startSpec{Default: TrimHorizon().p}).resolve("x", now).String(); got != "TRIM_HORIZON" {
+	if got := (startSpec{Default: restriction.Position{Kind: restriction.TrimHorizon}}).resolve("x", now).String(); got != "TRIM_HORIZON" {
 		t.Errorf("TrimHorizon resolves to %s", got)
 	}
-	if got := (startSpec{Default: AtTimestamp(time.UnixMilli(42)).p}).resolve("x", now).Millis; got != 42 {
+	if got := (startSpec{Default: restriction.Position{Kind: restriction.AtTimestamp, Millis: 42}}).resolve("x", now).Millis; got != 42 {
 		t.Errorf("AtTimestamp resolves to %d ms", got)
 	}
 }

@@ -378,7 +378,7 @@ func TestAtTimestampBeforeReshardKeepsChildrenOnTime(t *testing.T) {
 			time.Sleep(3 * time.Second)
 			p, s := beam.NewPipelineWithRoot()
 			recs := kinesisio.Read(s, e.stream, e.opts(
-				kinesisio.WithStartPosition(kinesisio.AtTimestamp(at)),
+				kinesisio.WithStartAtTimestamp(at),
 				kinesisio.WithMaxRecords(int64(len(puts))),
 				kinesisio.WithMaxReadTime(time.Minute),
 				kinesisio.WithShardDiscoveryInterval(200*time.Millisecond))...)
@@ -414,7 +414,7 @@ func TestResumeFromPositionsReadsChildren(t *testing.T) {
 				"shardId-000000000999": kinesisio.AfterSequenceNumber("1"),
 			})
 			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(start, kinesisio.WithStartPosition(kinesisio.Latest()), kinesisio.WithStopAtLatest())...))
+			got := collect(s, kinesisio.Read(s, e.stream, e.opts(start, kinesisio.WithStartAtLatest(), kinesisio.WithStopAtLatest())...))
 			res := run(t, p)
 			read := got()
 			checkExactlyOnce(t, read, want)

@@ -58,7 +58,7 @@ func separateWorkerCase(t *testing.T, e *env, n int, tag string, opts ...kinesis
 // gets.
 func TestFanOutReadInSeparateWorkerProcess(t *testing.T) {
 	res := separateWorkerCase(t, newEnv(t, emulators.KinesisMock, 4), 25, "sepefo",
-		kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName("separate-worker")))
+		kinesisio.WithEnhancedFanOut("separate-worker"))
 	if n := counter(res, "read_subscriptions"); n < 4 {
 		t.Errorf("%d subscriptions for 4 shards", n)
 	}

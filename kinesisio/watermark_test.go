@@ -152,7 +152,7 @@ func fiveSecondsBeforeArrival(r kinesisio.Record) time.Time {
 	return r.ApproximateArrivalTimestamp.Add(-5 * time.Second)
 }
 
-// TestTimestampFnRecordsNeverLateOnIdleShard: with TimestampFn(fn,
+// TestTimestampFnRecordsNeverLateOnIdleShard: with WithTimestampFn(fn,
 // maxDelay), records whose event times trail arrival by at most maxDelay
 // are never late, also when the shard goes idle between batches. The
 // caught-up evidence once moved the watermark to the call's start (less
@@ -167,7 +167,7 @@ func TestTimestampFnRecordsNeverLateOnIdleShard(t *testing.T) {
 	const batches, perBatch = 4, 10
 	p, s := beam.NewPipelineWithRoot()
 	recs := kinesisio.Read(s, e.stream, e.opts(
-		kinesisio.WithEventTime(kinesisio.TimestampFn(fiveSecondsBeforeArrival, 5*time.Second)),
+		kinesisio.WithTimestampFn(fiveSecondsBeforeArrival, 5*time.Second),
 		kinesisio.WithMaxRecords((batches+1)*perBatch),
 		kinesisio.WithMaxReadTime(time.Minute))...)
 	got := collect(s, recs)

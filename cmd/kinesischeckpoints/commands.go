@@ -88,7 +88,7 @@ func (c *cmd) reset(ctx context.Context) error {
 	for _, cp := range cps {
 		fmt.Fprintf(c.out, "    stream %s shard %s: %s\n", cp.Stream, cp.ShardID, describeCheckpoint(cp))
 	}
-	fmt.Fprintf(c.out, "The next job under application %s starts fresh, at its WithStartPosition.\n", app)
+	fmt.Fprintf(c.out, "The next job under application %s starts fresh, where its Read starts (TRIM_HORIZON, WithStartAtLatest or WithStartAtTimestamp).\n", app)
 	return nil
 }
 

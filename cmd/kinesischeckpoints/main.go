@@ -26,8 +26,9 @@
 //	               unread (kinesalite always reports 0), the unread records
 //	               are counted instead, up to 1000.
 //	reset          delete the checkpoints and release the lease under a new
-//	               epoch: the next job under the name starts fresh, at its
-//	               WithStartPosition.
+//	               epoch: the next job under the name starts fresh, where
+//	               its Read starts (TRIM_HORIZON, WithStartAtLatest or
+//	               WithStartAtTimestamp).
 //	set SHARD SEQ  make shard SHARD of --stream resume after the sequence
 //	               number SEQ (decimal digits, up to 129).
 //	release        release the lease, so that a new job may take the name at

@@ -97,7 +97,6 @@ func runDemo(ctx context.Context) error {
 	opts := []kinesisio.ReadOption{
 		kinesisio.WithEndpoint(srv.Endpoint()),
 		kinesisio.WithRegion(demoRegion),
-		kinesisio.WithStartPosition(kinesisio.TrimHorizon()),
 		kinesisio.WithIdleWatermarkSkew(demoIdleSkew),
 		kinesisio.WithShardDiscoveryInterval(demoDiscoveryInterval),
 	}

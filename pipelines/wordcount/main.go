@@ -264,19 +264,48 @@ func checkFlags(demo bool) error {
 	return nil
 }
 
+// startPosition is where --start says every shard starts: TRIM_HORIZON
+// (Read's default), LATEST, or AT_TIMESTAMP of at.
+type startPosition struct {
+	latest bool
+	at     time.Time
+}
+
+// String names the position as Kinesis names iterator types.
+func (p startPosition) String() string {
+	switch {
+	case p.latest:
+		return "LATEST"
+	case !p.at.IsZero():
+		return "AT_TIMESTAMP(" + p.at.UTC().Format(time.RFC3339Nano) + ")"
+	}
+	return "TRIM_HORIZON"
+}
+
+// options returns the Read option of the position: none for TRIM_HORIZON.
+func (p startPosition) options() []kinesisio.ReadOption {
+	switch {
+	case p.latest:
+		return []kinesisio.ReadOption{kinesisio.WithStartAtLatest()}
+	case !p.at.IsZero():
+		return []kinesisio.ReadOption{kinesisio.WithStartAtTimestamp(p.at)}
+	}
+	return nil
+}
+
 // parseStart parses --start.
-func parseStart(s string) (kinesisio.Position, error) {
+func parseStart(s string) (startPosition, error) {
 	switch strings.ToLower(s) {
 	case "trim_horizon":
-		return kinesisio.TrimHorizon(), nil
+		return startPosition{}, nil
 	case "latest":
-		return kinesisio.Latest(), nil
+		return startPosition{latest: true}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return kinesisio.Position{}, fmt.Errorf("--start %q is not trim_horizon, latest or an RFC 3339 time: %w", s, err)
+		return startPosition{}, fmt.Errorf("--start %q is not trim_horizon, latest or an RFC 3339 time: %w", s, err)
 	}
-	return kinesisio.AtTimestamp(t), nil
+	return startPosition{at: t}, nil
 }
 
 // streamReadOptions are the Read options the flags of the stream mode
@@ -286,7 +315,7 @@ func streamReadOptions() ([]kinesisio.ReadOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []kinesisio.ReadOption{kinesisio.WithStartPosition(pos)}
+	opts := pos.options()
 	if *kRegion != "" {
 		opts = append(opts, kinesisio.WithRegion(*kRegion))
 	}
@@ -309,13 +338,13 @@ func streamReadOptions() ([]kinesisio.ReadOption, error) {
 // optionFlags names the flag that each kinesisio option of the stream
 // mode is built from (WithCheckpoints: see flagError).
 var optionFlags = map[string]string{
-	"stream":             "stream",
-	"WithRegion":         "kinesis_region",
-	"WithEndpoint":       "kinesis_endpoint",
-	"WithStartPosition":  "start",
-	"WithMaxRecords":     "max_records",
-	"WithMaxReadTime":    "max_read_time",
-	"WithCommitInterval": "commit_interval",
+	"stream":               "stream",
+	"WithRegion":           "kinesis_region",
+	"WithEndpoint":         "kinesis_endpoint",
+	"WithStartAtTimestamp": "start",
+	"WithMaxRecords":       "max_records",
+	"WithMaxReadTime":      "max_read_time",
+	"WithCommitInterval":   "commit_interval",
 }
 
 // flagError returns err, from building the stream mode's pipeline, with

@@ -64,7 +64,6 @@ func (sc *scenario) readOptions() []kinesisio.ReadOption {
 	return []kinesisio.ReadOption{
 		kinesisio.WithEndpoint(sc.endpoint),
 		kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithStartPosition(kinesisio.TrimHorizon()),
 		kinesisio.WithMaxRecords(testRecords),
 		kinesisio.WithMaxReadTime(time.Minute),
 	}

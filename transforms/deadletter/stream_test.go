@@ -139,7 +139,7 @@ func TestToStreamRoundTrip(t *testing.T) {
 	// The same, read back in a pipeline.
 	p, s = beam.NewPipelineWithRoot()
 	in := kinesisio.Read(s, stream, kinesisio.WithEndpoint(e.Endpoint), kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithStartPosition(kinesisio.TrimHorizon()), kinesisio.WithStopAtLatest(), kinesisio.WithIdlePollInterval(50*time.Millisecond))
+		kinesisio.WithStopAtLatest(), kinesisio.WithIdlePollInterval(50*time.Millisecond))
 	back := decode.With(s, in, deadletter.Unmarshal)
 	gotBack := collectLetters(s, back.Values)
 	bad := collectLetters(s, back.Failed)

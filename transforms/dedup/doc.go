@@ -54,9 +54,9 @@
 // State is kept per key and window, as for every stateful DoFn, so a record
 // is a duplicate of records with the same key in the same window. Records
 // that Read emits again carry the same event timestamp with its default
-// event time (arrival time) or a TimestampFn, so they fall in the same
+// event time (arrival time) or kinesisio.WithTimestampFn, so they fall in the same
 // window in any non-merging windowing (global, fixed, sliding: with sliding
-// windows each window keeps its own copy). With kinesisio.ProcessingTime
+// windows each window keeps its own copy). With kinesisio.WithProcessingTime
 // event times, merging windows (sessions) or a user key that spans
 // different timestamps, apply Records before windowing, where Read's
 // output is still in the global window. In a non-global window the

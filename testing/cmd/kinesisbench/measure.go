@@ -195,7 +195,7 @@ var parts = []part{
 	{name: "producer", label: "producer"},
 	{name: "bare SDK loop", label: "bare"},
 	{name: "GC workers", frames: []string{"runtime.gcBgMarkWorker"}},
-	{name: "fetchers: call + SDK decode", frames: []string{"kinesisio/internal/fetcher.", "github.com/aws/", "net/http.(*persistConn)", "net/http.(*Transport)"}},
+	{name: "fetchers: call + decode", frames: []string{"kinesisio/internal/fetcher.", "kinesisio/internal/wire.", "github.com/aws/", "net/http.(*persistConn)", "net/http.(*Transport)"}},
 	{name: "benchmark's counting DoFn", frames: []string{"main.(*sinkFn)"}},
 	{name: "readFn: claim, emit, watermark", frames: []string{"kinesisio.(*readFn).ProcessElement"}},
 	{name: "other connector code", frames: []string{"beam-kinesis/kinesisio"}},

@@ -238,7 +238,7 @@ func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result, timed 
 	case unpaced:
 		opts = append(opts, kinesisio.WithQuotaPacing(0))
 	case fanOut:
-		opts = append(opts, kinesisio.WithEnhancedFanOut(kinesisio.ConsumerName(consumer)))
+		opts = append(opts, kinesisio.WithEnhancedFanOut(consumer))
 		defer func() {
 			_ = kinesisio.DeregisterConsumer(context.WithoutCancel(ctx), fx.stream, consumer, kinesisio.WithEndpoint(fx.srv.Endpoint()), kinesisio.WithRegion(region))
 		}()
