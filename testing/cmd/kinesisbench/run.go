@@ -168,6 +168,9 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 		}
 		if b.c.profiles != "" {
 			name := filepath.Join(b.c.profiles, fmt.Sprintf("%s-%d-%d-%d.pprof", sc.fig, sc.r, sc.shards, sc.size))
+			if err := os.MkdirAll(b.c.profiles, 0o755); err != nil {
+				return nil, err
+			}
 			if err := os.WriteFile(name, prof, 0o644); err != nil {
 				return nil, err
 			}
