@@ -631,7 +631,7 @@ func lastLine(s, sub string) string {
 // window before the kill that ended the run before.
 func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time.Duration) {
 	t.Helper()
-	type key struct{ shard, seq string }
+	type key = crashKey
 	want := map[key]timedPut{}
 	byData := map[string]bool{}
 	for _, p := range puts {
@@ -690,6 +690,17 @@ func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time
 			t.Errorf("run %d read %d records again after kill %d, more than %d: did it resume from the checkpoints?", n, dups, n-1, bound)
 		}
 	}
+	checkNoneLost(t, puts, want, reads, total, totalDups, "read")
+}
+
+// crashKey names one Kinesis record: its shard and sequence number.
+type crashKey struct{ shard, seq string }
+
+// checkNoneLost logs how many times the crash runs read (or wrote, as
+// verb says) each record put, and fails for every record put that no run
+// read.
+func checkNoneLost(t *testing.T, puts []timedPut, want map[crashKey]timedPut, reads map[crashKey]int, total, totalDups int, verb string) {
+	t.Helper()
 	hist := map[int]int{}
 	for _, r := range reads {
 		hist[r]++
@@ -703,8 +714,8 @@ func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time
 	for _, r := range counts {
 		h = append(h, fmt.Sprintf("%d× %d", r, hist[r]))
 	}
-	t.Logf("%d records put, %d lines over all runs, %d read again in all (%.1f%%); records by times read: %s",
-		len(puts), total, totalDups, 100*float64(totalDups)/float64(max(len(puts), 1)), strings.Join(h, ", "))
+	t.Logf("%d records put, %d lines over all runs, %d %s again in all (%.1f%%); records by times %s: %s",
+		len(puts), total, totalDups, verb, 100*float64(totalDups)/float64(max(len(puts), 1)), verb, strings.Join(h, ", "))
 	missing := map[string][]string{}
 	nMissing := 0
 	for k := range want {

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -214,7 +213,7 @@ func testLevel2Crash(t *testing.T, split bool) {
 // within a file: the windows of a shard reach the sink in any order.
 func checkCrash2Runs(t *testing.T, runs []*crashRun, puts []timedPut, window time.Duration) {
 	t.Helper()
-	type key struct{ shard, seq string }
+	type key = crashKey
 	want := map[key]timedPut{}
 	byData := map[string]bool{}
 	for _, p := range puts {
@@ -270,37 +269,5 @@ func checkCrash2Runs(t *testing.T, runs []*crashRun, puts []timedPut, window tim
 	if within > 0 {
 		t.Errorf("%d records written twice by the same run", within)
 	}
-	hist := map[int]int{}
-	for _, r := range reads {
-		hist[r]++
-	}
-	var counts []int
-	for r := range hist {
-		counts = append(counts, r)
-	}
-	sort.Ints(counts)
-	var h []string
-	for _, r := range counts {
-		h = append(h, fmt.Sprintf("%d× %d", r, hist[r]))
-	}
-	t.Logf("%d records put, %d lines over all runs, %d written again in all (%.1f%%); records by times written: %s",
-		len(puts), total, totalDups, 100*float64(totalDups)/float64(max(len(puts), 1)), strings.Join(h, ", "))
-	missing := map[string][]string{}
-	nMissing := 0
-	for k := range want {
-		if reads[k] == 0 {
-			missing[k.shard] = append(missing[k.shard], k.seq)
-			nMissing++
-		}
-	}
-	for shard, seqs := range missing {
-		sort.Slice(seqs, func(i, j int) bool { return seqLess(seqs[i], seqs[j]) })
-		if len(seqs) > 20 {
-			seqs = append(seqs[:20], "...")
-		}
-		t.Errorf("shard %s: %d records lost: %v", shard, len(missing[shard]), seqs)
-	}
-	if nMissing > 0 {
-		t.Errorf("%d of %d records lost", nMissing, len(puts))
-	}
+	checkNoneLost(t, puts, want, reads, total, totalDups, "written")
 }
