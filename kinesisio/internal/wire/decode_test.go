@@ -144,16 +144,17 @@ func TestDecodeMatchesSDK(t *testing.T) {
 			t.Fatalf("ours refused a plain body of %d-byte records", size)
 		}
 	}
-	for _, f := range corpusBodies(t) {
+	for _, f := range corpus(t, "bodies") {
 		if !check(t, f) {
 			t.Errorf("ours refused a captured body: %.200s", f)
 		}
 	}
 }
 
-// corpusBodies are the captured response bodies in testdata/bodies.
-func corpusBodies(t testing.TB) [][]byte {
-	files, err := filepath.Glob(filepath.Join("testdata", "bodies", "*.json"))
+// corpus are the captured bodies in testdata/<dir>: GetRecords responses
+// ("bodies") or SubscribeToShard event payloads ("events").
+func corpus(t testing.TB, dir string) [][]byte {
+	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Add(body(3, 10))
-	for _, b := range corpusBodies(f) {
+	for _, b := range corpus(f, "bodies") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { check(t, b) })

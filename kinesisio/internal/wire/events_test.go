@@ -84,7 +84,7 @@ func TestEventDecodeMatchesSDK(t *testing.T) {
 	if !checkEvent(t, []byte(`{"Records":[{"Data":"aGVsbG8=","PartitionKey":"k","SequenceNumber":"1","ApproximateArrivalTimestamp":1700000000.123}],"ContinuationSequenceNumber":"1","MillisBehindLatest":12}`)) {
 		t.Error("a plain event went to the SDK")
 	}
-	for _, p := range corpusEvents(t) {
+	for _, p := range corpus(t, "events") {
 		if !checkEvent(t, p) {
 			t.Errorf("a captured event went to the SDK: %.200s", p)
 		}
@@ -115,28 +115,11 @@ func TestEventsPassOtherMessages(t *testing.T) {
 	}
 }
 
-// corpusEvents are the captured event payloads in testdata/events.
-func corpusEvents(t testing.TB) [][]byte {
-	files, err := filepath.Glob(filepath.Join("testdata", "events", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
 func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range eventSeeds() {
 		f.Add([]byte(s))
 	}
-	for _, b := range corpusEvents(f) {
+	for _, b := range corpus(f, "events") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkEvent(t, b) })
