@@ -109,22 +109,32 @@ func (fn *crashSinkFn) Teardown() error {
 	return fn.f.Close()
 }
 
-// crashChildMain is the child process: it runs the job on in-process
-// Prism and returns its exit code.
-func crashChildMain() int {
-	var cfg crashConfig
+// crashChildInit begins a crash child process (who names it in its
+// messages): it reads the parent's configuration, initializes Beam and
+// arms the lifetime bound. ok is false when the configuration is bad.
+func crashChildInit(who string) (cfg crashConfig, ok bool) {
 	if err := json.Unmarshal([]byte(os.Getenv(crashConfigEnv)), &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "crash child: bad %s: %v\n", crashConfigEnv, err)
-		return 2
+		fmt.Fprintf(os.Stderr, "%s: bad %s: %v\n", who, crashConfigEnv, err)
+		return cfg, false
 	}
 	flag.Parse()
 	beam.Init()
 	// The parent kills this process; should it not (a parent that died
 	// is handled by the parent-death signal), this ends it.
 	time.AfterFunc(crashChildLifetime, func() {
-		fmt.Fprintf(os.Stderr, "crash child: still running after %v, exiting\n", crashChildLifetime)
+		fmt.Fprintf(os.Stderr, "%s: still running after %v, exiting\n", who, crashChildLifetime)
 		os.Exit(4)
 	})
+	return cfg, true
+}
+
+// crashChildMain is the child process: it runs the job on in-process
+// Prism and returns its exit code.
+func crashChildMain() int {
+	cfg, ok := crashChildInit("crash child")
+	if !ok {
+		return 2
+	}
 	opts := []kinesisio.ReadOption{
 		kinesisio.WithEndpoint(cfg.Endpoint),
 		kinesisio.WithRegion(kinesistest.Region),

@@ -4,8 +4,6 @@ package kinesisio_test
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -87,17 +85,10 @@ func (fn *crash2SinkFn) Teardown() error {
 // WithCommitsAfterSink, fixed windows, a GroupByKey by shard, the sink,
 // and CommitWhenDone on the sink's output.
 func crash2ChildMain() int {
-	var cfg crashConfig
-	if err := json.Unmarshal([]byte(os.Getenv(crashConfigEnv)), &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "crash2 child: bad %s: %v\n", crashConfigEnv, err)
+	cfg, ok := crashChildInit("crash2 child")
+	if !ok {
 		return 2
 	}
-	flag.Parse()
-	beam.Init()
-	time.AfterFunc(crashChildLifetime, func() {
-		fmt.Fprintf(os.Stderr, "crash2 child: still running after %v, exiting\n", crashChildLifetime)
-		os.Exit(4)
-	})
 	store := kinesisio.LocalDirectory(cfg.Dir)
 	opts := []kinesisio.ReadOption{
 		kinesisio.WithEndpoint(cfg.Endpoint),
