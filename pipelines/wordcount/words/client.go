@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 )
 
 const (
@@ -68,7 +69,7 @@ func EnsureStream(ctx context.Context, c *kinesis.Client, name string, shards in
 		if s := out.StreamDescriptionSummary; s != nil && s.StreamStatus == types.StreamStatusActive {
 			return int(aws.ToInt32(s.OpenShardCount)), nil
 		}
-		if err := sleep(ctx, statusPoll); err != nil {
+		if err := backoff.Sleep(ctx, statusPoll); err != nil {
 			return 0, fmt.Errorf("words: stream %s not ACTIVE: %w", name, err)
 		}
 	}

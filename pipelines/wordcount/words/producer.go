@@ -265,7 +265,19 @@ func (p *Producer) putBatch(ctx context.Context, want int64) (int64, error) {
 	pending := entries
 	var acked int64
 	var lastFailure string
-	for attempt := 1; ; attempt++ {
+	err := backoff.Retry{
+		Policy: retryBackoff,
+		Next: func(attempt int, _ error, wait time.Duration) (time.Duration, error) {
+			if attempt >= p.cfg.MaxAttempts {
+				return 0, fmt.Errorf("words: %d records still failed on %s after %d attempts (last: %s)", len(pending), p.cfg.Stream, attempt, lastFailure)
+			}
+			p.retried.Add(int64(len(pending)))
+			return wait, nil
+		},
+		Interrupted: func(error) error {
+			return fmt.Errorf("words: retry %d failed records on %s (last: %s): %w", len(pending), p.cfg.Stream, lastFailure, ctx.Err())
+		},
+	}.Do(ctx, func(ctx context.Context) error {
 		in := &kinesis.PutRecordsInput{StreamName: aws.String(p.cfg.Stream), Records: make([]types.PutRecordsRequestEntry, len(pending))}
 		if arnLike(p.cfg.Stream) {
 			in.StreamName, in.StreamARN = nil, aws.String(p.cfg.Stream)
@@ -276,11 +288,11 @@ func (p *Producer) putBatch(ctx context.Context, want int64) (int64, error) {
 		out, err := p.client.PutRecords(ctx, in)
 		if err != nil {
 			p.uncertain += int64(len(pending))
-			return acked, fmt.Errorf("words: put %d records on %s: %w", len(pending), p.cfg.Stream, err)
+			return backoff.Stop(fmt.Errorf("words: put %d records on %s: %w", len(pending), p.cfg.Stream, err))
 		}
 		if len(out.Records) != len(pending) {
 			p.uncertain += int64(len(pending))
-			return acked, fmt.Errorf("words: put %d records on %s: got %d results", len(pending), p.cfg.Stream, len(out.Records))
+			return backoff.Stop(fmt.Errorf("words: put %d records on %s: got %d results", len(pending), p.cfg.Stream, len(out.Records)))
 		}
 		var failed []entry
 		for i, r := range out.Records {
@@ -292,19 +304,18 @@ func (p *Producer) putBatch(ctx context.Context, want int64) (int64, error) {
 			p.ack(pending[i])
 			acked++
 		}
-		if len(failed) == 0 {
-			return acked, nil
-		}
-		if attempt >= p.cfg.MaxAttempts {
-			return acked, fmt.Errorf("words: %d records still failed on %s after %d attempts (last: %s)", len(failed), p.cfg.Stream, attempt, lastFailure)
-		}
-		p.retried.Add(int64(len(failed)))
 		pending = failed
-		if err := sleep(ctx, retryBackoff.Delay(attempt)); err != nil {
-			return acked, fmt.Errorf("words: retry %d failed records on %s (last: %s): %w", len(failed), p.cfg.Stream, lastFailure, err)
+		if len(failed) > 0 {
+			return errSomeFailed
 		}
-	}
+		return nil
+	})
+	return acked, err
 }
+
+// errSomeFailed is what one PutRecords attempt of putBatch returns to
+// backoff.Retry when some of its entries failed: they are retried.
+var errSomeFailed = errors.New("words: some records failed")
 
 // ack counts an acknowledged record.
 func (p *Producer) ack(e entry) {
@@ -313,18 +324,6 @@ func (p *Producer) ack(e entry) {
 	}
 	p.words.Add(int64(len(e.words)))
 	p.records.Add(1)
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // arnLike reports whether stream is a stream ARN rather than a name.
