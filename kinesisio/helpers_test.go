@@ -2,74 +2,36 @@ package kinesisio_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
-func init() {
-	register.DoFn1x0[kinesisio.Record](&collectFn{})
-}
-
-// collectors hold what pipelines in this process emitted, by key. Tests
-// that run their worker in another process use passert and metrics
-// instead.
-var collectors sync.Map // key -> *collector
-
-type collector struct {
-	mu   sync.Mutex
-	recs []kinesisio.Record
-	at   []time.Time // when each record reached the sink
-}
-
-type collectFn struct{ Key string }
-
-func (f *collectFn) ProcessElement(r kinesisio.Record) {
-	v, _ := collectors.LoadOrStore(f.Key, &collector{})
-	c := v.(*collector)
-	c.mu.Lock()
-	c.recs = append(c.recs, r)
-	c.at = append(c.at, time.Now())
-	c.mu.Unlock()
-}
-
 // collect adds a sink to col and returns a function giving what it got.
 func collect(s beam.Scope, col beam.PCollection) func() []kinesisio.Record {
-	got := collectTimed(s, col)
-	return func() []kinesisio.Record {
-		recs, _ := got()
-		return recs
-	}
+	return beamtest.CollectValues[kinesisio.Record](s, col)
 }
 
 // collectTimed is collect, also giving when each record reached the sink.
 func collectTimed(s beam.Scope, col beam.PCollection) func() ([]kinesisio.Record, []time.Time) {
-	var b [8]byte
-	rand.Read(b[:])
-	key := hex.EncodeToString(b[:])
-	beam.ParDo0(s, &collectFn{Key: key}, col)
+	got := beamtest.Collect[kinesisio.Record](s, col)
 	return func() ([]kinesisio.Record, []time.Time) {
-		v, ok := collectors.Load(key)
-		if !ok {
-			return nil, nil
+		var recs []kinesisio.Record
+		var at []time.Time
+		for _, c := range got() {
+			recs, at = append(recs, c.Value), append(at, c.Arrived)
 		}
-		c := v.(*collector)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return append([]kinesisio.Record(nil), c.recs...), append([]time.Time(nil), c.at...)
+		return recs, at
 	}
 }
 
@@ -167,16 +129,7 @@ func (e *env) opts(extra ...kinesisio.ReadOption) []kinesisio.ReadOption {
 }
 
 // run runs p on the default runner (Prism) and fails the test on error.
-func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
-	t.Helper()
-	start := time.Now()
-	res, err := ptest.RunWithMetrics(p)
-	if err != nil {
-		t.Fatalf("pipeline failed after %v: %v", time.Since(start), err)
-	}
-	t.Logf("pipeline ran in %v", time.Since(start))
-	return res
-}
+func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult { return beamtest.Run(t, p) }
 
 // runAsync starts p on the default runner (Prism) and returns a channel
 // that gets the run's error when it ends.

@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,10 +33,6 @@ func init() {
 	register.DoFn2x0[[]byte, func([]byte)](&genBytesFn{})
 	register.Emitter2[beam.EventTime, kinesisio.Record]()
 	register.Emitter1[[]byte]()
-	register.DoFn1x0[kinesisio.WrittenRecord](&collectWrittenFn{})
-	register.DoFn1x0[kinesisio.FailedRecord](&collectFailedFn{})
-	register.DoFn3x0[beam.Window, beam.EventTime, kinesisio.Record](&observeRecordFn{})
-	register.DoFn3x0[beam.Window, beam.EventTime, kinesisio.WrittenRecord](&observeWrittenFn{})
 	register.Function1x1(keyByPrefix)
 	register.Function1x1(recordByPrefix)
 }
@@ -134,63 +129,28 @@ func recordByPrefix(data []byte) kinesisio.Record {
 
 // ---- collecting results ----
 
-var resultSinks sync.Map // key -> *resultSink
-
+// resultSink is what the sinks of results got.
 type resultSink struct {
-	mu       sync.Mutex
-	written  []kinesisio.WrittenRecord
-	failed   []kinesisio.FailedRecord
-	observed map[string][]string // partition key -> "window@timestamp"
-}
-
-func sinkFor(key string) *resultSink {
-	v, _ := resultSinks.LoadOrStore(key, &resultSink{observed: map[string][]string{}})
-	return v.(*resultSink)
-}
-
-type collectWrittenFn struct{ Key string }
-
-func (f *collectWrittenFn) ProcessElement(r kinesisio.WrittenRecord) {
-	s := sinkFor(f.Key)
-	s.mu.Lock()
-	s.written = append(s.written, r)
-	s.mu.Unlock()
-}
-
-type collectFailedFn struct{ Key string }
-
-func (f *collectFailedFn) ProcessElement(r kinesisio.FailedRecord) {
-	s := sinkFor(f.Key)
-	s.mu.Lock()
-	s.failed = append(s.failed, r)
-	s.mu.Unlock()
-}
-
-type observeRecordFn struct{ Key string }
-
-func (f *observeRecordFn) ProcessElement(w beam.Window, ts beam.EventTime, r kinesisio.Record) {
-	observe(f.Key, r.PartitionKey, w, ts)
-}
-
-type observeWrittenFn struct{ Key string }
-
-func (f *observeWrittenFn) ProcessElement(w beam.Window, ts beam.EventTime, r kinesisio.WrittenRecord) {
-	observe(f.Key, r.PartitionKey, w, ts)
-}
-
-func observe(key, pk string, w beam.Window, ts beam.EventTime) {
-	s := sinkFor(key)
-	s.mu.Lock()
-	s.observed[pk] = append(s.observed[pk], fmt.Sprintf("%v@%d", w, ts.Milliseconds()))
-	s.mu.Unlock()
+	written []kinesisio.WrittenRecord
+	failed  []kinesisio.FailedRecord
 }
 
 // results adds sinks for res and returns a function giving what they got.
 func results(t *testing.T, s beam.Scope, res kinesisio.WriteResult) func() *resultSink {
-	key := t.Name() + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	beam.ParDo0(s, &collectWrittenFn{Key: key}, res.Written)
-	beam.ParDo0(s, &collectFailedFn{Key: key}, res.Failed)
-	return func() *resultSink { return sinkFor(key) }
+	written := beamtest.CollectValues[kinesisio.WrittenRecord](s, res.Written)
+	failed := beamtest.CollectValues[kinesisio.FailedRecord](s, res.Failed)
+	return func() *resultSink { return &resultSink{written: written(), failed: failed()} }
+}
+
+// observed gives, by partition key (of the elements, as key gives it),
+// the "window@timestamp" of each element a Collect sink got.
+func observed[T any](got []beamtest.Collected[T], key func(T) string) map[string][]string {
+	m := map[string][]string{}
+	for _, c := range got {
+		pk := key(c.Value)
+		m[pk] = append(m[pk], fmt.Sprintf("%s@%d", c.Window, c.EventTime.UnixMilli()))
+	}
+	return m
 }
 
 // ---- environment ----
@@ -959,12 +919,12 @@ func TestWriteKeepsWindowsAndTimestamps(t *testing.T) {
 			spec := genSpec{Prefix: "win-" + tc.name, N: 40, Keys: 40, Size: 16, StartMillis: 1_700_000_000_000, StepMillis: 7000}
 			p, s := beam.NewPipelineWithRoot()
 			in := beam.WindowInto(s, tc.fn, generate(s, spec))
-			inKey, outKey := t.Name()+"/in", t.Name()+"/out"
-			beam.ParDo0(s, &observeRecordFn{Key: inKey}, in)
+			inGot := beamtest.Collect[kinesisio.Record](s, in)
 			res := kinesisio.Write(s, e.stream, in, e.writeOpts("")...)
-			beam.ParDo0(s, &observeWrittenFn{Key: outKey}, res.Written)
+			outGot := beamtest.Collect[kinesisio.WrittenRecord](s, res.Written)
 			run(t, p)
-			want, got := sinkFor(inKey).observed, sinkFor(outKey).observed
+			want := observed(inGot(), func(r kinesisio.Record) string { return r.PartitionKey })
+			got := observed(outGot(), func(r kinesisio.WrittenRecord) string { return r.PartitionKey })
 			for _, m := range []map[string][]string{want, got} {
 				for _, v := range m {
 					sort.Strings(v)

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/transforms/deadletter"
 )
 
@@ -278,7 +279,7 @@ func TestLetterCrossesTheCoder(t *testing.T) {
 	sortLetters(want)
 	p, s := beam.NewPipelineWithRoot()
 	got := collectLetters(s, beam.Reshuffle(s, generate(s, want)))
-	run(t, p)
+	beamtest.Run(t, p)
 	if diff := cmp.Diff(want, got()); diff != "" {
 		t.Errorf("letters after a reshuffle differ (-want +got):\n%s", diff)
 	}

@@ -26,7 +26,7 @@ func readFiles(t *testing.T, glob string) []deadletter.Letter {
 	lines := textio.Read(s, glob)
 	ls := beam.ParDo(s, unmarshalLine, lines)
 	got := collectLetters(s, ls)
-	run(t, p)
+	beamtest.Run(t, p)
 	return got()
 }
 
@@ -52,7 +52,7 @@ func TestToFilesGlobalWindow(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	files := deadletter.ToFiles(s, filepath.Join(dir, "dl"), generate(s, want))
 	gotFiles := collectStrings(s, files)
-	pr := run(t, p)
+	pr := beamtest.Run(t, p)
 	wantFile := filepath.Join(dir, "dl-global-0.jsonl")
 	if diff := cmp.Diff([]string{wantFile}, gotFiles()); diff != "" {
 		t.Errorf("files emitted (-want +got):\n%s", diff)
@@ -80,7 +80,7 @@ func TestToFilesWindowed(t *testing.T) {
 	in := beam.WindowInto(s, window.NewFixedWindows(time.Minute), generate(s, all))
 	files := deadletter.ToFiles(s, filepath.Join(dir, "sub", "dl"), in)
 	gotFiles := collectStrings(s, files)
-	run(t, p)
+	beamtest.Run(t, p)
 
 	byWindow := map[string][]deadletter.Letter{}
 	for _, l := range all {
@@ -116,7 +116,7 @@ func TestToFilesWindowed(t *testing.T) {
 	res := decode.With(s, beam.ParDo(s, lineToRecord, lines), deadletter.Unmarshal)
 	got := collectLetters(s, res.Values)
 	bad := collectLetters(s, res.Failed)
-	run(t, p)
+	beamtest.Run(t, p)
 	if diff := cmp.Diff(all, got()); diff != "" {
 		t.Errorf("letters through decode.With differ (-want +got):\n%s", diff)
 	}

@@ -1,19 +1,15 @@
 package deadletter_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sort"
-	"sync"
-	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/transforms/deadletter"
 )
 
@@ -22,8 +18,6 @@ func init() {
 	register.Emitter2[beam.EventTime, deadletter.Letter]()
 	register.DoFn2x0[[]byte, func(kinesisio.Record)](&genRecordsFn{})
 	register.Emitter1[kinesisio.Record]()
-	register.DoFn1x0[deadletter.Letter](&collectLetterFn{})
-	register.DoFn1x0[string](&collectStringFn{})
 	register.Function1x2(unmarshalLine)
 	register.Function1x1(lineToRecord)
 }
@@ -108,66 +102,23 @@ func unmarshalLine(line string) (deadletter.Letter, error) { return deadletter.U
 // lineToRecord makes a record of a line, as if read from a stream.
 func lineToRecord(line string) kinesisio.Record { return kinesisio.Record{Data: []byte(line)} }
 
-var sinks sync.Map // key -> *sink
-
-type sink struct {
-	mu      sync.Mutex
-	letters []deadletter.Letter
-	strings []string
-}
-
-func newKey() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func sinkFor(key string) *sink {
-	v, _ := sinks.LoadOrStore(key, &sink{})
-	return v.(*sink)
-}
-
-type collectLetterFn struct{ Key string }
-
-func (f *collectLetterFn) ProcessElement(l deadletter.Letter) {
-	s := sinkFor(f.Key)
-	s.mu.Lock()
-	s.letters = append(s.letters, l)
-	s.mu.Unlock()
-}
-
-type collectStringFn struct{ Key string }
-
-func (f *collectStringFn) ProcessElement(v string) {
-	s := sinkFor(f.Key)
-	s.mu.Lock()
-	s.strings = append(s.strings, v)
-	s.mu.Unlock()
-}
-
 // collectLetters adds a sink to col and returns a function giving what it
 // got, sorted by source sequence number.
 func collectLetters(s beam.Scope, col beam.PCollection) func() []deadletter.Letter {
-	key := newKey()
-	beam.ParDo0(s, &collectLetterFn{Key: key}, col)
+	got := beamtest.CollectValues[deadletter.Letter](s, col)
 	return func() []deadletter.Letter {
-		sk := sinkFor(key)
-		sk.mu.Lock()
-		defer sk.mu.Unlock()
-		ls := append([]deadletter.Letter(nil), sk.letters...)
+		ls := got()
 		sortLetters(ls)
 		return ls
 	}
 }
 
+// collectStrings adds a sink to col and returns a function giving what it
+// got, sorted.
 func collectStrings(s beam.Scope, col beam.PCollection) func() []string {
-	key := newKey()
-	beam.ParDo0(s, &collectStringFn{Key: key}, col)
+	got := beamtest.CollectValues[string](s, col)
 	return func() []string {
-		sk := sinkFor(key)
-		sk.mu.Lock()
-		defer sk.mu.Unlock()
-		out := append([]string(nil), sk.strings...)
+		out := got()
 		sort.Strings(out)
 		return out
 	}
@@ -180,15 +131,4 @@ func sortLetters(ls []deadletter.Letter) {
 		}
 		return ls[i].Stage < ls[j].Stage
 	})
-}
-
-func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
-	t.Helper()
-	start := time.Now()
-	res, err := ptest.RunWithMetrics(p)
-	if err != nil {
-		t.Fatalf("pipeline failed after %v: %v", time.Since(start), err)
-	}
-	t.Logf("pipeline ran in %v", time.Since(start))
-	return res
 }

@@ -106,7 +106,7 @@ func TestToStreamRoundTrip(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	res := deadletter.ToStream(s, stream, generate(s, want), writeOpts(e.Endpoint)...)
 	failed := collectStrings(s, beam.ParDo(s, failedCode, res.Failed))
-	pr := run(t, p)
+	pr := beamtest.Run(t, p)
 	if f := failed(); len(f) != 0 {
 		t.Fatalf("Write failed letters: %v", f)
 	}
@@ -143,7 +143,7 @@ func TestToStreamRoundTrip(t *testing.T) {
 	back := decode.With(s, in, deadletter.Unmarshal)
 	gotBack := collectLetters(s, back.Values)
 	bad := collectLetters(s, back.Failed)
-	run(t, p)
+	beamtest.Run(t, p)
 	if diff := cmp.Diff(want, gotBack()); diff != "" {
 		t.Errorf("letters read back with kinesisio.Read differ (-want +got):\n%s", diff)
 	}
@@ -193,7 +193,7 @@ func TestWiring(t *testing.T) {
 	dlRes := deadletter.ToStream(s, dl, letters, writeOpts(e.Endpoint,
 		kinesisio.WithMaxRecordSize(2000), kinesisio.WithFailedRecords())...)
 	deadletter.ToFiles(s, filepath.Join(dir, "refused"), deadletter.FromWriteFailures(s, dlRes.Failed))
-	run(t, p)
+	beamtest.Run(t, p)
 
 	ignoreTime := cmpopts.IgnoreFields(deadletter.Letter{}, "FailedAt")
 	// The dead-letter stream: the three decode failures and the record

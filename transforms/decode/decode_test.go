@@ -1,15 +1,12 @@
 package decode_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +14,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
@@ -39,9 +35,6 @@ func init() {
 	beam.RegisterType(reflect.TypeOf((*order)(nil)).Elem())
 	register.DoFn2x0[[]byte, func(beam.EventTime, kinesisio.Record)](&genFn{})
 	register.Emitter2[beam.EventTime, kinesisio.Record]()
-	register.DoFn3x0[beam.Window, beam.EventTime, order](&collectOrderFn{})
-	register.DoFn3x0[beam.Window, beam.EventTime, string](&collectStringFn{})
-	register.DoFn3x0[beam.Window, beam.EventTime, deadletter.Letter](&collectLetterFn{})
 	register.Function1x2(parseOrder)
 	register.Function1x2(shardOf)
 	register.Function1x2(notAFunc)
@@ -114,51 +107,30 @@ type placed[T any] struct {
 	At     time.Time
 }
 
-var sinks sync.Map // key -> *sink
+// collectPlaced adds a sink to col and returns a function giving what
+// it got, each element with its window and timestamp.
+func collectPlaced[T any](s beam.Scope, col beam.PCollection) func() []placed[T] {
+	got := beamtest.Collect[T](s, col)
+	return func() []placed[T] {
+		var out []placed[T]
+		for _, c := range got() {
+			out = append(out, placed[T]{c.Value, c.Window, c.EventTime})
+		}
+		return out
+	}
+}
 
-type sink struct {
-	mu      sync.Mutex
-	orders  []placed[order]
-	strings []placed[string]
+// sunk is what the sinks of collectResult got.
+type sunk[T any] struct {
+	values  []placed[T]
 	letters []placed[deadletter.Letter]
 }
 
-func sinkFor(key string) *sink {
-	v, _ := sinks.LoadOrStore(key, &sink{})
-	return v.(*sink)
-}
-
-func newKey() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-type collectOrderFn struct{ Key string }
-
-func (f *collectOrderFn) ProcessElement(w beam.Window, ts beam.EventTime, v order) {
-	s := sinkFor(f.Key)
-	s.mu.Lock()
-	s.orders = append(s.orders, placed[order]{v, fmt.Sprint(w), ts.ToTime().UTC()})
-	s.mu.Unlock()
-}
-
-type collectStringFn struct{ Key string }
-
-func (f *collectStringFn) ProcessElement(w beam.Window, ts beam.EventTime, v string) {
-	s := sinkFor(f.Key)
-	s.mu.Lock()
-	s.strings = append(s.strings, placed[string]{v, fmt.Sprint(w), ts.ToTime().UTC()})
-	s.mu.Unlock()
-}
-
-type collectLetterFn struct{ Key string }
-
-func (f *collectLetterFn) ProcessElement(w beam.Window, ts beam.EventTime, v deadletter.Letter) {
-	s := sinkFor(f.Key)
-	s.mu.Lock()
-	s.letters = append(s.letters, placed[deadletter.Letter]{v, fmt.Sprint(w), ts.ToTime().UTC()})
-	s.mu.Unlock()
+// collectResult adds sinks to a decode's values and failures and returns
+// a function giving what they got.
+func collectResult[T any](s beam.Scope, values, failed beam.PCollection) func() sunk[T] {
+	v, f := collectPlaced[T](s, values), collectPlaced[deadletter.Letter](s, failed)
+	return func() sunk[T] { return sunk[T]{v(), f()} }
 }
 
 // windowed emits recs at their arrival times in one-minute windows.
@@ -171,17 +143,6 @@ func windowed(s beam.Scope, recs []kinesisio.Record) beam.PCollection {
 func windowOf(r kinesisio.Record) string {
 	start := r.ApproximateArrivalTimestamp.Truncate(time.Minute)
 	return fmt.Sprint(window.IntervalWindow{Start: mtime.FromTime(start), End: mtime.FromTime(start.Add(time.Minute))})
-}
-
-func run(t *testing.T, p *beam.Pipeline) beam.PipelineResult {
-	t.Helper()
-	start := time.Now()
-	res, err := ptest.RunWithMetrics(p)
-	if err != nil {
-		t.Fatalf("pipeline failed after %v: %v", time.Since(start), err)
-	}
-	t.Logf("pipeline ran in %v", time.Since(start))
-	return res
 }
 
 // wantFailure is a letter expected in Failed: its record, code and a
@@ -261,23 +222,20 @@ func TestJSON(t *testing.T) {
 	}
 	p, s := beam.NewPipelineWithRoot()
 	res := decode.JSON(s, windowed(s, recs), reflect.TypeOf(order{}))
-	key := newKey()
-	beam.ParDo0(s, &collectOrderFn{Key: key}, res.Values)
-	beam.ParDo0(s, &collectLetterFn{Key: key}, res.Failed)
-	pr := run(t, p)
-
-	got := sinkFor(key)
+	collected := collectResult[order](s, res.Values, res.Failed)
+	pr := beamtest.Run(t, p)
+	got := collected()
 	var wantValues []placed[order]
 	for i, v := range valid {
 		wantValues = append(wantValues, placed[order]{v, windowOf(recs[i]), recs[i].ApproximateArrivalTimestamp})
 	}
 	byAt := func(a, b placed[order]) bool { return a.At.Before(b.At) }
-	if diff := cmp.Diff(wantValues, got.orders, cmpopts.SortSlices(byAt)); diff != "" {
+	if diff := cmp.Diff(wantValues, got.values, cmpopts.SortSlices(byAt)); diff != "" {
 		t.Errorf("Values differ (-want +got):\n%s", diff)
 	}
 	checkFailed(t, got.letters, deadletter.StageDecode, want)
-	if len(got.orders)+len(got.letters) != len(recs) {
-		t.Errorf("%d values + %d failures for %d records", len(got.orders), len(got.letters), len(recs))
+	if len(got.values)+len(got.letters) != len(recs) {
+		t.Errorf("%d values + %d failures for %d records", len(got.values), len(got.letters), len(recs))
 	}
 	if d, f := beamtest.Counter(pr, decode.MetricsNamespace, "decoded"), beamtest.Counter(pr, decode.MetricsNamespace, "failed"); d != int64(len(valid)) || f != int64(len(want)) {
 		t.Errorf("counters decoded %d, failed %d; want %d, %d", d, f, len(valid), len(want))
@@ -297,17 +255,15 @@ func TestJSONDisallowUnknownFields(t *testing.T) {
 	}
 	p, s := beam.NewPipelineWithRoot()
 	res := decode.JSON(s, windowed(s, recs), reflect.TypeOf(order{}), decode.DisallowUnknownFields(), decode.WithStage("orders-v2"))
-	key := newKey()
-	beam.ParDo0(s, &collectOrderFn{Key: key}, res.Values)
-	beam.ParDo0(s, &collectLetterFn{Key: key}, res.Failed)
-	run(t, p)
-	got := sinkFor(key)
+	collected := collectResult[order](s, res.Values, res.Failed)
+	beamtest.Run(t, p)
+	got := collected()
 	wantValues := []placed[order]{
 		{order{ID: "a", Qty: 1}, windowOf(recs[0]), recs[0].ApproximateArrivalTimestamp},
 		{order{ID: "f"}, windowOf(recs[3]), recs[3].ApproximateArrivalTimestamp},
 	}
 	byAt := func(a, b placed[order]) bool { return a.At.Before(b.At) }
-	if diff := cmp.Diff(wantValues, got.orders, cmpopts.SortSlices(byAt)); diff != "" {
+	if diff := cmp.Diff(wantValues, got.values, cmpopts.SortSlices(byAt)); diff != "" {
 		t.Errorf("Values differ (-want +got):\n%s", diff)
 	}
 	checkFailed(t, got.letters, "orders-v2", []wantFailure{
@@ -330,17 +286,15 @@ func TestWithBytes(t *testing.T) {
 	}
 	p, s := beam.NewPipelineWithRoot()
 	res := decode.With(s, windowed(s, recs), parseOrder)
-	key := newKey()
-	beam.ParDo0(s, &collectOrderFn{Key: key}, res.Values)
-	beam.ParDo0(s, &collectLetterFn{Key: key}, res.Failed)
-	pr := run(t, p)
-	got := sinkFor(key)
+	collected := collectResult[order](s, res.Values, res.Failed)
+	pr := beamtest.Run(t, p)
+	got := collected()
 	wantValues := []placed[order]{
 		{order{ID: "a", Qty: 1}, windowOf(recs[0]), recs[0].ApproximateArrivalTimestamp},
 		{order{ID: "b", Qty: 22}, windowOf(recs[1]), recs[1].ApproximateArrivalTimestamp},
 	}
 	byAt := func(a, b placed[order]) bool { return a.At.Before(b.At) }
-	if diff := cmp.Diff(wantValues, got.orders, cmpopts.SortSlices(byAt)); diff != "" {
+	if diff := cmp.Diff(wantValues, got.values, cmpopts.SortSlices(byAt)); diff != "" {
 		t.Errorf("Values differ (-want +got):\n%s", diff)
 	}
 	checkFailed(t, got.letters, deadletter.StageDecode, []wantFailure{
@@ -361,17 +315,15 @@ func TestWithRecordAndPanic(t *testing.T) {
 	recs[3].ShardID = "boom"
 	p, s := beam.NewPipelineWithRoot()
 	res := decode.With(s, windowed(s, recs), shardOf)
-	key := newKey()
-	beam.ParDo0(s, &collectStringFn{Key: key}, res.Values)
-	beam.ParDo0(s, &collectLetterFn{Key: key}, res.Failed)
-	run(t, p)
-	got := sinkFor(key)
+	collected := collectResult[string](s, res.Values, res.Failed)
+	beamtest.Run(t, p)
+	got := collected()
 	wantValues := []placed[string]{
 		{recs[0].ShardID + "/x", windowOf(recs[0]), recs[0].ApproximateArrivalTimestamp},
 		{recs[1].ShardID + "/y", windowOf(recs[1]), recs[1].ApproximateArrivalTimestamp},
 	}
 	byAt := func(a, b placed[string]) bool { return a.At.Before(b.At) }
-	if diff := cmp.Diff(wantValues, got.strings, cmpopts.SortSlices(byAt)); diff != "" {
+	if diff := cmp.Diff(wantValues, got.values, cmpopts.SortSlices(byAt)); diff != "" {
 		t.Errorf("Values differ (-want +got):\n%s", diff)
 	}
 	checkFailed(t, got.letters, deadletter.StageDecode, []wantFailure{
@@ -462,11 +414,10 @@ func TestJSONValuesCrossTheCoder(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	res := decode.JSON(s, beam.ParDo(s, &genFn{Recs: recs}, beam.Impulse(s)), reflect.TypeOf(order{}))
 	shuffled := beam.Reshuffle(s, res.Values)
-	key := newKey()
-	beam.ParDo0(s, &collectOrderFn{Key: key}, shuffled)
-	run(t, p)
+	collected := collectPlaced[order](s, shuffled)
+	beamtest.Run(t, p)
 	var got []order
-	for _, o := range sinkFor(key).orders {
+	for _, o := range collected() {
 		got = append(got, o.V)
 	}
 	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b order) bool { return a.ID < b.ID })); diff != "" {
