@@ -118,11 +118,7 @@ func (c *call) createStream(body []byte) (any, error) {
 }
 
 func (c *call) deleteStream(body []byte) (any, error) {
-	var in streamRef
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	st, unlock, err := c.lockStream(in)
+	st, unlock, err := c.lockStreamOf(body)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +152,6 @@ func (c *call) describeStream(body []byte) (any, error) {
 		return nil, err
 	}
 	defer unlock()
-	s := c.s
 	shards := make([]wireShard, 0, limit)
 	more := false
 	for _, sh := range st.shards {
@@ -170,41 +165,46 @@ func (c *call) describeStream(body []byte) (any, error) {
 		shards = append(shards, sh.wire())
 	}
 	return describeStreamOutput{StreamDescription: streamDescription{
+		streamHead:    c.s.head(st),
+		Shards:        shards,
+		HasMoreShards: more,
+	}}, nil
+}
+
+// head is what the server says of st in DescribeStream and
+// DescribeStreamSummary.
+func (s *Server) head(st *stream) streamHead {
+	return streamHead{
 		StreamName:              st.name,
 		StreamARN:               st.arn,
 		StreamStatus:            "ACTIVE",
 		StreamModeDetails:       streamModeDetails{st.mode},
-		Shards:                  shards,
-		HasMoreShards:           more,
 		RetentionPeriodHours:    s.opts.retentionHours,
 		StreamCreationTimestamp: ep(st.created),
 		EnhancedMonitoring:      monitoring(),
 		EncryptionType:          "NONE",
-	}}, nil
+	}
+}
+
+// lockStreamOf is lockStream for a call whose body is a streamRef only.
+func (c *call) lockStreamOf(body []byte) (*stream, func(), error) {
+	var in streamRef
+	if err := decode(body, &in); err != nil {
+		return nil, nil, err
+	}
+	return c.lockStream(in)
 }
 
 func (c *call) describeStreamSummary(body []byte) (any, error) {
-	var in streamRef
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	st, unlock, err := c.lockStream(in)
+	st, unlock, err := c.lockStreamOf(body)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	s := c.s
 	return describeStreamSummaryOutput{StreamDescriptionSummary: streamSummary{
-		StreamName:              st.name,
-		StreamARN:               st.arn,
-		StreamStatus:            "ACTIVE",
-		StreamModeDetails:       streamModeDetails{st.mode},
-		RetentionPeriodHours:    s.opts.retentionHours,
-		StreamCreationTimestamp: ep(st.created),
-		EnhancedMonitoring:      monitoring(),
-		EncryptionType:          "NONE",
-		OpenShardCount:          len(st.openShards()),
-		ConsumerCount:           len(st.consumers),
+		streamHead:     c.s.head(st),
+		OpenShardCount: len(st.openShards()),
+		ConsumerCount:  len(st.consumers),
 	}}, nil
 }
 

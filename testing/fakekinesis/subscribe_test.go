@@ -61,14 +61,10 @@ func TestSubscribeToShardStockSDK(t *testing.T) {
 			pc := newClient(s.Endpoint(), false)
 			arn := register(t, c, 1)
 			putN(t, c, "s", "a", 5)
-			out, err := c.SubscribeToShard(ctx(t), &kinesis.SubscribeToShardInput{
-				ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
-				StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon},
-			})
+			es, err := subscribe(t, c, arn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			es := out.GetStream()
 			defer es.Close()
 			var got []types.Record
 			var cont string
@@ -124,14 +120,10 @@ func TestSubscribeToShardChildShards(t *testing.T) {
 	c := newClient(s.Endpoint(), true)
 	arn := register(t, c, 1)
 	putN(t, c, "s", "a", 3)
-	out, err := c.SubscribeToShard(ctx(t), &kinesis.SubscribeToShardInput{
-		ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon},
-	})
+	es, err := subscribe(t, c, arn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	es := out.GetStream()
 	defer es.Close()
 	if _, err := c.SplitShard(ctx(t), &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")}); err != nil {
 		t.Fatal(err)

@@ -85,17 +85,23 @@ type describeStreamInput struct {
 	ExclusiveStartShardID *string `json:"ExclusiveStartShardId,omitempty"`
 }
 
-type streamDescription struct {
+// streamHead is what DescribeStream and DescribeStreamSummary both say
+// of a stream.
+type streamHead struct {
 	StreamName              string            `json:"StreamName"`
 	StreamARN               string            `json:"StreamARN"`
 	StreamStatus            string            `json:"StreamStatus"`
 	StreamModeDetails       streamModeDetails `json:"StreamModeDetails"`
-	Shards                  []wireShard       `json:"Shards"`
-	HasMoreShards           bool              `json:"HasMoreShards"`
 	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
 	StreamCreationTimestamp *epoch            `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
 	EncryptionType          string            `json:"EncryptionType"`
+}
+
+type streamDescription struct {
+	streamHead
+	Shards        []wireShard `json:"Shards"`
+	HasMoreShards bool        `json:"HasMoreShards"`
 }
 
 type describeStreamOutput struct {
@@ -103,16 +109,9 @@ type describeStreamOutput struct {
 }
 
 type streamSummary struct {
-	StreamName              string            `json:"StreamName"`
-	StreamARN               string            `json:"StreamARN"`
-	StreamStatus            string            `json:"StreamStatus"`
-	StreamModeDetails       streamModeDetails `json:"StreamModeDetails"`
-	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
-	StreamCreationTimestamp *epoch            `json:"StreamCreationTimestamp"`
-	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
-	EncryptionType          string            `json:"EncryptionType"`
-	OpenShardCount          int               `json:"OpenShardCount"`
-	ConsumerCount           int               `json:"ConsumerCount"`
+	streamHead
+	OpenShardCount int `json:"OpenShardCount"`
+	ConsumerCount  int `json:"ConsumerCount"`
 }
 
 type describeStreamSummaryOutput struct {
