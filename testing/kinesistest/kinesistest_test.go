@@ -111,6 +111,31 @@ func asPuts(t *testing.T, got map[string][]kinesistest.Got) map[string][]kinesis
 	return out
 }
 
+// checkReadAll checks that ReadAll of the stream name gives want.
+func checkReadAll(t *testing.T, c *kinesis.Client, name string, want map[string][]kinesistest.Put) {
+	t.Helper()
+	got, err := kinesistest.ReadAll(t.Context(), c, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, asPuts(t, got)); diff != "" {
+		t.Errorf("ReadAll differs from what was put (-put +read):\n%s", diff)
+	}
+}
+
+// newProxiedStream returns a new stream of one shard and a proxy in
+// front of its emulator, closed when the test ends.
+func newProxiedStream(t *testing.T) (string, *kinesistest.Proxy) {
+	t.Helper()
+	_, name, e := newStream(t, 1)
+	p, err := kinesistest.NewProxy(e.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return name, p
+}
+
 func TestPutToShardThenReadAll(t *testing.T) {
 	t.Parallel()
 	c, name, _ := newStream(t, 4)
@@ -140,13 +165,7 @@ func TestPutToShardThenReadAll(t *testing.T) {
 			want[id] = puts
 		}
 	}
-	got, err := kinesistest.ReadAll(t.Context(), c, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, asPuts(t, got)); diff != "" {
-		t.Errorf("ReadAll differs from what was put (-put +read):\n%s", diff)
-	}
+	checkReadAll(t, c, name, want)
 }
 
 func TestPutToShardUnknownShard(t *testing.T) {
@@ -176,13 +195,7 @@ func TestPutRecordsSpreadsAndReadAll(t *testing.T) {
 	if len(want) < 2 {
 		t.Errorf("400 records with random keys landed on %d shard(s), want several", len(want))
 	}
-	got, err := kinesistest.ReadAll(t.Context(), c, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, asPuts(t, got)); diff != "" {
-		t.Errorf("ReadAll differs from what was put (-put +read):\n%s", diff)
-	}
+	checkReadAll(t, c, name, want)
 }
 
 func TestReadAllEmptyStream(t *testing.T) {
@@ -199,12 +212,7 @@ func TestReadAllEmptyStream(t *testing.T) {
 
 func TestProxyCountsBatches(t *testing.T) {
 	t.Parallel()
-	_, name, e := newStream(t, 1)
-	p, err := kinesistest.NewProxy(e.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	name, p := newProxiedStream(t)
 	if !strings.HasPrefix(p.Endpoint(), "http://127.0.0.1:") {
 		t.Errorf("Endpoint = %s", p.Endpoint())
 	}
@@ -253,12 +261,7 @@ func TestProxyCountsBatches(t *testing.T) {
 
 func TestProxyWaitFor(t *testing.T) {
 	t.Parallel()
-	_, name, e := newStream(t, 1)
-	p, err := kinesistest.NewProxy(e.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	name, p := newProxiedStream(t)
 	c := kinesistest.NewClient(p.Endpoint())
 
 	// Already reached: returns at once.
