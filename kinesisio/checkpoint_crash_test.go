@@ -33,7 +33,6 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/childproc"
-	"github.com/kinesisio/beam-kinesis/testing/emulators"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
@@ -88,25 +87,33 @@ type crashSinkFn struct {
 	f *os.File
 }
 
-func (fn *crashSinkFn) Setup() error {
-	f, err := os.OpenFile(fn.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	fn.f = f
-	return nil
-}
-
-func (fn *crashSinkFn) ProcessElement(r kinesisio.Record) error {
-	_, err := fn.f.Write(fmt.Appendf(nil, "%s %s %s %d\n", r.ShardID, r.SequenceNumber, r.Data, time.Now().UnixMilli()))
+func (fn *crashSinkFn) Setup() (err error) {
+	fn.f, err = openCrashOut(fn.Path)
 	return err
 }
 
-func (fn *crashSinkFn) Teardown() error {
-	if fn.f == nil {
+func (fn *crashSinkFn) ProcessElement(r kinesisio.Record) error { return writeCrashLine(fn.f, r) }
+
+func (fn *crashSinkFn) Teardown() error { return closeCrashOut(fn.f) }
+
+// openCrashOut opens the out file path of a crash sink, for appending.
+func openCrashOut(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+}
+
+// writeCrashLine appends r's line to the out file f, in one write(2):
+// "shard seq data unixmillis\n".
+func writeCrashLine(f *os.File, r kinesisio.Record) error {
+	_, err := f.Write(fmt.Appendf(nil, "%s %s %s %d\n", r.ShardID, r.SequenceNumber, r.Data, time.Now().UnixMilli()))
+	return err
+}
+
+// closeCrashOut closes the out file f, if it was opened.
+func closeCrashOut(f *os.File) error {
+	if f == nil {
 		return nil
 	}
-	return fn.f.Close()
+	return f.Close()
 }
 
 // crashChildInit begins a crash child process (who names it in its
@@ -135,28 +142,42 @@ func crashChildMain() int {
 	if !ok {
 		return 2
 	}
+	p, s := beam.NewPipelineWithRoot()
+	beam.ParDo0(s, &crashSinkFn{Path: cfg.Out}, kinesisio.Read(s, cfg.Stream, crashReadOpts(cfg, kinesisio.LocalDirectory(cfg.Dir))...))
+	return runCrashChild("crash child", p)
+}
+
+// crashReadOpts are the options of a crash child's read of cfg, with
+// checkpoints in store, and extra.
+func crashReadOpts(cfg crashConfig, store kinesisio.CheckpointStore, extra ...kinesisio.ReadOption) []kinesisio.ReadOption {
 	opts := []kinesisio.ReadOption{
 		kinesisio.WithEndpoint(cfg.Endpoint),
 		kinesisio.WithRegion(kinesistest.Region),
 		kinesisio.WithIdlePollInterval(50 * time.Millisecond),
-		kinesisio.WithCheckpoints(crashApp, kinesisio.LocalDirectory(cfg.Dir)),
+		kinesisio.WithCheckpoints(crashApp, store),
 		kinesisio.WithCommitInterval(crashInterval),
 		kinesisio.WithLeaseTimeout(cmp.Or(cfg.LeaseTimeout, crashLeaseTimeout)),
 	}
 	if cfg.Final {
 		opts = append(opts, kinesisio.WithStopAtLatest(), kinesisio.WithMaxReadTime(time.Minute))
 	}
-	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s, &crashSinkFn{Path: cfg.Out}, kinesisio.Read(s, cfg.Stream, opts...))
+	return append(opts, extra...)
+}
+
+// runCrashChild runs a crash child's pipeline p (who names the child in
+// its messages) and returns the child's exit code: crashChildExitHeld
+// when the lease was still held.
+func runCrashChild(who string, p *beam.Pipeline) int {
 	start := time.Now()
 	res, err := ptest.RunWithMetrics(p)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "crash child: pipeline failed after %v: %v\n", time.Since(start), err)
+		fmt.Fprintf(os.Stderr, "%s: pipeline failed after %v: %v\n", who, time.Since(start), err)
 		if strings.Contains(err.Error(), "held by run") {
 			return crashChildExitHeld
 		}
 		return 1
 	}
+	// The parent looks for this line (lastLine), whatever the child.
 	fmt.Printf("crash child: pipeline ran in %v: read_records %d, read_commits %d, read_commit_failures %d\n",
 		time.Since(start), counter(res, "read_records"), counter(res, "read_commits"), counter(res, "read_commit_failures"))
 	return 0
@@ -393,17 +414,28 @@ func killAndRestart(t *testing.T, e *env, store checkpoint.Store, cfg crashConfi
 	}
 
 	puts := prod.halt()
+	c, last := runToEnd(t, cfg, outDir, kills+1, true)
+	last.cycle = time.Since(last.started)
+	t.Logf("last run: %v; %s", last.cycle.Round(time.Millisecond), strings.TrimSpace(lastLine(c.logTail(), "crash child: pipeline ran")))
+	return append(runs, last), puts
+}
+
+// runToEnd starts run n of cfg bounded (Final), to end by itself, and
+// fails the test unless it ends well within 2 minutes. When retryHeld, a
+// run that finds the lease still held is started again (5 attempts).
+func runToEnd(t *testing.T, cfg crashConfig, outDir string, n int, retryHeld bool) (*crashChild, *crashRun) {
+	t.Helper()
 	cfg.Final = true
-	c, last := startCrashRun(t, cfg, outDir, kills+1, false)
+	c, last := startCrashRun(t, cfg, outDir, n, false)
 	for a := 1; ; a++ {
 		if !c.WaitExit(2 * time.Minute) {
 			t.Fatalf("the last run did not end within 2 minutes; its output:\n%s", c.logTail())
 		}
-		if c.exitCode() == crashChildExitHeld && a < 5 {
+		if retryHeld && c.exitCode() == crashChildExitHeld && a < 5 {
 			t.Logf("last run, attempt %d: the lease was still held; starting again", a)
 			time.Sleep(crashLeaseTimeout / 2)
 			var again *crashRun
-			c, again = startCrashRun(t, cfg, outDir, kills+1, false)
+			c, again = startCrashRun(t, cfg, outDir, n, false)
 			last.outs = append(last.outs, again.outs...)
 			continue
 		}
@@ -412,9 +444,7 @@ func killAndRestart(t *testing.T, e *env, store checkpoint.Store, cfg crashConfi
 	if c.exitCode() != 0 {
 		t.Fatalf("the last run failed (%v); its output:\n%s", c.Err(), c.logTail())
 	}
-	last.cycle = time.Since(last.started)
-	t.Logf("last run: %v; %s", last.cycle.Round(time.Millisecond), strings.TrimSpace(lastLine(c.logTail(), "crash child: pipeline ran")))
-	return append(runs, last), puts
+	return c, last
 }
 
 // crashRun is one child job of the test.
@@ -582,39 +612,15 @@ func TestCheckpointsSurviveSIGKILL(t *testing.T) {
 		window = crashInterval + 2*time.Second
 	)
 	testStart := time.Now()
-	e := newEnv(t, emulators.Kinesalite, 2)
-	dir, outDir := t.TempDir(), t.TempDir()
-	store, err := checkpoint.NewDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, seed))
-	t.Logf("seed %d", seed)
-	cfg := crashConfig{Endpoint: newDetachedProxy(t, e.endpoint), Stream: e.stream, Dir: dir}
-
-	runs, puts := killAndRestart(t, e, store, cfg, outDir, rng, kills, true)
-	checkCrashRuns(t, runs, puts, window)
+	e, store, cfg, outDir := newChildJobEnv(t)
+	runs, puts := killAndRestart(t, e, store, cfg, outDir, crashRand(t), kills, true)
+	checkCrashRuns(t, runs, puts, window, level1Check)
 
 	// The bounded run wrote every shard's final position.
-	cps, err := store.Load(context.Background(), crashApp, e.stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lastSeq := map[string]string{}
-	for _, p := range puts {
-		if seqLess(lastSeq[p.ShardID], p.SequenceNumber) {
-			lastSeq[p.ShardID] = p.SequenceNumber
-		}
-	}
-	for _, cp := range cps {
-		if want, ok := lastSeq[cp.ShardID]; ok && !cp.Finished && cp.Seq != want {
-			t.Errorf("shard %s: checkpoint at %s, want its last record %s", cp.ShardID, cp.Seq, want)
-		}
-	}
+	cps := checkLastCommitted(t, store, e.stream, puts)
 	// A kill during a write leaves its temporary file (readers skip it).
 	tmps := 0
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+	filepath.WalkDir(cfg.Dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.Contains(d.Name(), ".tmp-") {
 			tmps++
 		}
@@ -635,11 +641,61 @@ func lastLine(s, sub string) string {
 	return ""
 }
 
+// crashRand returns the random source of a crash test, its seed logged.
+func crashRand(t *testing.T) *rand.Rand {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
+// checkLastCommitted checks that the checkpoints of stream in store hold
+// every shard's last record put (or the shard's end), as the last,
+// bounded run leaves them, and returns them.
+func checkLastCommitted(t *testing.T, store checkpoint.Store, stream string, puts []timedPut) []checkpoint.Checkpoint {
+	t.Helper()
+	cps, err := store.Load(context.Background(), crashApp, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastSeq := map[string]string{}
+	for _, p := range puts {
+		if seqLess(lastSeq[p.ShardID], p.SequenceNumber) {
+			lastSeq[p.ShardID] = p.SequenceNumber
+		}
+	}
+	for _, cp := range cps {
+		if want, ok := lastSeq[cp.ShardID]; ok && !cp.Finished && cp.Seq != want {
+			t.Errorf("shard %s: checkpoint at %s, want its last record %s", cp.ShardID, cp.Seq, want)
+		}
+	}
+	return cps
+}
+
+// crashCheck is what checkCrashRuns checks of the out files of one
+// level's runs, and how it words it.
+type crashCheck struct {
+	// ordered: each out file holds each shard's records in sequence
+	// order (level 1: the sink is fused with the read; at level 2 the
+	// windows of a shard reach the sink in any order).
+	ordered bool
+	// once: no run writes a record twice (level 2).
+	once bool
+	// again and did say what a run did with a record ("read", "read" at
+	// level 1; "written", "wrote" at level 2); from, what a run resumes
+	// from.
+	again, did, from string
+}
+
+var (
+	level1Check = crashCheck{ordered: true, again: "read", did: "read", from: "the checkpoints"}
+	level2Check = crashCheck{once: true, again: "written", did: "wrote", from: "the committed windows"}
+)
+
 // checkCrashRuns checks the out files of the runs against what was put:
-// nothing lost, each file in sequence order per shard, and what each run
-// read again of the runs before it bounded by what the stream got in
+// nothing lost, what level says of each file, and what each run read (or
+// wrote) again of the runs before it bounded by what the stream got in
 // window before the kill that ended the run before.
-func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time.Duration) {
+func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time.Duration, level crashCheck) {
 	t.Helper()
 	type key = crashKey
 	want := map[key]timedPut{}
@@ -650,7 +706,7 @@ func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time
 	}
 	seenIn := map[key]int{} // the last run that read the record, 1-based
 	reads := map[key]int{}
-	total, totalDups := 0, 0
+	total, totalDups, within := 0, 0, 0
 	for i, run := range runs {
 		n := i + 1
 		dups, lines := 0, 0
@@ -659,7 +715,7 @@ func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time
 			for _, l := range readCrashOut(t, out) {
 				lines++
 				k := key{l.shard, l.seq}
-				if prev := last[l.shard]; prev != "" && !seqLess(prev, l.seq) {
+				if prev := last[l.shard]; level.ordered && prev != "" && !seqLess(prev, l.seq) {
 					t.Errorf("%s: shard %s: %s after %s: sequence order broken", filepath.Base(out), l.shard, l.seq, prev)
 				}
 				last[l.shard] = l.seq
@@ -669,7 +725,10 @@ func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time
 				if _, ok := want[k]; !ok && !byData[l.data] {
 					t.Errorf("%s: shard %s seq %s data %q: a record the test did not put", filepath.Base(out), l.shard, l.seq, l.data)
 				}
-				if seenIn[k] > 0 && seenIn[k] < n {
+				switch {
+				case seenIn[k] == n:
+					within++
+				case seenIn[k] > 0:
 					dups++
 				}
 				seenIn[k] = n
@@ -695,12 +754,15 @@ func checkCrashRuns(t *testing.T, runs []*crashRun, puts []timedPut, window time
 		// Margin: a batch or two of the producer (5 records per 100 ms),
 		// which reaches the shards at once and is committed at once.
 		bound := recent + 25
-		t.Logf("run %d: %d records, %d read again after kill %d (%d put in the %v before it; bound %d)", n, lines, dups, n-1, recent, window, bound)
+		t.Logf("run %d: %d records, %d %s again after kill %d (%d put in the %v before it; bound %d)", n, lines, dups, level.again, n-1, recent, window, bound)
 		if dups > bound {
-			t.Errorf("run %d read %d records again after kill %d, more than %d: did it resume from the checkpoints?", n, dups, n-1, bound)
+			t.Errorf("run %d %s %d records again after kill %d, more than %d: did it resume from %s?", n, level.did, dups, n-1, bound, level.from)
 		}
 	}
-	checkNoneLost(t, puts, want, reads, total, totalDups, "read")
+	if level.once && within > 0 {
+		t.Errorf("%d records written twice by the same run", within)
+	}
+	checkNoneLost(t, puts, want, reads, total, totalDups, level.again)
 }
 
 // crashKey names one Kinesis record: its shard and sequence number.
