@@ -256,3 +256,13 @@ func gauges(res beam.PipelineResult) map[string]int64 {
 	}
 	return m
 }
+
+// readToEnd reads e's stream with e.opts(extra...) in a pipeline of its
+// own, run to its end, and returns what it read and the run's result.
+func (e *env) readToEnd(t *testing.T, extra ...kinesisio.ReadOption) ([]kinesisio.Record, beam.PipelineResult) {
+	t.Helper()
+	p, s := beam.NewPipelineWithRoot()
+	got := collect(s, kinesisio.Read(s, e.stream, e.opts(extra...)...))
+	res := run(t, p)
+	return got(), res
+}

@@ -32,10 +32,8 @@ func TestReadTrimHorizonExactlyOnce(t *testing.T) {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			e := newEnv(t, tc.kind, 4)
 			puts := e.putPerShard(t, tc.perShard, "th")
-			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
-			res := run(t, p)
-			checkExactlyOnce(t, got(), puts)
+			recs, res := e.readToEnd(t, kinesisio.WithStopAtLatest())
+			checkExactlyOnce(t, recs, puts)
 			var bytes int64
 			for _, p := range puts {
 				bytes += int64(len(p.Data) + len(p.PartitionKey))
@@ -137,10 +135,8 @@ func TestReadAtTimestamp(t *testing.T) {
 			at := time.Now()
 			time.Sleep(1100 * time.Millisecond)
 			puts := e.putPerShard(t, 7, "after")
-			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStartAtTimestamp(at), kinesisio.WithStopAtLatest())...))
-			run(t, p)
-			checkExactlyOnce(t, got(), puts)
+			recs, _ := e.readToEnd(t, kinesisio.WithStartAtTimestamp(at), kinesisio.WithStopAtLatest())
+			checkExactlyOnce(t, recs, puts)
 		})
 	}
 }
@@ -167,10 +163,8 @@ func TestReadAtAndAfterSequenceNumbers(t *testing.T) {
 			want = append(want, byShard[at][5:]...)
 			want = append(want, byShard[after][11:]...)
 			want = append(want, byShard[other]...)
-			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(start, kinesisio.WithStopAtLatest())...))
-			run(t, p)
-			checkExactlyOnce(t, got(), want)
+			recs, _ := e.readToEnd(t, start, kinesisio.WithStopAtLatest())
+			checkExactlyOnce(t, recs, want)
 		})
 	}
 }
@@ -191,10 +185,7 @@ func TestReadOneMiBRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
-			run(t, p)
-			recs := got()
+			recs, _ := e.readToEnd(t, kinesisio.WithStopAtLatest())
 			checkExactlyOnce(t, recs, puts)
 			for _, r := range recs {
 				if len(r.Data) != 1<<20-64 {
@@ -209,10 +200,8 @@ func TestReadEmptyStream(t *testing.T) {
 	for _, tc := range emulatorSizes {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			e := newEnv(t, tc.kind, 3)
-			p, s := beam.NewPipelineWithRoot()
-			got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest())...))
-			run(t, p)
-			if n := len(got()); n != 0 {
+			recs, _ := e.readToEnd(t, kinesisio.WithStopAtLatest())
+			if n := len(recs); n != 0 {
 				t.Errorf("read %d records from an empty stream", n)
 			}
 		})
