@@ -138,6 +138,17 @@ func (l Lease) SinkAttached() bool { return l.SinkEpoch == l.Epoch }
 // l: it is not below the floor a Reset left.
 func (l Lease) Counts(epoch int64) bool { return epoch >= l.Floor }
 
+// drop removes from cps, and returns, the checkpoints l does not count
+// (a nil l counts all): what Get gives of a store's checkpoints.
+func (l *Lease) drop(cps map[string]Checkpoint) map[string]Checkpoint {
+	for id, cp := range cps {
+		if l != nil && !l.Counts(cp.Epoch) {
+			delete(cps, id)
+		}
+	}
+	return cps
+}
+
 // Name names the lease for messages: its application and stream.
 func (l Lease) Name() string { return fmt.Sprintf("application %s, stream %s", l.App, l.Stream) }
 

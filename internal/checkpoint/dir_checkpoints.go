@@ -271,12 +271,7 @@ func (s *dirStore) Get(ctx context.Context, app, stream string, shardIDs []strin
 	if err != nil {
 		return nil, err
 	}
-	for id, cp := range out {
-		if l != nil && !l.Counts(cp.Epoch) {
-			delete(out, id)
-		}
-	}
-	return out, nil
+	return l.drop(out), nil
 }
 
 // Reset implements Store. It first moves the checkpoints out of sight

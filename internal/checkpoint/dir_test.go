@@ -17,6 +17,20 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint/checkpointtest"
 )
 
+// commitOne takes the lease of application "app", stream "st", in s and
+// commits one checkpoint under it (shard "sh", sequence number 1).
+func commitOne(t *testing.T, s checkpoint.Store) checkpoint.Lease {
+	t.Helper()
+	l, err := s.Acquire(context.Background(), checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(context.Background(), l, checkpoint.Checkpoint{Stream: "st", ShardID: "sh", Seq: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func openDir(t *testing.T, path string) checkpoint.Store {
 	t.Helper()
 	s, err := checkpoint.NewDir(path)
@@ -79,13 +93,7 @@ func TestDirCreatesMissingOrEmpty(t *testing.T) {
 			if diff := cmp.Diff(want, tree(t, path)); diff != "" {
 				t.Errorf("new store (-want +got):\n%s", diff)
 			}
-			l, err := s.Acquire(context.Background(), checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Commit(context.Background(), l, checkpoint.Checkpoint{Stream: "st", ShardID: "sh", Seq: "1"}); err != nil {
-				t.Fatal(err)
-			}
+			commitOne(t, s)
 			// The layout, and a second store on it sees the data.
 			for _, f := range []string{"app/lock", "app/leases/st.json", "app/shards/st/sh.json"} {
 				if _, err := os.Stat(filepath.Join(path, f)); err != nil {
@@ -145,13 +153,7 @@ func TestDirCorruptFiles(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	s := openDir(t, root)
-	l, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(ctx, l, checkpoint.Checkpoint{Stream: "st", ShardID: "sh", Seq: "1"}); err != nil {
-		t.Fatal(err)
-	}
+	l := commitOne(t, s)
 	// Cut each file in half, as a write without rename could leave it.
 	for _, f := range []string{"app/shards/st/sh.json", "app/leases/st.json"} {
 		path := filepath.Join(root, f)
@@ -169,7 +171,7 @@ func TestDirCorruptFiles(t *testing.T) {
 			t.Errorf("%s on a corrupt %s = %v, want an error naming it", op, file, err)
 		}
 	}
-	_, err = s.Load(ctx, "app", "")
+	_, err := s.Load(ctx, "app", "")
 	check("Load", err, "app/shards/st/sh.json")
 	_, err = s.Get(ctx, "app", "st", []string{"sh"})
 	check("Get", err, "app/shards/st/sh.json")
@@ -198,13 +200,7 @@ func TestDirIgnoresTemporaryFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openDir(t, root)
-	l, err := s.Acquire(ctx, checkpoint.Lease{App: "app", Stream: "st", Owner: "run", Job: "job", StaleAfter: time.Minute}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(ctx, l, checkpoint.Checkpoint{Stream: "st", ShardID: "sh", Seq: "1"}); err != nil {
-		t.Fatal(err)
-	}
+	commitOne(t, s)
 	for _, f := range []string{"app/shards/st/.sh.json.tmp-99", "app/shards/st/.x.json.tmp-1", "app/leases/.st.json.tmp-5", "app/shards/st/README"} {
 		if err := os.WriteFile(filepath.Join(root, f), []byte(`{"torn`), 0o644); err != nil {
 			t.Fatal(err)

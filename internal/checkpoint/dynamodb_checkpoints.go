@@ -210,12 +210,7 @@ func (s *dynamoStore) Get(ctx context.Context, app, stream string, shardIDs []st
 	if err != nil {
 		return nil, err
 	}
-	for id, cp := range out {
-		if l != nil && !l.Counts(cp.Epoch) {
-			delete(out, id)
-		}
-	}
-	return out, nil
+	return l.drop(out), nil
 }
 
 // batchGet reads keys (at most 100) consistently, calling each with every
