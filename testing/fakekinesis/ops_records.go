@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/internal/partitionkey"
+	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 )
 
 // Shard iterator types.
@@ -184,7 +185,7 @@ func (s *Server) startIndex(st *stream, sh *shard, typ string, seq *string, ts *
 		if seq == nil {
 			return 0, errf(errInvalidArgument, "Must specify StartingSequenceNumber for iterator of type %s.", typ)
 		}
-		if !seqPattern.MatchString(*seq) || seqShardIndex(*seq) != sh.index || cmpSeq(*seq, sh.startSeq) < 0 {
+		if !seqPattern.MatchString(*seq) || seqShardIndex(*seq) != sh.index || seqnum.Compare(*seq, sh.startSeq) < 0 {
 			return 0, errf(errInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *seq, sh.id, st.name, s.opts.accountID)
 		}
 		return sh.searchSeq(*seq, typ == iterAfterSeq), nil

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 )
 
 // maxHashKey is 2^128 - 1, the top of the hash key space.
@@ -79,7 +81,7 @@ func (sh *shard) wire() wireShard {
 // is at least seq (after is false) or greater than seq (after is true).
 func (sh *shard) searchSeq(seq string, after bool) int {
 	return sort.Search(len(sh.records), func(i int) bool {
-		c := cmpSeq(sh.records[i].seq, seq)
+		c := seqnum.Compare(sh.records[i].seq, seq)
 		return c > 0 || (c == 0 && !after)
 	})
 }
@@ -199,20 +201,4 @@ func seqShardIndex(seq string) int {
 		return -1
 	}
 	return idx
-}
-
-// cmpSeq compares two canonical decimal strings numerically.
-func cmpSeq(a, b string) int {
-	switch {
-	case len(a) != len(b):
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
