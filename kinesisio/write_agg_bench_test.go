@@ -73,7 +73,7 @@ func BenchmarkWriteAggregation(b *testing.B) {
 				b.Fatalf("%s: %v", r.name, err)
 			}
 			wall := time.Since(start)
-			v, _ := writeCounts.Load(key)
+			v, _ := counts.Load(key)
 			c, _ := v.(*benchCount)
 			if c == nil || int(c.n.Load()) != r.n {
 				b.Fatalf("%s: %v records reported written, want %d", r.name, c, r.n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,20 +29,10 @@ func init() {
 	register.DoFn1x0[kinesisio.WrittenRecord](&countWrittenFn{})
 }
 
-var writeCounts sync.Map // key -> *benchCount
-
 // countWrittenFn counts Written records.
 type countWrittenFn struct{ Key string }
 
-func (f *countWrittenFn) ProcessElement(r kinesisio.WrittenRecord) {
-	v, _ := writeCounts.LoadOrStore(f.Key, &benchCount{})
-	c := v.(*benchCount)
-	now := time.Now().UnixNano()
-	c.first.CompareAndSwap(0, now)
-	c.last.Store(now)
-	c.n.Add(1)
-	c.bytes.Add(int64(r.Size))
-}
+func (f *countWrittenFn) ProcessElement(r kinesisio.WrittenRecord) { count(f.Key, r.Size) }
 
 // BenchmarkWriteThroughput writes the same records to a kinesalite stream
 // (a fresh stream each) with a bare aws-sdk-go-v2 PutRecords loop (one goroutine, batches of
@@ -110,7 +99,7 @@ func BenchmarkWriteThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 			total := time.Since(start)
-			v, _ := writeCounts.Load(key)
+			v, _ := counts.Load(key)
 			c, _ := v.(*benchCount)
 			if c == nil || int(c.n.Load()) != len(recs) {
 				b.Fatalf("Write (%s) reported %v records written, want %d", name, c, len(recs))
