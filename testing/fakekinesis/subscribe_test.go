@@ -116,18 +116,7 @@ func TestSubscribeToShardStockSDK(t *testing.T) {
 }
 
 func TestSubscribeToShardChildShards(t *testing.T) {
-	s, _ := newServer(t, WithSubscriptionHeartbeat(100*time.Millisecond))
-	c := newClient(s.Endpoint(), true)
-	arn := register(t, c, 1)
-	putN(t, c, "s", "a", 3)
-	es, err := subscribe(t, c, arn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer es.Close()
-	if _, err := c.SplitShard(ctx(t), &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")}); err != nil {
-		t.Fatal(err)
-	}
+	_, es := subscribeThenSplit(t, WithSubscriptionHeartbeat(100*time.Millisecond))
 	var n int
 	for range 100 {
 		ev, ok := nextEvent(t, es)
@@ -152,18 +141,7 @@ func TestSubscribeToShardChildShards(t *testing.T) {
 // with empty events carrying a continuation, never ChildShards, as
 // kinesis-mock's does; GetRecords still ends the shard.
 func TestWithoutSubscriptionShardEnd(t *testing.T) {
-	s, _ := newServer(t, WithSubscriptionHeartbeat(50*time.Millisecond), WithoutSubscriptionShardEnd())
-	c := newClient(s.Endpoint(), true)
-	arn := register(t, c, 1)
-	putN(t, c, "s", "a", 3)
-	es, err := subscribe(t, c, arn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer es.Close()
-	if _, err := c.SplitShard(ctx(t), &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")}); err != nil {
-		t.Fatal(err)
-	}
+	c, es := subscribeThenSplit(t, WithSubscriptionHeartbeat(50*time.Millisecond), WithoutSubscriptionShardEnd())
 	n, empty := 0, 0
 	for empty < 10 {
 		ev, ok := nextEvent(t, es)
@@ -186,6 +164,26 @@ func TestWithoutSubscriptionShardEnd(t *testing.T) {
 	if len(recs) != 3 || last.NextShardIterator != nil || len(last.ChildShards) != 2 {
 		t.Errorf("GetRecords: %d records, next iterator %v, %d children", len(recs), last.NextShardIterator, len(last.ChildShards))
 	}
+}
+
+// subscribeThenSplit starts a server with opts and a stream of one
+// shard with 3 records, subscribes to the shard from TRIM_HORIZON (over
+// HTTP/2; closed when the test ends) and splits it.
+func subscribeThenSplit(t *testing.T, opts ...Option) (*kinesis.Client, *kinesis.SubscribeToShardEventStream) {
+	t.Helper()
+	s, _ := newServer(t, opts...)
+	c := newClient(s.Endpoint(), true)
+	arn := register(t, c, 1)
+	putN(t, c, "s", "a", 3)
+	es, err := subscribe(t, c, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { es.Close() })
+	if _, err := c.SplitShard(ctx(t), &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")}); err != nil {
+		t.Fatal(err)
+	}
+	return c, es
 }
 
 // subscribe opens a subscription from TRIM_HORIZON.
