@@ -17,10 +17,7 @@ const benchRecord = 100
 func BenchmarkPutRecords(b *testing.B) {
 	_, c := newServer(b)
 	mustCreate(b, c, "s", 4)
-	entries := make([]types.PutRecordsRequestEntry, 500)
-	for i := range entries {
-		entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i)), Data: make([]byte, benchRecord)}
-	}
+	entries := benchEntries()
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := c.PutRecords(ctx(b), &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: entries}); err != nil {
@@ -35,10 +32,7 @@ func BenchmarkPutRecords(b *testing.B) {
 func BenchmarkGetRecords(b *testing.B) {
 	_, c := newServer(b)
 	mustCreate(b, c, "s", 1)
-	entries := make([]types.PutRecordsRequestEntry, 500)
-	for i := range entries {
-		entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i)), Data: make([]byte, benchRecord)}
-	}
+	entries := benchEntries()
 	for range 20 {
 		if _, err := c.PutRecords(ctx(b), &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: entries}); err != nil {
 			b.Fatal(err)
@@ -55,4 +49,14 @@ func BenchmarkGetRecords(b *testing.B) {
 		n += len(out.Records)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
+
+// benchEntries is one PutRecords call's worth of entries: 500 records of
+// benchRecord bytes, each with a key of its own.
+func benchEntries() []types.PutRecordsRequestEntry {
+	entries := make([]types.PutRecordsRequestEntry, 500)
+	for i := range entries {
+		entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i)), Data: make([]byte, benchRecord)}
+	}
+	return entries
 }
