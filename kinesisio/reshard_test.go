@@ -9,12 +9,9 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/google/go-cmp/cmp"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
@@ -136,9 +133,7 @@ func reshardCaseOn(t *testing.T, e *env, interval time.Duration, batches, perBat
 		kinesisio.WithMaxReadTime(3 * time.Minute),
 		kinesisio.WithShardDiscoveryInterval(interval)}, extra...)...)...)
 	got := collectTimed(s, recs)
-	counts := stats.Count(s, beam.ParDo(s, oneKey, beam.WindowInto(s, window.NewFixedWindows(time.Second), recs)))
-	key := kinesistest.StreamName(t)
-	beam.ParDo0(s, &windowSinkFn{Key: key}, counts)
+	counted := countWindows(t, s, recs)
 
 	start := time.Now()
 	done, result := runAsyncResult(p)
@@ -175,17 +170,8 @@ func reshardCaseOn(t *testing.T, e *env, interval time.Duration, batches, perBat
 	checkExactlyOnce(t, read, puts)
 	checkParentsFirst(t, e, read)
 
-	want := map[int64]int{}
-	for _, r := range read {
-		want[r.ApproximateArrivalTimestamp.UnixMilli()/1000*1000]++
-	}
-	have := map[int64]int{}
-	if v, ok := windowCounts.Load(key); ok {
-		v.(*sync.Map).Range(func(k, n any) bool { have[k.(int64)] = n.(int); return true })
-	}
-	if diff := cmp.Diff(want, have); diff != "" {
-		t.Errorf("windowed counts (-want +got):\n%s", diff)
-	}
+	have, _ := counted()
+	checkWindowCounts(t, read, have, arrivalTime)
 	return *result
 }
 
