@@ -3,8 +3,9 @@ package fakekinesis
 import (
 	"context"
 	"net/http"
-	"slices"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/testing/faultinject"
 )
 
 // faultKind enumerates what a FaultKind does.
@@ -58,7 +59,8 @@ var (
 // serves them normally.
 func Slow(d time.Duration) FaultKind { return FaultKind{kind: kindSlow, delay: d} }
 
-// Fault is a fault to inject with Server.Inject.
+// Fault is a fault to inject with Server.Inject: a faultinject.Rule,
+// whose matching it follows.
 type Fault struct {
 	// Op is the operation name, such as "GetRecords"; "" matches every
 	// operation.
@@ -79,26 +81,12 @@ type Fault struct {
 	Every int
 }
 
-// activeFault is an injected fault with its remaining budget.
-type activeFault struct {
-	Fault
-	left  int       // calls left; <= 0 with Times == 0 means unlimited
-	until time.Time // zero means no deadline
-	seen  int       // matching calls seen (for Every)
-}
-
 // Inject adds a fault. It applies to matching calls until Times calls
 // have matched or For has passed (both zero: until ClearFaults). Faults
 // are checked in the order injected; the first match wins. Safe to call
 // while clients run.
 func (s *Server) Inject(f Fault) {
-	a := &activeFault{Fault: f, left: f.Times}
-	if f.For > 0 {
-		a.until = time.Now().Add(f.For)
-	}
-	s.faultMu.Lock()
-	s.faults = append(s.faults, a)
-	s.faultMu.Unlock()
+	s.faults.Add(faultinject.Rule[FaultKind](f))
 }
 
 // SetUnavailable makes every call fail for d, alternating between HTTP
@@ -108,53 +96,25 @@ func (s *Server) SetUnavailable(d time.Duration) {
 }
 
 // ClearFaults removes every injected fault.
-func (s *Server) ClearFaults() {
-	s.faultMu.Lock()
-	s.faults = nil
-	s.faultMu.Unlock()
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // takeFault returns the kind of the first fault that matches op and one
-// of shards (whose budget it consumes), if any. Only faults whose kind
-// passes want are considered.
+// of shards (whose budget it consumes), if any, and the fault's shard.
+// Only faults whose kind passes want are considered.
 func (s *Server) takeFault(op string, shards []string, want func(faultKind) bool) (FaultKind, string, bool) {
-	now := time.Now()
-	s.faultMu.Lock()
-	defer s.faultMu.Unlock()
-	s.faults = slices.DeleteFunc(s.faults, func(a *activeFault) bool {
-		return !a.until.IsZero() && now.After(a.until)
-	})
-	for i, a := range s.faults {
-		if (a.Op != "" && a.Op != op) || !want(a.Kind.kind) {
-			continue
-		}
-		if a.Shard != "" && !slices.Contains(shards, a.Shard) {
-			continue
-		}
-		if a.Every > 1 {
-			a.seen++
-			if a.seen%a.Every != 0 {
-				continue
-			}
-		}
-		if a.Times > 0 {
-			a.left--
-			if a.left <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-		}
-		k := a.Kind
-		if k.kind == kindUnavailableOrReset {
-			s.unavailableN++
-			if s.unavailableN%2 == 0 {
-				k = ConnectionReset
-			} else {
-				k = ServiceUnavailable503
-			}
-		}
-		return k, a.Shard, true
+	f, ok := s.faults.Take(op, shards, func(k FaultKind) bool { return want(k.kind) })
+	if !ok {
+		return FaultKind{}, "", false
 	}
-	return FaultKind{}, "", false
+	k := f.Kind
+	if k.kind == kindUnavailableOrReset {
+		if s.unavailableN.Add(1)%2 == 0 {
+			k = ConnectionReset
+		} else {
+			k = ServiceUnavailable503
+		}
+	}
+	return k, f.Shard, true
 }
 
 // dataPlane reports whether op is a data-plane operation.

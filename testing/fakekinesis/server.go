@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/testing/faultinject"
 )
 
 // targetPrefix is the X-Amz-Target prefix of Kinesis operations.
@@ -33,9 +36,9 @@ type Server struct {
 	changed chan struct{} // closed and replaced whenever records arrive or shards change
 	subs    map[string]*subscription
 
-	faultMu      sync.Mutex
-	faults       []*activeFault
-	unavailableN int
+	// faults are the injected faults (Inject); they lock themselves.
+	faults       faultinject.Injector[FaultKind]
+	unavailableN atomic.Int64 // SetUnavailable's answers, to alternate them
 
 	countMu    sync.Mutex
 	calls      map[string]int

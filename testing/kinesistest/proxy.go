@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/testing/faultinject"
 )
 
 // defaultWaitFor bounds WaitFor when its context has no deadline.
@@ -22,9 +24,10 @@ type Proxy struct {
 	server    *httptest.Server
 	transport *http.Transport
 
+	faults faultinject.Injector[fault] // locks itself
+
 	mu      sync.Mutex
 	counts  map[string]int
-	faults  map[string][]fault
 	changed chan struct{} // closed and replaced on every count
 }
 

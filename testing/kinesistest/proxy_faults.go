@@ -7,9 +7,14 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+
+	"github.com/kinesisio/beam-kinesis/testing/faultinject"
 )
 
-// fault is an answer the proxy gives instead of forwarding a call.
+// fault is an answer the proxy gives instead of forwarding a call: the
+// Kind of its faultinject rules, which fakekinesis's server matches calls
+// with too. The proxy's rules name an operation only (it sees no
+// shards) and a number of calls.
 type fault struct {
 	status  int    // HTTP status; 0 = reset the connection
 	errType string // the __type of the error body
@@ -31,33 +36,20 @@ func (p *Proxy) ResetNext(op string, n int) {
 }
 
 // Pending returns how many injected faults for op have not fired yet.
-func (p *Proxy) Pending(op string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.faults[op])
-}
+func (p *Proxy) Pending(op string) int { return p.faults.Pending(op) }
 
+// addFaults makes the next n calls of op fail with f, after the faults
+// already queued for op.
 func (p *Proxy) addFaults(op string, n int, f fault) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.faults == nil {
-		p.faults = map[string][]fault{}
-	}
-	for i := 0; i < n; i++ {
-		p.faults[op] = append(p.faults[op], f)
+	if n > 0 {
+		p.faults.Add(faultinject.Rule[fault]{Op: op, Kind: f, Times: n})
 	}
 }
 
 // takeFault removes and returns the next fault for op, if any.
 func (p *Proxy) takeFault(op string) (fault, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	q := p.faults[op]
-	if len(q) == 0 {
-		return fault{}, false
-	}
-	p.faults[op] = q[1:]
-	return q[0], true
+	r, ok := p.faults.Take(op, nil, nil)
+	return r.Kind, ok
 }
 
 // serveFault answers r with f.
