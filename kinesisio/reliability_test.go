@@ -3,37 +3,19 @@ package kinesisio
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
+	"github.com/kinesisio/beam-kinesis/testing/beamtest"
 	"github.com/kinesisio/beam-kinesis/testing/fakekinesis"
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
-
-func init() {
-	register.DoFn1x0[Record](&keepFn{})
-}
-
-var kept sync.Map // key -> *[]Record guarded by keptMu
-var keptMu sync.Mutex
-
-type keepFn struct{ Key string }
-
-func (f *keepFn) ProcessElement(r Record) {
-	keptMu.Lock()
-	defer keptMu.Unlock()
-	v, _ := kept.LoadOrStore(f.Key, &[]Record{})
-	l := v.(*[]Record)
-	*l = append(*l, r)
-}
 
 // reliabilityCase runs a read against the in-process server while a
 // producer writes throughout and fault is applied once records flow. It
@@ -99,7 +81,7 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 	recs := Read(s, stream, WithEndpoint(srv.Endpoint()), WithRegion(kinesistest.Region),
 		WithMaxRecords(int64(total)), WithMaxReadTime(2*time.Minute), WithIdlePollInterval(50*time.Millisecond))
 	newReadID = prevID
-	beam.ParDo0(s, &keepFn{Key: readID}, recs)
+	kept := beamtest.CollectValues[Record](s, recs)
 
 	done := make(chan error, 1)
 	start := time.Now()
@@ -148,13 +130,7 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 	}
 	t.Logf("read %d records in %v under %s", total, time.Since(start), tc.name)
 
-	keptMu.Lock()
-	v, _ := kept.Load(readID)
-	var got []Record
-	if v != nil {
-		got = *v.(*[]Record)
-	}
-	keptMu.Unlock()
+	got := kept()
 	seen := map[string]int{}
 	for _, r := range got {
 		seen[string(r.Data)]++
