@@ -136,9 +136,8 @@ func crashChildMain() int {
 		return 2
 	}
 	opts := []kinesisio.ReadOption{
-		kinesisio.WithEndpoint(cfg.Endpoint),
-		kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithIdlePollInterval(50 * time.Millisecond),
+		kinesisio.Connection{Endpoint: cfg.Endpoint, Region: kinesistest.Region},
+		kinesisio.Polling{IdleInterval: 50 * time.Millisecond},
 		kinesisio.WithCheckpoints(crashApp, kinesisio.LocalDirectory(cfg.Dir)),
 		kinesisio.WithCommitInterval(crashInterval),
 		kinesisio.WithLeaseTimeout(cmp.Or(cfg.LeaseTimeout, crashLeaseTimeout)),

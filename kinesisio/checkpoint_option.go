@@ -20,18 +20,14 @@ type CheckpointStore struct {
 // jobs on several workers. The table is created on first use when absent
 // (on-demand billing, partition key "app" and sort key "key", both
 // strings) or used as it is; a table with another key schema is refused.
-// One table can hold many applications. opts set the table's region,
+// One table can hold many applications. conn sets the table's region,
 // endpoint, profile or role when they differ from the stream's (default:
-// the workers' AWS default chain, as for the stream).
-func DynamoDBTable(table string, opts ...ConnectionOption) CheckpointStore {
+// the workers' AWS default chain, as for the stream); several combine as
+// in Read.
+func DynamoDBTable(table string, conn ...Connection) CheckpointStore {
 	st := CheckpointStore{spec: checkpoint.Spec{Kind: checkpoint.DynamoDB, Table: table}}
-	for _, o := range opts {
-		co, ok := o.(connectionOption)
-		if !ok {
-			st.err = fmt.Errorf("nil connection option")
-			return st
-		}
-		if err := co(&st.spec.Conn); err != nil {
+	for _, c := range conn {
+		if err := c.apply(&st.spec.Conn); err != nil {
 			st.err = err
 			return st
 		}

@@ -91,9 +91,8 @@ func crash2ChildMain() int {
 	}
 	store := kinesisio.LocalDirectory(cfg.Dir)
 	opts := []kinesisio.ReadOption{
-		kinesisio.WithEndpoint(cfg.Endpoint),
-		kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithIdlePollInterval(50 * time.Millisecond),
+		kinesisio.Connection{Endpoint: cfg.Endpoint, Region: kinesistest.Region},
+		kinesisio.Polling{IdleInterval: 50 * time.Millisecond},
 		kinesisio.WithCheckpoints(crashApp, store),
 		kinesisio.WithCommitsAfterSink(),
 		kinesisio.WithCommitInterval(crashInterval),

@@ -63,25 +63,22 @@ func explainConsumer(err error, stream awsclient.Stream, s awsclient.Settings, c
 // deregisters: its subscriptions end, and it stops costing. It waits (at
 // most 2 minutes) until the consumer is gone. A consumer that does not
 // exist is not an error. Credentials come from the default chain of the
-// caller, through the connection options given.
-func DeregisterConsumer(ctx context.Context, stream, name string, opts ...ConnectionOption) error {
+// caller, through the Connections given (several combine as in Read).
+func DeregisterConsumer(ctx context.Context, stream, name string, conn ...Connection) error {
 	if !consumerNameRE.MatchString(name) {
 		return invalid("DeregisterConsumer", "invalid consumer name %q", name)
 	}
-	var spec readSpec
-	for _, o := range opts {
-		if o == nil {
-			return invalid("DeregisterConsumer", "nil option")
-		}
-		if err := o.applyRead(&spec); err != nil {
+	var settings awsclient.Settings
+	for _, c := range conn {
+		if err := c.apply(&settings); err != nil {
 			return err
 		}
 	}
-	conn, err := newConnection(stream, spec.Conn.Client)
+	cn, err := newConnection(stream, settings)
 	if err != nil {
 		return err
 	}
-	st, client, err := conn.dial(ctx)
+	st, client, err := cn.dial(ctx)
 	if err != nil {
 		return err
 	}

@@ -58,8 +58,8 @@ var (
 // The workers need kinesis:SubscribeToShard and kinesis:DescribeStreamConsumer,
 // plus kinesis:RegisterStreamConsumer and kinesis:DescribeStreamSummary
 // with a consumer name; with kinesis:GetShardIterator and kinesis:GetRecords
-// too, shards also end where the service sends no end event. WithQuotaPacing, WithRecordsPerCall and
-// WithIdlePollInterval apply to polling only. Fan-out consumers cost
+// too, shards also end where the service sends no end event. Polling applies
+// to polling only. Fan-out consumers cost
 // money per consumer-shard hour and per GB read.
 func WithEnhancedFanOut(consumer string) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {

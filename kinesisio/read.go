@@ -65,7 +65,7 @@ type readSpec struct {
 	IdleSkew   time.Duration
 
 	// QuotaShare is the share of each shard's polling quota Read paces
-	// itself to; 0 turns pacing off (WithQuotaPacing).
+	// itself to; 0 turns pacing off (Polling.Unpaced).
 	QuotaShare       float64
 	MaxBufferedBytes int64
 	RecordsPerCall   int32
