@@ -37,9 +37,6 @@ type Connection struct {
 	ExternalID string
 }
 
-func (c Connection) applyRead(s *readSpec) error   { return c.apply(&s.Conn.Client) }
-func (c Connection) applyWrite(s *writeSpec) error { return c.apply(&s.Conn.Client) }
-
 // apply checks c and writes its non-empty fields into s.
 func (c Connection) apply(s *awsclient.Settings) error {
 	if c.RoleARN != "" && (len(c.RoleARN) < 20 || !strings.HasPrefix(c.RoleARN, "arn:")) {

@@ -104,3 +104,8 @@ func explainUnreachable(err error, stream awsclient.Stream, t awsclient.Target, 
 		"and that the workers can reach it (network, proxy settings, VPC endpoint, security groups): %w",
 		a.doing, stream, endpoint, t.Region, bound, err)
 }
+
+// invalid returns the *OptionError of option.
+func invalid(option, format string, args ...any) error {
+	return &OptionError{Option: option, Reason: fmt.Sprintf(format, args...)}
+}

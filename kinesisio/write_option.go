@@ -278,3 +278,5 @@ func (s writeSpec) maxBatchBytes() int {
 	}
 	return writer.DefaultMaxBatchBytes
 }
+
+func (c Connection) applyWrite(s *writeSpec) error { return c.apply(&s.Conn.Client) }
