@@ -37,7 +37,9 @@ type Connection struct {
 	ExternalID string
 }
 
-// apply checks c and writes its non-empty fields into s.
+// apply checks c and writes its non-empty fields into s. (applyRead and
+// applyWrite, which make Connection an option, are in read_option.go and
+// write_option.go, beside the specs they write.)
 func (c Connection) apply(s *awsclient.Settings) error {
 	if c.RoleARN != "" && (len(c.RoleARN) < 20 || !strings.HasPrefix(c.RoleARN, "arn:")) {
 		return invalid("Connection", "RoleARN %q is not a role ARN", c.RoleARN)

@@ -23,6 +23,111 @@ type readOptionFunc func(*readSpec) error
 
 func (f readOptionFunc) applyRead(s *readSpec) error { return f(s) }
 
+// readSpec is the whole configuration of one Read, decided when the
+// pipeline is built: the options write it, every DoFn of the read holds
+// it, and the fetchers' configuration is derived from it (fetchConfig).
+// Only names, ARNs, regions and endpoints enter it; no secret.
+type readSpec struct {
+	Conn connection
+	// ReadID names this Read transform, so that its DoFns find the state
+	// of its runs in a worker process (package readstate).
+	ReadID string
+	Start  startSpec
+
+	// ProcessingTime stamps records with the time they are emitted.
+	ProcessingTime bool
+	// TimestampFn is the registered name of the WithTimestampFn function.
+	TimestampFn string
+	// EventDelay is how far the event times of TimestampFn may trail
+	// arrival times: all watermark evidence trails arrival by it.
+	EventDelay time.Duration
+	IdleSkew   time.Duration
+
+	// QuotaShare is the share of each shard's polling quota Read paces
+	// itself to; 0 turns pacing off (Polling.Unpaced).
+	QuotaShare       float64
+	MaxBufferedBytes int64
+	RecordsPerCall   int32
+	IdlePoll         time.Duration
+
+	StopAtLatest bool
+	MaxRecords   int64
+	MaxReadTime  time.Duration
+
+	DiscoveryInterval time.Duration
+	PageSize          int32
+
+	// StartupTimeout bounds the wait for Kinesis when the job starts
+	// (see startupTimeout).
+	StartupTimeout time.Duration
+
+	Checkpoints checkpointSpec
+	// FanOut names the enhanced fan-out consumer; empty = polling.
+	FanOut consumerSpec
+}
+
+// defaultReadSpec is a Read's configuration before its options. The
+// fetcher's settings take their defaults from the one place that owns
+// them, fetcher.Config.WithDefaults.
+func defaultReadSpec() readSpec {
+	f := fetcher.Config{}.WithDefaults()
+	return readSpec{
+		Start:             startSpec{Default: restriction.Position{Kind: restriction.TrimHorizon}},
+		IdleSkew:          time.Second,
+		QuotaShare:        1,
+		MaxBufferedBytes:  f.MaxBufferedBytes,
+		RecordsPerCall:    f.RecordsPerCall,
+		IdlePoll:          f.IdlePoll,
+		DiscoveryInterval: time.Second,
+		StartupTimeout:    startupTimeout,
+		Checkpoints:       defaultCheckpointSpec(),
+	}
+}
+
+// startupTimeout is how long a job waits, when it starts, for a service
+// it cannot reach before it fails: Kinesis until the first listing of the
+// stream succeeded (or an enhanced fan-out consumer was resolved), and the
+// checkpoint store (WithCheckpoints) until it took the lease and loaded the
+// checkpoints. Once the job has read, outages are waited out instead.
+const startupTimeout = 30 * time.Second
+
+func (s readSpec) bounded() bool {
+	return s.StopAtLatest || s.MaxRecords > 0 || s.MaxReadTime > 0
+}
+
+// checkpointSpec is the WithCheckpoints part of a readSpec.
+type checkpointSpec struct {
+	// App is the application name; "" = no checkpoints.
+	App   string
+	Store checkpoint.Spec
+	// Interval is the least time between two writes of a shard.
+	Interval time.Duration
+	// LeaseTimeout is how long a lease lives without a heartbeat.
+	LeaseTimeout time.Duration
+	// StartupTimeout bounds the retries of a store that fails when the
+	// job starts.
+	StartupTimeout time.Duration
+	// AfterSink leaves positions to CommitWhenDone (WithCommitsAfterSink).
+	AfterSink bool
+	// SinkGrace bounds how long after its first record a read with
+	// AfterSink waits for CommitWhenDone's mark on the lease.
+	SinkGrace time.Duration
+}
+
+func (c checkpointSpec) enabled() bool { return c.App != "" }
+
+func defaultCheckpointSpec() checkpointSpec {
+	return checkpointSpec{Interval: 10 * time.Second, LeaseTimeout: 10 * time.Second, StartupTimeout: startupTimeout, SinkGrace: 15 * time.Second}
+}
+
+// consumerSpec is the consumer of WithEnhancedFanOut: a name or an ARN,
+// never both.
+type consumerSpec struct {
+	Name, ARN string
+}
+
+func (c consumerSpec) enabled() bool { return c.Name != "" || c.ARN != "" }
+
 // WithStartAtLatest starts each shard that WithShardPositions does not
 // name just after its newest record, instead of at the oldest record
 // still in its retention (TRIM_HORIZON, the default). The position is
@@ -310,109 +415,5 @@ func withStartupTimeout(d time.Duration) ReadOption {
 	})
 }
 
-// readSpec is the whole configuration of one Read, decided when the
-// pipeline is built: the options write it, every DoFn of the read holds
-// it, and the fetchers' configuration is derived from it (fetchConfig).
-// Only names, ARNs, regions and endpoints enter it; no secret.
-type readSpec struct {
-	Conn connection
-	// ReadID names this Read transform, so that its DoFns find the state
-	// of its runs in a worker process (package readstate).
-	ReadID string
-	Start  startSpec
-
-	// ProcessingTime stamps records with the time they are emitted.
-	ProcessingTime bool
-	// TimestampFn is the registered name of the WithTimestampFn function.
-	TimestampFn string
-	// EventDelay is how far the event times of TimestampFn may trail
-	// arrival times: all watermark evidence trails arrival by it.
-	EventDelay time.Duration
-	IdleSkew   time.Duration
-
-	// QuotaShare is the share of each shard's polling quota Read paces
-	// itself to; 0 turns pacing off (Polling.Unpaced).
-	QuotaShare       float64
-	MaxBufferedBytes int64
-	RecordsPerCall   int32
-	IdlePoll         time.Duration
-
-	StopAtLatest bool
-	MaxRecords   int64
-	MaxReadTime  time.Duration
-
-	DiscoveryInterval time.Duration
-	PageSize          int32
-
-	// StartupTimeout bounds the wait for Kinesis when the job starts
-	// (see startupTimeout).
-	StartupTimeout time.Duration
-
-	Checkpoints checkpointSpec
-	// FanOut names the enhanced fan-out consumer; empty = polling.
-	FanOut consumerSpec
-}
-
-// defaultReadSpec is a Read's configuration before its options. The
-// fetcher's settings take their defaults from the one place that owns
-// them, fetcher.Config.WithDefaults.
-func defaultReadSpec() readSpec {
-	f := fetcher.Config{}.WithDefaults()
-	return readSpec{
-		Start:             startSpec{Default: restriction.Position{Kind: restriction.TrimHorizon}},
-		IdleSkew:          time.Second,
-		QuotaShare:        1,
-		MaxBufferedBytes:  f.MaxBufferedBytes,
-		RecordsPerCall:    f.RecordsPerCall,
-		IdlePoll:          f.IdlePoll,
-		DiscoveryInterval: time.Second,
-		StartupTimeout:    startupTimeout,
-		Checkpoints:       defaultCheckpointSpec(),
-	}
-}
-
-// startupTimeout is how long a job waits, when it starts, for a service
-// it cannot reach before it fails: Kinesis until the first listing of the
-// stream succeeded (or an enhanced fan-out consumer was resolved), and the
-// checkpoint store (WithCheckpoints) until it took the lease and loaded the
-// checkpoints. Once the job has read, outages are waited out instead.
-const startupTimeout = 30 * time.Second
-
-func (s readSpec) bounded() bool {
-	return s.StopAtLatest || s.MaxRecords > 0 || s.MaxReadTime > 0
-}
-
-// checkpointSpec is the WithCheckpoints part of a readSpec.
-type checkpointSpec struct {
-	// App is the application name; "" = no checkpoints.
-	App   string
-	Store checkpoint.Spec
-	// Interval is the least time between two writes of a shard.
-	Interval time.Duration
-	// LeaseTimeout is how long a lease lives without a heartbeat.
-	LeaseTimeout time.Duration
-	// StartupTimeout bounds the retries of a store that fails when the
-	// job starts.
-	StartupTimeout time.Duration
-	// AfterSink leaves positions to CommitWhenDone (WithCommitsAfterSink).
-	AfterSink bool
-	// SinkGrace bounds how long after its first record a read with
-	// AfterSink waits for CommitWhenDone's mark on the lease.
-	SinkGrace time.Duration
-}
-
-func (c checkpointSpec) enabled() bool { return c.App != "" }
-
-func defaultCheckpointSpec() checkpointSpec {
-	return checkpointSpec{Interval: 10 * time.Second, LeaseTimeout: 10 * time.Second, StartupTimeout: startupTimeout, SinkGrace: 15 * time.Second}
-}
-
-// consumerSpec is the consumer of WithEnhancedFanOut: a name or an ARN,
-// never both.
-type consumerSpec struct {
-	Name, ARN string
-}
-
-func (c consumerSpec) enabled() bool { return c.Name != "" || c.ARN != "" }
-
+// applyRead makes a Connection (connection.go) a ReadOption.
 func (c Connection) applyRead(s *readSpec) error { return c.apply(&s.Conn.Client) }

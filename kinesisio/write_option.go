@@ -279,4 +279,5 @@ func (s writeSpec) maxBatchBytes() int {
 	return writer.DefaultMaxBatchBytes
 }
 
+// applyWrite makes a Connection (connection.go) a WriteOption.
 func (c Connection) applyWrite(s *writeSpec) error { return c.apply(&s.Conn.Client) }
