@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
@@ -165,121 +165,6 @@ func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration,
 	}.Do(ctx, op)
 }
 
-// committer returns the run's committer in a reader's process. Where the
-// discovery step did not start it, it is started with the lease the
-// store holds, which must be the run's.
-func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID string) (*commit.Committer, error) {
-	return run.Committer(func() (*commit.Committer, error) {
-		app := fn.Spec.Checkpoints.App
-		l, ok, err := fn.store.ReadLease(ctx, app, fn.stream.Name)
-		if err != nil {
-			return nil, err
-		}
-		if !ok || l.Owner != runID {
-			return nil, fmt.Errorf("%w: application %s is held by run %q (%s), not by this run %s", errLeaseLost, app, l.Owner, l.Job, runID)
-		}
-		return commit.New(fn.store, l, fn.Spec.commitConfig(fn.stream.Name)), nil
-	})
-}
-
-// checkpointStep is the reader's one entry into its checkpoint store, at
-// the start of every ProcessElement call; without a store it does
-// nothing and returns a nil committer, which drain and end then skip.
-// With one, it offers the restriction's start to the committer (the
-// runner committed everything before it), writes the final position of
-// a closing restriction, and holds a child shard until its parents are
-// recorded as read to their end. A non-nil continuation ends the call.
-func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
-	if fn.store == nil {
-		return nil, nil, nil
-	}
-	stop := sdf.StopProcessing()
-	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
-		pc := sdf.ResumeProcessingIn(d)
-		return nil, &pc, nil
-	}
-	c, err := fn.committer(ctx, run, d.RunID)
-	if errors.Is(err, errLeaseLost) {
-		return nil, nil, err
-	}
-	if err != nil {
-		log.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
-		return wait(time.Second)
-	}
-	if err := c.Err(); err != nil {
-		if errors.Is(err, commit.ErrNoSink) {
-			return nil, nil, fmt.Errorf("kinesisio: WithCommitsAfterSink: %w", err)
-		}
-		return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
-	}
-	c.Touch()
-	rest := rt.GetRestriction().(restriction.Restriction)
-	afterSink := fn.Spec.Checkpoints.AfterSink
-	if seq, sub, ok := rest.Start.Committed(); ok && !afterSink {
-		c.Offer(d.ShardID, d.ParentIDs, seq, sub)
-	}
-	if rest.Closing && afterSink {
-		return fn.closeAfterSink(ctx, run, c, rt, d, rest)
-	}
-	if rest.Closing {
-		if err := c.Final(ctx, d.ShardID, d.ParentIDs, rest.ShardEnded); err != nil {
-			if c.Err() != nil {
-				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
-			}
-			log.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed (retrying): %v", d.ShardID, fn.Spec.Checkpoints.Store, err)
-			pc := sdf.ResumeProcessingIn(storeRetry.Max)
-			return c, &pc, nil
-		}
-		fn.finish(rt, run)
-		releaseIfOver(ctx, run)
-		return c, &stop, nil
-	}
-	if len(d.ParentIDs) > 0 && !rt.Claimed() {
-		if c.StopRequested() || d.DeadlineMillis > 0 && time.Now().UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
-			// A stop, or a bounded read's end: the parents end where they
-			// are, so the child ends before its first record (it writes
-			// nothing).
-			fn.end(rt, run, c, false)
-			return wait(0)
-		}
-		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
-		if err != nil {
-			log.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
-		}
-		if !ok {
-			pc := sdf.ResumeProcessingIn(parentStorePoll)
-			return c, &pc, nil
-		}
-	}
-	return c, nil, nil
-}
-
-// closeAfterSink ends a shard whose positions CommitWhenDone commits
-// (WithCommitsAfterSink): a shard read to its end is recorded as such
-// (EndSeq, which CommitWhenDone turns into Finished once it commits the
-// shard's last record), so that its children start without waiting for
-// the windows of that record to close.
-func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *commit.Committer, rt *restriction.Tracker, d shardDesc, rest restriction.Restriction) (*commit.Committer, *sdf.ProcessContinuation, error) {
-	if rest.ShardEnded {
-		last := ""
-		if rest.Start.Kind == restriction.AfterSequence {
-			last = rest.Start.Seq
-		}
-		if err := c.EndAfterSink(ctx, d.ShardID, d.ParentIDs, last); err != nil {
-			if c.Err() != nil {
-				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
-			}
-			log.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
-			pc := sdf.ResumeProcessingIn(storeRetry.Max)
-			return c, &pc, nil
-		}
-	}
-	fn.finish(rt, run)
-	releaseIfOver(ctx, run)
-	stop := sdf.StopProcessing()
-	return c, &stop, nil
-}
-
 // releaseIfOver gives up the lease when the run is over in this process:
 // its discovery step ended here (a bounded read) and no shard runs.
 func releaseIfOver(ctx context.Context, run *readstate.Run) {
@@ -334,4 +219,161 @@ func (s startSpec) withCheckpoints(cps []checkpoint.Checkpoint) (startSpec, map[
 		}
 	}
 	return out, finished, nil
+}
+
+// CheckpointStore names where WithCheckpoints keeps a read's positions:
+// DynamoDBTable or LocalDirectory. It holds names only (a table, its
+// region, endpoint, profile or role; a path), never credentials.
+type CheckpointStore struct {
+	spec checkpoint.Spec
+	err  error
+}
+
+// DynamoDBTable keeps positions in the DynamoDB table named table, for
+// jobs on several workers. The table is created on first use when absent
+// (on-demand billing, partition key "app" and sort key "key", both
+// strings) or used as it is; a table with another key schema is refused.
+// One table can hold many applications. conn sets the table's region,
+// endpoint, profile or role when they differ from the stream's (default:
+// the workers' AWS default chain, as for the stream); several combine as
+// in Read.
+func DynamoDBTable(table string, conn ...Connection) CheckpointStore {
+	st := CheckpointStore{spec: checkpoint.Spec{Kind: checkpoint.DynamoDB, Table: table}}
+	for _, c := range conn {
+		if err := c.apply(&st.spec.Conn); err != nil {
+			st.err = err
+			return st
+		}
+	}
+	return st
+}
+
+// LocalDirectory keeps positions in files under the directory path (made
+// absolute when the pipeline is built), for runs on one machine such as
+// Prism's: every write replaces a file atomically, so a crash never
+// leaves a torn checkpoint. The directory is created when absent; an
+// existing directory that holds other files is refused.
+func LocalDirectory(path string) CheckpointStore {
+	st := CheckpointStore{spec: checkpoint.Spec{Kind: checkpoint.Dir, Path: path}}
+	if path == "" {
+		st.err = fmt.Errorf("empty directory path")
+		return st
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		st.err = fmt.Errorf("directory %q: %v", path, err)
+		return st
+	}
+	st.spec.Path = abs
+	return st
+}
+
+// String names the store.
+func (c CheckpointStore) String() string { return c.spec.String() }
+
+// WithCheckpoints makes Read keep each shard's position in store under
+// the application name app, so that a job started again under the same
+// name resumes where the last one stopped, as a KCL application does with
+// its lease table:
+//   - a shard with a checkpoint continues right after it;
+//   - a shard read to its end is not read again, and its children start
+//     at their beginning;
+//   - other shards start at TRIM_HORIZON, or where WithStartAtLatest or
+//     WithStartAtTimestamp says (a new name, or a store reset, starts
+//     fresh).
+//
+// A position is written once the runner has committed the bundle that
+// emitted the records up to it (it hands the residual back only then), at
+// most once per shard per WithCommitInterval, and at once at a shard's end
+// and when a bounded read stops. That is end to end for sinks in the same
+// stage as the read, and on runners that keep state durably (Dataflow,
+// Flink with checkpoints). On Prism, which keeps no state across a crash,
+// records behind a GroupByKey that the sink had not finished when the
+// process died are not read again: there, add WithCommitsAfterSink and
+// place CommitWhenDone after the sink. A restart repeats at most what arrived
+// in the last interval, and what was in flight (at-least-once). The
+// legacy direct runner, which does not checkpoint, is refused.
+//
+// One job at a time reads a stream under a name: the job takes the
+// stream's lease when it starts and heartbeats it while it reads; a second
+// job under a name whose lease is live fails at once, naming the holder.
+// One pipeline may read several streams under one name (a lease per
+// stream). A lease without a heartbeat for 10 s (a job that crashed or was
+// cancelled) is taken over, and so is, at once, one whose processes are
+// provably gone (a crashed job on the same machine). A job whose lease
+// was taken over, or reset, can no longer write a checkpoint that counts,
+// and fails. RequestStop (or `kinesischeckpoints stop`) ends a job
+// gracefully: every shard's position written, the lease released.
+// Children of a split or merge are read only after every parent is
+// recorded as read to its end, whichever worker read it.
+func WithCheckpoints(app string, store CheckpointStore) ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		if err := checkpoint.ValidateApp(app); err != nil {
+			return invalid("WithCheckpoints", "%v", err)
+		}
+		if store.err != nil {
+			return invalid("WithCheckpoints", "%v: %v", store.spec, store.err)
+		}
+		if store.spec.Kind == "" {
+			return invalid("WithCheckpoints", "no store: use DynamoDBTable or LocalDirectory")
+		}
+		if err := store.spec.Validate(); err != nil {
+			return invalid("WithCheckpoints", "%v", err)
+		}
+		s.Checkpoints.App, s.Checkpoints.Store = app, store.spec
+		return nil
+	})
+}
+
+// WithCommitInterval sets how often, at most, each shard's position is
+// written to the checkpoint store (default 10 s; at least 100 ms). A
+// shorter interval repeats fewer records after a crash and writes more:
+// at 10 s, 6 writes per shard per minute (about 0.26 million a month,
+// well within one DynamoDB partition for thousands of shards). A shard's
+// end and a bounded read's stop are written at once whatever the
+// interval.
+func WithCommitInterval(d time.Duration) ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		if d < 100*time.Millisecond {
+			return invalid("WithCommitInterval", "%v is below 100 ms", d)
+		}
+		s.Checkpoints.Interval = d
+		return nil
+	})
+}
+
+// WithCommitsAfterSink leaves the committing of positions to
+// CommitWhenDone, placed after the sink: the read then writes only where
+// a shard it read to its end ended (CommitWhenDone marks it finished when
+// it commits that record), and takes and heartbeats the lease as with
+// WithCheckpoints alone, which it needs. Use it when the sink follows a GroupByKey on a
+// runner without durable state (Prism): positions are then committed only
+// once the sink finished their windows.
+func WithCommitsAfterSink() ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		s.Checkpoints.AfterSink = true
+		return nil
+	})
+}
+
+// withLeaseTimeout sets how long a lease may go without a heartbeat
+// before another job may take it over (default 10 s). For tests.
+func withLeaseTimeout(d time.Duration) ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		if d < 100*time.Millisecond {
+			return invalid("WithLeaseTimeout", "%v is below 100 ms", d)
+		}
+		s.Checkpoints.LeaseTimeout = d
+		return nil
+	})
+}
+
+// withSinkGrace sets how long after its first record a read with
+// WithCommitsAfterSink waits for CommitWhenDone to report (default 15 s).
+// For tests.
+func withSinkGrace(d time.Duration) ReadOption {
+	return readOptionFunc(func(s *readSpec) error {
+		s.Checkpoints.SinkGrace = d
+		return nil
+	})
 }

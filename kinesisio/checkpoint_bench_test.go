@@ -35,7 +35,7 @@ func BenchmarkFirstRecordWithCheckpoints(b *testing.B) {
 		"dir": kinesisio.LocalDirectory(b.TempDir()),
 	}
 	dyn := emulators.Require(b, emulators.Dynalite)
-	stores["dynamodb"] = kinesisio.DynamoDBTable("bench-first-record", kinesisio.WithEndpoint(dyn.Endpoint), kinesisio.WithRegion(kinesistest.Region))
+	stores["dynamodb"] = kinesisio.DynamoDBTable("bench-first-record", kinesisio.Connection{Endpoint: dyn.Endpoint, Region: kinesistest.Region})
 	medians := map[string]time.Duration{}
 	for _, c := range []string{"none", "dir", "dynamodb"} {
 		var lat []time.Duration

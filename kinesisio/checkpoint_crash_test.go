@@ -151,9 +151,8 @@ func crashChildMain() int {
 // checkpoints in store, and extra.
 func crashReadOpts(cfg crashConfig, store kinesisio.CheckpointStore, extra ...kinesisio.ReadOption) []kinesisio.ReadOption {
 	opts := []kinesisio.ReadOption{
-		kinesisio.WithEndpoint(cfg.Endpoint),
-		kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithIdlePollInterval(50 * time.Millisecond),
+		kinesisio.Connection{Endpoint: cfg.Endpoint, Region: kinesistest.Region},
+		kinesisio.Polling{IdleInterval: 50 * time.Millisecond},
 		kinesisio.WithCheckpoints(crashApp, store),
 		kinesisio.WithCommitInterval(crashInterval),
 		kinesisio.WithLeaseTimeout(cmp.Or(cfg.LeaseTimeout, crashLeaseTimeout)),

@@ -37,7 +37,7 @@ func TestChildWaitsForParentFinishedInStore(t *testing.T) {
 	}
 	dir := t.TempDir()
 	spec := defaultReadSpec()
-	for _, o := range []ReadOption{WithEndpoint(e.Endpoint), WithRegion(kinesistest.Region), WithCheckpoints("order", LocalDirectory(dir)), WithQuotaPacing(0), WithIdlePollInterval(20 * time.Millisecond)} {
+	for _, o := range []ReadOption{Connection{Endpoint: e.Endpoint, Region: kinesistest.Region}, WithCheckpoints("order", LocalDirectory(dir)), Polling{Unpaced: true, IdleInterval: 20 * time.Millisecond}} {
 		if err := o.applyRead(&spec); err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func TestCheckpointsStoreOutageCatchesUp(t *testing.T) {
 	}
 	defer proxy.Close()
 	table := outageTable(t)
-	store := kinesisio.DynamoDBTable(table, kinesisio.WithEndpoint(proxy.Endpoint()), kinesisio.WithRegion(kinesistest.Region))
+	store := kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: proxy.Endpoint(), Region: kinesistest.Region})
 
 	p, s := beam.NewPipelineWithRoot()
 	got := collect(s, kinesisio.Read(s, e.stream, e.opts(
@@ -162,7 +162,7 @@ func TestCheckpointsStoreUnreachableAtStartFails(t *testing.T) {
 	endpoint := "http://" + l.Addr().String()
 	l.Close() // nothing listens there now
 	const table = "ckpt-unreachable"
-	store := kinesisio.DynamoDBTable(table, kinesisio.WithEndpoint(endpoint), kinesisio.WithRegion(kinesistest.Region))
+	store := kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: endpoint, Region: kinesistest.Region})
 	p, s := beam.NewPipelineWithRoot()
 	collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithCheckpoints("unreachable", store), kinesisio.WithMaxReadTime(5*time.Second))...))
 	start := time.Now()

@@ -44,7 +44,7 @@ func newStoreEnv(t *testing.T, kind string) storeEnv {
 			table = table[:200]
 		}
 		return storeEnv{
-			store: kinesisio.DynamoDBTable(table, kinesisio.WithEndpoint(e.Endpoint), kinesisio.WithRegion(kinesistest.Region)),
+			store: kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: e.Endpoint, Region: kinesistest.Region}),
 			open: func(t *testing.T) checkpoint.Store {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()

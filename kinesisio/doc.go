@@ -56,9 +56,8 @@
 // Write batches PutRecords calls (500 records, 5 MiB), retries only the
 // entries that failed, with backoff, and sends records it cannot write to
 // WriteResult.Failed or fails the bundle; see Write. Aggregation packs
-// user records into KPL aggregated records per shard. The connection
-// options (WithRegion, WithEndpoint, WithProfile, WithAssumeRole) serve
-// both transforms.
+// user records into KPL aggregated records per shard. A Connection
+// (region, endpoint, profile, role) serves both transforms.
 //
 // # Metrics
 //

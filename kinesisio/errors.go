@@ -22,7 +22,7 @@ var ErrInvalidOption = errors.New("kinesisio: invalid option")
 // own settings (command-line flags, say) can report the setting instead
 // of the option: the Reason names no option.
 type OptionError struct {
-	// Option is the option or argument at fault: "WithRegion",
+	// Option is the option or argument at fault: "Connection",
 	// "WithStartAtTimestamp", ..., or "stream" for the stream name or ARN.
 	Option string
 	// Reason says what is wrong with the value given.
@@ -95,12 +95,17 @@ func explainUnreachable(err error, stream awsclient.Stream, t awsclient.Target, 
 	}
 	if host, ok := awsclient.UnresolvedHost(err); ok {
 		return fmt.Errorf("kinesisio: %s stream %v: Kinesis endpoint %s (region %s) cannot be reached: its host %s does not resolve (for the %v a job waits for Kinesis when it starts). "+
-			"Check the region (WithRegion, the region of a stream ARN, or AWS_REGION or the profile's region on the workers): is it a region name where Kinesis exists? "+
-			"Check the endpoint if one is set (WithEndpoint), and the workers' DNS: %w",
+			"Check the region (Connection.Region, the region of a stream ARN, or AWS_REGION or the profile's region on the workers): is it a region name where Kinesis exists? "+
+			"Check the endpoint if one is set (Connection.Endpoint), and the workers' DNS: %w",
 			a.doing, stream, endpoint, t.Region, host, bound, err)
 	}
 	return fmt.Errorf("kinesisio: %s stream %v: no answer from Kinesis at %s (region %s) in the %v a job waits for it when it starts. "+
-		"Check the endpoint (WithEndpoint: is the emulator running, on that port?), the region (WithRegion, the region of a stream ARN, or AWS_REGION on the workers), "+
+		"Check the endpoint (Connection.Endpoint: is the emulator running, on that port?), the region (Connection.Region, the region of a stream ARN, or AWS_REGION on the workers), "+
 		"and that the workers can reach it (network, proxy settings, VPC endpoint, security groups): %w",
 		a.doing, stream, endpoint, t.Region, bound, err)
+}
+
+// invalid returns the *OptionError of option.
+func invalid(option, format string, args ...any) error {
+	return &OptionError{Option: option, Reason: fmt.Sprintf(format, args...)}
 }

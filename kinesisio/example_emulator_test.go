@@ -36,8 +36,7 @@ func Example() {
 
 	p, s := beam.NewPipelineWithRoot()
 	records := kinesisio.Read(s, "example",
-		kinesisio.WithEndpoint(emu.Endpoint),
-		kinesisio.WithRegion("us-east-1"),
+		kinesisio.Connection{Endpoint: emu.Endpoint, Region: "us-east-1"},
 		kinesisio.WithStopAtLatest())
 	got := collect(s, records)
 	if err := ptest.Run(p); err != nil {

@@ -16,7 +16,7 @@ import (
 func ExampleRead() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
-	records := kinesisio.Read(s, "orders", kinesisio.WithRegion("eu-west-1"))
+	records := kinesisio.Read(s, "orders", kinesisio.Connection{Region: "eu-west-1"})
 	_ = records // windowing, aggregation and sinks go here
 	_ = beamx.Run(context.Background(), p)
 }
@@ -27,9 +27,9 @@ func ExampleRead_crossAccount() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
 	kinesisio.Read(s, "arn:aws:kinesis:us-east-1:111122223333:stream/clicks",
-		kinesisio.WithAssumeRole("arn:aws:iam::111122223333:role/kinesis-reader", ""),
+		kinesisio.Connection{RoleARN: "arn:aws:iam::111122223333:role/kinesis-reader"},
 		kinesisio.WithStartAtLatest(),
-		kinesisio.WithQuotaPacing(0.5)) // leave half the quota to other consumers
+		kinesisio.Polling{QuotaShare: 0.5}) // leave half the quota to other consumers
 	_ = beamx.Run(context.Background(), p)
 }
 
@@ -51,8 +51,7 @@ func ExampleWithStopAtLatest() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
 	kinesisio.Read(s, "orders",
-		kinesisio.WithEndpoint("http://localhost:4567"), // e.g. kinesalite
-		kinesisio.WithRegion("us-east-1"),
+		kinesisio.Connection{Endpoint: "http://localhost:4567", Region: "us-east-1"}, // e.g. kinesalite
 		kinesisio.WithStopAtLatest(),
 		kinesisio.WithMaxReadTime(10*time.Minute))
 	_ = beamx.Run(context.Background(), p)
@@ -66,9 +65,9 @@ func ExampleWithCheckpoints() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
 	kinesisio.Read(s, "orders",
-		kinesisio.WithRegion("eu-west-1"),
+		kinesisio.Connection{Region: "eu-west-1"},
 		kinesisio.WithCheckpoints("orders-enricher",
-			kinesisio.DynamoDBTable("kinesisio-checkpoints", kinesisio.WithRegion("eu-central-1"))),
+			kinesisio.DynamoDBTable("kinesisio-checkpoints", kinesisio.Connection{Region: "eu-central-1"})),
 		kinesisio.WithStartAtLatest()) // for shards without a checkpoint
 	_ = beamx.Run(context.Background(), p)
 }

@@ -159,10 +159,10 @@ func TestFanOutConsumer(t *testing.T) {
 		checkExactlyOnce(t, got, puts)
 	}
 
-	if err := kinesisio.DeregisterConsumer(context.Background(), e.stream, "app", kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion(kinesistest.Region)); err != nil {
+	if err := kinesisio.DeregisterConsumer(context.Background(), e.stream, "app", kinesisio.Connection{Endpoint: e.endpoint, Region: kinesistest.Region}); err != nil {
 		t.Fatalf("DeregisterConsumer: %v", err)
 	}
-	if err := kinesisio.DeregisterConsumer(context.Background(), e.stream, "app", kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion(kinesistest.Region)); err != nil {
+	if err := kinesisio.DeregisterConsumer(context.Background(), e.stream, "app", kinesisio.Connection{Endpoint: e.endpoint, Region: kinesistest.Region}); err != nil {
 		t.Errorf("DeregisterConsumer of a consumer that is gone: %v", err)
 	}
 	_, err = read(arn)

@@ -125,7 +125,7 @@ func (e *env) putPerShard(t *testing.T, n int, tag string) []kinesistest.Put {
 }
 
 func (e *env) opts(extra ...kinesisio.ReadOption) []kinesisio.ReadOption {
-	return append([]kinesisio.ReadOption{kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion(kinesistest.Region), kinesisio.WithIdlePollInterval(50 * time.Millisecond)}, extra...)
+	return append([]kinesisio.ReadOption{kinesisio.Connection{Endpoint: e.endpoint, Region: kinesistest.Region}, kinesisio.Polling{IdleInterval: 50 * time.Millisecond}}, extra...)
 }
 
 // run runs p on the default runner (Prism) and fails the test on error.

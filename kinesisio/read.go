@@ -5,14 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"reflect"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/discovery"
-	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
 )
@@ -42,78 +40,6 @@ func decodeRestriction(b []byte) (restriction.Restriction, error) {
 func encodeDiscovery(r discovery.Restriction) []byte { return discovery.Encode(r) }
 func decodeDiscovery(b []byte) (discovery.Restriction, error) {
 	return discovery.Decode(b)
-}
-
-// readSpec is the whole configuration of one Read, decided when the
-// pipeline is built: the options write it, every DoFn of the read holds
-// it, and the fetchers' configuration is derived from it (fetchConfig).
-// Only names, ARNs, regions and endpoints enter it; no secret.
-type readSpec struct {
-	Conn connection
-	// ReadID names this Read transform, so that its DoFns find the state
-	// of its runs in a worker process (package readstate).
-	ReadID string
-	Start  startSpec
-
-	// ProcessingTime stamps records with the time they are emitted.
-	ProcessingTime bool
-	// TimestampFn is the registered name of the WithTimestampFn function.
-	TimestampFn string
-	// EventDelay is how far the event times of TimestampFn may trail
-	// arrival times: all watermark evidence trails arrival by it.
-	EventDelay time.Duration
-	IdleSkew   time.Duration
-
-	// QuotaShare is the share of each shard's polling quota Read paces
-	// itself to; 0 turns pacing off (WithQuotaPacing).
-	QuotaShare       float64
-	MaxBufferedBytes int64
-	RecordsPerCall   int32
-	IdlePoll         time.Duration
-
-	StopAtLatest bool
-	MaxRecords   int64
-	MaxReadTime  time.Duration
-
-	DiscoveryInterval time.Duration
-	PageSize          int32
-
-	// StartupTimeout bounds the wait for Kinesis when the job starts
-	// (see startupTimeout).
-	StartupTimeout time.Duration
-
-	Checkpoints checkpointSpec
-	// FanOut names the enhanced fan-out consumer; empty = polling.
-	FanOut consumerSpec
-}
-
-// defaultReadSpec is a Read's configuration before its options. The
-// fetcher's settings take their defaults from the one place that owns
-// them, fetcher.Config.WithDefaults.
-func defaultReadSpec() readSpec {
-	f := fetcher.Config{}.WithDefaults()
-	return readSpec{
-		Start:             startSpec{Default: restriction.Position{Kind: restriction.TrimHorizon}},
-		IdleSkew:          time.Second,
-		QuotaShare:        1,
-		MaxBufferedBytes:  f.MaxBufferedBytes,
-		RecordsPerCall:    f.RecordsPerCall,
-		IdlePoll:          f.IdlePoll,
-		DiscoveryInterval: time.Second,
-		StartupTimeout:    startupTimeout,
-		Checkpoints:       defaultCheckpointSpec(),
-	}
-}
-
-// startupTimeout is how long a job waits, when it starts, for a service
-// it cannot reach before it fails: Kinesis until the first listing of the
-// stream succeeded (or an enhanced fan-out consumer was resolved), and the
-// checkpoint store (WithCheckpoints) until it took the lease and loaded the
-// checkpoints. Once the job has read, outages are waited out instead.
-const startupTimeout = 30 * time.Second
-
-func (s readSpec) bounded() bool {
-	return s.StopAtLatest || s.MaxRecords > 0 || s.MaxReadTime > 0
 }
 
 // Read reads the Kinesis data stream named stream (a name, or a stream

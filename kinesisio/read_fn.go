@@ -2,6 +2,7 @@ package kinesisio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
@@ -480,4 +482,119 @@ func (m *readMetrics) report(ctx context.Context, shardID string, f *fetcher.Fet
 		}
 		g.Set(ctx, s.MillisBehindLatest)
 	}
+}
+
+// committer returns the run's committer in a reader's process. Where the
+// discovery step did not start it, it is started with the lease the
+// store holds, which must be the run's.
+func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID string) (*commit.Committer, error) {
+	return run.Committer(func() (*commit.Committer, error) {
+		app := fn.Spec.Checkpoints.App
+		l, ok, err := fn.store.ReadLease(ctx, app, fn.stream.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || l.Owner != runID {
+			return nil, fmt.Errorf("%w: application %s is held by run %q (%s), not by this run %s", errLeaseLost, app, l.Owner, l.Job, runID)
+		}
+		return commit.New(fn.store, l, fn.Spec.commitConfig(fn.stream.Name)), nil
+	})
+}
+
+// checkpointStep is the reader's one entry into its checkpoint store, at
+// the start of every ProcessElement call; without a store it does
+// nothing and returns a nil committer, which drain and end then skip.
+// With one, it offers the restriction's start to the committer (the
+// runner committed everything before it), writes the final position of
+// a closing restriction, and holds a child shard until its parents are
+// recorded as read to their end. A non-nil continuation ends the call.
+func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
+	if fn.store == nil {
+		return nil, nil, nil
+	}
+	stop := sdf.StopProcessing()
+	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
+		pc := sdf.ResumeProcessingIn(d)
+		return nil, &pc, nil
+	}
+	c, err := fn.committer(ctx, run, d.RunID)
+	if errors.Is(err, errLeaseLost) {
+		return nil, nil, err
+	}
+	if err != nil {
+		log.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
+		return wait(time.Second)
+	}
+	if err := c.Err(); err != nil {
+		if errors.Is(err, commit.ErrNoSink) {
+			return nil, nil, fmt.Errorf("kinesisio: WithCommitsAfterSink: %w", err)
+		}
+		return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
+	}
+	c.Touch()
+	rest := rt.GetRestriction().(restriction.Restriction)
+	afterSink := fn.Spec.Checkpoints.AfterSink
+	if seq, sub, ok := rest.Start.Committed(); ok && !afterSink {
+		c.Offer(d.ShardID, d.ParentIDs, seq, sub)
+	}
+	if rest.Closing && afterSink {
+		return fn.closeAfterSink(ctx, run, c, rt, d, rest)
+	}
+	if rest.Closing {
+		if err := c.Final(ctx, d.ShardID, d.ParentIDs, rest.ShardEnded); err != nil {
+			if c.Err() != nil {
+				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
+			}
+			log.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed (retrying): %v", d.ShardID, fn.Spec.Checkpoints.Store, err)
+			pc := sdf.ResumeProcessingIn(storeRetry.Max)
+			return c, &pc, nil
+		}
+		fn.finish(rt, run)
+		releaseIfOver(ctx, run)
+		return c, &stop, nil
+	}
+	if len(d.ParentIDs) > 0 && !rt.Claimed() {
+		if c.StopRequested() || d.DeadlineMillis > 0 && time.Now().UnixMilli() >= d.DeadlineMillis || fn.budgetSpent(run) {
+			// A stop, or a bounded read's end: the parents end where they
+			// are, so the child ends before its first record (it writes
+			// nothing).
+			fn.end(rt, run, c, false)
+			return wait(0)
+		}
+		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
+		if err != nil {
+			log.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
+		}
+		if !ok {
+			pc := sdf.ResumeProcessingIn(parentStorePoll)
+			return c, &pc, nil
+		}
+	}
+	return c, nil, nil
+}
+
+// closeAfterSink ends a shard whose positions CommitWhenDone commits
+// (WithCommitsAfterSink): a shard read to its end is recorded as such
+// (EndSeq, which CommitWhenDone turns into Finished once it commits the
+// shard's last record), so that its children start without waiting for
+// the windows of that record to close.
+func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *commit.Committer, rt *restriction.Tracker, d shardDesc, rest restriction.Restriction) (*commit.Committer, *sdf.ProcessContinuation, error) {
+	if rest.ShardEnded {
+		last := ""
+		if rest.Start.Kind == restriction.AfterSequence {
+			last = rest.Start.Seq
+		}
+		if err := c.EndAfterSink(ctx, d.ShardID, d.ParentIDs, last); err != nil {
+			if c.Err() != nil {
+				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
+			}
+			log.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
+			pc := sdf.ResumeProcessingIn(storeRetry.Max)
+			return c, &pc, nil
+		}
+	}
+	fn.finish(rt, run)
+	releaseIfOver(ctx, run)
+	stop := sdf.StopProcessing()
+	return c, &stop, nil
 }

@@ -1,14 +1,14 @@
 package kinesisio
 
 import (
-	"fmt"
 	"maps"
 	"reflect"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/util/reflectx"
-	"github.com/kinesisio/beam-kinesis/internal/awsclient"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
@@ -23,73 +23,110 @@ type readOptionFunc func(*readSpec) error
 
 func (f readOptionFunc) applyRead(s *readSpec) error { return f(s) }
 
-// ConnectionOption says where and how to reach Kinesis: WithRegion,
-// WithEndpoint, WithProfile and WithAssumeRole. It is both a ReadOption and
-// a WriteOption, so one list of them serves Read and Write.
-type ConnectionOption interface {
-	ReadOption
-	WriteOption
+// readSpec is the whole configuration of one Read, decided when the
+// pipeline is built: the options write it, every DoFn of the read holds
+// it, and the fetchers' configuration is derived from it (fetchConfig).
+// Only names, ARNs, regions and endpoints enter it; no secret.
+type readSpec struct {
+	Conn connection
+	// ReadID names this Read transform, so that its DoFns find the state
+	// of its runs in a worker process (package readstate).
+	ReadID string
+	Start  startSpec
+
+	// ProcessingTime stamps records with the time they are emitted.
+	ProcessingTime bool
+	// TimestampFn is the registered name of the WithTimestampFn function.
+	TimestampFn string
+	// EventDelay is how far the event times of TimestampFn may trail
+	// arrival times: all watermark evidence trails arrival by it.
+	EventDelay time.Duration
+	IdleSkew   time.Duration
+
+	// QuotaShare is the share of each shard's polling quota Read paces
+	// itself to; 0 turns pacing off (Polling.Unpaced).
+	QuotaShare       float64
+	MaxBufferedBytes int64
+	RecordsPerCall   int32
+	IdlePoll         time.Duration
+
+	StopAtLatest bool
+	MaxRecords   int64
+	MaxReadTime  time.Duration
+
+	DiscoveryInterval time.Duration
+	PageSize          int32
+
+	// StartupTimeout bounds the wait for Kinesis when the job starts
+	// (see startupTimeout).
+	StartupTimeout time.Duration
+
+	Checkpoints checkpointSpec
+	// FanOut names the enhanced fan-out consumer; empty = polling.
+	FanOut consumerSpec
 }
 
-type connectionOption func(*awsclient.Settings) error
-
-func (o connectionOption) applyRead(s *readSpec) error   { return o(&s.Conn.Client) }
-func (o connectionOption) applyWrite(s *writeSpec) error { return o(&s.Conn.Client) }
-
-// invalid returns the *OptionError of option.
-func invalid(option, format string, args ...any) error {
-	return &OptionError{Option: option, Reason: fmt.Sprintf(format, args...)}
+// defaultReadSpec is a Read's configuration before its options. The
+// fetcher's settings take their defaults from the one place that owns
+// them, fetcher.Config.WithDefaults.
+func defaultReadSpec() readSpec {
+	f := fetcher.Config{}.WithDefaults()
+	return readSpec{
+		Start:             startSpec{Default: restriction.Position{Kind: restriction.TrimHorizon}},
+		IdleSkew:          time.Second,
+		QuotaShare:        1,
+		MaxBufferedBytes:  f.MaxBufferedBytes,
+		RecordsPerCall:    f.RecordsPerCall,
+		IdlePoll:          f.IdlePoll,
+		DiscoveryInterval: time.Second,
+		StartupTimeout:    startupTimeout,
+		Checkpoints:       defaultCheckpointSpec(),
+	}
 }
 
-// WithRegion sets the AWS region (default: from a stream ARN, else the
-// workers' default chain, e.g. AWS_REGION). With a stream ARN it must be
-// the ARN's region, or be left out.
-func WithRegion(region string) ConnectionOption {
-	return connectionOption(func(s *awsclient.Settings) error {
-		if region == "" {
-			return invalid("WithRegion", "empty region")
-		}
-		s.Region = region
-		return nil
-	})
+// startupTimeout is how long a job waits, when it starts, for a service
+// it cannot reach before it fails: Kinesis until the first listing of the
+// stream succeeded (or an enhanced fan-out consumer was resolved), and the
+// checkpoint store (WithCheckpoints) until it took the lease and loaded the
+// checkpoints. Once the job has read, outages are waited out instead.
+const startupTimeout = 30 * time.Second
+
+func (s readSpec) bounded() bool {
+	return s.StopAtLatest || s.MaxRecords > 0 || s.MaxReadTime > 0
 }
 
-// WithEndpoint sets the Kinesis endpoint URL, for emulators and VPC
-// endpoints (default: the AWS endpoint of the region).
-func WithEndpoint(url string) ConnectionOption {
-	return connectionOption(func(s *awsclient.Settings) error {
-		if url == "" {
-			return invalid("WithEndpoint", "empty URL")
-		}
-		s.Endpoint = url
-		return nil
-	})
+// checkpointSpec is the WithCheckpoints part of a readSpec.
+type checkpointSpec struct {
+	// App is the application name; "" = no checkpoints.
+	App   string
+	Store checkpoint.Spec
+	// Interval is the least time between two writes of a shard.
+	Interval time.Duration
+	// LeaseTimeout is how long a lease lives without a heartbeat.
+	LeaseTimeout time.Duration
+	// StartupTimeout bounds the retries of a store that fails when the
+	// job starts.
+	StartupTimeout time.Duration
+	// AfterSink leaves positions to CommitWhenDone (WithCommitsAfterSink).
+	AfterSink bool
+	// SinkGrace bounds how long after its first record a read with
+	// AfterSink waits for CommitWhenDone's mark on the lease.
+	SinkGrace time.Duration
 }
 
-// WithProfile selects a named profile of the workers' shared AWS config.
-func WithProfile(name string) ConnectionOption {
-	return connectionOption(func(s *awsclient.Settings) error {
-		if name == "" {
-			return invalid("WithProfile", "empty profile name")
-		}
-		s.Profile = name
-		return nil
-	})
+func (c checkpointSpec) enabled() bool { return c.App != "" }
+
+func defaultCheckpointSpec() checkpointSpec {
+	return checkpointSpec{Interval: 10 * time.Second, LeaseTimeout: 10 * time.Second, StartupTimeout: startupTimeout, SinkGrace: 15 * time.Second}
 }
 
-// WithAssumeRole makes the workers assume roleARN (with the credentials of
-// their default chain) before calling Kinesis: the way to reach a stream
-// of another account. externalID may be empty. Only the ARN and the
-// external ID enter the pipeline; no secret does.
-func WithAssumeRole(roleARN, externalID string) ConnectionOption {
-	return connectionOption(func(s *awsclient.Settings) error {
-		if len(roleARN) < 20 || roleARN[:4] != "arn:" {
-			return invalid("WithAssumeRole", "%q is not a role ARN", roleARN)
-		}
-		s.RoleARN, s.ExternalID = roleARN, externalID
-		return nil
-	})
+// consumerSpec is the consumer of WithEnhancedFanOut: a name or an ARN,
+// never both.
+type consumerSpec struct {
+	Name, ARN string
 }
+
+func (c consumerSpec) enabled() bool { return c.Name != "" || c.ARN != "" }
 
 // WithStartAtLatest starts each shard that WithShardPositions does not
 // name just after its newest record, instead of at the oldest record
@@ -220,28 +257,69 @@ func WithIdleWatermarkSkew(d time.Duration) ReadOption {
 	})
 }
 
-// WithQuotaPacing sets the share (0 < share <= 1, default 1) of each
-// shard's polling quota, 5 GetRecords calls and 2 MiB per second, that
-// Read paces itself to, leaving the rest to other consumers of the
-// stream. Read stays within it as Kinesis accounts for it, with one
-// second's worth of bytes granted at once (a 10 MiB call is followed by
-// about 5 s without calls), so that it is never throttled.
-//
-// WithQuotaPacing(0) turns the pacing off: a shard calls again as soon as
-// a call returned records and waits only after an empty call
-// (WithIdlePollInterval) or a throttled one (backoff), as Beam Java's
-// KinesisIO does by default. It is for servers that do not enforce quotas
-// (emulators, LocalStack), where it reads as fast as the server answers.
-// Against Kinesis it gains nothing but throttled calls, which also count
-// against other consumers of the shard.
-func WithQuotaPacing(share float64) ReadOption {
-	return readOptionFunc(func(s *readSpec) error {
-		if !(share >= 0 && share <= 1) {
-			return invalid("WithQuotaPacing", "share %v is not in [0, 1]", share)
-		}
-		s.QuotaShare = share
-		return nil
-	})
+// Polling tunes how Read polls shards with GetRecords (a ReadOption; it
+// does not apply to WithEnhancedFanOut). A zero field keeps its default;
+// several Pollings combine, each non-zero field of a later one replacing
+// the value set before.
+type Polling struct {
+	// IdleInterval is the longest wait between two GetRecords calls on a
+	// shard with nothing to read (default 1 s): the latency bound of a
+	// quiet shard. While calls return records a shard is polled at the
+	// quota's pace (every 200 ms at full quota). After an empty call on a
+	// shard that is caught up, the next call waits 250 ms, then twice as
+	// long after each further empty call, up to IdleInterval; the first
+	// call that returns records brings the pace back at once. A record
+	// that arrives on a quiet shard is therefore fetched at most
+	// IdleInterval (plus the call's own time) after it arrived, and a
+	// quiet shard costs about one call per IdleInterval. An IdleInterval
+	// below 250 ms is the wait after every empty call. The watermark of a
+	// quiet shard advances at each empty call, so it may trail the clock
+	// by up to IdleInterval more than on a busy one (plus
+	// WithIdleWatermarkSkew). Calls never exceed the quota either way.
+	IdleInterval time.Duration
+	// RecordsPerCall is the GetRecords Limit (1 to 10000, default 10000).
+	RecordsPerCall int
+	// QuotaShare is the share (0 < share <= 1, default 1) of each shard's
+	// polling quota, 5 GetRecords calls and 2 MiB per second, that Read
+	// paces itself to, leaving the rest to other consumers of the stream.
+	// Read stays within it as Kinesis accounts for it, with one second's
+	// worth of bytes granted at once (a 10 MiB call is followed by about
+	// 5 s without calls), so that it is never throttled.
+	QuotaShare float64
+	// Unpaced turns the pacing off: a shard calls again as soon as a call
+	// returned records and waits only after an empty call (IdleInterval)
+	// or a throttled one (backoff), as Beam Java's KinesisIO does by
+	// default. It is for servers that do not enforce quotas (emulators,
+	// LocalStack), where it reads as fast as the server answers. Against
+	// Kinesis it gains nothing but throttled calls, which also count
+	// against other consumers of the shard. It excludes QuotaShare.
+	Unpaced bool
+}
+
+func (p Polling) applyRead(s *readSpec) error {
+	switch {
+	case p.IdleInterval < 0:
+		return invalid("Polling", "negative IdleInterval %v", p.IdleInterval)
+	case p.RecordsPerCall < 0 || p.RecordsPerCall > 10000:
+		return invalid("Polling", "RecordsPerCall %d is not in [1, 10000]", p.RecordsPerCall)
+	case !(p.QuotaShare >= 0 && p.QuotaShare <= 1):
+		return invalid("Polling", "QuotaShare %v is not in (0, 1]", p.QuotaShare)
+	case p.Unpaced && p.QuotaShare != 0:
+		return invalid("Polling", "Unpaced with QuotaShare %v: give one of them", p.QuotaShare)
+	}
+	if p.IdleInterval > 0 {
+		s.IdlePoll = p.IdleInterval
+	}
+	if p.RecordsPerCall > 0 {
+		s.RecordsPerCall = int32(p.RecordsPerCall)
+	}
+	if p.QuotaShare > 0 {
+		s.QuotaShare = p.QuotaShare
+	}
+	if p.Unpaced {
+		s.QuotaShare = 0
+	}
+	return nil
 }
 
 // WithMaxBufferedBytes bounds the bytes fetched ahead per shard (default
@@ -253,40 +331,6 @@ func WithMaxBufferedBytes(n int64) ReadOption {
 			return invalid("WithMaxBufferedBytes", "%d bytes is below 1 MiB", n)
 		}
 		s.MaxBufferedBytes = n
-		return nil
-	})
-}
-
-// WithRecordsPerCall sets the GetRecords Limit (1 to 10000, default 10000).
-func WithRecordsPerCall(n int) ReadOption {
-	return readOptionFunc(func(s *readSpec) error {
-		if n < 1 || n > 10000 {
-			return invalid("WithRecordsPerCall", "%d is not in [1, 10000]", n)
-		}
-		s.RecordsPerCall = int32(n)
-		return nil
-	})
-}
-
-// WithIdlePollInterval sets the longest wait between two GetRecords calls
-// on a shard with nothing to read (default 1 s): the latency bound of a
-// quiet shard. While calls return records a shard is polled at the
-// quota's pace (every 200 ms at full quota). After an empty call on a
-// shard that is caught up, the next call waits 250 ms, then twice as long
-// after each further empty call, up to d; the first call that returns
-// records brings the pace back at once. A record that arrives on a quiet
-// shard is therefore fetched at most d (plus the call's own time) after
-// it arrived, and a quiet shard costs about one call per d. A d below
-// 250 ms is the wait after every empty call. The watermark of a quiet
-// shard advances at each empty call, so it may trail the clock by up to
-// d more than on a busy one (plus WithIdleWatermarkSkew). Calls never exceed the
-// quota either way.
-func WithIdlePollInterval(d time.Duration) ReadOption {
-	return readOptionFunc(func(s *readSpec) error {
-		if d < 0 {
-			return invalid("WithIdlePollInterval", "negative duration %v", d)
-		}
-		s.IdlePoll = d
 		return nil
 	})
 }
@@ -370,3 +414,6 @@ func withStartupTimeout(d time.Duration) ReadOption {
 		return nil
 	})
 }
+
+// applyRead makes a Connection (connection.go) a ReadOption.
+func (c Connection) applyRead(s *readSpec) error { return c.apply(&s.Conn.Client) }

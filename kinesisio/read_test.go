@@ -63,7 +63,7 @@ func TestReadWithoutQuotaPacingExactlyOnce(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	// 50 records per call: at least 10 calls per shard, back to back.
 	got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithStopAtLatest(),
-		kinesisio.WithQuotaPacing(0), kinesisio.WithRecordsPerCall(50))...))
+		kinesisio.Polling{Unpaced: true, RecordsPerCall: 50})...))
 	res := run(t, p)
 	checkExactlyOnce(t, got(), puts)
 	if n := counter(res, "read_calls"); n < 4*10 {
@@ -93,7 +93,7 @@ func TestReadLatestReadsOnlyNewRecords(t *testing.T) {
 			const after = 6
 			p, s := beam.NewPipelineWithRoot()
 			opts := e.opts(kinesisio.WithStartAtLatest(), kinesisio.WithMaxRecords(2*after), kinesisio.WithMaxReadTime(2*time.Minute))
-			opts = append(opts, kinesisio.WithEndpoint(proxy.Endpoint()))
+			opts = append(opts, kinesisio.Connection{Endpoint: proxy.Endpoint()})
 			got := collect(s, kinesisio.Read(s, e.stream, opts...))
 			done := make(chan error, 1)
 			go func() { _, err := ptest.RunWithMetrics(p); done <- err }()
@@ -213,7 +213,7 @@ func TestReadMissingStreamFailsClearly(t *testing.T) {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			e := emulators.Require(t, tc.kind)
 			p, s := beam.NewPipelineWithRoot()
-			kinesisio.Read(s, "no-such-stream", kinesisio.WithEndpoint(e.Endpoint), kinesisio.WithRegion("us-east-1"), kinesisio.WithStopAtLatest())
+			kinesisio.Read(s, "no-such-stream", kinesisio.Connection{Endpoint: e.Endpoint, Region: "us-east-1"}, kinesisio.WithStopAtLatest())
 			_, err := ptest.RunWithMetrics(p)
 			if err == nil {
 				t.Fatal("reading a stream that does not exist succeeded")

@@ -62,7 +62,7 @@ func BenchmarkWriteAggregation(b *testing.B) {
 			key := fmt.Sprintf("%s-%s-%d", e.stream, r.name, i)
 			p, s := beam.NewPipelineWithRoot()
 			in := beam.ParDo(s, &aggGenFn{Spec: spec}, beam.Impulse(s))
-			opts := append([]kinesisio.WriteOption{kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion("us-east-1"),
+			opts := append([]kinesisio.WriteOption{kinesisio.Connection{Endpoint: e.endpoint, Region: "us-east-1"},
 				kinesisio.WithRetries(1000, 0, 0), kinesisio.WithRetries(0, 10*time.Millisecond, time.Second)}, r.opts...)
 			res := kinesisio.Write(s, e.stream, in, opts...)
 			beam.ParDo0(s, &countWrittenFn{Key: key}, res.Written)

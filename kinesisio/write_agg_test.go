@@ -488,7 +488,7 @@ func TestWriteAggregationOptions(t *testing.T) {
 	} {
 		_, s := beam.NewPipelineWithRoot()
 		col := beam.Create(s, kinesisio.Record{PartitionKey: "k"})
-		_, err := kinesisio.TryWrite(s, "s", col, append(tc.opts, kinesisio.WithRegion("us-east-1"))...)
+		_, err := kinesisio.TryWrite(s, "s", col, append(tc.opts, kinesisio.Connection{Region: "us-east-1"})...)
 		if !errors.Is(err, kinesisio.ErrInvalidOption) || !strings.Contains(err.Error(), "Aggregation") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want ErrInvalidOption naming Aggregation and %q", err, tc.want)
 		}
@@ -499,7 +499,7 @@ func TestWriteAggregationOptions(t *testing.T) {
 		{kinesisio.WithMaxRecordSize(4 << 20), kinesisio.Aggregation{MaxBytes: 4 << 20}, kinesisio.WithShardRateLimit()},
 	} {
 		_, s := beam.NewPipelineWithRoot()
-		if _, err := kinesisio.TryWrite(s, "s", beam.Create(s, kinesisio.Record{PartitionKey: "k"}), append(opts, kinesisio.WithRegion("us-east-1"))...); err != nil {
+		if _, err := kinesisio.TryWrite(s, "s", beam.Create(s, kinesisio.Record{PartitionKey: "k"}), append(opts, kinesisio.Connection{Region: "us-east-1"})...); err != nil {
 			t.Errorf("valid options refused: %v", err)
 		}
 	}

@@ -91,7 +91,7 @@ func BenchmarkWriteThroughput(b *testing.B) {
 			stream := newStream()
 			key := fmt.Sprintf("%s-%s-%d", stream, name, i)
 			p, s := beam.NewPipelineWithRoot()
-			opts = append([]kinesisio.WriteOption{kinesisio.WithEndpoint(emu.Endpoint), kinesisio.WithRegion(kinesistest.Region)}, opts...)
+			opts = append([]kinesisio.WriteOption{kinesisio.Connection{Endpoint: emu.Endpoint, Region: kinesistest.Region}}, opts...)
 			res := kinesisio.Write(s, stream, generate(s, spec), opts...)
 			beam.ParDo0(s, &countWrittenFn{Key: key}, res.Written)
 			start := time.Now()

@@ -26,9 +26,9 @@ func orderRecord(event []byte) kinesisio.Record {
 func ExampleWrite() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
-	records := kinesisio.Read(s, "orders", kinesisio.WithRegion("eu-west-1"))
+	records := kinesisio.Read(s, "orders", kinesisio.Connection{Region: "eu-west-1"})
 	res := kinesisio.Write(s, "orders-replica", records,
-		kinesisio.WithRegion("us-east-1"),
+		kinesisio.Connection{Region: "us-east-1"},
 		kinesisio.WithShardRateLimit(), // pace each shard on the client
 		kinesisio.WithFailedRecords())  // report, don't fail, what cannot be written
 	_ = res.Failed // e.g. write the failures to a dead-letter sink
@@ -41,7 +41,7 @@ func ExampleWrite_bytes() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
 	events := beam.Create(s, []byte("order-01:created"), []byte("order-01:paid"), []byte("order-02:created"))
-	kinesisio.Write(s, "events", events, kinesisio.WithRegion("eu-west-1"))
-	kinesisio.Write(s, "orders", beam.ParDo(s, orderRecord, events), kinesisio.WithRegion("eu-west-1"))
+	kinesisio.Write(s, "events", events, kinesisio.Connection{Region: "eu-west-1"})
+	kinesisio.Write(s, "orders", beam.ParDo(s, orderRecord, events), kinesisio.Connection{Region: "eu-west-1"})
 	_ = beamx.Run(context.Background(), p)
 }

@@ -7,13 +7,10 @@ import (
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
 )
 
-// WriteOption configures Write: the With* options of this file, and
-// Aggregation. Options are checked when
-// the pipeline is built; a bad one makes TryWrite fail with an error that
-// wraps ErrInvalidOption and names the option.
-//
-// The connection options WithRegion, WithEndpoint, WithProfile and
-// WithAssumeRole (ConnectionOption) configure Write too.
+// WriteOption configures Write: the With* options of this file,
+// Aggregation and Connection. Options are checked when the pipeline is
+// built; a bad one makes TryWrite fail with an error that wraps
+// ErrInvalidOption and names the option.
 type WriteOption interface {
 	applyWrite(*writeSpec) error
 }
@@ -281,3 +278,6 @@ func (s writeSpec) maxBatchBytes() int {
 	}
 	return writer.DefaultMaxBatchBytes
 }
+
+// applyWrite makes a Connection (connection.go) a WriteOption.
+func (c Connection) applyWrite(s *writeSpec) error { return c.apply(&s.Conn.Client) }

@@ -162,8 +162,7 @@ func (e *env) writeOpts(endpoint string, extra ...kinesisio.WriteOption) []kines
 		endpoint = e.endpoint
 	}
 	return append([]kinesisio.WriteOption{
-		kinesisio.WithEndpoint(endpoint),
-		kinesisio.WithRegion(kinesistest.Region),
+		kinesisio.Connection{Endpoint: endpoint, Region: kinesistest.Region},
 		kinesisio.WithRetries(0, time.Millisecond, 50*time.Millisecond),
 	}, extra...)
 }
@@ -976,12 +975,11 @@ func TestWriteOptionsAreValidated(t *testing.T) {
 		{"s", kinesisio.WithMaxInFlight(0), "WithMaxInFlight"},
 		{"s", kinesisio.WithMaxInFlight(65), "WithMaxInFlight"},
 		{"s", kinesisio.WithMaxRecordSize(11 << 20), "WithMaxRecordSize"},
-		{"s", kinesisio.WithRegion(""), "WithRegion"},
-		{"s", kinesisio.WithEndpoint(""), "WithEndpoint"},
-		{"s", kinesisio.WithAssumeRole("role", ""), "WithAssumeRole"},
-		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
+		{"s", kinesisio.Connection{RoleARN: "role"}, "Connection"},
+		{"s", kinesisio.Connection{ExternalID: "ext"}, "Connection"},
+		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.Connection{Region: "us-east-1"}, "not the region of stream ARN"},
 		{"s", nil, "nil option"},
-		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
+		{"not a stream!", kinesisio.Connection{Region: "us-east-1"}, "invalid stream name"},
 	} {
 		_, s := beam.NewPipelineWithRoot()
 		col := beam.Create(s, kinesisio.Record{PartitionKey: "k"})
@@ -993,8 +991,7 @@ func TestWriteOptionsAreValidated(t *testing.T) {
 	// The connection options of Read configure Write too.
 	_, s := beam.NewPipelineWithRoot()
 	res, err := kinesisio.TryWrite(s, "arn:aws:kinesis:eu-west-1:123456789012:stream/orders", beam.Create(s, kinesisio.Record{PartitionKey: "k"}),
-		kinesisio.WithRegion("eu-west-1"), kinesisio.WithEndpoint("http://127.0.0.1:1"), kinesisio.WithProfile("p"),
-		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/writer", ""), kinesisio.WithRetries(3, 0, 0),
+		kinesisio.Connection{Region: "eu-west-1", Endpoint: "http://127.0.0.1:1", Profile: "p", RoleARN: "arn:aws:iam::123456789012:role/writer"}, kinesisio.WithRetries(3, 0, 0),
 		kinesisio.WithShardRateLimit(), kinesisio.WithStrictOrdering(), kinesisio.WithMaxRecordSize(2<<20))
 	if err != nil || !res.Written.IsValid() || !res.Failed.IsValid() {
 		t.Errorf("TryWrite with valid options = %v, %v", res, err)

@@ -80,7 +80,7 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	}
 	cfg.HTTPClient = splitClients(cfg.HTTPClient)
 	if cfg.Region == "" {
-		return aws.Config{}, fmt.Errorf("kinesisio: no AWS region: set it with kinesisio.WithRegion, a stream ARN, or AWS_REGION on the workers")
+		return aws.Config{}, fmt.Errorf("kinesisio: no AWS region: set it with kinesisio.Connection.Region, a stream ARN, or AWS_REGION on the workers")
 	}
 	if s.RoleARN != "" {
 		name := s.SessionName

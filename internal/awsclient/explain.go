@@ -22,7 +22,7 @@ type Target struct {
 }
 
 // TargetOf returns where c sends its calls: the endpoint given with
-// WithEndpoint, or the one the SDK resolves for the region. (With a
+// Connection.Endpoint, or the one the SDK resolves for the region. (With a
 // stream ARN, Kinesis calls may go to an account-specific host of that
 // region; Reached reports the URL a failed call went to.)
 func TargetOf(c *kinesis.Client) Target {
@@ -90,12 +90,12 @@ func ExplainCredentials(err error, s Settings) error {
 	if s.RoleARN != "" {
 		lead += fmt.Sprintf(" (to call Kinesis as role %s, the workers first need credentials of their own)", s.RoleARN)
 	}
-	profile, from := s.Profile, "WithProfile"
+	profile, from := s.Profile, "Connection.Profile"
 	if profile == "" {
 		profile, from = os.Getenv("AWS_PROFILE"), "AWS_PROFILE"
 	}
 	if profile == "" {
-		profile, from = "default", "neither WithProfile nor AWS_PROFILE set"
+		profile, from = "default", "neither Connection.Profile nor AWS_PROFILE set"
 	}
 	imds := "enabled"
 	if strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
@@ -108,7 +108,7 @@ func ExplainCredentials(err error, s Settings) error {
 		"(4) the container credentials endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI (%s); "+
 		"(5) EC2 instance metadata, IMDS (%s). "+
 		"Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for temporary keys) in the workers' environment, "+
-		"or name a profile of the shared files with AWS_PROFILE or kinesisio.WithProfile, "+
+		"or name a profile of the shared files with AWS_PROFILE or kinesisio.Connection.Profile, "+
 		"or run the workers with a role (EC2 instance profile, ECS task role, EKS IRSA or Pod Identity): %w",
 		lead,
 		setOrNot("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),

@@ -70,7 +70,7 @@ func TestExplainCredentialsNamesTheSourcesAndNoSecret(t *testing.T) {
 		t.Error("the SDK's error is not wrapped")
 	}
 	role := ExplainCredentials(errors.New("get identity: get credentials: operation error STS: AssumeRole, AccessDenied"), Settings{RoleARN: "arn:aws:iam::1:role/r", Profile: "p"}).Error()
-	for _, want := range []string{"could not get AWS credentials", "role arn:aws:iam::1:role/r", `profile "p" (WithProfile)`} {
+	for _, want := range []string{"could not get AWS credentials", "role arn:aws:iam::1:role/r", `profile "p" (Connection.Profile)`} {
 		if !strings.Contains(role, want) {
 			t.Errorf("the message does not mention %q: %s", want, role)
 		}

@@ -95,8 +95,7 @@ func runDemo(ctx context.Context) error {
 	t := newTap()
 	defer t.unregister()
 	opts := []kinesisio.ReadOption{
-		kinesisio.WithEndpoint(srv.Endpoint()),
-		kinesisio.WithRegion(demoRegion),
+		kinesisio.Connection{Endpoint: srv.Endpoint(), Region: demoRegion},
 		kinesisio.WithIdleWatermarkSkew(demoIdleSkew),
 		kinesisio.WithShardDiscoveryInterval(demoDiscoveryInterval),
 	}

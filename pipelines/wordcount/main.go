@@ -316,12 +316,7 @@ func streamReadOptions() ([]kinesisio.ReadOption, error) {
 		return nil, err
 	}
 	opts := pos.options()
-	if *kRegion != "" {
-		opts = append(opts, kinesisio.WithRegion(*kRegion))
-	}
-	if *kEndpoint != "" {
-		opts = append(opts, kinesisio.WithEndpoint(*kEndpoint))
-	}
+	opts = append(opts, kinesisio.Connection{Region: *kRegion, Endpoint: *kEndpoint})
 	if *maxRecords != 0 {
 		opts = append(opts, kinesisio.WithMaxRecords(*maxRecords))
 	}
@@ -339,8 +334,7 @@ func streamReadOptions() ([]kinesisio.ReadOption, error) {
 // mode is built from (WithCheckpoints: see flagError).
 var optionFlags = map[string]string{
 	"stream":               "stream",
-	"WithRegion":           "kinesis_region",
-	"WithEndpoint":         "kinesis_endpoint",
+	"Connection":           "kinesis_region", // its region against a stream ARN's
 	"WithStartAtTimestamp": "start",
 	"WithMaxRecords":       "max_records",
 	"WithMaxReadTime":      "max_read_time",
@@ -414,14 +408,7 @@ func checkpointOptions() ([]kinesisio.ReadOption, error) {
 	case *ckptDir != "":
 		store = kinesisio.LocalDirectory(*ckptDir)
 	default:
-		var conn []kinesisio.ConnectionOption
-		if *ckptRegion != "" {
-			conn = append(conn, kinesisio.WithRegion(*ckptRegion))
-		}
-		if *ckptEndpoint != "" {
-			conn = append(conn, kinesisio.WithEndpoint(*ckptEndpoint))
-		}
-		store = kinesisio.DynamoDBTable(*ckptTable, conn...)
+		store = kinesisio.DynamoDBTable(*ckptTable, kinesisio.Connection{Region: *ckptRegion, Endpoint: *ckptEndpoint})
 	}
 	opts := []kinesisio.ReadOption{kinesisio.WithCheckpoints(*ckptApp, store)}
 	stop := func(ctx context.Context) error { return kinesisio.RequestStop(ctx, *ckptApp, store) }

@@ -62,8 +62,7 @@ func newScenario(t *testing.T, endpoint string) *scenario {
 // bound for the test.
 func (sc *scenario) readOptions() []kinesisio.ReadOption {
 	return []kinesisio.ReadOption{
-		kinesisio.WithEndpoint(sc.endpoint),
-		kinesisio.WithRegion(kinesistest.Region),
+		kinesisio.Connection{Endpoint: sc.endpoint, Region: kinesistest.Region},
 		kinesisio.WithMaxRecords(testRecords),
 		kinesisio.WithMaxReadTime(time.Minute),
 	}

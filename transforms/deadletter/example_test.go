@@ -36,7 +36,7 @@ func originalRecord(l deadletter.Letter) kinesisio.Record { return l.Record }
 // over its record size) goes to files, one per ten minutes.
 func Example() {
 	p, s := beam.NewPipelineWithRoot()
-	opts := kinesisio.WithRegion("eu-west-1")
+	opts := kinesisio.Connection{Region: "eu-west-1"}
 
 	records := kinesisio.Read(s, "orders", opts)
 	orders := decode.JSON(s, records, reflect.TypeOf(Order{}))
@@ -64,10 +64,10 @@ func enrich(s beam.Scope, orders beam.PCollection) beam.PCollection {
 // each Letter's Record is the original record.
 func ExampleUnmarshal() {
 	p, s := beam.NewPipelineWithRoot()
-	records := kinesisio.Read(s, "orders-dead-letters", kinesisio.WithRegion("eu-west-1"))
+	records := kinesisio.Read(s, "orders-dead-letters", kinesisio.Connection{Region: "eu-west-1"})
 	letters := decode.With(s, records, deadletter.Unmarshal) // Unmarshal is registered
 	originals := beam.ParDo(s, originalRecord, letters.Values)
-	kinesisio.Write(s, "orders", originals, kinesisio.WithRegion("eu-west-1"))
+	kinesisio.Write(s, "orders", originals, kinesisio.Connection{Region: "eu-west-1"})
 	_ = beamx.Run(context.Background(), p)
 }
 

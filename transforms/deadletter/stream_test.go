@@ -79,8 +79,7 @@ func readStream(t *testing.T, endpoint, stream string) []kinesistest.Got {
 
 func writeOpts(endpoint string, extra ...kinesisio.WriteOption) []kinesisio.WriteOption {
 	return append([]kinesisio.WriteOption{
-		kinesisio.WithEndpoint(endpoint),
-		kinesisio.WithRegion(kinesistest.Region),
+		kinesisio.Connection{Endpoint: endpoint, Region: kinesistest.Region},
 		kinesisio.WithRetries(0, time.Millisecond, 50*time.Millisecond),
 	}, extra...)
 }
@@ -138,8 +137,8 @@ func TestToStreamRoundTrip(t *testing.T) {
 
 	// The same, read back in a pipeline.
 	p, s = beam.NewPipelineWithRoot()
-	in := kinesisio.Read(s, stream, kinesisio.WithEndpoint(e.Endpoint), kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithStopAtLatest(), kinesisio.WithIdlePollInterval(50*time.Millisecond))
+	in := kinesisio.Read(s, stream, kinesisio.Connection{Endpoint: e.Endpoint, Region: kinesistest.Region},
+		kinesisio.WithStopAtLatest(), kinesisio.Polling{IdleInterval: 50 * time.Millisecond})
 	back := decode.With(s, in, deadletter.Unmarshal)
 	gotBack := collectLetters(s, back.Values)
 	bad := collectLetters(s, back.Failed)

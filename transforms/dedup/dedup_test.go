@@ -167,7 +167,7 @@ func TestRestartOverlap(t *testing.T) {
 	}
 
 	p, s := beam.NewPipelineWithRoot()
-	conn := []kinesisio.ReadOption{kinesisio.WithEndpoint(emu.Endpoint), kinesisio.WithStopAtLatest()}
+	conn := []kinesisio.ReadOption{kinesisio.Connection{Endpoint: emu.Endpoint}, kinesisio.WithStopAtLatest()}
 	first := kinesisio.Read(s, stream, conn...)
 	again := kinesisio.Read(s, stream, append(conn, kinesisio.WithShardPositions(restart))...)
 	out := dedup.Records(s, beam.Flatten(s, first, again), dedup.WithHorizon(dedup.EventTime(time.Hour)))

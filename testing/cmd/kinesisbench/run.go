@@ -24,14 +24,14 @@ const (
 	bareGet reader = iota // the bare aws-sdk-go-v2 GetRecords loop
 	bareSub               // the bare SubscribeToShard loop
 	polling               // kinesisio.Read, defaults
-	unpaced               // kinesisio.Read, WithQuotaPacing(0)
+	unpaced               // kinesisio.Read, Polling{Unpaced: true}
 	fanOut                // kinesisio.Read, WithEnhancedFanOut
 	trivial               // Impulse -> DoFn: Prism's own start-up
 	barePut               // the bare PutRecords loop
 	write                 // kinesisio.Write
 )
 
-var readerNames = []string{"bare GetRecords loop", "bare SubscribeToShard loop", "Read, polling", "Read, polling, WithQuotaPacing(0)",
+var readerNames = []string{"bare GetRecords loop", "bare SubscribeToShard loop", "Read, polling", "Read, polling, unpaced",
 	"Read, fan-out", "trivial pipeline", "bare PutRecords loop", "Write"}
 
 func (r reader) String() string { return readerNames[r] }
@@ -222,7 +222,7 @@ func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result, timed 
 	case write:
 		p, root := beam.NewPipelineWithRoot()
 		recs := beam.ParDo(root, &genFn{N: int(sc.n), Size: sc.size, Keys: 1024}, beam.Impulse(root))
-		w := kinesisio.Write(root, fx.stream, recs, kinesisio.WithEndpoint(fx.srv.Endpoint()), kinesisio.WithRegion(region), kinesisio.WithMaxInFlight(sc.inFlight))
+		w := kinesisio.Write(root, fx.stream, recs, kinesisio.Connection{Endpoint: fx.srv.Endpoint(), Region: region}, kinesisio.WithMaxInFlight(sc.inFlight))
 		count(root, &writtenFn{Key: key}, w.Written, b.c.unfused)
 		if _, err := b.runPipeline(ctx, p, key, s, 5*time.Minute+time.Duration(sc.n/1000)*time.Second); err != nil {
 			return err
@@ -232,18 +232,18 @@ func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result, timed 
 		}
 		return b.readBack(ctx, fx, sc.n)
 	}
-	opts := []kinesisio.ReadOption{kinesisio.WithEndpoint(fx.srv.Endpoint()), kinesisio.WithRegion(region), kinesisio.WithStopAtLatest()}
+	opts := []kinesisio.ReadOption{kinesisio.Connection{Endpoint: fx.srv.Endpoint(), Region: region}, kinesisio.WithStopAtLatest()}
 	if sc.dur > 0 {
 		opts[2] = kinesisio.WithMaxRecords(max(s.expected, 1)) // idle: stopped after the window
 	}
 	consumer := fmt.Sprintf("kinesisbench-%d", b.seq.Add(1))
 	switch sc.r {
 	case unpaced:
-		opts = append(opts, kinesisio.WithQuotaPacing(0))
+		opts = append(opts, kinesisio.Polling{Unpaced: true})
 	case fanOut:
 		opts = append(opts, kinesisio.WithEnhancedFanOut(consumer))
 		defer func() {
-			_ = kinesisio.DeregisterConsumer(context.WithoutCancel(ctx), fx.stream, consumer, kinesisio.WithEndpoint(fx.srv.Endpoint()), kinesisio.WithRegion(region))
+			_ = kinesisio.DeregisterConsumer(context.WithoutCancel(ctx), fx.stream, consumer, kinesisio.Connection{Endpoint: fx.srv.Endpoint(), Region: region})
 		}()
 	}
 	p, root := beam.NewPipelineWithRoot()

@@ -69,7 +69,7 @@ func leakCase(t *testing.T, endpoint string, bound ReadOption, extra ...ReadOpti
 	}
 	before := fetcher.Running()
 	p, s := beam.NewPipelineWithRoot()
-	Read(s, stream, append([]ReadOption{WithEndpoint(endpoint), WithRegion(kinesistest.Region), bound}, extra...)...)
+	Read(s, stream, append([]ReadOption{Connection{Endpoint: endpoint, Region: kinesistest.Region}, bound}, extra...)...)
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestConsumerResolutionGivesUpWhenKinesisIsUnreachable(t *testing.T) {
 			t.Fatalf("%+v: resolved a consumer on a closed port", c)
 		}
 		t.Logf("%+v: failed after %v: %v", c, time.Since(start).Round(time.Millisecond), err)
-		for _, want := range []string{"no answer from Kinesis at " + endpoint, "us-east-1", "WithEndpoint", "connection refused"} {
+		for _, want := range []string{"no answer from Kinesis at " + endpoint, "us-east-1", "Connection.Endpoint", "connection refused"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%+v: the error does not mention %q", c, want)
 			}

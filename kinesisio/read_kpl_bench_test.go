@@ -64,7 +64,7 @@ func BenchmarkReadKPL(b *testing.B) {
 		read := func(stream string) (cpu, wall time.Duration) {
 			key := fmt.Sprintf("%s-%d", stream, i)
 			p, s := beam.NewPipelineWithRoot()
-			beam.ParDo0(s, &countFn{Key: key}, kinesisio.Read(s, stream, kinesisio.WithEndpoint(emu.Endpoint), kinesisio.WithRegion(kinesistest.Region), kinesisio.WithStopAtLatest(), kinesisio.WithQuotaPacing(0)))
+			beam.ParDo0(s, &countFn{Key: key}, kinesisio.Read(s, stream, kinesisio.Connection{Endpoint: emu.Endpoint, Region: kinesistest.Region}, kinesisio.WithStopAtLatest(), kinesisio.Polling{Unpaced: true}))
 			cpu0, start := bench.CPUTime(), time.Now()
 			if err := ptest.Run(p); err != nil {
 				b.Fatal(err)

@@ -122,7 +122,7 @@ func BenchmarkReadThroughput(b *testing.B) {
 		// kinesisio.Read on Prism, bounded at the tip.
 		key := fmt.Sprintf("%s-%d", stream, i)
 		p, s := beam.NewPipelineWithRoot()
-		beam.ParDo0(s, &countFn{Key: key}, kinesisio.Read(s, stream, kinesisio.WithEndpoint(emu.Endpoint), kinesisio.WithRegion(kinesistest.Region), kinesisio.WithStopAtLatest()))
+		beam.ParDo0(s, &countFn{Key: key}, kinesisio.Read(s, stream, kinesisio.Connection{Endpoint: emu.Endpoint, Region: kinesistest.Region}, kinesisio.WithStopAtLatest()))
 		start = time.Now()
 		if err := ptest.Run(p); err != nil {
 			b.Fatal(err)

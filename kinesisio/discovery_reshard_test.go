@@ -303,7 +303,7 @@ func TestShardListingPages(t *testing.T) {
 	}
 	defer proxy.Close()
 	p, s := beam.NewPipelineWithRoot()
-	opts := append(e.opts(kinesisio.WithStopAtLatest(), kinesisio.WithShardListPageSize(5)), kinesisio.WithEndpoint(proxy.Endpoint()))
+	opts := append(e.opts(kinesisio.WithStopAtLatest(), kinesisio.WithShardListPageSize(5)), kinesisio.Connection{Endpoint: proxy.Endpoint()})
 	got := collect(s, kinesisio.Read(s, e.stream, opts...))
 	run(t, p)
 	checkExactlyOnce(t, got(), puts)
@@ -327,7 +327,7 @@ func TestChildShardsTriggerListing(t *testing.T) {
 	const batches, perBatch = 30, 10
 	p, s := beam.NewPipelineWithRoot()
 	opts := append(e.opts(kinesisio.WithMaxRecords(batches*perBatch), kinesisio.WithMaxReadTime(2*time.Minute),
-		kinesisio.WithShardDiscoveryInterval(time.Hour)), kinesisio.WithEndpoint(proxy.Endpoint()))
+		kinesisio.WithShardDiscoveryInterval(time.Hour)), kinesisio.Connection{Endpoint: proxy.Endpoint()})
 	got := collect(s, kinesisio.Read(s, e.stream, opts...))
 	start := time.Now()
 	done := runAsync(p)

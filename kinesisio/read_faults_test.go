@@ -32,7 +32,7 @@ func TestTransientFaultsAreRetriedWithoutLoss(t *testing.T) {
 	proxy.FailNext("GetRecords", 3, 400, "ExpiredIteratorException")
 
 	p, s := beam.NewPipelineWithRoot()
-	opts := append(e.opts(kinesisio.WithStopAtLatest(), kinesisio.WithRecordsPerCall(25)), kinesisio.WithEndpoint(proxy.Endpoint()))
+	opts := append(e.opts(kinesisio.WithStopAtLatest(), kinesisio.Polling{RecordsPerCall: 25}), kinesisio.Connection{Endpoint: proxy.Endpoint()})
 	got := collect(s, kinesisio.Read(s, e.stream, opts...))
 	res := run(t, p)
 	checkExactlyOnce(t, got(), puts)
@@ -64,7 +64,7 @@ func TestPermanentErrorFailsTheJobClearly(t *testing.T) {
 	defer proxy.Close()
 	proxy.FailNext("GetRecords", 1, 400, "AccessDeniedException")
 	p, s := beam.NewPipelineWithRoot()
-	kinesisio.Read(s, e.stream, append(e.opts(kinesisio.WithStopAtLatest()), kinesisio.WithEndpoint(proxy.Endpoint()))...)
+	kinesisio.Read(s, e.stream, append(e.opts(kinesisio.WithStopAtLatest()), kinesisio.Connection{Endpoint: proxy.Endpoint()})...)
 	_, err = ptest.RunWithMetrics(p)
 	if err == nil {
 		t.Fatal("the job succeeded despite access denied")

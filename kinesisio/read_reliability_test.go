@@ -78,8 +78,8 @@ func runReliabilityCase(t *testing.T, tc reliabilityCase) {
 	newRunID = func() string { return "run" }
 	defer func() { newRunID = prevRun }()
 	p, s := beam.NewPipelineWithRoot()
-	recs := Read(s, stream, WithEndpoint(srv.Endpoint()), WithRegion(kinesistest.Region),
-		WithMaxRecords(int64(total)), WithMaxReadTime(2*time.Minute), WithIdlePollInterval(50*time.Millisecond))
+	recs := Read(s, stream, Connection{Endpoint: srv.Endpoint(), Region: kinesistest.Region},
+		WithMaxRecords(int64(total)), WithMaxReadTime(2*time.Minute), Polling{IdleInterval: 50 * time.Millisecond})
 	newReadID = prevID
 	kept := beamtest.CollectValues[Record](s, recs)
 

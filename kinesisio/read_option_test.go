@@ -20,20 +20,19 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		opt    kinesisio.ReadOption
 		want   string // the option named in the error
 	}{
-		{"s", kinesisio.WithRegion(""), "WithRegion"},
-		{"s", kinesisio.WithEndpoint(""), "WithEndpoint"},
-		{"s", kinesisio.WithProfile(""), "WithProfile"},
-		{"s", kinesisio.WithAssumeRole("role", ""), "WithAssumeRole"},
+		{"s", kinesisio.Connection{RoleARN: "role"}, "Connection"},
+		{"s", kinesisio.Connection{ExternalID: "ext"}, "Connection"},
 		{"s", kinesisio.WithTimestampFn(nil, 0), "nil function"},
 		{"s", kinesisio.WithTimestampFn(unregisteredTimestamp, 0), "beam.RegisterFunction"},
 		{"s", kinesisio.WithTimestampFn(registeredTimestamp, -time.Second), "negative maximum delay"},
 		{"s", kinesisio.WithIdleWatermarkSkew(-time.Second), "WithIdleWatermarkSkew"},
-		{"s", kinesisio.WithQuotaPacing(-0.1), "WithQuotaPacing"},
-		{"s", kinesisio.WithQuotaPacing(1.5), "WithQuotaPacing"},
+		{"s", kinesisio.Polling{QuotaShare: -0.1}, "Polling"},
+		{"s", kinesisio.Polling{QuotaShare: 1.5}, "Polling"},
+		{"s", kinesisio.Polling{QuotaShare: 0.5, Unpaced: true}, "Polling"},
 		{"s", kinesisio.WithMaxBufferedBytes(1000), "WithMaxBufferedBytes"},
-		{"s", kinesisio.WithRecordsPerCall(0), "WithRecordsPerCall"},
-		{"s", kinesisio.WithRecordsPerCall(10001), "WithRecordsPerCall"},
-		{"s", kinesisio.WithIdlePollInterval(-1), "WithIdlePollInterval"},
+		{"s", kinesisio.Polling{RecordsPerCall: -1}, "Polling"},
+		{"s", kinesisio.Polling{RecordsPerCall: 10001}, "Polling"},
+		{"s", kinesisio.Polling{IdleInterval: -1}, "Polling"},
 		{"s", kinesisio.WithMaxRecords(0), "WithMaxRecords"},
 		{"s", kinesisio.WithMaxReadTime(0), "WithMaxReadTime"},
 		{"s", kinesisio.WithStartAtTimestamp(time.Time{}), "WithStartAtTimestamp"},
@@ -41,15 +40,15 @@ func TestInvalidOptionsAreRejectedAtConstruction(t *testing.T) {
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"": kinesisio.AtSequenceNumber("12")}), "empty shard ID"},
 		{"s", kinesisio.WithStartAtTimestamp(time.Now().Add(time.Hour)), "after now"},
 		{"s", kinesisio.WithShardPositions(map[string]kinesisio.Position{"shardId-0": {}}), "not a sequence number position"},
-		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "not the region of stream ARN"},
-		{"not a stream!", kinesisio.WithRegion("us-east-1"), "invalid stream name"},
-		{"arn:aws:kinesis:us-east-1:123:table/x", kinesisio.WithRegion("us-east-1"), "not a Kinesis stream ARN"},
+		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.Connection{Region: "us-east-1"}, "not the region of stream ARN"},
+		{"not a stream!", kinesisio.Connection{Region: "us-east-1"}, "invalid stream name"},
+		{"arn:aws:kinesis:us-east-1:123:table/x", kinesisio.Connection{Region: "us-east-1"}, "not a Kinesis stream ARN"},
 		{"s", kinesisio.WithCheckpoints("", kinesisio.LocalDirectory("/tmp/x")), "invalid application name"},
 		{"s", kinesisio.WithCheckpoints("a/b", kinesisio.LocalDirectory("/tmp/x")), "invalid application name"},
 		{"s", kinesisio.WithCheckpoints("app", kinesisio.CheckpointStore{}), "no store"},
 		{"s", kinesisio.WithCheckpoints("app", kinesisio.LocalDirectory("")), "empty directory"},
 		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("x")), "invalid DynamoDB table name"},
-		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("table", kinesisio.WithRegion(""))), "WithRegion"},
+		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("table", kinesisio.Connection{ExternalID: "ext"})), "Connection"},
 		{"s", kinesisio.WithCommitInterval(time.Millisecond), "WithCommitInterval"},
 		{"s", kinesisio.WithCommitsAfterSink(), "needs WithCheckpoints"},
 	} {
@@ -72,9 +71,9 @@ func TestValidOptionsBuildAPipeline(t *testing.T) {
 			"shardId-000000000001": kinesisio.AfterSequenceNumber("49590338271490256608559692538361571095921575989136588898"),
 		}),
 		kinesisio.WithStartAtLatest(),
-		kinesisio.WithAssumeRole("arn:aws:iam::123456789012:role/reader", "ext"),
+		kinesisio.Connection{RoleARN: "arn:aws:iam::123456789012:role/reader", ExternalID: "ext"},
 		kinesisio.WithTimestampFn(registeredTimestamp, 0),
-		kinesisio.WithQuotaPacing(0.5),
+		kinesisio.Polling{QuotaShare: 0.5},
 		kinesisio.WithMaxBufferedBytes(4<<20),
 	)
 	if err != nil || !col.IsValid() {
@@ -91,7 +90,7 @@ func TestReadPanicsWithTheOptionError(t *testing.T) {
 		}
 	}()
 	_, s := beam.NewPipelineWithRoot()
-	kinesisio.Read(s, "s", kinesisio.WithRecordsPerCall(-1))
+	kinesisio.Read(s, "s", kinesisio.Polling{RecordsPerCall: -1})
 }
 
 // TestOptionErrorNamesTheOption checks that an invalid option's error is
@@ -105,8 +104,8 @@ func TestOptionErrorNamesTheOption(t *testing.T) {
 	}{
 		{"s", kinesisio.WithMaxRecords(-5), "WithMaxRecords", "-5 is not positive"},
 		{"s", kinesisio.WithStartAtTimestamp(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)), "WithStartAtTimestamp", "start time 2099-01-01T00:00:00Z is "},
-		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.WithRegion("us-east-1"), "WithRegion", `region "us-east-1" is not the region of stream ARN arn:aws:kinesis:eu-west-1:123456789012:stream/s (eu-west-1): leave the region out, the ARN gives it`},
-		{"not a stream!", kinesisio.WithRegion("us-east-1"), "stream", `invalid stream name "not a stream!"`},
+		{"arn:aws:kinesis:eu-west-1:123456789012:stream/s", kinesisio.Connection{Region: "us-east-1"}, "Connection", `region "us-east-1" is not the region of stream ARN arn:aws:kinesis:eu-west-1:123456789012:stream/s (eu-west-1): leave the region out, the ARN gives it`},
+		{"not a stream!", kinesisio.Connection{Region: "us-east-1"}, "stream", `invalid stream name "not a stream!"`},
 		{"s", kinesisio.WithCheckpoints("app", kinesisio.DynamoDBTable("x")), "WithCheckpoints", `invalid DynamoDB table name "x"`},
 	} {
 		_, s := beam.NewPipelineWithRoot()

@@ -71,7 +71,7 @@ func TestWindowedCountOverLaggingShardsDropsNothing(t *testing.T) {
 	}
 
 	p, s := beam.NewPipelineWithRoot()
-	recs := kinesisio.Read(s, e.stream, e.opts(kinesisio.WithRecordsPerCall(10), kinesisio.WithMaxRecords(int64(total)))...)
+	recs := kinesisio.Read(s, e.stream, e.opts(kinesisio.Polling{RecordsPerCall: 10}, kinesisio.WithMaxRecords(int64(total)))...)
 	got := collect(s, recs)
 	counted := countWindows(t, s, recs)
 	run(t, p)

@@ -147,12 +147,12 @@ func TestReadFailsWhenKinesisIsUnreachableAtStart(t *testing.T) {
 		opts []kinesisio.ReadOption
 		want []string
 	}{
-		{"emulator not running", []kinesisio.ReadOption{kinesisio.WithEndpoint(closed), kinesisio.WithRegion("us-east-1")},
-			[]string{closed, "us-east-1", "WithEndpoint", "running"}},
-		{"emulator not running, bounded read", []kinesisio.ReadOption{kinesisio.WithEndpoint(closed), kinesisio.WithRegion("us-east-1"), kinesisio.WithStopAtLatest()},
-			[]string{closed, "us-east-1", "WithEndpoint", "running"}},
-		{"region typo", []kinesisio.ReadOption{kinesisio.WithRegion("us-est-1")},
-			[]string{"https://kinesis.us-est-1.amazonaws.com", "us-est-1", "does not resolve", "WithRegion"}},
+		{"emulator not running", []kinesisio.ReadOption{kinesisio.Connection{Endpoint: closed, Region: "us-east-1"}},
+			[]string{closed, "us-east-1", "Connection.Endpoint", "running"}},
+		{"emulator not running, bounded read", []kinesisio.ReadOption{kinesisio.Connection{Endpoint: closed, Region: "us-east-1"}, kinesisio.WithStopAtLatest()},
+			[]string{closed, "us-east-1", "Connection.Endpoint", "running"}},
+		{"region typo", []kinesisio.ReadOption{kinesisio.Connection{Region: "us-est-1"}},
+			[]string{"https://kinesis.us-est-1.amazonaws.com", "us-est-1", "does not resolve", "Connection.Region"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestReadFailsWhenKinesisIsUnreachableAtStartDefaultBound(t *testing.T) {
 	closed := closedEndpoint(t)
 	warnings := captureWarnings(t, "unreachable-default")
 	p, s := beam.NewPipelineWithRoot()
-	kinesisio.Read(s, "unreachable-default", kinesisio.WithEndpoint(closed), kinesisio.WithRegion("us-east-1"))
+	kinesisio.Read(s, "unreachable-default", kinesisio.Connection{Endpoint: closed, Region: "us-east-1"})
 	start := time.Now()
 	err := await(t, runAsync(p), 2*time.Minute)
 	took := time.Since(start)
@@ -202,7 +202,7 @@ func TestReadFailsWhenKinesisIsUnreachableAtStartDefaultBound(t *testing.T) {
 	}
 	ws := warnings()
 	t.Logf("failed after %v; %d WARN lines, %d in the first 10 s: %s", took.Round(time.Millisecond), len(ws), countBetween(ws, start, start.Add(10*time.Second)), errorText(err))
-	for _, w := range []string{closed, "us-east-1", "30s", "WithEndpoint"} {
+	for _, w := range []string{closed, "us-east-1", "30s", "Connection.Endpoint"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}
@@ -237,7 +237,7 @@ func TestReadWithoutCredentialsSaysWhatToSet(t *testing.T) {
 	e := newFakeEnv(t, 1)
 
 	p, s := beam.NewPipelineWithRoot()
-	kinesisio.Read(s, e.stream, kinesisio.WithEndpoint(e.endpoint), kinesisio.WithRegion(kinesistest.Region))
+	kinesisio.Read(s, e.stream, kinesisio.Connection{Endpoint: e.endpoint, Region: kinesistest.Region})
 	start := time.Now()
 	err := await(t, runAsync(p), time.Minute)
 	if err == nil {
@@ -341,8 +341,8 @@ func TestReadWaitsOutAnOutageAfterStart(t *testing.T) {
 
 	const outage = 12 * time.Second
 	p, s := beam.NewPipelineWithRoot()
-	got := collect(s, kinesisio.Read(s, e.stream, kinesisio.WithEndpoint(g.endpoint()), kinesisio.WithRegion(kinesistest.Region),
-		kinesisio.WithIdlePollInterval(50*time.Millisecond), kinesisio.WithMaxRecords(200), kinesisio.WithStartupTimeout(3*time.Second)))
+	got := collect(s, kinesisio.Read(s, e.stream, kinesisio.Connection{Endpoint: g.endpoint(), Region: kinesistest.Region},
+		kinesisio.Polling{IdleInterval: 50 * time.Millisecond}, kinesisio.WithMaxRecords(200), kinesisio.WithStartupTimeout(3*time.Second)))
 	done, res := runAsyncResult(p)
 	deadline := time.Now().Add(time.Minute)
 	for len(got()) < len(before) {
