@@ -34,7 +34,7 @@ const (
 
 // DefaultIdlePoll is the default of Config.IdlePoll: a shard with nothing
 // to read is polled about once a second, so a record arriving on it is
-// fetched within about a second.
+// fetched at most a second plus one call's duration after it arrived.
 const DefaultIdlePoll = time.Second
 
 // Config says what a fetcher reads and how fast.
@@ -50,16 +50,21 @@ type Config struct {
 	// as this registered consumer instead of polling.
 	ConsumerARN string
 
-	MaxBufferedBytes int64         // fetch only while less than this is buffered
-	RecordsPerCall   int32         // GetRecords Limit
-	CallsPerSecond   float64       // GetRecords calls per second at most
-	BytesPerSecond   float64       // bytes per second at most, averaged over calls
-	Unpaced          bool          // no client-side pacing: call again at once after records
-	IdlePoll         time.Duration // longest wait between calls on a quiet shard (idlePacer)
-	CallTimeout      time.Duration // bound on one call
-	BackoffBase      time.Duration // first retry delay (before jitter)
-	BackoffMax       time.Duration // largest retry delay
-	IdleTimeout      time.Duration // stop when nobody consumed for this long
+	MaxBufferedBytes int64   // fetch only while less than this is buffered
+	RecordsPerCall   int32   // GetRecords Limit
+	CallsPerSecond   float64 // GetRecords calls per second at most
+	BytesPerSecond   float64 // bytes per second at most, averaged over calls
+	Unpaced          bool    // no client-side pacing: call again at once after records
+	// IdlePoll is the longest gap between the starts of two calls on a
+	// caught-up shard, quiet (calls return nothing) or near-idle (calls
+	// return fewer than fewRecords): a record arriving on such a shard is
+	// fetched at most IdlePoll plus one call's duration after it arrived
+	// (pacer, polling.go).
+	IdlePoll    time.Duration
+	CallTimeout time.Duration // bound on one call
+	BackoffBase time.Duration // first retry delay (before jitter)
+	BackoffMax  time.Duration // largest retry delay
+	IdleTimeout time.Duration // stop when nobody consumed for this long
 
 	SubscribeSpacing time.Duration // least time between subscriptions (EFO)
 	EventTimeout     time.Duration // resubscribe after this long without an event (EFO)

@@ -181,6 +181,29 @@ func TestIdleShardIsPolledRarely(t *testing.T) {
 	}
 }
 
+// A caught-up shard whose calls bring a record or two is polled less
+// often than the quota allows, up to the idle bound apart: the fake shard
+// yields 2 records per call however fast it is polled (as a shard whose
+// rate is falling would), so the calls space out to the bound: over 3 s,
+// 5 calls (at 0, 0.2, 0.7, 1.7 and 2.7 s) instead of 15 at the quota's
+// pace; a load that delays the loop only makes fewer.
+func TestNearIdleShardIsPolledLess(t *testing.T) {
+	shard := newShard(0, 10, false)
+	shard.arrive = 2
+	cfg := fast
+	cfg.IdlePoll = 0 // the default
+	f := Start(cfg, shard, nil)
+	got := drainFor(f, 3*time.Second)
+	f.Close()
+	calls := f.Stats().Calls
+	if calls > 8 {
+		t.Fatalf("%d GetRecords calls in 3 s on a caught-up shard yielding 2 records per call, want at most 8 (spaced towards the 1 s idle bound)", calls)
+	}
+	if want := 2 * int(calls); got < want-2 {
+		t.Fatalf("read %d records from %d calls, want about %d", got, calls, want)
+	}
+}
+
 // Records put on a shard after it was idle for a while are read by the
 // next call, and the shard is back at the quota's pace at once.
 func TestRecordsAfterIdleAreReadAndPaceSnapsBack(t *testing.T) {
@@ -217,34 +240,83 @@ func TestRecordsAfterIdleAreReadAndPaceSnapsBack(t *testing.T) {
 	}
 }
 
-// The idle pacer's waits: doubling from idleFirst while calls come back
-// empty on a caught-up shard, never above the bound, back to the quota's
-// pace at the first records; no growth while the shard is behind.
-func TestIdlePacerSchedule(t *testing.T) {
+// The pacer's gaps, each call starting when the last gap (or the quota's
+// interval, 200 ms) said: doubling from idleFirst while calls come back
+// empty on a caught-up shard, never above the bound; calls bringing a few
+// records spaced to bring about fewRecords; the quota's pace at a full
+// batch, at records while behind, or at as many records as fewRecords per
+// quota interval; no growth while the shard is behind.
+func TestPacerSchedule(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	type call struct {
 		n    int
+		full bool
 		mbl  int64
 		want time.Duration
 	}
 	for _, tc := range []struct {
-		name  string
-		bound time.Duration
-		calls []call
+		name         string
+		bound, floor time.Duration
+		calls        []call
 	}{
-		{"idle grows to the bound", time.Second, []call{{0, 0, ms(250)}, {0, 0, ms(500)}, {0, 0, ms(1000)}, {0, 0, ms(1000)}, {0, -1, ms(1000)}}},
-		{"records snap back", time.Second, []call{{0, 0, ms(250)}, {0, 0, ms(500)}, {3, 0, 0}, {0, 0, ms(250)}}},
-		{"behind does not grow", time.Second, []call{{0, 0, ms(250)}, {0, 0, ms(500)}, {0, 5000, ms(250)}, {0, 5000, ms(250)}, {10, 4000, 0}}},
-		{"bound below the first wait", ms(50), []call{{0, 0, ms(50)}, {0, 0, ms(50)}, {1, 0, 0}, {0, 0, ms(50)}}},
-		{"odd bound is reached", ms(700), []call{{0, 0, ms(250)}, {0, 0, ms(500)}, {0, 0, ms(700)}, {0, 0, ms(700)}}},
+		{"idle grows to the bound", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 0, ms(1000)}, {0, false, 0, ms(1000)}, {0, false, -1, ms(1000)}}},
+		{"many records snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {30, false, 0, 0}, {0, false, 0, ms(250)}}},
+		{"a full batch snaps back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {3, true, 0, 0}}},
+		{"records while behind snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {3, false, 1000, 0}}},
+		{"behind does not grow", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 5000, ms(250)}, {0, false, 5000, ms(250)}, {10, false, 4000, 0}}},
+		{"bound below the first wait", ms(50), ms(200), []call{{0, false, 0, ms(50)}, {0, false, 0, ms(50)}, {1, false, 0, ms(50)}, {0, false, 0, ms(50)}}},
+		{"odd bound is reached", ms(700), ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 0, ms(700)}, {0, false, 0, ms(700)}}},
+		// 10 records/s: 2 per quota interval, then 5 per 500 ms.
+		{"near idle aims at a few records", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(500)}, {5, false, 0, ms(500)}, {5, false, -1, ms(500)}}},
+		// 1 record/s: the bound.
+		{"near idle within the bound", time.Second, ms(200), []call{{1, false, 0, 0}, {1, false, 0, ms(1000)}, {1, false, 0, ms(1000)}}},
+		// 250 records/s (the latency figure): 50 per quota interval.
+		{"busy keeps the quota's pace", time.Second, ms(200), []call{{50, false, 0, 0}, {50, false, 0, 0}, {50, false, -1, 0}}},
+		// 25 records/s: fewRecords per quota interval.
+		{"fewRecords per interval keeps the quota's pace", time.Second, ms(200), []call{{5, false, 0, 0}, {5, false, 0, 0}}},
+		{"idle after near idle doubles", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(500)}, {0, false, 0, ms(1000)}, {3, false, 0, ms(1000)}}},
+		{"unpaced calls at once after records", time.Second, 0, []call{{1, false, 0, 0}, {1, false, 0, 0}, {0, false, 0, ms(250)}, {1, false, 0, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := idlePacer{bound: tc.bound}
+			p := pacer{bound: tc.bound, floor: tc.floor}
+			at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 			for i, c := range tc.calls {
-				if got := p.after(c.n, c.mbl); got != c.want {
-					t.Fatalf("call %d (%d records, MillisBehindLatest %d): wait %v, want %v", i+1, c.n, c.mbl, got, c.want)
+				got := p.after(at, c.n, c.full, c.mbl)
+				if got != c.want {
+					t.Fatalf("call %d (%d records, full %v, MillisBehindLatest %d): gap %v, want %v", i+1, c.n, c.full, c.mbl, got, c.want)
 				}
+				at = at.Add(max(got, tc.floor))
 			}
 		})
 	}
+}
+
+// BenchmarkEmptyCall is the process CPU and allocations of one empty
+// GetRecords call of a caught-up fetcher against a canned client (no
+// server, no network): what an idle shard costs per call on the client.
+//
+//	go test -run '^$' -bench EmptyCall -benchtime 20000x ./kinesisio/internal/fetcher/
+func BenchmarkEmptyCall(b *testing.B) {
+	cfg := fast
+	cfg.Unpaced = true
+	cfg.IdlePoll = time.Nanosecond // no wait between empty calls
+	f := Start(cfg, cannedClient([]byte(`{"MillisBehindLatest":0,"NextShardIterator":"AAAAAAAAAAH3dLBv1wXx8rLkO5A8mrxq5GIw2uTk0ZJ9EQ6p0d0K8hvUZP6n6BjFn9tqrYRdR2lEZJq2JSvH6b2Wb6LR0Ib4fD9nKb7wL7u1Qme6bX1kU7qGgTzF5E2dVt5cL1bLm5v6PvA4tO8hj6vJ2Z3p8HXQ7b1w==","Records":[]}`)), nil)
+	defer f.Close()
+	for f.Stats().Calls < 100 {
+		f.Next()
+		time.Sleep(time.Millisecond)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu0, calls0 := processCPU(), f.Stats().Calls
+	b.ResetTimer()
+	for f.Stats().Calls-calls0 < int64(b.N) {
+		f.Next() // keep the fetcher from being abandoned
+		time.Sleep(time.Millisecond)
+	}
+	cpu, calls := processCPU()-cpu0, f.Stats().Calls-calls0
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(calls), "cpu-ns/call")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(calls), "allocs/call")
 }
