@@ -46,7 +46,8 @@ type Fetcher struct {
 	lastTouch  time.Time
 	nextCallAt time.Time
 
-	failingSince time.Time // the first of the failures in a row (the loop's goroutine only)
+	failingSince time.Time   // the first of the failures in a row (the loop's goroutine only)
+	timer        *time.Timer // wait's (the loop's goroutine only)
 
 	rate     float64 // bytes fetched per second, smoothed
 	stats    counters
@@ -276,13 +277,26 @@ func (f *Fetcher) setNextCall(t time.Time) {
 	f.mu.Unlock()
 }
 
-// wait blocks until t, or returns false when the fetcher must stop.
+// wait blocks until t, or returns false when the fetcher must stop. It
+// reuses one timer (the loop's goroutine only): an idle shard waits
+// before every call.
 func (f *Fetcher) wait(t time.Time) bool {
 	d := time.Until(t)
 	if d <= 0 {
 		return f.ctx.Err() == nil
 	}
-	return backoff.Sleep(f.ctx, d) == nil
+	if f.timer == nil {
+		f.timer = time.NewTimer(d)
+	} else {
+		f.timer.Reset(d) // stopped, or fired and drained
+	}
+	select {
+	case <-f.ctx.Done():
+		f.timer.Stop()
+		return false
+	case <-f.timer.C:
+		return true
+	}
 }
 
 // waitForSpace blocks while the buffer is full. It returns false when the

@@ -27,6 +27,9 @@ func (f *Fetcher) poll() {
 		minInterval = 0
 	}
 	pace := pacer{bound: f.cfg.IdlePoll, floor: minInterval}
+	// One input for every call: an empty call allocates in the SDK, not
+	// here (the SDK keeps nothing of it once the call returned).
+	in := &kinesis.GetRecordsInput{ShardIterator: new(string), Limit: new(int32)}
 	next := time.Now()
 	for {
 		if !f.waitForSpace() || !f.wait(next) {
@@ -71,10 +74,8 @@ func (f *Fetcher) poll() {
 			// the service a quarter of a second).
 			limit = min(limit, firstCallLimit)
 		}
-		out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{
-			ShardIterator: aws.String(iter),
-			Limit:         aws.Int32(limit),
-		}, f.decodeOption()...)
+		*in.ShardIterator, *in.Limit = iter, limit
+		out, err := f.api.GetRecords(ctx, in, f.decodeOption()...)
 		cancel()
 		// The service charged the call by the time its response headers
 		// arrived (or, without them, by now).
