@@ -167,38 +167,38 @@ func processCPU() time.Duration {
 }
 
 // An idle shard read with the default settings is polled about once per
-// default IdlePoll, not at the quota's pace: over 3 s, 5 calls (at 0,
-// 0.25, 0.75, 1.75 and 2.75 s); a load that delays the loop only makes
-// fewer.
+// default IdlePoll (1.5 s), not at the quota's pace: over 4.5 s, 5 calls
+// (at 0, 0.25, 0.75, 1.75 and 3.25 s; 6 with a 1 s bound, 23 at the
+// quota's pace); a load that delays the loop only makes fewer.
 func TestIdleShardIsPolledRarely(t *testing.T) {
 	shard := newShard(0, 10, false)
 	cfg := fast
 	cfg.IdlePoll = 0 // the default
 	f := Start(cfg, shard, nil)
-	drainFor(f, 3*time.Second)
+	drainFor(f, 4500*time.Millisecond)
 	f.Close()
-	if n := f.Stats().Calls; n > 7 {
-		t.Fatalf("%d GetRecords calls on an idle shard in 3 s, want at most 7 (about one a second once idle)", n)
+	if n := f.Stats().Calls; n > 5 {
+		t.Fatalf("%d GetRecords calls on an idle shard in 4.5 s, want at most 5 (about one per 1.5 s once idle)", n)
 	}
 }
 
 // A caught-up shard whose calls bring a record or two is polled less
 // often than the quota allows, up to the idle bound apart: the fake shard
 // yields 2 records per call however fast it is polled (as a shard whose
-// rate is falling would), so the calls space out to the bound: over 3 s,
+// rate is falling would), so the calls space out to the bound (1 s): over 3 s,
 // 5 calls (at 0, 0.2, 0.7, 1.7 and 2.7 s) instead of 15 at the quota's
 // pace; a load that delays the loop only makes fewer.
 func TestNearIdleShardIsPolledLess(t *testing.T) {
 	shard := newShard(0, 10, false)
 	shard.arrive = 2
 	cfg := fast
-	cfg.IdlePoll = 0 // the default
+	cfg.IdlePoll = time.Second
 	f := Start(cfg, shard, nil)
 	got := drainFor(f, 3*time.Second)
 	f.Close()
 	calls := f.Stats().Calls
 	if calls > 8 {
-		t.Fatalf("%d GetRecords calls in 3 s on a caught-up shard yielding 2 records per call, want at most 8 (spaced towards the 1 s idle bound)", calls)
+		t.Fatalf("%d GetRecords calls in 3 s on a caught-up shard yielding 2 records per call, want at most 8 (spaced towards the 1 s bound)", calls)
 	}
 	if want := 2 * int(calls); got < want-2 {
 		t.Fatalf("read %d records from %d calls, want about %d", got, calls, want)
