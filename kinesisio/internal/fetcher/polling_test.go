@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
 )
 
 // cannedKinesis is an HTTP client that answers every GetRecords with the
@@ -363,4 +364,38 @@ func TestEmptyCallAllocatesLittle(t *testing.T) {
 	if perCall > 8 {
 		t.Errorf("%.2f allocations per empty call, want at most 8 (the call's context, its headers' time, the batch)", perCall)
 	}
+}
+
+// BenchmarkIdleShards is the process CPU of 1,024 fetchers on idle shards
+// with the default settings against a canned client (no server, no
+// network) over 15 s: cores, calls per second per shard and CPU per call.
+//
+//	go test -run '^$' -bench IdleShards -benchtime 1x ./kinesisio/internal/fetcher/
+func BenchmarkIdleShards(b *testing.B) {
+	const shards, window = 1024, 15 * time.Second // whole periods of 1 s and 1.5 s
+	client := cannedClient([]byte(`{"MillisBehindLatest":0,"NextShardIterator":"AAAAAAAAAAH3dLBv1wXx8rLkO5A8mrxq5GIw2uTk0ZJ9EQ6p0d0K8hvUZP6n6BjFn9tqrYRdR2lEZJq2JSvH6b2Wb6LR0Ib4fD9nKb7wL7u1Qme6bX1kU7qGgTzF5E2dVt5cL1bLm5v6PvA4tO8hj6vJ2Z3p8HXQ7b1w==","Records":[]}`))
+	fs := make([]*Fetcher, shards)
+	for i := range fs {
+		fs[i] = Start(Config{ShardID: "shard-0", Start: restriction.Position{Kind: restriction.TrimHorizon}}, client, nil)
+	}
+	defer func() {
+		for _, f := range fs {
+			f.Close()
+		}
+	}()
+	time.Sleep(5 * time.Second) // past the first gaps
+	calls := func() (n int64) {
+		for _, f := range fs {
+			n += f.Stats().Calls
+		}
+		return n
+	}
+	cpu0, calls0 := processCPU(), calls()
+	b.ResetTimer()
+	time.Sleep(window)
+	cpu, n := processCPU()-cpu0, calls()-calls0
+	b.StopTimer()
+	b.ReportMetric(cpu.Seconds()/window.Seconds(), "cores")
+	b.ReportMetric(float64(n)/shards/window.Seconds(), "calls/s/shard")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/call")
 }
