@@ -398,4 +398,42 @@ func BenchmarkIdleShards(b *testing.B) {
 	b.ReportMetric(cpu.Seconds()/window.Seconds(), "cores")
 	b.ReportMetric(float64(n)/shards/window.Seconds(), "calls/s/shard")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/call")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.StackInuse)/shards/1024, "stack-KiB/shard")
+}
+
+// TestWaitingFetcherKeepsItsStack checks that a fetcher waiting between
+// calls keeps the stack its calls need: a GetRecords call runs over 16 KiB
+// deep in the SDK's middleware, and a goroutine that waits on a shallow
+// stack has it halved by every GC and copied back up at its next call
+// (a fifth of an idle fetcher's CPU in BenchmarkIdleShards).
+func TestWaitingFetcherKeepsItsStack(t *testing.T) {
+	const n = 64
+	client := cannedClient([]byte(`{"MillisBehindLatest":0,"NextShardIterator":"it","Records":[]}`))
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fs := make([]*Fetcher, n)
+	for i := range fs {
+		fs[i] = Start(Config{ShardID: "shard-0", Start: restriction.Position{Kind: restriction.TrimHorizon}}, client, nil)
+	}
+	defer func() {
+		for _, f := range fs {
+			f.Close()
+		}
+	}()
+	for _, f := range fs {
+		waitCalls(t, f, 2) // now waiting 250 ms or more
+	}
+	for range 3 {
+		runtime.GC() // shrinks the stacks of waiting goroutines that use less than a quarter
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	perFetcher := float64(int64(after.StackInuse)-int64(before.StackInuse)) / n / 1024
+	t.Logf("%.1f KiB of stack per waiting fetcher", perFetcher)
+	if perFetcher < 24 {
+		t.Errorf("%.1f KiB of stack per waiting fetcher after GCs, want at least 24 (the 32 KiB a call needs, kept)", perFetcher)
+	}
 }
