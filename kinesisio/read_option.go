@@ -262,19 +262,21 @@ func WithIdleWatermarkSkew(d time.Duration) ReadOption {
 // several Pollings combine, each non-zero field of a later one replacing
 // the value set before.
 type Polling struct {
-	// IdleInterval is the longest wait between two GetRecords calls on a
-	// shard with nothing to read (default 1 s): the latency bound of a
-	// quiet shard. While calls return records a shard is polled at the
-	// quota's pace (every 200 ms at full quota). After an empty call on a
-	// shard that is caught up, the next call waits 250 ms, then twice as
-	// long after each further empty call, up to IdleInterval; the first
-	// call that returns records brings the pace back at once. A record
-	// that arrives on a quiet shard is therefore fetched at most
-	// IdleInterval (plus the call's own time) after it arrived, and a
-	// quiet shard costs about one call per IdleInterval. An IdleInterval
-	// below 250 ms is the wait after every empty call. The watermark of a
-	// quiet shard advances at each empty call, so it may trail the clock
-	// by up to IdleInterval more than on a busy one (plus
+	// IdleInterval is the longest time between the starts of two
+	// GetRecords calls on a shard that is caught up and quiet or near-idle
+	// (default 1.5 s, KCL 2.x's): the latency bound of such a shard. A
+	// shard is polled at the quota's pace (every 200 ms at full quota)
+	// while its calls bring a full batch, records while it is behind, or 5
+	// records or more per quota interval. After an empty call on a
+	// caught-up shard the next call starts 250 ms after it, then twice as
+	// long after each further empty call, up to IdleInterval; after a call
+	// that brings fewer records, the next is spaced to bring about 5, up to
+	// IdleInterval. A record that arrives on a quiet or near-idle shard is
+	// therefore fetched at most IdleInterval plus one call's duration after
+	// it arrived, and a quiet shard costs about one call per IdleInterval.
+	// An IdleInterval below 250 ms is the gap after every empty call. The
+	// watermark of a quiet shard advances at each call, so it may trail the
+	// clock by up to IdleInterval more than on a busy one (plus
 	// WithIdleWatermarkSkew). Calls never exceed the quota either way.
 	IdleInterval time.Duration
 	// RecordsPerCall is the GetRecords Limit (1 to 10000, default 10000).

@@ -28,6 +28,10 @@ type fakeShard struct {
 	iterators []*kinesis.GetShardIteratorInput
 	// fail, if set, may return an error for call number n (from 1).
 	fail func(n int) error
+	// arrive, if set, is how many records arrive on the shard just before
+	// each GetRecords call: a shard that is always caught up and yields
+	// that many records per call, however fast it is polled.
+	arrive int
 }
 
 func (s *fakeShard) GetShardIterator(_ context.Context, in *kinesis.GetShardIteratorInput, _ ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
@@ -54,6 +58,9 @@ func (s *fakeShard) GetRecords(_ context.Context, in *kinesis.GetRecordsInput, _
 		if err := s.fail(len(s.calls)); err != nil {
 			return nil, err
 		}
+	}
+	for range s.arrive {
+		s.data = append(s.data, make([]byte, 10))
 	}
 	var idx int
 	fmt.Sscanf(*in.ShardIterator, "i:%d", &idx)

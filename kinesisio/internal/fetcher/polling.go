@@ -21,12 +21,15 @@ func (f *Fetcher) poll() {
 	iter := ""
 	failures := 0
 	var ahead clockWait
-	idle := idlePacer{bound: f.cfg.IdlePoll}
 	minInterval := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
 	quota := ratelimit.Bucket{Rate: f.cfg.BytesPerSecond}
 	if f.cfg.Unpaced {
 		minInterval = 0
 	}
+	pace := pacer{bound: f.cfg.IdlePoll, floor: minInterval}
+	// One input for every call: an empty call allocates in the SDK, not
+	// here (the SDK keeps nothing of it once the call returned).
+	in := &kinesis.GetRecordsInput{ShardIterator: new(string), Limit: new(int32)}
 	next := time.Now()
 	for {
 		if !f.waitForSpace() || !f.wait(next) {
@@ -71,10 +74,8 @@ func (f *Fetcher) poll() {
 			// the service a quarter of a second).
 			limit = min(limit, firstCallLimit)
 		}
-		out, err := f.api.GetRecords(ctx, &kinesis.GetRecordsInput{
-			ShardIterator: aws.String(iter),
-			Limit:         aws.Int32(limit),
-		}, f.decodeOption()...)
+		*in.ShardIterator, *in.Limit = iter, limit
+		out, err := f.api.GetRecords(ctx, in, f.decodeOption()...)
 		cancel()
 		// The service charged the call by the time its response headers
 		// arrived (or, without them, by now).
@@ -123,12 +124,13 @@ func (f *Fetcher) poll() {
 		iter = *out.NextShardIterator
 		// Stay within the shard's byte rate the way the service accounts
 		// for it (a 10 MiB call buys 5 s of silence), and poll slower, up
-		// to IdlePoll apart, while there is nothing to read (idlePacer).
+		// to IdlePoll apart, while a caught-up shard brings few records or
+		// none (pacer).
 		if !f.cfg.Unpaced {
 			next = maxTime(next, quota.Charge(callStart, charged, float64(fetched)))
 		}
-		if wait := idle.after(len(records), b.MillisBehindLatest); wait > 0 {
-			next = maxTime(next, time.Now().Add(wait))
+		if gap := pace.after(callStart, len(records), len(records) >= int(limit), b.MillisBehindLatest); gap > 0 {
+			next = maxTime(next, callStart.Add(gap))
 		}
 		f.setNextCall(next)
 	}
@@ -162,4 +164,82 @@ func (f *Fetcher) iterator(pos restriction.Position) (string, error) {
 		return "", fmt.Errorf("GetShardIterator %v returned no iterator", pos)
 	}
 	return *out.ShardIterator, nil
+}
+
+// firstCallLimit bounds the records asked for by a fetcher's first call.
+const firstCallLimit = 1000
+
+// idleFirst is the gap after the first empty GetRecords call on a shard
+// that is caught up; the gap doubles from it after each further empty
+// call, up to Config.IdlePoll.
+const idleFirst = 250 * time.Millisecond
+
+// fewRecords is what a call on a caught-up shard aims to bring: a shard
+// whose calls bring fewer (a near-idle shard, a record or two per call at
+// the quota's pace) is polled less often, so that they bring about this
+// many, and no less often than Config.IdlePoll.
+const fewRecords = 5
+
+// pacer spaces the GetRecords calls of a shard that is caught up, so that
+// a quiet shard costs about one call per Config.IdlePoll and a near-idle
+// one a call per fewRecords records, instead of one per quota interval.
+// Gaps run from the start of a call to the start of the next.
+//
+//   - A call that brings a full batch (as many records as it asked for),
+//     or records while the shard is behind (MillisBehindLatest > 0), is
+//     followed at the quota's pace.
+//   - After a call that brings a few records on a caught-up shard
+//     (MillisBehindLatest 0, or not reported), the gap is what would have
+//     brought fewRecords at the rate this call saw (its records over the
+//     time since the previous call's start): the quota's pace as soon as
+//     the shard brings fewRecords per quota interval (25 records/s at 5
+//     calls/s), never more than bound. Unpaced, the next call follows at
+//     once, as after any records.
+//   - After an empty call on a caught-up shard the gap is idleFirst, then
+//     twice the last gap after each further empty call, never more than
+//     bound; an empty call on a shard that is behind (the iterator crossed
+//     a gap) is followed idleFirst later without growing.
+//
+// bound is therefore the longest time between the starts of two calls on
+// a live shard (unless the byte quota, a retry or a full buffer holds the
+// next one, or the call itself takes longer), and a record arriving on a
+// quiet or near-idle shard is fetched at most bound plus one call's
+// duration after it arrived.
+type pacer struct {
+	bound time.Duration // the longest gap (Config.IdlePoll)
+	floor time.Duration // the quota's interval between calls; 0 = unpaced
+	gap   time.Duration // after the last call, 0 = the quota's pace
+	last  time.Time     // the start of the last call
+}
+
+// after returns how long after the start of a call (at start) that
+// returned n Kinesis records, full when that is as many as it asked for,
+// with MillisBehindLatest mbl (-1 when absent), the next call may start;
+// 0 means at the quota's pace.
+func (p *pacer) after(start time.Time, n int, full bool, mbl int64) time.Duration {
+	since := time.Duration(0)
+	if !p.last.IsZero() {
+		since = start.Sub(p.last)
+	}
+	p.last = start
+	first := min(idleFirst, p.bound)
+	switch {
+	case n > 0 && (full || mbl > 0 || p.floor <= 0 || since <= 0):
+		p.gap = 0
+	case n > 0:
+		// A few records on a caught-up shard: aim at fewRecords.
+		want := since * fewRecords / time.Duration(n)
+		if want <= p.floor {
+			p.gap = 0
+		} else {
+			p.gap = min(want, p.bound)
+		}
+	case mbl > 0:
+		p.gap = first
+	case p.gap == 0:
+		p.gap = first
+	default:
+		p.gap = min(2*p.gap, p.bound)
+	}
+	return p.gap
 }
