@@ -232,10 +232,11 @@ func (b *benchRun) measure(ctx context.Context, fx *fixture, res *result, timed 
 		}
 		return b.readBack(ctx, fx, sc.n)
 	}
-	opts := []kinesisio.ReadOption{kinesisio.Connection{Endpoint: fx.srv.Endpoint(), Region: region}, kinesisio.WithStopAtLatest()}
+	bound := kinesisio.WithStopAtLatest()
 	if sc.dur > 0 {
-		opts[2] = kinesisio.WithMaxRecords(max(s.expected, 1)) // idle: stopped after the window
+		bound = kinesisio.WithMaxRecords(max(s.expected, 1)) // idle: stopped after the window
 	}
+	opts := []kinesisio.ReadOption{kinesisio.Connection{Endpoint: fx.srv.Endpoint(), Region: region}, bound}
 	consumer := fmt.Sprintf("kinesisbench-%d", b.seq.Add(1))
 	switch sc.r {
 	case unpaced:
