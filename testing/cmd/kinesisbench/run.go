@@ -167,7 +167,7 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 			return nil, err
 		}
 		if b.c.profiles != "" {
-			name := filepath.Join(b.c.profiles, fmt.Sprintf("%s-%d-%d-%d.pprof", sc.fig, sc.r, sc.shards, sc.size))
+			name := filepath.Join(b.c.profiles, fmt.Sprintf("%s-%d-%d-%d-%g.pprof", sc.fig, sc.r, sc.shards, sc.size, sc.rate)) // the rate tells a scale run from its idle twin
 			if err := os.MkdirAll(b.c.profiles, 0o755); err != nil {
 				return nil, err
 			}
