@@ -20,44 +20,62 @@ package watermark
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Estimator is the watermark estimator of one shard restriction. Its only
 // state is the shard's own watermark (int64 milliseconds: Beam Go cannot
 // encode a time.Time estimator state that holds the minimum timestamp).
+//
+// It is safe for concurrent use: Beam Go calls CurrentWatermark and the
+// state's accessor from the goroutine that answers the runner's split
+// requests while ProcessElement binds and advances the estimator (the SDK
+// locks the restriction tracker for that, not the estimator).
 type Estimator struct {
-	state   int64
+	state atomic.Int64 // written by ProcessElement only
+	bound atomic.Pointer[binding]
+}
+
+// binding is the shard and registry an Estimator reports against.
+type binding struct {
 	reg     *Registry
 	shardID string
 }
 
 // New returns an estimator restored from state.
-func New(state int64) *Estimator { return &Estimator{state: state} }
+func New(state int64) *Estimator {
+	e := &Estimator{}
+	e.state.Store(state)
+	return e
+}
 
 // Bind ties the estimator to its shard and commits its restored state to
 // reg. Call it when ProcessElement starts.
 func (e *Estimator) Bind(reg *Registry, shardID string) {
-	e.reg, e.shardID = reg, shardID
-	reg.Commit(shardID, e.state)
+	if b := e.bound.Load(); b == nil || b.reg != reg || b.shardID != shardID {
+		e.bound.Store(&binding{reg: reg, shardID: shardID})
+	}
+	reg.Commit(shardID, e.state.Load())
 }
 
 // State returns the shard's own watermark, for checkpointing.
-func (e *Estimator) State() int64 { return e.state }
+func (e *Estimator) State() int64 { return e.state.Load() }
 
-// Advance moves the shard's own watermark to t if that is later.
+// Advance moves the shard's own watermark to t if that is later. Only
+// ProcessElement calls it (one writer), so a load and a store suffice.
 func (e *Estimator) Advance(t time.Time) {
-	if ms := t.UnixMilli(); ms > e.state {
-		e.state = ms
+	if ms := t.UnixMilli(); ms > e.state.Load() {
+		e.state.Store(ms)
 	}
 }
 
 // CurrentWatermark is the minimum of the shard's own watermark and the
 // committed watermarks of the other live shards of the read.
 func (e *Estimator) CurrentWatermark() time.Time {
-	w := e.state
-	if e.reg != nil {
-		if m, ok := e.reg.minOthers(e.shardID, time.Now()); ok && m < w {
+	w := e.state.Load()
+	if b := e.bound.Load(); b != nil {
+		if m, ok := b.reg.minOthers(b.shardID, time.Now()); ok && m < w {
 			w = m
 		}
 	}

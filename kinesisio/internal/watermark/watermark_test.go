@@ -180,3 +180,41 @@ func BenchmarkCheckpointCycle1024(b *testing.B) {
 		_ = e.CurrentWatermark()
 	}
 }
+
+// TestEstimatorIsSafeForSplits: Beam Go reads an estimator from the
+// goroutine that answers the runner's split requests (CurrentWatermark,
+// then the state) while ProcessElement binds and advances it. Under the
+// race detector (CI's race step) this failed when the estimator's fields
+// were plain (seen in CI: Bind against CurrentWatermark from
+// exec.(*DataSource).Split); without it, it checks that the values stay
+// sane.
+func TestEstimatorIsSafeForSplits(t *testing.T) {
+	r := NewRegistry()
+	other := New(50)
+	other.Bind(r, "other")
+	e := New(100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			e.Bind(r, "own")
+			e.Advance(time.UnixMilli(int64(100 + i)))
+		}
+	}()
+	for i := 0; ; i++ {
+		if w := e.CurrentWatermark().UnixMilli(); w < 50 || w >= 2100 {
+			t.Fatalf("split %d: watermark %d, want within [50, 2100)", i, w)
+		}
+		if s := e.State(); s < 100 || s >= 2100 {
+			t.Fatalf("split %d: state %d, want within [100, 2100)", i, s)
+		}
+		select {
+		case <-done:
+			if got := e.State(); got != 2099 {
+				t.Errorf("after the last Advance: state %d, want 2099", got)
+			}
+			return
+		default:
+		}
+	}
+}
