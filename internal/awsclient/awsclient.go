@@ -41,6 +41,7 @@ func New(ctx context.Context, s Settings) (*kinesis.Client, error) {
 			o.BaseEndpoint = aws.String(s.Endpoint)
 		}
 		o.Retryer = aws.NopRetryer{}
+		o.EndpointResolverV2 = newEndpointCache(o.EndpointResolverV2)
 	}), nil
 }
 
