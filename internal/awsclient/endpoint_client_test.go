@@ -211,3 +211,39 @@ func TestClientEndpointsAndSigning(t *testing.T) {
 		}
 	})
 }
+
+// TestClientResolvesEndpointsOnce: the endpoint resolver of a client from
+// New answers a repeated GetRecords resolution from its cache, without
+// allocating (the SDK's rules engine allocates 6 times for it and runs
+// on every call).
+func TestClientResolvesEndpointsOnce(t *testing.T) {
+	awstest.Hermetic(t)
+	c, err := awsclient.New(t.Context(), awsclient.Settings{Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Options().EndpointResolverV2
+	p := kinesis.EndpointParameters{
+		Region: aws.String("us-east-1"), UseDualStack: aws.Bool(false), UseFIPS: aws.Bool(false),
+		OperationType: aws.String("data"), AccountIdEndpointMode: aws.String("preferred"),
+	}
+	ctx := t.Context()
+	want, err := kinesis.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	allocs := testing.AllocsPerRun(100, func() {
+		e, err := r.ResolveEndpoint(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = e.URI.String()
+	})
+	if got != want.URI.String() {
+		t.Errorf("resolved %s, want %s", got, want.URI.String())
+	}
+	if allocs != 0 {
+		t.Errorf("a repeated resolution allocates %.0f times; want 0 (cached)", allocs)
+	}
+}
