@@ -802,8 +802,9 @@ const maxBody = 32 << 20
 // call at a time, and the records of a call must be taken with Records
 // before the next call.
 type Decoder struct {
-	buf   []byte // the response body, reused from call to call
-	small int    // calls in a row whose body used less than a quarter of buf
+	buf   []byte  // the response body, reused from call to call
+	one   [1]byte // read's probe for EOF (a local escapes: one allocation per call)
+	small int     // calls in a row whose body used less than a quarter of buf
 	p     parser
 	recs  []Record // Records' result, reused
 
@@ -935,8 +936,7 @@ func (d *Decoder) read(r io.Reader, n int64) ([]byte, error) {
 		// Read on to EOF (net/http reuses a connection only when the
 		// body was read to its end; it usually says EOF with the last
 		// bytes already).
-		var one [1]byte
-		if m, _ := r.Read(one[:]); m > 0 {
+		if m, _ := r.Read(d.one[:]); m > 0 {
 			return nil, errors.New("the body is longer than its Content-Length")
 		}
 		d.keep(len(buf))
