@@ -2,7 +2,10 @@
 // JSON payloads of SubscribeToShard events in one pass, behind the SDK
 // client: signing, endpoints, retries, error classification and the event
 // stream framing stay the SDK's, only the success body's decode is ours
-// (Decoder for GetRecords, Events for SubscribeToShard).
+// (Decoder for GetRecords, Events for SubscribeToShard). The Decoder's
+// option also writes the GetRecords request body (the SDK's bytes and
+// headers, without its generic shape serializer; see
+// protocol.SerializeRequest).
 //
 // The decoder accepts a strict subset of what the SDK's own deserializer
 // accepts: a JSON object with the members the SDK models, records whose
