@@ -140,7 +140,7 @@ func TestEmptyGetRecordsAllocs(t *testing.T) {
 	raw := testing.AllocsPerRun(200, func() { rawCall(t, hc, buf) })
 	t.Logf("allocations per call: %.0f, raw %.0f, added by the SDK and the hook %.0f", sdk, raw, sdk-raw)
 	if sdk-raw > bound {
-		t.Errorf("an empty GetRecords call allocates %.0f times more than its bytes sent raw; want at most %d", sdk-raw, bound)
+		t.Errorf("an empty GetRecords call makes %.0f allocations more than its bytes sent raw; want at most %d", sdk-raw, bound)
 	}
 }
 
