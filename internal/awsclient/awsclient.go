@@ -30,7 +30,9 @@ type Settings struct {
 
 // New builds a Kinesis client from s. SDK-level retries are off: callers
 // retry per shard with their own backoff, so one throttled shard cannot
-// drain a retry budget that all shards share (aws-sdk-go-v2 #1665).
+// drain a retry budget that all shards share (aws-sdk-go-v2 #1665). The
+// client resolves each set of endpoint parameters once (endpointCache)
+// instead of running the SDK's endpoint rules on every call.
 func New(ctx context.Context, s Settings) (*kinesis.Client, error) {
 	cfg, err := LoadConfig(ctx, s)
 	if err != nil {
@@ -41,6 +43,9 @@ func New(ctx context.Context, s Settings) (*kinesis.Client, error) {
 			o.BaseEndpoint = aws.String(s.Endpoint)
 		}
 		o.Retryer = aws.NopRetryer{}
+		if o.EndpointResolverV2 != nil { // the SDK's default, set before this option runs
+			o.EndpointResolverV2 = newEndpointCache(o.EndpointResolverV2)
+		}
 	}), nil
 }
 

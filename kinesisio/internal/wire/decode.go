@@ -2,7 +2,10 @@
 // JSON payloads of SubscribeToShard events in one pass, behind the SDK
 // client: signing, endpoints, retries, error classification and the event
 // stream framing stay the SDK's, only the success body's decode is ours
-// (Decoder for GetRecords, Events for SubscribeToShard).
+// (Decoder for GetRecords, Events for SubscribeToShard). The Decoder's
+// option also writes the GetRecords request body (the SDK's bytes and
+// headers, without its generic shape serializer; see
+// protocol.SerializeRequest).
 //
 // The decoder accepts a strict subset of what the SDK's own deserializer
 // accepts: a JSON object with the members the SDK models, records whose
@@ -802,8 +805,9 @@ const maxBody = 32 << 20
 // call at a time, and the records of a call must be taken with Records
 // before the next call.
 type Decoder struct {
-	buf   []byte // the response body, reused from call to call
-	small int    // calls in a row whose body used less than a quarter of buf
+	buf   []byte  // the response body, reused from call to call
+	one   [1]byte // read's probe for EOF (a local escapes: one allocation per call)
+	small int     // calls in a row whose body used less than a quarter of buf
 	p     parser
 	recs  []Record // Records' result, reused
 
@@ -935,8 +939,7 @@ func (d *Decoder) read(r io.Reader, n int64) ([]byte, error) {
 		// Read on to EOF (net/http reuses a connection only when the
 		// body was read to its end; it usually says EOF with the last
 		// bytes already).
-		var one [1]byte
-		if m, _ := r.Read(one[:]); m > 0 {
+		if m, _ := r.Read(d.one[:]); m > 0 {
 			return nil, errors.New("the body is longer than its Content-Length")
 		}
 		d.keep(len(buf))
