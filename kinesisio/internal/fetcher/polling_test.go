@@ -186,9 +186,10 @@ func TestIdleShardIsPolledRarely(t *testing.T) {
 // A caught-up shard whose calls bring a record or two is polled less
 // often than the quota allows, up to the idle bound apart: the fake shard
 // yields 2 records per call however fast it is polled (as a shard whose
-// rate is falling would), so the calls space out to the bound (1 s): over 3 s,
-// 5 calls (at 0, 0.2, 0.7, 1.7 and 2.7 s) instead of 15 at the quota's
-// pace; a load that delays the loop only makes fewer.
+// rate is falling would), so the calls space out to the bound (1 s), the
+// gap growing by half per call: over 3 s, 6 calls (at 0, 0.2, 0.5, 0.95,
+// 1.625 and 2.625 s) instead of 15 at the quota's pace; a load that
+// delays the loop only makes fewer.
 func TestNearIdleShardIsPolledLess(t *testing.T) {
 	shard := newShard(0, 10, false)
 	shard.arrive = 2
@@ -244,10 +245,12 @@ func TestRecordsAfterIdleAreReadAndPaceSnapsBack(t *testing.T) {
 
 // The pacer's gaps, each call starting when the last gap (or the quota's
 // interval, 200 ms) said: doubling from idleFirst while calls come back
-// empty on a caught-up shard, never above the bound; calls bringing a few
-// records spaced to bring about fewRecords; the quota's pace at a full
-// batch, at records while behind, or at as many records as fewRecords per
-// quota interval; no growth while the shard is behind.
+// empty on a caught-up shard, never above the bound nor the rate window's
+// estimate; calls bringing a few records spaced to bring about fewRecords
+// at the window's rate, growing by at most maxGrowth per call, shrinking
+// at once; the quota's pace at a full batch, at records while behind, or
+// at as many records as fewRecords per quota interval; no growth while
+// the shard is behind.
 func TestPacerSchedule(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	type call struct {
@@ -262,21 +265,34 @@ func TestPacerSchedule(t *testing.T) {
 		calls        []call
 	}{
 		{"idle grows to the bound", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 0, ms(1000)}, {0, false, 0, ms(1000)}, {0, false, -1, ms(1000)}}},
-		{"many records snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {30, false, 0, 0}, {0, false, 0, ms(250)}}},
+		// An empty call right after 30 records (150 records/s) is noise:
+		// the next call follows at the quota's interval, not idleFirst.
+		{"many records snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {30, false, 0, 0}, {0, false, 0, ms(200)}}},
 		{"a full batch snaps back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {3, true, 0, 0}}},
 		{"records while behind snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {3, false, 1000, 0}}},
 		{"behind does not grow", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 5000, ms(250)}, {0, false, 5000, ms(250)}, {10, false, 4000, 0}}},
 		{"bound below the first wait", ms(50), ms(200), []call{{0, false, 0, ms(50)}, {0, false, 0, ms(50)}, {1, false, 0, ms(50)}, {0, false, 0, ms(50)}}},
 		{"odd bound is reached", ms(700), ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 0, ms(700)}, {0, false, 0, ms(700)}}},
-		// 10 records/s: 2 per quota interval, then 5 per 500 ms.
-		{"near idle aims at a few records", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(500)}, {5, false, 0, ms(500)}, {5, false, -1, ms(500)}}},
-		// 1 record/s: the bound.
-		{"near idle within the bound", time.Second, ms(200), []call{{1, false, 0, 0}, {1, false, 0, ms(1000)}, {1, false, 0, ms(1000)}}},
+		// 10 records/s: 2 per quota interval, the gap growing by at most
+		// half, then 5 records' worth at the window's rate (500 ms); one
+		// call bringing a single record lengthens the gap by a fifth (16
+		// records over 1.9 s), not fivefold as that call's rate alone would.
+		{"near idle aims at a few records", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(300)}, {3, false, 0, ms(450)}, {5, false, 0, ms(475)}, {5, false, -1, ms(475)}, {1, false, 0, 593750 * time.Microsecond}}},
+		// 1 record/s: growing by half per call to the bound.
+		{"near idle within the bound", time.Second, ms(200), []call{{1, false, 0, 0}, {1, false, 0, ms(300)}, {1, false, 0, ms(450)}, {1, false, 0, ms(675)}, {1, false, 0, ms(1000)}, {1, false, 0, ms(1000)}}},
+		// The same, then 20 records in one call (20 records/s): the next
+		// call follows 5 records' worth of that call's rate later, at once.
+		{"a rise shortens the gap at once", time.Second, ms(200), []call{{1, false, 0, 0}, {1, false, 0, ms(300)}, {1, false, 0, ms(450)}, {1, false, 0, ms(675)}, {1, false, 0, ms(1000)}, {20, false, 0, ms(250)}}},
 		// 250 records/s (the latency figure): 50 per quota interval.
 		{"busy keeps the quota's pace", time.Second, ms(200), []call{{50, false, 0, 0}, {50, false, 0, 0}, {50, false, -1, 0}}},
 		// 25 records/s: fewRecords per quota interval.
 		{"fewRecords per interval keeps the quota's pace", time.Second, ms(200), []call{{5, false, 0, 0}, {5, false, 0, 0}}},
-		{"idle after near idle doubles", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(500)}, {0, false, 0, ms(1000)}, {3, false, 0, ms(1000)}}},
+		// An empty call doubles the gap, within the window's estimate
+		// (5 records over 2 s: 2 s, so the bound).
+		{"idle after near idle doubles", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(300)}, {0, false, 0, ms(600)}, {3, false, 0, ms(900)}, {0, false, 0, ms(1000)}}},
+		// An empty call on a shard at 10 records/s: the gap follows the
+		// window (15 records over 1.9 s), not twice the last gap (950 ms).
+		{"an empty call among records does not double", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(300)}, {3, false, 0, ms(450)}, {5, false, 0, ms(475)}, {5, false, 0, ms(475)}, {0, false, 0, 633333333 * time.Nanosecond}}},
 		{"unpaced calls at once after records", time.Second, 0, []call{{1, false, 0, 0}, {1, false, 0, 0}, {0, false, 0, ms(250)}, {1, false, 0, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
