@@ -177,19 +177,35 @@ func (f *Fetcher) Backlog() int64 {
 	return int64(float64(mbl) / 1000 * f.rate)
 }
 
+// maxIdleResume bounds the ceiling of ResumeIn for a long Config.IdlePoll:
+// a consumer's resume is where it checks stop requests, deadlines and
+// record budgets and marks its run active for the lease's heartbeat (half
+// the 10 s lease timeout), so it looks again at least about this often
+// whatever the fetcher waits for (a long IdlePoll, a backoff, the byte
+// quota after a large call).
+const maxIdleResume = 2 * time.Second
+
+// resumeAfterCall is how long after a call is due a consumer that found
+// nothing looks again: about when its batch is in.
+const resumeAfterCall = 20 * time.Millisecond
+
 // ResumeIn suggests when a consumer that found nothing should look again:
-// soon after the next call is due to return.
+// soon after the next call is due to return, at most the idle gap
+// (Config.IdlePoll, at most maxIdleResume, at least 1 s) plus
+// resumeAfterCall later, so that the consumer of a quiet shard resumes
+// once per call (TestIdleConsumerResumesOncePerCall).
 func (f *Fetcher) ResumeIn() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	const floor, ceiling = 10 * time.Millisecond, time.Second
+	const floor = 10 * time.Millisecond
 	if len(f.queue) > 0 {
 		return floor
 	}
 	if f.cfg.ConsumerARN != "" {
 		return fanOutResume
 	}
-	d := time.Until(f.nextCallAt) + 20*time.Millisecond
+	ceiling := max(time.Second, min(f.cfg.IdlePoll, maxIdleResume)) + resumeAfterCall
+	d := time.Until(f.nextCallAt) + resumeAfterCall
 	return min(max(d, floor), ceiling)
 }
 

@@ -455,3 +455,36 @@ func TestWaitingFetcherKeepsItsStack(t *testing.T) {
 		t.Errorf("%.1f KiB of stack per waiting fetcher after GCs, want at least 24 (the 32 KiB a call needs, kept)", perFetcher)
 	}
 }
+
+// A consumer of an idle shard resumes once per call, not more: each
+// resume is a bundle through the runner. The consumer looks at the
+// fetcher when a call's batch is in (15 ms after the call's start) and
+// resumes when ResumeIn says, until the next call's batch is in; the
+// calls follow the idle schedule (250 ms doubling to the default bound,
+// 1.5 s), so 7 calls need 7 resumes. With a 1 s ceiling on ResumeIn it
+// took 11 (two per 1.5 s gap). A long IdlePoll is still looked at every
+// maxIdleResume or so: stop requests, deadlines and record budgets are
+// checked at resumes.
+func TestIdleConsumerResumesOncePerCall(t *testing.T) {
+	const callTime = 15 * time.Millisecond
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	f := &Fetcher{cfg: Config{}.WithDefaults()}
+	resumes := 0
+	gaps := []time.Duration{ms(250), ms(500), ms(1000), ms(1500), ms(1500), ms(1500), ms(1500)}
+	for _, gap := range gaps {
+		// Simulated time since the last call's start.
+		for at := callTime; at < gap+callTime; resumes++ {
+			f.nextCallAt = time.Now().Add(gap - at)
+			at += f.ResumeIn()
+		}
+	}
+	if resumes != len(gaps) {
+		t.Errorf("an idle shard's consumer resumed %d times over %d calls, want once per call", resumes, len(gaps))
+	}
+
+	long := &Fetcher{cfg: Config{IdlePoll: 10 * time.Second}.WithDefaults()}
+	long.nextCallAt = time.Now().Add(10 * time.Second)
+	if d := long.ResumeIn(); d > maxIdleResume+ms(100) {
+		t.Errorf("with IdlePoll 10 s, ResumeIn %v, want at most about %v", d, maxIdleResume)
+	}
+}
