@@ -75,8 +75,10 @@ func (f *Fetcher) poll() {
 			limit = min(limit, firstCallLimit)
 		}
 		*in.ShardIterator, *in.Limit = iter, limit
+		f.beginCall(callStart)
 		out, err := f.api.GetRecords(ctx, in, f.decodeOption()...)
 		cancel()
+		f.endCall(time.Since(callStart))
 		// The service charged the call by the time its response headers
 		// arrived (or, without them, by now).
 		charged := headersAt()
