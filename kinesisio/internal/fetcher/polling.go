@@ -227,8 +227,9 @@ const maxGrowth = 1.5
 //     twice the last gap after each further empty call, never more than
 //     bound, nor more than the window's estimate when it still holds
 //     records (an empty call on a shard at 10 records/s is noise, not
-//     idleness); an empty call on a shard that is behind (the iterator
-//     crossed a gap) is followed idleFirst later without growing.
+//     idleness; unpaced, the window does not count here); an empty call
+//     on a shard that is behind (the iterator crossed a gap) is followed
+//     idleFirst later without growing.
 //
 // bound is therefore the longest time between the starts of two calls on
 // a live shard (unless the byte quota, a retry or a full buffer holds the
@@ -281,11 +282,22 @@ func (p *pacer) after(start time.Time, n int, full bool, mbl int64) time.Duratio
 	case mbl > 0:
 		p.gap = first
 	case p.gap == 0:
-		p.gap = min(first, max(p.estimate(), p.floor))
+		p.gap = min(first, max(p.idleEstimate(), p.floor))
 	default:
-		p.gap = min(2*p.gap, p.bound, p.estimate())
+		p.gap = min(2*p.gap, p.bound, p.idleEstimate())
 	}
 	return p.gap
+}
+
+// idleEstimate bounds the gap after an empty call: the window's estimate
+// when paced; unpaced, where records are fetched as fast as the server
+// answers, the window measures the server, and an empty call waits
+// idleFirst, doubling.
+func (p *pacer) idleEstimate() time.Duration {
+	if p.floor <= 0 {
+		return p.bound
+	}
+	return p.estimate()
 }
 
 // estimate is the gap that brings fewRecords at the rate of the window,

@@ -528,3 +528,22 @@ func TestConsumerWaitsOutACallInFlight(t *testing.T) {
 		t.Errorf("the consumer of an idle shard whose calls take 80 ms resumed %d times for %d calls, want at most about 2 per call", resumes, calls)
 	}
 }
+
+// Unpaced, calls of 1,000 records 5 ms apart measure the server, not the
+// shard: an empty call after them still waits idleFirst, then twice as
+// long (with the rate window it waited 50 µs).
+func TestUnpacedEmptyCallAfterCatchUpWaits(t *testing.T) {
+	p := pacer{bound: time.Second}
+	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for i, c := range []struct {
+		n    int
+		wait time.Duration // from the previous call's start
+		want time.Duration
+	}{{1000, 0, 0}, {1000, ms(5), 0}, {1000, ms(5), 0}, {0, ms(5), ms(250)}, {0, ms(250), ms(500)}} {
+		at = at.Add(c.wait)
+		if got := p.after(at, c.n, false, 0); got != c.want {
+			t.Fatalf("call %d (%d records): gap %v, want %v", i+1, c.n, got, c.want)
+		}
+	}
+}
