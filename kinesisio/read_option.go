@@ -266,18 +266,21 @@ type Polling struct {
 	// GetRecords calls on a shard that is caught up and quiet or near-idle
 	// (default 1.5 s, KCL 2.x's): the latency bound of such a shard. A
 	// shard is polled at the quota's pace (every 200 ms at full quota)
-	// while its calls bring a full batch, records while it is behind, or 5
-	// records or more per quota interval. After an empty call on a
+	// while its calls bring a full batch, records while it is behind, or
+	// 5 records or more per quota interval. After an empty call on a
 	// caught-up shard the next call starts 250 ms after it, then twice as
-	// long after each further empty call, up to IdleInterval; after a call
-	// that brings fewer records, the next is spaced to bring about 5, up to
-	// IdleInterval. A record that arrives on a quiet or near-idle shard is
-	// therefore fetched at most IdleInterval plus one call's duration after
-	// it arrived, and a quiet shard costs about one call per IdleInterval.
-	// An IdleInterval below 250 ms is the gap after every empty call. The
-	// watermark of a quiet shard advances at each call, so it may trail the
-	// clock by up to IdleInterval more than on a busy one (plus
-	// WithIdleWatermarkSkew). Calls never exceed the quota either way.
+	// long after each further empty call, up to IdleInterval; while calls
+	// bring fewer records, they are spaced to bring about 5 each at the
+	// shard's rate over its latest calls (at 10 records/s, every 500 ms),
+	// a gap growing by at most half per call and shrinking at once when
+	// the rate rises, up to IdleInterval. A record that arrives on a
+	// quiet or near-idle shard is therefore fetched at most IdleInterval
+	// plus one call's duration after it arrived, and a quiet shard costs
+	// about one call per IdleInterval. An IdleInterval below 250 ms is the
+	// gap after every empty call. The watermark of a quiet shard advances
+	// at each call, so it may trail the clock by up to IdleInterval more
+	// than on a busy one (plus WithIdleWatermarkSkew). Calls never exceed
+	// the quota either way.
 	IdleInterval time.Duration
 	// RecordsPerCall is the GetRecords Limit (1 to 10000, default 10000).
 	RecordsPerCall int

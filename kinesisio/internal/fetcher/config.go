@@ -60,10 +60,11 @@ type Config struct {
 	BytesPerSecond   float64 // bytes per second at most, averaged over calls
 	Unpaced          bool    // no client-side pacing: call again at once after records
 	// IdlePoll is the longest gap between the starts of two calls on a
-	// caught-up shard, quiet (calls return nothing) or near-idle (calls
-	// return fewer than fewRecords): a record arriving on such a shard is
-	// fetched at most IdlePoll plus one call's duration after it arrived
-	// (pacer, polling.go).
+	// caught-up shard, quiet (calls return nothing) or near-idle (its
+	// rate over the latest calls brings fewer than fewRecords per quota
+	// interval): a record arriving on such a shard is fetched at most
+	// IdlePoll plus one call's duration after it arrived (pacer,
+	// polling.go). Its consumer resumes about once per gap (ResumeIn).
 	IdlePoll    time.Duration
 	CallTimeout time.Duration // bound on one call
 	BackoffBase time.Duration // first retry delay (before jitter)

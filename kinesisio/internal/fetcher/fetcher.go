@@ -45,6 +45,8 @@ type Fetcher struct {
 	abandoned  bool                 // it ended because nobody consumed
 	lastTouch  time.Time
 	nextCallAt time.Time
+	callSince  time.Time     // the start of the GetRecords call in flight, zero when none
+	callTook   time.Duration // how long GetRecords calls take, smoothed
 
 	failingSince time.Time   // the first of the failures in a row (the loop's goroutine only)
 	timer        *time.Timer // wait's (the loop's goroutine only)
@@ -177,20 +179,64 @@ func (f *Fetcher) Backlog() int64 {
 	return int64(float64(mbl) / 1000 * f.rate)
 }
 
+// maxIdleResume bounds the ceiling of ResumeIn for a long Config.IdlePoll:
+// a consumer's resume is where it checks stop requests, deadlines and
+// record budgets and marks its run active for the lease's heartbeat (half
+// the 10 s lease timeout), so it looks again at least about this often
+// whatever the fetcher waits for (a long IdlePoll, a backoff, the byte
+// quota after a large call).
+const maxIdleResume = 2 * time.Second
+
+// resumeAfterCall is how long after a call is due a consumer that found
+// nothing looks again: about when its batch is in.
+const resumeAfterCall = 20 * time.Millisecond
+
 // ResumeIn suggests when a consumer that found nothing should look again:
-// soon after the next call is due to return.
+// soon after the next call is due to return (its start, or the start of
+// the call in flight, plus how long calls take, plus resumeAfterCall), at
+// most the idle gap (Config.IdlePoll, at most maxIdleResume, at least
+// 1 s) plus that later, so that the consumer of a quiet shard resumes
+// once per call (TestIdleConsumerResumesOncePerCall,
+// TestConsumerWaitsOutACallInFlight). A call that takes longer than
+// usual is looked at every resumeAfterCall.
 func (f *Fetcher) ResumeIn() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	const floor, ceiling = 10 * time.Millisecond, time.Second
+	const floor = 10 * time.Millisecond
 	if len(f.queue) > 0 {
 		return floor
 	}
 	if f.cfg.ConsumerARN != "" {
 		return fanOutResume
 	}
-	d := time.Until(f.nextCallAt) + 20*time.Millisecond
+	took := min(f.callTook, time.Second)
+	ceiling := max(time.Second, min(f.cfg.IdlePoll, maxIdleResume)) + took + resumeAfterCall
+	if !f.callSince.IsZero() {
+		d := time.Until(f.callSince) + took + resumeAfterCall
+		return min(max(d, resumeAfterCall), ceiling)
+	}
+	d := time.Until(f.nextCallAt) + took + resumeAfterCall
 	return min(max(d, floor), ceiling)
+}
+
+// beginCall notes that a GetRecords call started at t.
+func (f *Fetcher) beginCall(t time.Time) {
+	f.mu.Lock()
+	f.callSince = t
+	f.mu.Unlock()
+}
+
+// endCall notes that the call in flight returned after took, and folds
+// took into the smoothed duration of calls.
+func (f *Fetcher) endCall(took time.Duration) {
+	f.mu.Lock()
+	f.callSince = time.Time{}
+	if f.callTook == 0 {
+		f.callTook = took
+	} else {
+		f.callTook = (3*f.callTook + took) / 4
+	}
+	f.mu.Unlock()
 }
 
 // disposable reports that the loop has ended and nothing in it is still

@@ -75,8 +75,10 @@ func (f *Fetcher) poll() {
 			limit = min(limit, firstCallLimit)
 		}
 		*in.ShardIterator, *in.Limit = iter, limit
+		f.beginCall(callStart)
 		out, err := f.api.GetRecords(ctx, in, f.decodeOption()...)
 		cancel()
+		f.endCall(time.Since(callStart))
 		// The service charged the call by the time its response headers
 		// arrived (or, without them, by now).
 		charged := headersAt()
@@ -177,8 +179,29 @@ const idleFirst = 250 * time.Millisecond
 // fewRecords is what a call on a caught-up shard aims to bring: a shard
 // whose calls bring fewer (a near-idle shard, a record or two per call at
 // the quota's pace) is polled less often, so that they bring about this
-// many, and no less often than Config.IdlePoll.
+// many, and no less often than Config.IdlePoll. At 10 records/s that is a
+// call every 500 ms: 2 calls/s, a record waiting at most about 520 ms.
 const fewRecords = 5
+
+// rateRecords and rateCalls size the window over which the pacer
+// estimates a caught-up shard's rate: the latest calls that together
+// brought at least rateRecords records, at most rateCalls of them. One
+// call's count is Poisson noise (at 10 records/s, one call in eight
+// brings 1 or 2 of the 5 expected); 30 records measure the rate within
+// about a fifth. A call that brings riseRecords or more is a sample of
+// its own: its rate counts at once when it is the higher one, so a shard
+// whose rate rises (a burst after a quiet spell) is followed from the
+// next call.
+const (
+	rateRecords = 30
+	rateCalls   = 8
+	riseRecords = 10
+)
+
+// maxGrowth bounds how much longer a gap after a call that brought
+// records may be than the gap before it: a falling rate spaces the calls
+// out over a few calls, never at once.
+const maxGrowth = 1.5
 
 // pacer spaces the GetRecords calls of a shard that is caught up, so that
 // a quiet shard costs about one call per Config.IdlePoll and a near-idle
@@ -187,29 +210,44 @@ const fewRecords = 5
 //
 //   - A call that brings a full batch (as many records as it asked for),
 //     or records while the shard is behind (MillisBehindLatest > 0), is
-//     followed at the quota's pace.
-//   - After a call that brings a few records on a caught-up shard
-//     (MillisBehindLatest 0, or not reported), the gap is what would have
-//     brought fewRecords at the rate this call saw (its records over the
-//     time since the previous call's start): the quota's pace as soon as
-//     the shard brings fewRecords per quota interval (25 records/s at 5
-//     calls/s), never more than bound. Unpaced, the next call follows at
-//     once, as after any records.
+//     followed at the quota's pace, and the rate window is cleared (those
+//     calls measure the reader, not the shard).
+//   - After a call that brings records on a caught-up shard
+//     (MillisBehindLatest 0, or not reported), the gap is what brings
+//     fewRecords at the shard's rate estimated over the window (the
+//     records of the latest calls, at least rateRecords of them, or
+//     rateCalls calls, over the time since the start of the call before
+//     the oldest), and at most maxGrowth times the last gap (the quota's
+//     interval when that was the quota's pace): the quota's pace as soon
+//     as the shard brings fewRecords per quota interval (25 records/s at
+//     5 calls/s), never more than bound. A rise shortens the gap at the
+//     next call; a fall lengthens it over a few. Unpaced, the next call
+//     follows at once, as after any records.
 //   - After an empty call on a caught-up shard the gap is idleFirst, then
 //     twice the last gap after each further empty call, never more than
-//     bound; an empty call on a shard that is behind (the iterator crossed
-//     a gap) is followed idleFirst later without growing.
+//     bound, nor more than the window's estimate when it still holds
+//     records (an empty call on a shard at 10 records/s is noise, not
+//     idleness; unpaced, the window does not count here); an empty call
+//     on a shard that is behind (the iterator crossed a gap) is followed
+//     idleFirst later without growing.
 //
 // bound is therefore the longest time between the starts of two calls on
 // a live shard (unless the byte quota, a retry or a full buffer holds the
 // next one, or the call itself takes longer), and a record arriving on a
 // quiet or near-idle shard is fetched at most bound plus one call's
-// duration after it arrived.
+// duration after it arrived (TestPacerSimulation).
 type pacer struct {
 	bound time.Duration // the longest gap (Config.IdlePoll)
 	floor time.Duration // the quota's interval between calls; 0 = unpaced
 	gap   time.Duration // after the last call, 0 = the quota's pace
 	last  time.Time     // the start of the last call
+
+	// The rate window, a ring of the latest calls on the caught-up shard:
+	// the records each brought, and the time since the call before it.
+	recs  [rateCalls]int
+	spans [rateCalls]time.Duration
+	head  int // where the next call goes
+	held  int // how many calls the ring holds
 }
 
 // after returns how long after the start of a call (at start) that
@@ -223,12 +261,19 @@ func (p *pacer) after(start time.Time, n int, full bool, mbl int64) time.Duratio
 	}
 	p.last = start
 	first := min(idleFirst, p.bound)
+	if full || mbl > 0 {
+		p.held = 0
+	} else if since > 0 {
+		p.recs[p.head], p.spans[p.head] = n, since
+		p.head = (p.head + 1) % rateCalls
+		p.held = min(p.held+1, rateCalls)
+	}
 	switch {
 	case n > 0 && (full || mbl > 0 || p.floor <= 0 || since <= 0):
 		p.gap = 0
 	case n > 0:
-		// A few records on a caught-up shard: aim at fewRecords.
-		want := since * fewRecords / time.Duration(n)
+		// Records on a caught-up shard: aim at fewRecords at its rate.
+		want := min(p.estimate(), time.Duration(maxGrowth*float64(max(p.gap, p.floor))))
 		if want <= p.floor {
 			p.gap = 0
 		} else {
@@ -237,9 +282,41 @@ func (p *pacer) after(start time.Time, n int, full bool, mbl int64) time.Duratio
 	case mbl > 0:
 		p.gap = first
 	case p.gap == 0:
-		p.gap = first
+		p.gap = min(first, max(p.idleEstimate(), p.floor))
 	default:
-		p.gap = min(2*p.gap, p.bound)
+		p.gap = min(2*p.gap, p.bound, p.idleEstimate())
 	}
 	return p.gap
+}
+
+// idleEstimate bounds the gap after an empty call: the window's estimate
+// when paced; unpaced, where records are fetched as fast as the server
+// answers, the window measures the server, and an empty call waits
+// idleFirst, doubling.
+func (p *pacer) idleEstimate() time.Duration {
+	if p.floor <= 0 {
+		return p.bound
+	}
+	return p.estimate()
+}
+
+// estimate is the gap that brings fewRecords at the rate of the window,
+// or bound when the window holds no records.
+func (p *pacer) estimate() time.Duration {
+	recs, span := 0, time.Duration(0)
+	for i := 1; i <= p.held && recs < rateRecords; i++ {
+		j := (p.head - i + rateCalls) % rateCalls
+		recs += p.recs[j]
+		span += p.spans[j]
+	}
+	if recs == 0 {
+		return p.bound
+	}
+	est := span * fewRecords / time.Duration(recs)
+	if j := (p.head - 1 + rateCalls) % rateCalls; p.held > 0 && p.recs[j] >= riseRecords {
+		// The latest call alone is a sample large enough to trust: a
+		// shard whose rate rose is followed at once.
+		est = min(est, p.spans[j]*fewRecords/time.Duration(p.recs[j]))
+	}
+	return est
 }

@@ -186,9 +186,10 @@ func TestIdleShardIsPolledRarely(t *testing.T) {
 // A caught-up shard whose calls bring a record or two is polled less
 // often than the quota allows, up to the idle bound apart: the fake shard
 // yields 2 records per call however fast it is polled (as a shard whose
-// rate is falling would), so the calls space out to the bound (1 s): over 3 s,
-// 5 calls (at 0, 0.2, 0.7, 1.7 and 2.7 s) instead of 15 at the quota's
-// pace; a load that delays the loop only makes fewer.
+// rate is falling would), so the calls space out to the bound (1 s), the
+// gap growing by half per call: over 3 s, 6 calls (at 0, 0.2, 0.5, 0.95,
+// 1.625 and 2.625 s) instead of 15 at the quota's pace; a load that
+// delays the loop only makes fewer.
 func TestNearIdleShardIsPolledLess(t *testing.T) {
 	shard := newShard(0, 10, false)
 	shard.arrive = 2
@@ -244,10 +245,12 @@ func TestRecordsAfterIdleAreReadAndPaceSnapsBack(t *testing.T) {
 
 // The pacer's gaps, each call starting when the last gap (or the quota's
 // interval, 200 ms) said: doubling from idleFirst while calls come back
-// empty on a caught-up shard, never above the bound; calls bringing a few
-// records spaced to bring about fewRecords; the quota's pace at a full
-// batch, at records while behind, or at as many records as fewRecords per
-// quota interval; no growth while the shard is behind.
+// empty on a caught-up shard, never above the bound nor the rate window's
+// estimate; calls bringing a few records spaced to bring about fewRecords
+// at the window's rate, growing by at most maxGrowth per call, shrinking
+// at once; the quota's pace at a full batch, at records while behind, or
+// at as many records as fewRecords per quota interval; no growth while
+// the shard is behind.
 func TestPacerSchedule(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	type call struct {
@@ -262,21 +265,34 @@ func TestPacerSchedule(t *testing.T) {
 		calls        []call
 	}{
 		{"idle grows to the bound", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 0, ms(1000)}, {0, false, 0, ms(1000)}, {0, false, -1, ms(1000)}}},
-		{"many records snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {30, false, 0, 0}, {0, false, 0, ms(250)}}},
+		// An empty call right after 30 records (150 records/s) is noise:
+		// the next call follows at the quota's interval, not idleFirst.
+		{"many records snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {30, false, 0, 0}, {0, false, 0, ms(200)}}},
 		{"a full batch snaps back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {3, true, 0, 0}}},
 		{"records while behind snap back", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {3, false, 1000, 0}}},
 		{"behind does not grow", time.Second, ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 5000, ms(250)}, {0, false, 5000, ms(250)}, {10, false, 4000, 0}}},
 		{"bound below the first wait", ms(50), ms(200), []call{{0, false, 0, ms(50)}, {0, false, 0, ms(50)}, {1, false, 0, ms(50)}, {0, false, 0, ms(50)}}},
 		{"odd bound is reached", ms(700), ms(200), []call{{0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 0, ms(700)}, {0, false, 0, ms(700)}}},
-		// 10 records/s: 2 per quota interval, then 5 per 500 ms.
-		{"near idle aims at a few records", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(500)}, {5, false, 0, ms(500)}, {5, false, -1, ms(500)}}},
-		// 1 record/s: the bound.
-		{"near idle within the bound", time.Second, ms(200), []call{{1, false, 0, 0}, {1, false, 0, ms(1000)}, {1, false, 0, ms(1000)}}},
+		// 10 records/s: 2 per quota interval, the gap growing by at most
+		// half, then 5 records' worth at the window's rate (500 ms); one
+		// call bringing a single record lengthens the gap by a fifth (16
+		// records over 1.9 s), not fivefold as that call's rate alone would.
+		{"near idle aims at a few records", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(300)}, {3, false, 0, ms(450)}, {5, false, 0, ms(475)}, {5, false, -1, ms(475)}, {1, false, 0, 593750 * time.Microsecond}}},
+		// 1 record/s: growing by half per call to the bound.
+		{"near idle within the bound", time.Second, ms(200), []call{{1, false, 0, 0}, {1, false, 0, ms(300)}, {1, false, 0, ms(450)}, {1, false, 0, ms(675)}, {1, false, 0, ms(1000)}, {1, false, 0, ms(1000)}}},
+		// The same, then 20 records in one call (20 records/s): the next
+		// call follows 5 records' worth of that call's rate later, at once.
+		{"a rise shortens the gap at once", time.Second, ms(200), []call{{1, false, 0, 0}, {1, false, 0, ms(300)}, {1, false, 0, ms(450)}, {1, false, 0, ms(675)}, {1, false, 0, ms(1000)}, {20, false, 0, ms(250)}}},
 		// 250 records/s (the latency figure): 50 per quota interval.
 		{"busy keeps the quota's pace", time.Second, ms(200), []call{{50, false, 0, 0}, {50, false, 0, 0}, {50, false, -1, 0}}},
 		// 25 records/s: fewRecords per quota interval.
 		{"fewRecords per interval keeps the quota's pace", time.Second, ms(200), []call{{5, false, 0, 0}, {5, false, 0, 0}}},
-		{"idle after near idle doubles", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(500)}, {0, false, 0, ms(1000)}, {3, false, 0, ms(1000)}}},
+		// An empty call doubles the gap, within the window's estimate
+		// (5 records over 2 s: 2 s, so the bound).
+		{"idle after near idle doubles", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(300)}, {0, false, 0, ms(600)}, {3, false, 0, ms(900)}, {0, false, 0, ms(1000)}}},
+		// An empty call on a shard at 10 records/s: the gap follows the
+		// window (15 records over 1.9 s), not twice the last gap (950 ms).
+		{"an empty call among records does not double", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(300)}, {3, false, 0, ms(450)}, {5, false, 0, ms(475)}, {5, false, 0, ms(475)}, {0, false, 0, 633333333 * time.Nanosecond}}},
 		{"unpaced calls at once after records", time.Second, 0, []call{{1, false, 0, 0}, {1, false, 0, 0}, {0, false, 0, ms(250)}, {1, false, 0, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -437,5 +453,97 @@ func TestWaitingFetcherKeepsItsStack(t *testing.T) {
 	t.Logf("%.1f KiB of stack per waiting fetcher", perFetcher)
 	if perFetcher < 24 {
 		t.Errorf("%.1f KiB of stack per waiting fetcher after GCs, want at least 24 (the 32 KiB a call needs, kept)", perFetcher)
+	}
+}
+
+// A consumer of an idle shard resumes once per call, not more: each
+// resume is a bundle through the runner. The consumer looks at the
+// fetcher when a call's batch is in (15 ms after the call's start) and
+// resumes when ResumeIn says, until the next call's batch is in; the
+// calls follow the idle schedule (250 ms doubling to the default bound,
+// 1.5 s), so 7 calls need 7 resumes. With a 1 s ceiling on ResumeIn it
+// took 11 (two per 1.5 s gap). A long IdlePoll is still looked at every
+// maxIdleResume or so: stop requests, deadlines and record budgets are
+// checked at resumes.
+func TestIdleConsumerResumesOncePerCall(t *testing.T) {
+	const callTime = 15 * time.Millisecond
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	f := &Fetcher{cfg: Config{}.WithDefaults()}
+	resumes := 0
+	gaps := []time.Duration{ms(250), ms(500), ms(1000), ms(1500), ms(1500), ms(1500), ms(1500)}
+	for _, gap := range gaps {
+		// Simulated time since the last call's start.
+		for at := callTime; at < gap+callTime; resumes++ {
+			f.nextCallAt = time.Now().Add(gap - at)
+			at += f.ResumeIn()
+		}
+	}
+	if resumes != len(gaps) {
+		t.Errorf("an idle shard's consumer resumed %d times over %d calls, want once per call", resumes, len(gaps))
+	}
+
+	long := &Fetcher{cfg: Config{IdlePoll: 10 * time.Second}.WithDefaults()}
+	long.nextCallAt = time.Now().Add(10 * time.Second)
+	if d := long.ResumeIn(); d > maxIdleResume+ms(100) {
+		t.Errorf("with IdlePoll 10 s, ResumeIn %v, want at most about %v", d, maxIdleResume)
+	}
+}
+
+// slowShard is a fakeShard whose GetRecords calls take latency, as
+// Kinesis's do (tens of milliseconds) or a loaded server's.
+type slowShard struct {
+	*fakeShard
+	latency time.Duration
+}
+
+func (s slowShard) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(s.latency):
+	}
+	return s.fakeShard.GetRecords(ctx, in, opts...)
+}
+
+// A consumer that resumes when ResumeIn says, on an idle shard whose
+// calls take 80 ms, looks about once per call: not every 10 ms while a
+// call is in flight. It resumed 6 to 7 times per call when ResumeIn
+// counted from the call's due time alone (20 ms after it). A load that
+// delays the consumer's sleeps only makes fewer resumes.
+func TestConsumerWaitsOutACallInFlight(t *testing.T) {
+	cfg := fast
+	cfg.IdlePoll = 300 * time.Millisecond
+	f := Start(cfg, slowShard{newShard(0, 10, false), 80 * time.Millisecond}, nil)
+	defer f.Close()
+	resumes := 0
+	for stop := time.Now().Add(3 * time.Second); time.Now().Before(stop); resumes++ {
+		for b := f.Next(); b != nil; b = f.Next() {
+			f.Return(b)
+		}
+		time.Sleep(f.ResumeIn())
+	}
+	calls := int(f.Stats().Calls)
+	t.Logf("%d resumes for %d calls", resumes, calls)
+	if resumes > 2*calls+2 {
+		t.Errorf("the consumer of an idle shard whose calls take 80 ms resumed %d times for %d calls, want at most about 2 per call", resumes, calls)
+	}
+}
+
+// Unpaced, calls of 1,000 records 5 ms apart measure the server, not the
+// shard: an empty call after them still waits idleFirst, then twice as
+// long (with the rate window it waited 50 µs).
+func TestUnpacedEmptyCallAfterCatchUpWaits(t *testing.T) {
+	p := pacer{bound: time.Second}
+	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for i, c := range []struct {
+		n    int
+		wait time.Duration // from the previous call's start
+		want time.Duration
+	}{{1000, 0, 0}, {1000, ms(5), 0}, {1000, ms(5), 0}, {0, ms(5), ms(250)}, {0, ms(250), ms(500)}} {
+		at = at.Add(c.wait)
+		if got := p.after(at, c.n, false, 0); got != c.want {
+			t.Fatalf("call %d (%d records): gap %v, want %v", i+1, c.n, got, c.want)
+		}
 	}
 }
