@@ -54,7 +54,7 @@ func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
 func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Duration, who string) (checkpoint.Store, error) {
 	var st checkpoint.Store
 	err := retryStore(ctx, spec, within, who, "opening the store", nil, func(ctx context.Context) (err error) {
-		st, err = checkpoint.Open(ctx, spec)
+		st, err = openCheckpointStore(ctx, spec)
 		return err
 	})
 	if err != nil {
@@ -62,6 +62,10 @@ func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Dura
 	}
 	return st, nil
 }
+
+// openCheckpointStore opens the store spec names. Tests wrap the store
+// it returns to count its calls.
+var openCheckpointStore = checkpoint.Open
 
 func (s readSpec) commitConfig(stream string) commit.Config {
 	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry, AfterSink: s.Checkpoints.AfterSink, SinkGrace: s.Checkpoints.SinkGrace}
