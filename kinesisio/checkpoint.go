@@ -73,7 +73,8 @@ func (s readSpec) commitConfig(stream string) commit.Config {
 
 // startCheckpoints is the discovery step's part of a run with a store: it
 // takes the application's lease for the run, starts the run's committer
-// in this process, and returns the stream's checkpoints. A store that
+// in this process, and returns the stream's checkpoints. watchShardsFn
+// calls it once per run in a process (readstate.Run.Start). A store that
 // fails is retried for StartupTimeout; a lease held by a live job fails
 // at once.
 func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, run *readstate.Run, runID, stream string) ([]checkpoint.Checkpoint, error) {
