@@ -171,3 +171,55 @@ func TestCheckpointsStartOnceWhileKinesisUnreachable(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointsStoreTroubleLogBounded: the children of a split shard
+// wait for their parent through the store; while the store does not
+// answer them (DynamoDB behind a proxy that fails BatchGetItem for 3 s,
+// and the parent slowed by GetRecords failing as long), the job logs a
+// bounded number of lines about it (the first, then one per 10 s for
+// the run's readers), not one per child per poll, and reads everything
+// once the store answers.
+func TestCheckpointsStoreTroubleLogBounded(t *testing.T) {
+	const outage = 3 * time.Second
+	e := newEnv(t, emulators.Kinesalite, 1)
+	before := e.putPerShard(t, 5, "parent")
+	e.split(t)
+	after := e.putToChildren(t, 3)
+	d := emulators.Require(t, emulators.Dynalite)
+	kp, err := kinesistest.NewProxy(e.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kp.Close()
+	dp, err := kinesistest.NewProxy(d.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	table := "ckpt-" + strings.ToLower(kinesistest.StreamName(t))
+	if len(table) > 200 {
+		table = table[:200]
+	}
+	store := kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: dp.Endpoint(), Region: kinesistest.Region})
+	asked := captureLog(t, slog.LevelWarn, "whether its parents")
+	kp.FailFor("GetRecords", outage, 500, "InternalFailure")
+	dp.FailFor("BatchGetItem", outage, 500, "InternalServerError")
+	p, s := beam.NewPipelineWithRoot()
+	all := append(before, after...)
+	got := collect(s, kinesisio.Read(s, e.stream, kinesisio.Connection{Endpoint: kp.Endpoint(), Region: kinesistest.Region},
+		kinesisio.Polling{IdleInterval: 50 * time.Millisecond}, kinesisio.WithCheckpoints("storetrouble", store),
+		kinesisio.WithMaxRecords(int64(len(all))), kinesisio.WithMaxReadTime(time.Minute)))
+	run(t, p)
+	checkExactlyOnce(t, got(), all)
+	lines := asked()
+	t.Logf("the store failed BatchGetItem for %v (%d calls): %d WARN lines about the children's parents", outage, dp.Count("BatchGetItem"), len(lines))
+	for _, l := range lines {
+		t.Logf("  %s %.200s", l.at.Format("15:04:05.000"), l.msg)
+	}
+	if dp.Count("BatchGetItem") < 4 {
+		t.Fatalf("%d BatchGetItem calls: the children did not wait through the outage", dp.Count("BatchGetItem"))
+	}
+	if len(lines) == 0 || len(lines) > 2 {
+		t.Errorf("%d WARN lines about the children's parents in an outage of %v, want 1 or 2 (the first, then one per 10 s)", len(lines), outage)
+	}
+}

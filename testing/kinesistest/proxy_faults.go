@@ -45,6 +45,15 @@ func (p *Proxy) ResetFor(op string, d time.Duration) {
 	}
 }
 
+// FailFor makes the proxy answer every call of op ("" = of every
+// operation) for d from now itself, with HTTP status and an AWS JSON
+// error of type errType, as FailNext does.
+func (p *Proxy) FailFor(op string, d time.Duration, status int, errType string) {
+	if d > 0 {
+		p.faults.Add(faultinject.Rule[fault]{Op: op, Kind: fault{status: status, errType: errType}, For: d})
+	}
+}
+
 // Pending returns how many injected faults for op have not fired yet.
 func (p *Proxy) Pending(op string) int { return p.faults.Pending(op) }
 
