@@ -52,6 +52,11 @@ type Run struct {
 	// Listing follows the discovery step's failed listings in a row: the
 	// backoff before the next one, and the lines logged about them.
 	Listing backoff.Streak
+	// StoreLog bounds the lines the run's readers log about checkpoint
+	// store calls that fail and are retried at a later wake (the lease
+	// read, the parents asked, a final position written): every waiting
+	// shard retries on each wake.
+	StoreLog backoff.LogLimit
 
 	commitMu    sync.Mutex
 	committer   *commit.Committer
