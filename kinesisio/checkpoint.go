@@ -273,6 +273,25 @@ func LocalDirectory(path string) CheckpointStore {
 	return st
 }
 
+// check refuses an application name or a store that who (the option or
+// function given them) cannot use, saying why: the one check of
+// WithCheckpoints, CommitWhenDone and RequestStop.
+func (c CheckpointStore) check(who, app string) error {
+	if err := checkpoint.ValidateApp(app); err != nil {
+		return invalid(who, "%v", err)
+	}
+	if c.err != nil {
+		return invalid(who, "%v: %v", c.spec, c.err)
+	}
+	if c.spec.Kind == "" {
+		return invalid(who, "no store: use DynamoDBTable or LocalDirectory")
+	}
+	if err := c.spec.Validate(); err != nil {
+		return invalid(who, "%v", err)
+	}
+	return nil
+}
+
 // String names the store.
 func (c CheckpointStore) String() string { return c.spec.String() }
 
@@ -313,17 +332,8 @@ func (c CheckpointStore) String() string { return c.spec.String() }
 // recorded as read to its end, whichever worker read it.
 func WithCheckpoints(app string, store CheckpointStore) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
-		if err := checkpoint.ValidateApp(app); err != nil {
-			return invalid("WithCheckpoints", "%v", err)
-		}
-		if store.err != nil {
-			return invalid("WithCheckpoints", "%v: %v", store.spec, store.err)
-		}
-		if store.spec.Kind == "" {
-			return invalid("WithCheckpoints", "no store: use DynamoDBTable or LocalDirectory")
-		}
-		if err := store.spec.Validate(); err != nil {
-			return invalid("WithCheckpoints", "%v", err)
+		if err := store.check("WithCheckpoints", app); err != nil {
+			return err
 		}
 		s.Checkpoints.App, s.Checkpoints.Store = app, store.spec
 		return nil

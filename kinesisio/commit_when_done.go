@@ -56,11 +56,8 @@ func init() {
 // store, or Beam's error when the transforms cannot be added.
 func CommitWhenDone(s beam.Scope, app string, store CheckpointStore, records, done beam.PCollection) error {
 	s = s.Scope("kinesisio.CommitWhenDone")
-	if err := checkpoint.ValidateApp(app); err != nil {
-		return invalid("CommitWhenDone", "%v", err)
-	}
-	if store.err != nil || store.spec.Validate() != nil {
-		return invalid("CommitWhenDone", "invalid store %v", store.spec)
+	if err := store.check("CommitWhenDone", app); err != nil {
+		return err
 	}
 	positions, err := beam.TryParDo(s, &positionFn{App: app, Store: store.spec, StartupTimeout: defaultCheckpointSpec().StartupTimeout}, records)
 	if err != nil {
