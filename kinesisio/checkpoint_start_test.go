@@ -2,6 +2,7 @@ package kinesisio_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio"
 	"github.com/kinesisio/beam-kinesis/testing/emulators"
@@ -221,5 +224,50 @@ func TestCheckpointsStoreTroubleLogBounded(t *testing.T) {
 	}
 	if len(lines) == 0 || len(lines) > 2 {
 		t.Errorf("%d WARN lines about the children's parents in an outage of %v, want 1 or 2 (the first, then one per 10 s)", len(lines), outage)
+	}
+}
+
+// TestCommitWhenDoneStoreTroubleLogBounded: while the store does not
+// answer CommitWhenDone (DynamoDB behind a proxy that fails BatchGetItem
+// for the whole run), each window of each shard finds its commit failing;
+// the job logs a bounded number of lines about it (the first, then one
+// per 10 s), not one per window per shard.
+func TestCommitWhenDoneStoreTroubleLogBounded(t *testing.T) {
+	e := newEnv(t, emulators.Kinesalite, 2)
+	var puts []kinesistest.Put
+	for i := range 12 {
+		puts = append(puts, e.putPerShard(t, 1, fmt.Sprintf("w%02d", i))...)
+		time.Sleep(150 * time.Millisecond)
+	}
+	d := emulators.Require(t, emulators.Dynalite)
+	dp, err := kinesistest.NewProxy(d.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	table := "ckpt-" + strings.ToLower(kinesistest.StreamName(t))
+	if len(table) > 200 {
+		table = table[:200]
+	}
+	store := kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: dp.Endpoint(), Region: kinesistest.Region})
+	lines := captureLog(t, slog.LevelWarn, "CommitWhenDone: reading shard")
+	dp.FailFor("BatchGetItem", 5*time.Minute, 500, "InternalServerError")
+	p, s := beam.NewPipelineWithRoot()
+	recs := kinesisio.Read(s, e.stream, e.opts(kinesisio.WithCheckpoints("sinktrouble", store), kinesisio.WithCommitsAfterSink(),
+		kinesisio.WithMaxRecords(int64(len(puts))), kinesisio.WithMaxReadTime(30*time.Second))...)
+	got := collect(s, recs)
+	windowed := beam.WindowInto(s, window.NewFixedWindows(100*time.Millisecond), recs)
+	done := beam.ParDo(s, emitShard, stats.Count(s, beam.ParDo(s, shardOf, windowed)))
+	if err := kinesisio.CommitWhenDone(s, "sinktrouble", store, windowed, done); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	checkExactlyOnce(t, got(), puts)
+	t.Logf("%d BatchGetItem calls failed: %d WARN lines about them", dp.Count("BatchGetItem"), len(lines()))
+	if dp.Count("BatchGetItem") < 4 {
+		t.Fatalf("%d BatchGetItem calls: too few windows committed to tell", dp.Count("BatchGetItem"))
+	}
+	if n := len(lines()); n == 0 || n > 2 {
+		t.Errorf("%d WARN lines about CommitWhenDone's failed reads, want 1 or 2 (the first, then one per 10 s)", n)
 	}
 }
