@@ -54,7 +54,7 @@ func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
 func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Duration, who string) (checkpoint.Store, error) {
 	var st checkpoint.Store
 	err := retryStore(ctx, spec, within, who, "opening the store", nil, func(ctx context.Context) (err error) {
-		st, err = checkpoint.Open(ctx, spec)
+		st, err = openCheckpointStore(ctx, spec)
 		return err
 	})
 	if err != nil {
@@ -63,13 +63,18 @@ func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Dura
 	return st, nil
 }
 
+// openCheckpointStore opens the store spec names. Tests wrap the store
+// it returns to count its calls.
+var openCheckpointStore = checkpoint.Open
+
 func (s readSpec) commitConfig(stream string) commit.Config {
 	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry, AfterSink: s.Checkpoints.AfterSink, SinkGrace: s.Checkpoints.SinkGrace}
 }
 
 // startCheckpoints is the discovery step's part of a run with a store: it
 // takes the application's lease for the run, starts the run's committer
-// in this process, and returns the stream's checkpoints. A store that
+// in this process, and returns the stream's checkpoints. watchShardsFn
+// calls it once per run in a process (readstate.Run.Start). A store that
 // fails is retried for StartupTimeout; a lease held by a live job fails
 // at once.
 func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, run *readstate.Run, runID, stream string) ([]checkpoint.Checkpoint, error) {
@@ -268,6 +273,25 @@ func LocalDirectory(path string) CheckpointStore {
 	return st
 }
 
+// check refuses an application name or a store that who (the option or
+// function given them) cannot use, saying why: the one check of
+// WithCheckpoints, CommitWhenDone and RequestStop.
+func (c CheckpointStore) check(who, app string) error {
+	if err := checkpoint.ValidateApp(app); err != nil {
+		return invalid(who, "%v", err)
+	}
+	if c.err != nil {
+		return invalid(who, "%v: %v", c.spec, c.err)
+	}
+	if c.spec.Kind == "" {
+		return invalid(who, "no store: use DynamoDBTable or LocalDirectory")
+	}
+	if err := c.spec.Validate(); err != nil {
+		return invalid(who, "%v", err)
+	}
+	return nil
+}
+
 // String names the store.
 func (c CheckpointStore) String() string { return c.spec.String() }
 
@@ -308,17 +332,8 @@ func (c CheckpointStore) String() string { return c.spec.String() }
 // recorded as read to its end, whichever worker read it.
 func WithCheckpoints(app string, store CheckpointStore) ReadOption {
 	return readOptionFunc(func(s *readSpec) error {
-		if err := checkpoint.ValidateApp(app); err != nil {
-			return invalid("WithCheckpoints", "%v", err)
-		}
-		if store.err != nil {
-			return invalid("WithCheckpoints", "%v: %v", store.spec, store.err)
-		}
-		if store.spec.Kind == "" {
-			return invalid("WithCheckpoints", "no store: use DynamoDBTable or LocalDirectory")
-		}
-		if err := store.spec.Validate(); err != nil {
-			return invalid("WithCheckpoints", "%v", err)
+		if err := store.check("WithCheckpoints", app); err != nil {
+			return err
 		}
 		s.Checkpoints.App, s.Checkpoints.Store = app, store.spec
 		return nil

@@ -15,8 +15,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/internal/seqnum"
 )
@@ -56,11 +56,8 @@ func init() {
 // store, or Beam's error when the transforms cannot be added.
 func CommitWhenDone(s beam.Scope, app string, store CheckpointStore, records, done beam.PCollection) error {
 	s = s.Scope("kinesisio.CommitWhenDone")
-	if err := checkpoint.ValidateApp(app); err != nil {
-		return invalid("CommitWhenDone", "%v", err)
-	}
-	if store.err != nil || store.spec.Validate() != nil {
-		return invalid("CommitWhenDone", "invalid store %v", store.spec)
+	if err := store.check("CommitWhenDone", app); err != nil {
+		return err
 	}
 	positions, err := beam.TryParDo(s, &positionFn{App: app, Store: store.spec, StartupTimeout: defaultCheckpointSpec().StartupTimeout}, records)
 	if err != nil {
@@ -203,6 +200,9 @@ type sinkCommitFn struct {
 	Due     timers.EventTime
 
 	store checkpoint.Store
+	// logs bounds the lines about commits that failed (the next window
+	// retries them): each window of each shard commits.
+	logs backoff.LogLimit
 }
 
 // pendingWindows maps a window's end (Unix ms, as a string) to the last
@@ -274,7 +274,7 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, pos string) e
 	seq, sub := splitPosition(pos)
 	got, err := fn.store.Get(ctx, fn.App, stream, []string{shard})
 	if err != nil {
-		log.Warnf(ctx, "kinesisio: CommitWhenDone: reading shard %s of application %s from %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
+		fn.logs.Warnf(ctx, "kinesisio: CommitWhenDone: reading shard %s of application %s from %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
 		return nil
 	}
 	cp, ok := got[shard]
@@ -288,7 +288,7 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, pos string) e
 	}
 	if err := fn.store.Set(ctx, fn.App, cp); err != nil {
 		// The next window's commit covers this one.
-		log.Warnf(ctx, "kinesisio: CommitWhenDone: committing shard %s of application %s to %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
+		fn.logs.Warnf(ctx, "kinesisio: CommitWhenDone: committing shard %s of application %s to %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
 	}
 	return nil
 }

@@ -150,8 +150,12 @@ func (fn *watchShardsFn) ProcessElement(ctx context.Context, we *watermark.Estim
 	var cps []checkpoint.Checkpoint
 	if fn.store != nil {
 		if r.Round == 0 {
+			// Once per run in this process: the step wakes every
+			// wakeEvery until its first listing succeeds.
 			var err error
-			if cps, err = fn.Spec.startCheckpoints(ctx, fn.store, run, r.RunID, fn.stream.Name); err != nil {
+			if cps, err = run.Start(func() ([]checkpoint.Checkpoint, error) {
+				return fn.Spec.startCheckpoints(ctx, fn.store, run, r.RunID, fn.stream.Name)
+			}); err != nil {
 				return sdf.StopProcessing(), err
 			}
 		}

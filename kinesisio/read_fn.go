@@ -11,7 +11,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/kinesisio/beam-kinesis/internal/awsclient"
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
@@ -508,6 +507,9 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 // runner committed everything before it), writes the final position of
 // a closing restriction, and holds a child shard until its parents are
 // recorded as read to their end. A non-nil continuation ends the call.
+// Store calls that fail are retried at a later wake, and logged within
+// the run's limit (readstate.Run.StoreLog): the first, then one line per
+// 10 s for all the run's shards.
 func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
 	if fn.store == nil {
 		return nil, nil, nil
@@ -522,7 +524,7 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		return nil, nil, err
 	}
 	if err != nil {
-		log.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
+		run.StoreLog.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
 		return wait(time.Second)
 	}
 	if err := c.Err(); err != nil {
@@ -545,7 +547,7 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 			if c.Err() != nil {
 				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 			}
-			log.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed (retrying): %v", d.ShardID, fn.Spec.Checkpoints.Store, err)
+			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed (retrying): %v", d.ShardID, fn.Spec.Checkpoints.Store, err)
 			pc := sdf.ResumeProcessingIn(storeRetry.Max)
 			return c, &pc, nil
 		}
@@ -563,7 +565,7 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		}
 		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
 		if err != nil {
-			log.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
+			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
 		}
 		if !ok {
 			pc := sdf.ResumeProcessingIn(parentStorePoll)
@@ -588,7 +590,7 @@ func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *com
 			if c.Err() != nil {
 				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 			}
-			log.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
+			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
 			pc := sdf.ResumeProcessingIn(storeRetry.Max)
 			return c, &pc, nil
 		}

@@ -21,11 +21,8 @@ import (
 // It returns an error when no job holds app (none runs, or it has not
 // taken its lease yet), naming the store.
 func RequestStop(ctx context.Context, app string, store CheckpointStore) error {
-	if err := checkpoint.ValidateApp(app); err != nil {
-		return invalid("RequestStop", "%v", err)
-	}
-	if store.err != nil || store.spec.Validate() != nil {
-		return invalid("RequestStop", "invalid store %v", store.spec)
+	if err := store.check("RequestStop", app); err != nil {
+		return err
 	}
 	st, err := checkpoint.Open(ctx, store.spec)
 	if err != nil {

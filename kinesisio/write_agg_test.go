@@ -366,17 +366,17 @@ func TestWriteAggregationKeepsKeyOrder(t *testing.T) {
 	e.srv.Inject(fakekinesis.Fault{Op: "PutRecords", Kind: fakekinesis.Throttle, Times: 3})
 	e.srv.Inject(fakekinesis.Fault{Op: "PutRecords", Kind: fakekinesis.ServerError500, Times: 2})
 	proxy := newPutProxy(t, e.endpoint)
-	proxy.failEntry = func(n, i int, _ string, _ map[string]bool) string {
+	proxy.FailEntries(func(n, i int, _ string, _ map[string]bool) string {
 		if n < 30 && (n+i)%4 == 1 {
 			return "InternalFailure"
 		}
 		return ""
-	}
+	})
 	spec := aggSpec{Prefix: "order", N: 10000, Keys: 200, Size: 100}
 	p, s := beam.NewPipelineWithRoot()
 	in := beam.ParDo(s, &aggGenFn{Spec: spec}, beam.Impulse(s))
 	// One lane: calls carry the aggregates of all four shards, one each.
-	res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), kinesisio.WithRetries(30, 0, 0), kinesisio.WithMaxInFlight(1),
+	res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.Endpoint(), kinesisio.WithRetries(30, 0, 0), kinesisio.WithMaxInFlight(1),
 		kinesisio.Aggregation{MaxBytes: 3 << 10})...)
 	got := results(t, s, res)
 	pr := run(t, p)
@@ -385,8 +385,8 @@ func TestWriteAggregationKeepsKeyOrder(t *testing.T) {
 	}
 	checkUsers(t, e, spec.records(), got().written, false)
 	failedEntries := 0
-	for _, c := range proxy.callsSoFar() {
-		failedEntries += c.failed
+	for _, c := range proxy.PutCalls() {
+		failedEntries += c.Failed
 	}
 	retried := 0
 	for _, w := range got().written {

@@ -3,17 +3,10 @@ package kinesisio_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -238,160 +231,26 @@ func checkStream(t *testing.T, got map[string][]kinesistest.Got, want []kinesisi
 
 // ---- a PutRecords recorder and per-entry fault injector ----
 
-// putProxy forwards every call to target. It records the records and
-// bytes of each PutRecords call, and can fail single entries of them:
-// those are answered with an error code and not forwarded, so the real
-// stream gets only the rest, as with Kinesis's partial failures.
-type putProxy struct {
-	srv    *httptest.Server
-	target string
-
-	mu    sync.Mutex
-	calls []putCall
-	// failEntry returns an error code for entry i of call n, or "".
-	// failedKeys holds the keys that already failed in this call.
-	failEntry func(n, i int, key string, failedKeys map[string]bool) string
-}
-
-type putCall struct{ records, bytes, failed int }
-
-type putEntry struct {
-	Data            []byte
-	PartitionKey    string
-	ExplicitHashKey *string `json:",omitempty"`
-}
-
-type putRequest struct {
-	Records    []putEntry
-	StreamName *string `json:",omitempty"`
-	StreamARN  *string `json:",omitempty"`
-}
-
-type putResultEntry struct {
-	ErrorCode      *string `json:",omitempty"`
-	ErrorMessage   *string `json:",omitempty"`
-	SequenceNumber *string `json:",omitempty"`
-	ShardId        *string `json:",omitempty"`
-}
-
-type putResponse struct {
-	FailedRecordCount int
-	Records           []putResultEntry
-}
-
-func newPutProxy(t *testing.T, target string) *putProxy {
-	u, err := url.Parse(target)
+// newPutProxy returns a kinesistest.Proxy to target that records the
+// PutRecords calls (and can fail single entries: FailEntries), closed
+// when the test ends.
+func newPutProxy(t *testing.T, target string) *kinesistest.Proxy {
+	t.Helper()
+	p, err := kinesistest.NewProxy(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &putProxy{target: target}
-	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u) }}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutRecords") {
-			rp.ServeHTTP(w, r)
-			return
-		}
-		p.putRecords(w, r)
-	}))
-	t.Cleanup(p.srv.Close)
+	t.Cleanup(p.Close)
+	p.RecordPuts()
 	return p
 }
 
-func (p *putProxy) endpoint() string { return p.srv.URL }
-
-func (p *putProxy) putRecords(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req putRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	p.mu.Lock()
-	n := len(p.calls)
-	call := putCall{records: len(req.Records)}
-	codes := make([]string, len(req.Records))
-	failedKeys := map[string]bool{}
-	var forward []putEntry
-	for i, e := range req.Records {
-		call.bytes += len(e.Data) + len(e.PartitionKey)
-		if p.failEntry != nil {
-			codes[i] = p.failEntry(n, i, e.PartitionKey, failedKeys)
-		}
-		if codes[i] != "" {
-			failedKeys[e.PartitionKey] = true
-			call.failed++
-		} else {
-			forward = append(forward, e)
-		}
-	}
-	p.calls = append(p.calls, call)
-	p.mu.Unlock()
-
-	var fwd putResponse
-	if len(forward) > 0 {
-		req.Records = forward
-		out, _ := json.Marshal(req)
-		freq, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, p.target+"/", bytes.NewReader(out))
-		for _, h := range []string{"Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date"} {
-			freq.Header.Set(h, r.Header.Get(h))
-		}
-		resp, err := http.DefaultClient.Do(freq)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		rb, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			// A whole-call error: pass it on as it is.
-			for k, v := range resp.Header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(resp.StatusCode)
-			w.Write(rb)
-			return
-		}
-		if err := json.Unmarshal(rb, &fwd); err != nil || len(fwd.Records) != len(forward) {
-			http.Error(w, fmt.Sprintf("bad answer %q: %v", rb, err), http.StatusBadGateway)
-			return
-		}
-	}
-	var out putResponse
-	j := 0
-	for _, code := range codes {
-		if code != "" {
-			msg := "injected by putProxy"
-			out.Records = append(out.Records, putResultEntry{ErrorCode: &code, ErrorMessage: &msg})
-			out.FailedRecordCount++
-			continue
-		}
-		out.Records = append(out.Records, fwd.Records[j])
-		if fwd.Records[j].ErrorCode != nil {
-			out.FailedRecordCount++
-		}
-		j++
-	}
-	b, _ := json.Marshal(out)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Write(b)
-}
-
-func (p *putProxy) callsSoFar() []putCall {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]putCall(nil), p.calls...)
-}
-
 // checkCalls checks that every PutRecords call kept to the limits.
-func checkCalls(t *testing.T, calls []putCall) {
+func checkCalls(t *testing.T, calls []kinesistest.PutCall) {
 	t.Helper()
 	for i, c := range calls {
-		if c.records < 1 || c.records > 500 || c.bytes > 5<<20 {
-			t.Errorf("PutRecords call %d had %d records and %d bytes: over the limits (500, 5 MiB)", i, c.records, c.bytes)
+		if c.Records < 1 || c.Records > 500 || c.Bytes > 5<<20 {
+			t.Errorf("PutRecords call %d had %d records and %d bytes: over the limits (500, 5 MiB)", i, c.Records, c.Bytes)
 		}
 	}
 }
@@ -408,11 +267,11 @@ func TestWriteRoundTrip(t *testing.T) {
 			proxy := newPutProxy(t, e.endpoint)
 			spec := genSpec{Prefix: "rt", N: 1200, Keys: 8, Size: 64}
 			p, s := beam.NewPipelineWithRoot()
-			res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.endpoint())...)
+			res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.Endpoint())...)
 			got := results(t, s, res)
 			pr := run(t, p)
 			checkStream(t, e.readBack(t), spec.records(), got().written)
-			calls := proxy.callsSoFar()
+			calls := proxy.PutCalls()
 			checkCalls(t, calls)
 			if len(calls) < 3 {
 				t.Errorf("1,200 records in %d PutRecords calls, want at least 3", len(calls))
@@ -481,16 +340,16 @@ func TestWriteSplitsLargeInputs(t *testing.T) {
 			big := genSpec{Prefix: "big", N: 12, Keys: 2, Size: 600 << 10}
 			p, s := beam.NewPipelineWithRoot()
 			in := beam.ParDo(s, &genFn{Spec: small, More: []genSpec{big}}, beam.Impulse(s))
-			res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), kinesisio.WithMaxInFlight(1))...)
+			res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.Endpoint(), kinesisio.WithMaxInFlight(1))...)
 			got := results(t, s, res)
 			pr := run(t, p)
 			checkStream(t, e.readBack(t), append(small.records(), big.records()...), got().written)
-			calls := proxy.callsSoFar()
+			calls := proxy.PutCalls()
 			checkCalls(t, calls)
 			var total, bytes int
 			for _, c := range calls {
-				total += c.records
-				bytes += c.bytes
+				total += c.Records
+				bytes += c.Bytes
 			}
 			if total != 1212 || bytes < 7<<20 {
 				t.Errorf("calls carried %d records, %d bytes; want 1212, > 7 MiB", total, bytes)
@@ -499,7 +358,7 @@ func TestWriteSplitsLargeInputs(t *testing.T) {
 			// 8 big ones (a 9th would pass 5 MiB), then the last 4 big ones.
 			var sizes []int
 			for _, c := range calls {
-				sizes = append(sizes, c.records)
+				sizes = append(sizes, c.Records)
 			}
 			if fmt.Sprint(sizes) != "[500 500 208 4]" {
 				t.Errorf("calls of %v records, want [500 500 208 4]", sizes)
@@ -527,7 +386,7 @@ func TestWriteReportsInvalidRecords(t *testing.T) {
 			}
 			p, s := beam.NewPipelineWithRoot()
 			in := beam.ParDo(s, &genFn{Spec: valid, Extra: bad}, beam.Impulse(s))
-			res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), kinesisio.WithFailedRecords())...)
+			res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.Endpoint(), kinesisio.WithFailedRecords())...)
 			got := results(t, s, res)
 			pr := run(t, p)
 			checkStream(t, e.readBack(t), valid.records(), got().written)
@@ -547,9 +406,9 @@ func TestWriteReportsInvalidRecords(t *testing.T) {
 			if fmt.Sprint(codes) != fmt.Sprint(want) {
 				t.Errorf("Failed codes = %v, want %v", codes, want)
 			}
-			for _, c := range proxy.callsSoFar() {
-				if c.bytes >= 1<<20 {
-					t.Errorf("a call carried %d bytes: the oversized record was sent", c.bytes)
+			for _, c := range proxy.PutCalls() {
+				if c.Bytes >= 1<<20 {
+					t.Errorf("a call carried %d bytes: the oversized record was sent", c.Bytes)
 				}
 			}
 			if n := counter(pr, "write_failures"); n != 4 {
@@ -632,7 +491,7 @@ func TestWriteRetriesWholeCallFaults(t *testing.T) {
 func TestWritePartialFailuresKeepKeyOrder(t *testing.T) {
 	e := newEnv(t, emulators.Kinesalite, 3)
 	proxy := newPutProxy(t, e.endpoint)
-	proxy.failEntry = func(n, i int, key string, failed map[string]bool) string {
+	proxy.FailEntries(func(n, i int, key string, failed map[string]bool) string {
 		if n >= 12 {
 			return ""
 		}
@@ -643,18 +502,18 @@ func TestWritePartialFailuresKeepKeyOrder(t *testing.T) {
 			return "InternalFailure"
 		}
 		return ""
-	}
+	})
 	spec := genSpec{Prefix: "partial", N: 2000, Keys: 6, Size: 30}
 	p, s := beam.NewPipelineWithRoot()
-	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.endpoint(), kinesisio.WithRetries(20, 0, 0))...)
+	res := kinesisio.Write(s, e.stream, generate(s, spec), e.writeOpts(proxy.Endpoint(), kinesisio.WithRetries(20, 0, 0))...)
 	got := results(t, s, res)
 	pr := run(t, p)
 	checkStream(t, e.readBack(t), spec.records(), got().written)
-	calls := proxy.callsSoFar()
+	calls := proxy.PutCalls()
 	checkCalls(t, calls)
 	failed := 0
 	for _, c := range calls {
-		failed += c.failed
+		failed += c.Failed
 	}
 	if failed == 0 {
 		t.Fatal("no entry failed")
@@ -666,7 +525,7 @@ func TestWritePartialFailuresKeepKeyOrder(t *testing.T) {
 	// records plus the failures.
 	total := 0
 	for _, c := range calls {
-		total += c.records
+		total += c.Records
 	}
 	if total != spec.N+failed {
 		t.Errorf("calls carried %d entries, want %d records + %d failed", total, spec.N, failed)
@@ -683,16 +542,16 @@ func TestWriteAttemptsExhausted(t *testing.T) {
 		return ""
 	}
 	spec := genSpec{Prefix: "fine", N: 100, Keys: 2, Size: 20}
-	build := func(e *env, proxy *putProxy, extra ...kinesisio.WriteOption) (*beam.Pipeline, func() *resultSink) {
+	build := func(e *env, proxy *kinesistest.Proxy, extra ...kinesisio.WriteOption) (*beam.Pipeline, func() *resultSink) {
 		p, s := beam.NewPipelineWithRoot()
 		in := beam.ParDo(s, &genFn{Spec: spec, Extra: []kinesisio.Record{{PartitionKey: "doomed", Data: []byte("d1")}, {PartitionKey: "doomed", Data: []byte("d2")}}}, beam.Impulse(s))
-		res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.endpoint(), append(extra, kinesisio.WithRetries(3, 0, 0))...)...)
+		res := kinesisio.Write(s, e.stream, in, e.writeOpts(proxy.Endpoint(), append(extra, kinesisio.WithRetries(3, 0, 0))...)...)
 		return p, results(t, s, res)
 	}
 	t.Run("EmitFailed", func(t *testing.T) {
 		e := newEnv(t, emulators.Kinesalite, 1)
 		proxy := newPutProxy(t, e.endpoint)
-		proxy.failEntry = doomed
+		proxy.FailEntries(doomed)
 		p, got := build(e, proxy, kinesisio.WithFailedRecords())
 		pr := run(t, p)
 		checkStream(t, e.readBack(t), spec.records(), got().written)
@@ -715,7 +574,7 @@ func TestWriteAttemptsExhausted(t *testing.T) {
 	t.Run("FailBundle", func(t *testing.T) {
 		e := newEnv(t, emulators.Kinesalite, 1)
 		proxy := newPutProxy(t, e.endpoint)
-		proxy.failEntry = doomed
+		proxy.FailEntries(doomed)
 		p, _ := build(e, proxy)
 		_, err := ptest.RunWithMetrics(p)
 		if err == nil {

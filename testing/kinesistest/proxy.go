@@ -18,17 +18,23 @@ import (
 const defaultWaitFor = 2 * time.Minute
 
 // Proxy is a reverse proxy on a loopback port that forwards every request
-// to a target endpoint and counts the calls by operation. It is safe for
-// concurrent use.
+// to a target endpoint and counts the calls by operation. It is the
+// fault injector in front of the emulators: it fails whole calls
+// (FailNext, FailFor, ResetNext, ResetFor) and single entries of
+// PutRecords calls (FailEntries), and records PutRecords calls
+// (RecordPuts). It is safe for concurrent use.
 type Proxy struct {
 	server    *httptest.Server
 	transport *http.Transport
 
 	faults faultinject.Injector[fault] // locks itself
 
-	mu      sync.Mutex
-	counts  map[string]int
-	changed chan struct{} // closed and replaced on every count
+	mu         sync.Mutex
+	counts     map[string]int
+	changed    chan struct{} // closed and replaced on every count
+	recordPuts bool          // RecordPuts
+	failEntry  EntryFault    // FailEntries
+	puts       []PutCall
 }
 
 // NewProxy starts a Proxy to target, an endpoint URL such as an
@@ -56,6 +62,10 @@ func NewProxy(target string) (*Proxy, error) {
 		p.count(op)
 		if f, ok := p.takeFault(op); ok {
 			serveFault(w, f)
+			return
+		}
+		if op == "PutRecords" && p.recordingPuts() {
+			p.putRecords(w, r, strings.TrimSuffix(u.String(), "/"))
 			return
 		}
 		rp.ServeHTTP(w, r)

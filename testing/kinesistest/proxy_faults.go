@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/kinesisio/beam-kinesis/testing/faultinject"
 )
@@ -33,6 +34,24 @@ func (p *Proxy) FailNext(op string, n int, status int, errType string) {
 // of op without answering.
 func (p *Proxy) ResetNext(op string, n int) {
 	p.addFaults(op, n, fault{})
+}
+
+// ResetFor makes the proxy reset the TCP connection of every call of op
+// ("" = of every operation) for d from now, without answering: the
+// endpoint is unreachable for that long. Calls are still counted.
+func (p *Proxy) ResetFor(op string, d time.Duration) {
+	if d > 0 {
+		p.faults.Add(faultinject.Rule[fault]{Op: op, Kind: fault{}, For: d})
+	}
+}
+
+// FailFor makes the proxy answer every call of op ("" = of every
+// operation) for d from now itself, with HTTP status and an AWS JSON
+// error of type errType, as FailNext does.
+func (p *Proxy) FailFor(op string, d time.Duration, status int, errType string) {
+	if d > 0 {
+		p.faults.Add(faultinject.Rule[fault]{Op: op, Kind: fault{status: status, errType: errType}, For: d})
+	}
 }
 
 // Pending returns how many injected faults for op have not fired yet.

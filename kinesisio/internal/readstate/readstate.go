@@ -1,8 +1,10 @@
 // Package readstate holds what one run of a Read keeps in a worker
 // process between bundles: its shards' fetchers, the watermark entries
 // of its shards and discovery step, its record budget (WithMaxRecords),
-// the signal that a reader saw a shard end with children and the
-// discovery step's failed listings in a row. All of it lives
+// the signal that a reader saw a shard end with children, the
+// discovery step's failed listings in a row and, with checkpoints, what
+// its start got (the lease taken, the checkpoints loaded: once per run
+// in a process, however often the step wakes before its first listing). All of it lives
 // in one Run, found by read ID and run ID, so that nothing of a read is
 // kept anywhere else and a finished run is dropped whole. The one thing
 // kept per read rather than per run, the ARN of its enhanced fan-out
@@ -29,6 +31,7 @@ import (
 	"time"
 
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint/commit"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/watermark"
@@ -49,9 +52,17 @@ type Run struct {
 	// Listing follows the discovery step's failed listings in a row: the
 	// backoff before the next one, and the lines logged about them.
 	Listing backoff.Streak
+	// StoreLog bounds the lines the run's readers log about checkpoint
+	// store calls that fail and are retried at a later wake (the lease
+	// read, the parents asked, a final position written): every waiting
+	// shard retries on each wake.
+	StoreLog backoff.LogLimit
 
 	commitMu    sync.Mutex
 	committer   *commit.Committer
+	startMu     sync.Mutex
+	started     bool
+	checkpoints []checkpoint.Checkpoint
 	childShards atomic.Bool
 	used        atomic.Int64 // monotonic nanoseconds (since epoch) of the last lookup
 }
@@ -85,6 +96,30 @@ func (r *Run) Committer(mk func() (*commit.Committer, error)) (*commit.Committer
 	}
 	r.committer = c
 	return c, nil
+}
+
+// Start returns the checkpoints the discovery step of the run loaded in
+// this process when it took the run's lease, got by start on the first
+// call. An error of start is returned and not kept: the next call tries
+// again. The step calls it on every wake until its first listing
+// succeeds, which may take StartupTimeout while Kinesis does not answer:
+// the lease is taken, the checkpoints loaded and a reset logged once per
+// run in the process, not once per wake. A step the runner moves to
+// another worker (or a process that restarts) starts there again: the
+// lease is then the run's already (a retry keeps its epoch), and the
+// committer that heartbeats it lives in that process.
+func (r *Run) Start(start func() ([]checkpoint.Checkpoint, error)) ([]checkpoint.Checkpoint, error) {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.started {
+		return r.checkpoints, nil
+	}
+	cps, err := start()
+	if err != nil {
+		return nil, err
+	}
+	r.started, r.checkpoints = true, cps
+	return cps, nil
 }
 
 // closeTimeout bounds the last writes of a run's committer.

@@ -1,8 +1,11 @@
 package readstate
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 )
 
 func TestSweeperDropsFinishedRunsAndStops(t *testing.T) {
@@ -69,5 +72,32 @@ func TestLastTeardownDropsTheReadsRuns(t *testing.T) {
 	run.SawChildShards()
 	if !run.TakeChildShards() || run.TakeChildShards() {
 		t.Error("the child-shard signal is not taken exactly once")
+	}
+}
+
+// TestStartOnceKeepsNoError: a run's start is made once; a start that
+// fails is not kept, and the next call tries again.
+func TestStartOnceKeepsNoError(t *testing.T) {
+	run := NewRegistry().Run("read", "1")
+	calls := 0
+	fail := errors.New("store down")
+	start := func() ([]checkpoint.Checkpoint, error) {
+		calls++
+		if calls == 1 {
+			return nil, fail
+		}
+		return []checkpoint.Checkpoint{{ShardID: "s"}}, nil
+	}
+	if _, err := run.Start(start); !errors.Is(err, fail) {
+		t.Fatalf("first start: %v, want %v", err, fail)
+	}
+	for range 3 {
+		cps, err := run.Start(start)
+		if err != nil || len(cps) != 1 || cps[0].ShardID != "s" {
+			t.Fatalf("start: %v, %v", cps, err)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("start made %d times, want 2 (a failure, then once)", calls)
 	}
 }
