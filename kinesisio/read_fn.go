@@ -273,7 +273,8 @@ func (fn *readFn) emitBatch(run *readstate.Run, we *watermark.Estimator, rt *res
 		if !fn.takeBudget(run) {
 			return stopBudget
 		}
-		if !rt.TryClaim(r.Claim) {
+		n := len(r.Data) + len(r.PartitionKey)
+		if !rt.TryClaimRecord(r.Claim, n) {
 			fn.returnBudget(run)
 			return stopClaim
 		}
@@ -292,8 +293,6 @@ func (fn *readFn) emitBatch(run *readstate.Run, we *watermark.Estimator, rt *res
 		if we != nil {
 			we.Advance(fn.watermarkAfter(rec, ts))
 		}
-		n := len(r.Data) + len(rec.PartitionKey)
-		rt.AddClaimedBytes(n)
 		fn.m.records++
 		fn.m.bytes += int64(n)
 	}
