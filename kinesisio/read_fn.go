@@ -259,15 +259,15 @@ const (
 // stops at the end of the batch or at the first record it must not emit,
 // and says why.
 func (fn *readFn) emitBatch(run *readstate.Run, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, b *fetcher.Batch, emitted *int, emit func(beam.EventTime, Record)) batchStop {
-	stopAt := time.UnixMilli(d.StopAtMillis)
+	stopAfter := time.UnixMilli(d.StopAtMillis).Add(stopAtAllowance)
 	for ; b.Next < len(b.Records); b.Next++ {
 		if maxRecordsPerCall > 0 && *emitted == maxRecordsPerCall {
 			return stopLimit
 		}
 		*emitted++
-		r := b.Records[b.Next]
+		r := &b.Records[b.Next]
 		arrival := r.Arrival
-		if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
+		if d.StopAtMillis > 0 && arrival.After(stopAfter) {
 			return stopAtLatest
 		}
 		if !fn.takeBudget(run) {
