@@ -1,0 +1,51 @@
+package wire
+
+import (
+	"bytes"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+// chunked reads body at most 16 KiB at a time, as net/http hands out a
+// body sent without a Content-Length (chunked: the in-process server's,
+// and any server that streams its response).
+func chunked(body []byte) io.Reader {
+	return io.LimitReader(iotest.HalfReader(bytes.NewReader(body)), int64(len(body)))
+}
+
+// TestReadUnknownLengthGrowsInFewSteps: a body without a Content-Length
+// is read into a buffer that grows in a few doubling steps, not in the
+// many small ones of append's growth from nothing (each copying what was
+// read so far: about five times a 10,000-record body in all, every time
+// a fetcher starts or its buffer was let go of on a quiet shard).
+func TestReadUnknownLengthGrowsInFewSteps(t *testing.T) {
+	b := body(10000, 100) // about 1.7 MB
+	allocs := testing.AllocsPerRun(5, func() {
+		d := NewDecoder()
+		got, err := d.read(chunked(b), -1)
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("read: %d bytes, %v; want the %d bytes of the body", len(got), err, len(b))
+		}
+	})
+	// NewDecoder's own allocations, then 64 KiB doubled up to 2 MiB.
+	if allocs > 10 {
+		t.Fatalf("%v allocations to read a %d-byte body of unknown length, want at most 10", allocs, len(b))
+	}
+}
+
+// BenchmarkReadUnknownLength reads a 10,000-record body of unknown
+// length into a fresh Decoder (a fetcher's first call):
+//
+//	go test -run '^$' -bench ReadUnknownLength -benchmem ./kinesisio/internal/wire/
+func BenchmarkReadUnknownLength(bm *testing.B) {
+	b := body(10000, 100)
+	bm.SetBytes(int64(len(b)))
+	bm.ReportAllocs()
+	for bm.Loop() {
+		d := NewDecoder()
+		if _, err := d.read(chunked(b), -1); err != nil {
+			bm.Fatal(err)
+		}
+	}
+}
