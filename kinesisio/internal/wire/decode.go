@@ -30,6 +30,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -945,7 +946,10 @@ func (d *Decoder) read(r io.Reader, n int64) ([]byte, error) {
 	buf := d.buf[:0]
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			// At least double, from 64 KiB: append's growth from nothing
+			// (1.25x past 256 bytes) copied a 3 MB body about five times
+			// over in 40-odd steps.
+			buf = slices.Grow(buf, max(cap(buf), 64<<10))
 		}
 		m, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
