@@ -313,9 +313,9 @@ func (t *Tracker) TryClaim(pos any) bool {
 	return t.TryClaimRecord(c, 0)
 }
 
-// TryClaimRecord is TryClaim of the user record c, which adds bytes to
-// the bytes reported as done by GetProgress when the claim succeeds (one
-// lock for both, AddClaimedBytes' work included).
+// TryClaimRecord is TryClaim of the user record c that also adds bytes
+// to the bytes GetProgress reports as done when the claim succeeds, under
+// the same lock.
 func (t *Tracker) TryClaimRecord(c Claim, bytes int) bool {
 	t.mu.Lock()
 	ok := t.claimLocked(c)
@@ -358,13 +358,6 @@ func (t *Tracker) claimLocked(c Claim) bool {
 	}
 	t.lastClaimed = c
 	return true
-}
-
-// AddClaimedBytes adds n to the bytes reported as done by GetProgress.
-func (t *Tracker) AddClaimedBytes(n int) {
-	t.mu.Lock()
-	t.claimed += float64(n)
-	t.mu.Unlock()
 }
 
 // SetRemaining sets the backlog estimate reported by GetProgress.
