@@ -50,3 +50,25 @@ func BenchmarkReadUnknownLength(bm *testing.B) {
 		}
 	}
 }
+
+// TestDataRefusesWhatJSONForbids: Data strings are not scanned for
+// control bytes and escapes before their base64 decode; the decode and
+// its length check must still refuse every one of them (the SDK's
+// deserializer then decides), and take plain base64 of every padding.
+func TestDataRefusesWhatJSONForbids(t *testing.T) {
+	rec := func(data string) []byte {
+		return []byte(`{"NextShardIterator":"it","Records":[{"SequenceNumber":"1","PartitionKey":"k","Data":"` + data + `"}]}`)
+	}
+	d := NewDecoder()
+	for _, bad := range []string{"eHh4\neHh4", "eHh4eHh4\r\n", "\neHh4", "eHh\n4", "eHh4\\neHh4", "eHh4\\u0041AAA", "eHh4\teHh4", "eHh4\x00eHh4", "eHh", "eA=\n="} {
+		if _, ok := d.Decode(rec(bad)); ok {
+			t.Errorf("Data %q decoded, want it refused", bad)
+		}
+	}
+	for data, want := range map[string]string{"": "", "eA==": "x", "eHg=": "xx", "eHh4": "xxx", "eHh4eA==": "xxxx"} {
+		res, ok := d.Decode(rec(data))
+		if !ok || len(res.Records) != 1 || string(res.Records[0].Data) != want {
+			t.Errorf("Data %q: ok %v, records %v; want %q", data, ok, res.Records, want)
+		}
+	}
+}
