@@ -187,56 +187,26 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 		if b == nil {
 			break
 		}
-		for ; b.Next < len(b.Records); b.Next++ {
-			if maxRecordsPerCall > 0 && emitted == maxRecordsPerCall {
-				// A test's bound: checkpoint here, wherever that is.
-				f.Return(b)
-				return 0, false, nil
-			}
-			emitted++
-			r := b.Records[b.Next]
-			arrival := r.Arrival
-			if d.StopAtMillis > 0 && arrival.After(stopAt.Add(stopAtAllowance)) {
-				f.Return(b)
-				return fn.end(rt, run, c, false)
-			}
-			if !fn.takeBudget(run) {
-				f.Return(b)
-				return fn.end(rt, run, c, false)
-			}
-			if !rt.TryClaim(r.Claim) {
-				fn.returnBudget(run)
-				f.Return(b)
-				if err := rt.GetError(); err != nil {
-					return 0, true, err
-				}
-				if rt.Ended() {
-					// Past the restriction's end: the shard is done here.
-					fn.finish(rt, run)
-				}
-				// Otherwise the runner checkpointed the restriction: its
-				// residual resumes from the fetcher's buffer.
-				return 0, true, nil
-			}
-			rec := Record{
-				Stream:                      fn.stream.Name,
-				ShardID:                     d.ShardID,
-				SequenceNumber:              r.Claim.Seq,
-				SubSequenceNumber:           r.Claim.Sub,
-				PartitionKey:                r.PartitionKey,
-				ExplicitHashKey:             r.ExplicitHashKey,
-				ApproximateArrivalTimestamp: arrival,
-				Data:                        r.Data,
-			}
-			ts := fn.timestamp(rec)
-			emit(mtime.FromTime(ts), rec)
-			advance(fn.watermarkAfter(rec, ts))
-			n := len(r.Data) + len(rec.PartitionKey)
-			rt.AddClaimedBytes(n)
-			fn.m.records++
-			fn.m.bytes += int64(n)
-		}
+		stop := fn.emitBatch(run, we, rt, d, b, &emitted, emit)
 		f.Return(b)
+		switch stop {
+		case stopLimit:
+			// A test's bound: checkpoint here, wherever that is.
+			return 0, false, nil
+		case stopAtLatest, stopBudget:
+			return fn.end(rt, run, c, false)
+		case stopClaim:
+			if err := rt.GetError(); err != nil {
+				return 0, true, err
+			}
+			if rt.Ended() {
+				// Past the restriction's end: the shard is done here.
+				fn.finish(rt, run)
+			}
+			// Otherwise the runner checkpointed the restriction: its
+			// residual resumes from the fetcher's buffer.
+			return 0, true, nil
+		}
 		if c != nil && emitted > 0 {
 			c.NoteRecords()
 		}
@@ -270,6 +240,62 @@ func (fn *readFn) drain(ctx context.Context, run *readstate.Run, c *commit.Commi
 	}
 	rt.SetRemaining(float64(f.Buffered() + f.Backlog()))
 	return f.ResumeIn(), false, nil
+}
+
+// batchStop says why emitBatch stopped.
+type batchStop uint8
+
+const (
+	batchDone    batchStop = iota // every record of the batch was emitted
+	stopLimit                     // maxRecordsPerCall was reached
+	stopAtLatest                  // a record arrived after WithStopAtLatest's tip
+	stopBudget                    // WithMaxRecords' budget is spent
+	stopClaim                     // the tracker refused a claim (split, end, or error)
+)
+
+// emitBatch claims and emits b's records from b.Next on, moving b.Next
+// past each record emitted; emitted counts the records of the call. It
+// stops at the end of the batch or at the first record it must not emit,
+// and says why.
+func (fn *readFn) emitBatch(run *readstate.Run, we *watermark.Estimator, rt *restriction.Tracker, d shardDesc, b *fetcher.Batch, emitted *int, emit func(beam.EventTime, Record)) batchStop {
+	stopAfter := time.UnixMilli(d.StopAtMillis).Add(stopAtAllowance)
+	for ; b.Next < len(b.Records); b.Next++ {
+		if maxRecordsPerCall > 0 && *emitted == maxRecordsPerCall {
+			return stopLimit
+		}
+		*emitted++
+		r := &b.Records[b.Next]
+		arrival := r.Arrival
+		if d.StopAtMillis > 0 && arrival.After(stopAfter) {
+			return stopAtLatest
+		}
+		if !fn.takeBudget(run) {
+			return stopBudget
+		}
+		n := len(r.Data) + len(r.PartitionKey)
+		if !rt.TryClaimRecord(r.Claim, n) {
+			fn.returnBudget(run)
+			return stopClaim
+		}
+		rec := Record{
+			Stream:                      fn.stream.Name,
+			ShardID:                     d.ShardID,
+			SequenceNumber:              r.Claim.Seq,
+			SubSequenceNumber:           r.Claim.Sub,
+			PartitionKey:                r.PartitionKey,
+			ExplicitHashKey:             r.ExplicitHashKey,
+			ApproximateArrivalTimestamp: arrival,
+			Data:                        r.Data,
+		}
+		ts := fn.timestamp(rec)
+		emit(mtime.FromTime(ts), rec)
+		if we != nil {
+			we.Advance(fn.watermarkAfter(rec, ts))
+		}
+		fn.m.records++
+		fn.m.bytes += int64(n)
+	}
+	return batchDone
 }
 
 // end ends the read of the shard: at once without a checkpoint store;

@@ -56,3 +56,42 @@ func FuzzCompare(f *testing.F) {
 		}
 	})
 }
+
+// validSlow is Valid's definition, byte by byte.
+func validSlow(s string) bool {
+	if len(s) == 0 || len(s) > MaxDigits || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// TestValidEveryByteEveryPosition puts every byte value at every position
+// of a 56-digit sequence number (seven 8-byte blocks, whatever the byte's
+// place in its block) and of a 13-digit one (a block and a tail).
+func TestValidEveryByteEveryPosition(t *testing.T) {
+	for _, base := range []string{"49590338271490256608559692538361571095921575989136588898", "1234567890123"} {
+		for i := range len(base) {
+			for c := range 256 {
+				s := base[:i] + string([]byte{byte(c)}) + base[i+1:]
+				if got, want := Valid(s), validSlow(s); got != want {
+					t.Fatalf("Valid(%q) = %v, want %v", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzValid(f *testing.F) {
+	f.Add("49590338271490256608559692538361571095921575989136588898")
+	f.Add("1234567:/")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := Valid(s), validSlow(s); got != want {
+			t.Fatalf("Valid(%q) = %v, want %v", s, got, want)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,8 +83,16 @@ func (c Claim) Next() Position {
 }
 
 // compareClaims orders user records by sequence, then sub-sequence number.
+// Sequence numbers compare as seqnum.Compare does, in one pass over the
+// digits (a claim compares with the last one at every record).
 func compareClaims(seqA string, subA int64, seqB string, subB int64) int {
-	if c := seqnum.Compare(seqA, seqB); c != 0 {
+	switch {
+	case len(seqA) < len(seqB):
+		return -1
+	case len(seqA) > len(seqB):
+		return 1
+	}
+	if c := strings.Compare(seqA, seqB); c != 0 {
 		return c
 	}
 	switch {
@@ -280,29 +289,54 @@ func (t *Tracker) Close(shardEnded bool) {
 // TryClaim claims the user record at pos: a Claim, or a string sequence
 // number for a plain record. It fails once the tracker is done (after a
 // checkpoint or Finish) or when pos is past the restriction's end; a
-// position that does not advance is an error.
+// position that does not advance is an error. It serves the
+// sdf.RTracker interface; a reader claiming record after record calls
+// TryClaimRecord, which takes the Claim as is (passing it as an any
+// allocates).
 func (t *Tracker) TryClaim(pos any) bool {
 	var c Claim
-	ok := true
 	switch p := pos.(type) {
 	case Claim:
 		c = p
 	case string:
 		c = Claim{Seq: p, Last: true}
 	default:
-		ok = false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.done || t.closing {
-		return false
-	}
-	if !ok || !seqnum.Valid(c.Seq) || c.Sub < 0 {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.done || t.closing {
+			return false
+		}
 		t.err = fmt.Errorf("kinesisio: shard %s: invalid claim position %v", t.rest.ShardID, pos)
 		t.done = true
 		return false
 	}
+	return t.TryClaimRecord(c, 0)
+}
+
+// TryClaimRecord is TryClaim of the user record c that also adds bytes
+// to the bytes GetProgress reports as done when the claim succeeds, under
+// the same lock.
+func (t *Tracker) TryClaimRecord(c Claim, bytes int) bool {
+	t.mu.Lock()
+	ok := t.claimLocked(c)
+	if ok {
+		t.claimed += float64(bytes)
+	}
+	t.mu.Unlock()
+	return ok
+}
+
+// claimLocked is TryClaimRecord's claim, with t.mu held.
+func (t *Tracker) claimLocked(c Claim) bool {
+	if t.done || t.closing {
+		return false
+	}
 	last := t.lastClaimed
+	if !seqnum.Valid(c.Seq) || c.Sub < 0 {
+		t.err = fmt.Errorf("kinesisio: shard %s: invalid claim position %v", t.rest.ShardID, c)
+		t.done = true
+		return false
+	}
 	if last.Seq != "" && compareClaims(c.Seq, c.Sub, last.Seq, last.Sub) <= 0 {
 		t.err = fmt.Errorf("kinesisio: shard %s: claim %s/%d does not advance past %s/%d", t.rest.ShardID, c.Seq, c.Sub, last.Seq, last.Sub)
 		t.done = true
@@ -324,13 +358,6 @@ func (t *Tracker) TryClaim(pos any) bool {
 	}
 	t.lastClaimed = c
 	return true
-}
-
-// AddClaimedBytes adds n to the bytes reported as done by GetProgress.
-func (t *Tracker) AddClaimedBytes(n int) {
-	t.mu.Lock()
-	t.claimed += float64(n)
-	t.mu.Unlock()
 }
 
 // SetRemaining sets the backlog estimate reported by GetProgress.

@@ -371,3 +371,25 @@ func mustAfterUserRecord(seq string, sub int64) Position {
 	}
 	return p
 }
+
+// TryClaimRecord counts a record's bytes for progress only when its claim
+// succeeds, and refuses what TryClaim refuses.
+func TestTryClaimRecordCountsClaimedBytes(t *testing.T) {
+	tr := NewTracker(Restriction{ShardID: "s", Start: Position{Kind: TrimHorizon}, End: "20", Bounded: true})
+	if !tr.TryClaimRecord(Claim{Seq: "10", Last: true}, 100) {
+		t.Fatalf("claim of 10 refused: %v", tr.GetError())
+	}
+	if tr.TryClaimRecord(Claim{Seq: "30", Last: true}, 1000) {
+		t.Fatal("claim of 30 past the end 20 succeeded")
+	}
+	if done, _ := tr.GetProgress(); done != 100 {
+		t.Fatalf("progress done %v, want 100 (the refused claim's bytes left out)", done)
+	}
+	tr = NewTracker(Restriction{ShardID: "s", Start: Position{Kind: TrimHorizon}})
+	for _, c := range []Claim{{Seq: "x1", Last: true}, {Seq: "1", Sub: -1}} {
+		if tr.TryClaimRecord(c, 1) || tr.GetError() == nil {
+			t.Fatalf("invalid claim %v accepted or without an error", c)
+		}
+		tr = NewTracker(Restriction{ShardID: "s", Start: Position{Kind: TrimHorizon}})
+	}
+}
