@@ -1,8 +1,10 @@
 package kinesisio
 
 import (
+	"context"
 	"time"
 
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/writer"
 )
 
@@ -68,3 +70,18 @@ func SetEndCheckInterval(d time.Duration) (restore func()) {
 // writeSharedEntries counts the streams Write holds a shard map (and rate
 // limit) of in this process.
 func writeSharedEntries() int { return writer.Shared() }
+
+// WrapCheckpointStores makes every checkpoint store the read's DoFns and
+// CommitWhenDone open in this process go through wrap (to count its
+// calls), and returns a function that restores the plain stores.
+func WrapCheckpointStores(wrap func(checkpoint.Store) checkpoint.Store) (restore func()) {
+	prev := openCheckpointStore
+	openCheckpointStore = func(ctx context.Context, spec checkpoint.Spec) (checkpoint.Store, error) {
+		st, err := prev(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(st), nil
+	}
+	return func() { openCheckpointStore = prev }
+}
