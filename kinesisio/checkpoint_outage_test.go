@@ -17,15 +17,6 @@ import (
 	"github.com/kinesisio/beam-kinesis/testing/kinesistest"
 )
 
-// outageTable is a table name of the test's own.
-func outageTable(t *testing.T) string {
-	table := "ckpt-" + strings.ToLower(kinesistest.StreamName(t))
-	if len(table) > 200 {
-		table = table[:200]
-	}
-	return table
-}
-
 // TestCheckpointsStoreOutageCatchesUp: while a job reads and records keep
 // arriving, the DynamoDB store fails the checkpoint writes (PutItem) for a
 // while, with HTTP 500 and with throttling, and a heartbeat (UpdateItem)
@@ -48,7 +39,7 @@ func TestCheckpointsStoreOutageCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	table := outageTable(t)
+	table := testTable(t)
 	store := kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: proxy.Endpoint(), Region: kinesistest.Region})
 
 	p, s := beam.NewPipelineWithRoot()

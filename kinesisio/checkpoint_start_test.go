@@ -188,22 +188,12 @@ func TestCheckpointsStoreTroubleLogBounded(t *testing.T) {
 	before := e.putPerShard(t, 5, "parent")
 	e.split(t)
 	after := e.putToChildren(t, 3)
-	d := emulators.Require(t, emulators.Dynalite)
 	kp, err := kinesistest.NewProxy(e.endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer kp.Close()
-	dp, err := kinesistest.NewProxy(d.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
-	table := "ckpt-" + strings.ToLower(kinesistest.StreamName(t))
-	if len(table) > 200 {
-		table = table[:200]
-	}
-	store := kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: dp.Endpoint(), Region: kinesistest.Region})
+	store, dp := dynamoBehindProxy(t)
 	asked := captureLog(t, slog.LevelWarn, "whether its parents")
 	kp.FailFor("GetRecords", outage, 500, "InternalFailure")
 	dp.FailFor("BatchGetItem", outage, 500, "InternalServerError")
@@ -239,17 +229,7 @@ func TestCommitWhenDoneStoreTroubleLogBounded(t *testing.T) {
 		puts = append(puts, e.putPerShard(t, 1, fmt.Sprintf("w%02d", i))...)
 		time.Sleep(150 * time.Millisecond)
 	}
-	d := emulators.Require(t, emulators.Dynalite)
-	dp, err := kinesistest.NewProxy(d.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
-	table := "ckpt-" + strings.ToLower(kinesistest.StreamName(t))
-	if len(table) > 200 {
-		table = table[:200]
-	}
-	store := kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: dp.Endpoint(), Region: kinesistest.Region})
+	store, dp := dynamoBehindProxy(t)
 	lines := captureLog(t, slog.LevelWarn, "CommitWhenDone: reading shard")
 	dp.FailFor("BatchGetItem", 5*time.Minute, 500, "InternalServerError")
 	p, s := beam.NewPipelineWithRoot()

@@ -39,10 +39,7 @@ func newStoreEnv(t *testing.T, kind string) storeEnv {
 		}
 	case "dynamodb":
 		e := emulators.Require(t, emulators.Dynalite)
-		table := "ckpt-" + strings.ToLower(kinesistest.StreamName(t))
-		if len(table) > 200 {
-			table = table[:200]
-		}
+		table := testTable(t)
 		return storeEnv{
 			store: kinesisio.DynamoDBTable(table, kinesisio.Connection{Endpoint: e.Endpoint, Region: kinesistest.Region}),
 			open: func(t *testing.T) checkpoint.Store {
@@ -272,4 +269,26 @@ func TestCheckpointsLostLeaseStopsTheJob(t *testing.T) {
 		t.Errorf("checkpoints %+v, want only the one written under the new lease (%s)", cps, mark.Seq)
 	}
 	_ = more
+}
+
+// testTable is a DynamoDB table name of the test's own.
+func testTable(t *testing.T) string {
+	table := "ckpt-" + strings.ToLower(kinesistest.StreamName(t))
+	if len(table) > 200 {
+		table = table[:200]
+	}
+	return table
+}
+
+// dynamoBehindProxy is a DynamoDB checkpoint store of the test's own on
+// dynalite, reached through a proxy that can fail its calls.
+func dynamoBehindProxy(t *testing.T) (kinesisio.CheckpointStore, *kinesistest.Proxy) {
+	t.Helper()
+	d := emulators.Require(t, emulators.Dynalite)
+	dp, err := kinesistest.NewProxy(d.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dp.Close)
+	return kinesisio.DynamoDBTable(testTable(t), kinesisio.Connection{Endpoint: dp.Endpoint(), Region: kinesistest.Region}), dp
 }
