@@ -511,20 +511,44 @@ func (m *readMetrics) report(ctx context.Context, shardID string, f *fetcher.Fet
 
 // committer returns the run's committer in a reader's process. Where the
 // discovery step did not start it, it is started with the lease the
-// store holds, which must be the run's.
+// store holds, which must be the run's. While reading the lease fails,
+// the run's readers in the process back off together (errBackingOff).
 func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID string) (*commit.Committer, error) {
 	return run.Committer(func() (*commit.Committer, error) {
+		now := time.Now()
+		if w := run.LeaseRead.Wait(now); w > 0 {
+			return nil, errBackingOff{wait: w}
+		}
 		app := fn.Spec.Checkpoints.App
 		l, ok, err := fn.store.ReadLease(ctx, app, fn.stream.Name)
 		if err != nil {
-			return nil, err
+			_, _, w := run.LeaseRead.Fail(now, storeRetry, time.Time{})
+			return nil, errBackingOff{wait: w, err: err}
 		}
+		run.LeaseRead.Reset()
 		if !ok || l.Owner != runID {
 			return nil, fmt.Errorf("%w: application %s is held by run %q (%s), not by this run %s", errLeaseLost, app, l.Owner, l.Job, runID)
 		}
 		return commit.New(fn.store, l, fn.Spec.commitConfig(fn.stream.Name)), nil
 	})
 }
+
+// errBackingOff is the committer's answer while the run's lease reads
+// back off (run.LeaseRead): wait before the next; err is the read that
+// failed, nil for a reader that found the run backing off.
+type errBackingOff struct {
+	wait time.Duration
+	err  error
+}
+
+func (e errBackingOff) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("reading the lease: backing off for %v", e.wait)
+	}
+	return fmt.Sprintf("reading the lease: %v (next in %v)", e.err, e.wait)
+}
+
+func (e errBackingOff) Unwrap() error { return e.err }
 
 // checkpointStep is the reader's one entry into its checkpoint store, at
 // the start of every ProcessElement call; without a store it does
@@ -549,9 +573,15 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 	if errors.Is(err, errLeaseLost) {
 		return nil, nil, err
 	}
+	var b errBackingOff
+	if errors.As(err, &b) {
+		if b.err != nil {
+			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying in %v)", d.ShardID, fn.Spec.Checkpoints.Store, b.err, b.wait.Round(time.Millisecond))
+		}
+		return wait(max(b.wait, time.Millisecond))
+	}
 	if err != nil {
-		run.StoreLog.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
-		return wait(time.Second)
+		return nil, nil, err
 	}
 	if err := c.Err(); err != nil {
 		if errors.Is(err, commit.ErrNoSink) {

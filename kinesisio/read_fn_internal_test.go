@@ -2,13 +2,16 @@ package kinesisio
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/fetcher"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 	"github.com/kinesisio/beam-kinesis/kinesisio/internal/restriction"
@@ -101,4 +104,46 @@ func BenchmarkEmitBatch(bm *testing.B) {
 		drainBatch(bm, fn, run, we, b, emit)
 	}
 	bm.ReportMetric(float64(bm.Elapsed().Nanoseconds())/float64(bm.N*len(b.Records)), "ns/record")
+}
+
+// failingLeaseStore is a checkpoint store whose lease reads fail; it
+// counts them. Any other call panics (the test makes none).
+type failingLeaseStore struct {
+	checkpoint.Store
+	reads atomic.Int64
+}
+
+func (s *failingLeaseStore) ReadLease(context.Context, string, string) (checkpoint.Lease, bool, error) {
+	s.reads.Add(1)
+	return checkpoint.Lease{}, false, errors.New("the store does not answer")
+}
+
+// TestReadersBackOffTogetherWhileTheStoreFails: on a worker without the
+// run's discovery step, a reader's first checkpoint step reads the lease
+// to build the run's committer. While the store fails, the run's readers
+// in the process back off together: 64 shards waking at once read the
+// lease once, not 64 times (each on every wake, as before), and each
+// waits for the run's backoff.
+func TestReadersBackOffTogetherWhileTheStoreFails(t *testing.T) {
+	st := &failingLeaseStore{}
+	fn := &readFn{}
+	fn.store = st
+	fn.Spec.Checkpoints.App = "app"
+	fn.stream.Name = "stream"
+	run := readstate.NewRegistry().Run("read", "run")
+	ctx := context.Background()
+	for i := range 64 {
+		d := shardDesc{RunID: "run", ShardID: fmt.Sprintf("shardId-%012d", i)}
+		rt := restriction.NewTracker(restriction.Restriction{ShardID: d.ShardID, Start: restriction.Position{Kind: restriction.TrimHorizon}})
+		c, cont, err := fn.checkpointStep(ctx, run, rt, d)
+		if err != nil || c != nil || cont == nil || !(*cont).ShouldResume() {
+			t.Fatalf("shard %d: checkpoint step returned %v, %+v, %v; want a wait", i, c, cont, err)
+		}
+		if (*cont).ResumeDelay() <= 0 {
+			t.Errorf("shard %d: resumes in %v, want the run's backoff", i, (*cont).ResumeDelay())
+		}
+	}
+	if n := st.reads.Load(); n != 1 {
+		t.Errorf("64 shards read the lease %d times while the store failed, want once (one backoff for the run)", n)
+	}
 }

@@ -57,6 +57,11 @@ type Run struct {
 	// read, the parents asked, a final position written): every waiting
 	// shard retries on each wake.
 	StoreLog backoff.LogLimit
+	// LeaseRead follows the failed lease reads of readers that build the
+	// run's committer (on a worker without the discovery step): one
+	// backoff for all of the run's shards in the process, not a read per
+	// shard per wake.
+	LeaseRead backoff.Streak
 
 	commitMu    sync.Mutex
 	committer   *commit.Committer
