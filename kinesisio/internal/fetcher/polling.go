@@ -75,7 +75,6 @@ func (f *Fetcher) poll() {
 			limit = min(limit, firstCallLimit)
 		}
 		*in.ShardIterator, *in.Limit = iter, limit
-		f.beginCall(callStart)
 		out, err := f.api.GetRecords(ctx, in, f.decodeOption()...)
 		cancel()
 		f.endCall(time.Since(callStart))

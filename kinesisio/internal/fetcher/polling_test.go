@@ -505,30 +505,6 @@ func (s slowShard) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, 
 	return s.fakeShard.GetRecords(ctx, in, opts...)
 }
 
-// A consumer that resumes when ResumeIn says, on an idle shard whose
-// calls take 80 ms, looks about once per call: not every 10 ms while a
-// call is in flight. It resumed 6 to 7 times per call when ResumeIn
-// counted from the call's due time alone (20 ms after it). A load that
-// delays the consumer's sleeps only makes fewer resumes.
-func TestConsumerWaitsOutACallInFlight(t *testing.T) {
-	cfg := fast
-	cfg.IdlePoll = 300 * time.Millisecond
-	f := Start(cfg, slowShard{newShard(0, 10, false), 80 * time.Millisecond}, nil)
-	defer f.Close()
-	resumes := 0
-	for stop := time.Now().Add(3 * time.Second); time.Now().Before(stop); resumes++ {
-		for b := f.Next(); b != nil; b = f.Next() {
-			f.Return(b)
-		}
-		time.Sleep(f.ResumeIn())
-	}
-	calls := int(f.Stats().Calls)
-	t.Logf("%d resumes for %d calls", resumes, calls)
-	if resumes > 2*calls+2 {
-		t.Errorf("the consumer of an idle shard whose calls take 80 ms resumed %d times for %d calls, want at most about 2 per call", resumes, calls)
-	}
-}
-
 // Unpaced, calls of 1,000 records 5 ms apart measure the server, not the
 // shard: an empty call after them still waits idleFirst, then twice as
 // long (with the rate window it waited 50 µs).
