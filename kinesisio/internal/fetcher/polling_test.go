@@ -489,22 +489,6 @@ func TestIdleConsumerResumesOncePerCall(t *testing.T) {
 	}
 }
 
-// slowShard is a fakeShard whose GetRecords calls take latency, as
-// Kinesis's do (tens of milliseconds) or a loaded server's.
-type slowShard struct {
-	*fakeShard
-	latency time.Duration
-}
-
-func (s slowShard) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(s.latency):
-	}
-	return s.fakeShard.GetRecords(ctx, in, opts...)
-}
-
 // Unpaced, calls of 1,000 records 5 ms apart measure the server, not the
 // shard: an empty call after them still waits idleFirst, then twice as
 // long (with the rate window it waited 50 µs).
