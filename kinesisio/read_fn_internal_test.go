@@ -69,18 +69,24 @@ func drainBatch(t testing.TB, fn *readFn, run *readstate.Run, we *watermark.Esti
 	}
 }
 
-// TestEmitBatchAllocatesNothingPerRecord: readFn's per-record path
-// (claim, record, emit, watermark) allocates nothing of its own; what a
-// batch costs (its tracker) is shared by its records. Beam's emit boxes
-// each Record, but that is the SDK's, not counted here (a no-op emit).
-func TestEmitBatchAllocatesNothingPerRecord(t *testing.T) {
+// batchReader is a readFn of one run and shard, bound to its watermark
+// estimator, with a ready batch of 1,000 plain 100 B records and a no-op
+// emit.
+func batchReader() (*readFn, *readstate.Run, *watermark.Estimator, *fetcher.Batch, func(beam.EventTime, Record)) {
 	fn := &readFn{}
 	fn.stream.Name = "stream"
 	run := readstate.NewRegistry().Run("read", "run")
 	we := watermark.New(0)
 	we.Bind(run.Watermarks, "shardId-000000000000")
-	b := readyBatch(1000)
-	emit := func(beam.EventTime, Record) {}
+	return fn, run, we, readyBatch(1000), func(beam.EventTime, Record) {}
+}
+
+// TestEmitBatchAllocatesNothingPerRecord: readFn's per-record path
+// (claim, record, emit, watermark) allocates nothing of its own; what a
+// batch costs (its tracker) is shared by its records. Beam's emit boxes
+// each Record, but that is the SDK's, not counted here (a no-op emit).
+func TestEmitBatchAllocatesNothingPerRecord(t *testing.T) {
+	fn, run, we, b, emit := batchReader()
 	perRecord := testing.AllocsPerRun(20, func() { drainBatch(t, fn, run, we, b, emit) }) / float64(len(b.Records))
 	if perRecord > 0.01 {
 		t.Fatalf("%.3f allocations per record, want at most 0.01", perRecord)
@@ -92,13 +98,7 @@ func TestEmitBatchAllocatesNothingPerRecord(t *testing.T) {
 //
 //	go test -run '^$' -bench EmitBatch -benchmem ./kinesisio/
 func BenchmarkEmitBatch(bm *testing.B) {
-	fn := &readFn{}
-	fn.stream.Name = "stream"
-	run := readstate.NewRegistry().Run("read", "run")
-	we := watermark.New(0)
-	we.Bind(run.Watermarks, "shardId-000000000000")
-	b := readyBatch(1000)
-	emit := func(beam.EventTime, Record) {}
+	fn, run, we, b, emit := batchReader()
 	bm.ReportAllocs()
 	for bm.Loop() {
 		drainBatch(bm, fn, run, we, b, emit)
