@@ -3,6 +3,7 @@ package fetcher
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +51,8 @@ type Fetcher struct {
 	failingSince time.Time   // the first of the failures in a row (the loop's goroutine only)
 	timer        *time.Timer // wait's (the loop's goroutine only)
 
-	rate     float64 // bytes fetched per second, smoothed
+	spares   [][]Entry // consumed batches' entries, cleared, for the next calls (see entries)
+	rate     float64   // bytes fetched per second, smoothed
 	stats    counters
 	reported Stats          // what StatsDelta last returned, cumulatively
 	hashes   *hashkey.Range // the shard's hash key range, nil if unknown
@@ -136,6 +138,11 @@ func (f *Fetcher) Return(b *Batch) {
 		b.Next = 0
 		b.bytes -= freed
 		f.queue = append([]*Batch{b}, f.queue...)
+	} else if len(f.spares) < maxSpares && cap(b.Records) > 0 {
+		// Consumed: its entries serve a next call (the consumer
+		// copies what it emits and keeps no reference to b.Records).
+		clear(b.Records) // no pointers into this call's data stay
+		f.spares, b.Records = append(f.spares, b.Records[:0]), nil
 	}
 	f.buffered -= freed
 	select {
@@ -531,6 +538,44 @@ func (f *Fetcher) outsideShard(pk, ehk string) bool {
 	return err == nil && !f.hashes.Contains(h)
 }
 
+// entries returns an empty slice for about n entries: the newest spare a
+// consumed batch gave back when it is large enough and not over four
+// times too large, else a new one. Spares too large for n are let go of
+// (a burst's slices, once calls are small again); those too small wait
+// for a smaller call.
+func (f *Fetcher) entries(n int) []Entry {
+	var s []Entry
+	f.mu.Lock()
+	for i := len(f.spares) - 1; i >= 0; i-- {
+		c := cap(f.spares[i])
+		if c < n {
+			continue
+		}
+		if c <= 4*n+minSpare {
+			s = f.spares[i]
+		}
+		f.spares = slices.Delete(f.spares, i, i+1)
+		if s != nil {
+			break
+		}
+	}
+	f.mu.Unlock()
+	if s == nil {
+		s = make([]Entry, 0, n)
+	}
+	return s
+}
+
+// maxSpares bounds the consumed batches' entry slices a fetcher keeps for
+// its next calls: about as many as a consumer has given back while the
+// fetcher made its next call (one spare served 57% of the calls of
+// BenchmarkPollingFetcher, three 100%).
+const maxSpares = 3
+
+// minSpare is the size of a spare kept however small the calls: a quiet
+// shard's calls bring a record or none.
+const minSpare = 64
+
 // expand turns the Kinesis records of one call into user records,
 // de-aggregating KPL aggregates. A record with the aggregate magic whose
 // MD5 or protobuf does not check passes through whole, as KCL does, and is
@@ -542,7 +587,7 @@ func (f *Fetcher) outsideShard(pk, ehk string) bool {
 // before any other start. It returns the entries, their bytes, and the
 // bytes of the Kinesis records as fetched.
 func (f *Fetcher) expand(records []wire.Record, start restriction.Position) (out []Entry, bytes, fetched int64) {
-	out = make([]Entry, 0, len(records))
+	out = f.entries(len(records))
 	skipTo := int64(0) // user records of start.Seq below this are left out
 	if start.Kind == restriction.AtSequence {
 		skipTo = start.Sub

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -117,6 +119,76 @@ func TestPollingAllocatesLittlePerRecord(t *testing.T) {
 	if perRecord > 1 {
 		t.Errorf("%.2f allocations per record, want at most 1", perRecord)
 	}
+}
+
+// A consumed batch's entries serve a later call, cleared first so that
+// they pin no data, instead of a new slice per call (112 B a record); a
+// batch given back partly consumed keeps its entries.
+func TestConsumedEntriesAreReused(t *testing.T) {
+	cfg := fast
+	cfg.Unpaced = true
+	cfg.MaxBufferedBytes = 1 << 20
+	f := Start(cfg, cannedClient(recordsBody(100, 100)), nil)
+	defer f.Close()
+	next := func() *Batch {
+		t.Helper()
+		for stop := time.Now().Add(time.Minute); time.Now().Before(stop); time.Sleep(100 * time.Microsecond) {
+			if b := f.Next(); b != nil && len(b.Records) > 0 {
+				return b
+			}
+			if err := f.Err(); err != nil {
+				t.Fatalf("fetcher failed: %v", err)
+			}
+		}
+		t.Fatal("no batch within a minute")
+		return nil
+	}
+
+	b := next()
+	b.Next = len(b.Records) / 2
+	rest := b.Records[b.Next:]
+	f.Return(b)
+	again := next()
+	if len(again.Records) != len(rest) || &again.Records[0] != &rest[0] {
+		t.Fatalf("a partly consumed batch came back with %d records at another array, want its %d unconsumed ones", len(again.Records), len(rest))
+	}
+	again.Next = len(again.Records)
+	f.Return(again) // a spare too small for a whole call's records
+
+	b = next()
+	b.Next = len(b.Records)
+	array := unsafe.SliceData(b.Records)
+	f.Return(b)
+	if b.Records != nil {
+		t.Fatal("a consumed batch kept its entries after Return")
+	}
+	f.mu.Lock()
+	var spare []Entry
+	for _, s := range f.spares {
+		if unsafe.SliceData(s) == array {
+			spare = s[:cap(s)]
+		}
+	}
+	for i := range spare {
+		if !reflect.ValueOf(spare[i]).IsZero() {
+			t.Errorf("spare entry %d not cleared: %+v", i, spare[i])
+			break
+		}
+	}
+	f.mu.Unlock()
+	if spare == nil {
+		t.Fatal("the consumed batch's entries are not among the spares")
+	}
+	for i := 0; i < 100; i++ {
+		b := next()
+		reused := unsafe.SliceData(b.Records) == array
+		b.Next = len(b.Records)
+		f.Return(b)
+		if reused {
+			return
+		}
+	}
+	t.Fatal("the consumed batch's entries served none of the next 100 batches")
 }
 
 // BenchmarkPollingFetcher is a fetcher's process CPU per record (user +

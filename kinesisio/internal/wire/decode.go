@@ -160,20 +160,26 @@ const (
 )
 
 // str is a decoded JSON string: a range of the body when it had no
-// escapes, else its unquoted value.
+// escapes, else its unquoted value, p.vals[esc-1]. It holds no pointer,
+// so that the parser's pending records are neither scanned by the GC nor
+// large (a 10,000-record call keeps 10,000 of them for the fetcher's
+// life): body offsets fit in 32 bits (maxBody).
 type str struct {
-	start, end int
-	escaped    bool
-	val        string
+	start, end int32
+	esc        int32 // 1 + the index of the unquoted value in p.vals; 0 when not escaped
 	present    bool
 }
 
-// pending is one record between the parse and the materialization.
+// escaped reports whether the string had escapes (its value is in p.vals).
+func (s *str) escaped() bool { return s.esc != 0 }
+
+// pending is one record between the parse and the materialization
+// (pointer-free: see str).
 type pending struct {
 	seq, key, enc str
-	data          str // never escaped (escaped data is unsupported)
+	data          str   // never escaped (escaped data is unsupported)
+	arrivalMillis int64 // epochMillis' argument, when hasArrival
 	hasData       bool
-	arrival       time.Time
 	hasArrival    bool
 }
 
@@ -183,6 +189,7 @@ type parser struct {
 	b    []byte
 	i    int
 	recs []pending
+	vals []string // the unquoted values of escaped strings, this decode's
 }
 
 // decode parses body into res, reusing p's and dst's storage for records.
@@ -201,8 +208,13 @@ func (p *parser) decode(body []byte, dst []Record, event bool) (Response, []Reco
 // parse is decode's work.
 func (p *parser) parse(body []byte, dst []Record, event bool) (Response, []Record, error) {
 	var res Response
+	if len(body) > math.MaxInt32 {
+		return res, dst, errUnsupported // str's offsets are 32 bits
+	}
 	p.b, p.i = body, 0
 	p.recs = p.recs[:0]
+	clear(p.vals)
+	p.vals = p.vals[:0]
 	var next, cont str
 	seen := 0
 	p.ws()
@@ -300,17 +312,17 @@ func (p *parser) materialize(res Response, dst []Record, next, cont str) (Respon
 		r := &p.recs[k]
 		strLen += r.seq.rawLen() + r.key.rawLen()
 		if r.hasData {
-			dataLen += base64.StdEncoding.DecodedLen(r.data.end - r.data.start)
+			dataLen += base64.StdEncoding.DecodedLen(int(r.data.end - r.data.start))
 		}
 	}
 	strLen += next.rawLen() + cont.rawLen()
 	var sb strings.Builder
 	sb.Grow(strLen)
 	place := func(s *str) {
-		if s.present && !s.escaped {
+		if s.present && !s.escaped() {
 			at := sb.Len()
 			sb.Write(p.b[s.start:s.end])
-			s.start, s.end = at, sb.Len() // now a range of the one string
+			s.start, s.end = int32(at), int32(sb.Len()) // now a range of the one string
 		}
 	}
 	for k := range p.recs {
@@ -321,8 +333,8 @@ func (p *parser) materialize(res Response, dst []Record, next, cont str) (Respon
 	place(&cont)
 	all := sb.String()
 	cut := func(s *str) string {
-		if s.escaped {
-			return s.val
+		if s.escaped() {
+			return p.vals[s.esc-1]
 		}
 		return all[s.start:s.end]
 	}
@@ -357,7 +369,7 @@ func (p *parser) materialize(res Response, dst []Record, next, cont str) (Respon
 			rec.has |= hasKey
 		}
 		if r.hasArrival {
-			rec.Arrival = r.arrival
+			rec.Arrival = epochMillis(r.arrivalMillis)
 			rec.has |= hasArrival
 		}
 		if r.enc.present {
@@ -384,17 +396,17 @@ func (p *parser) materialize(res Response, dst []Record, next, cont str) (Respon
 
 // rawLen is the length of an unescaped string's bytes, else 0.
 func (s *str) rawLen() int {
-	if !s.present || s.escaped {
+	if !s.present || s.escaped() {
 		return 0
 	}
-	return s.end - s.start
+	return int(s.end - s.start)
 }
 
 // text is a short string's value (EncryptionType: a handful of values,
 // allocated per record only when present).
 func (p *parser) text(s str) string {
-	if s.escaped {
-		return s.val
+	if s.escaped() {
+		return p.vals[s.esc-1]
 	}
 	switch b := p.b[s.start:s.end]; string(b) {
 	case string(types.EncryptionTypeNone):
@@ -485,11 +497,11 @@ func (p *parser) record() bool {
 					return false
 				}
 			case rArrival:
-				t, ok := p.epochSeconds()
+				ms, ok := p.epochSeconds()
 				if !ok {
 					return false
 				}
-				r.arrival, r.hasArrival = t, true
+				r.arrivalMillis, r.hasArrival = ms, true
 			case rEncryption:
 				if !p.str(&r.enc) {
 					return false
@@ -535,7 +547,7 @@ func (p *parser) null() bool {
 // key parses an object key without escapes (an escaped key is the SDK's).
 func (p *parser) key() (string, bool) {
 	var s str
-	if !p.str(&s) || s.escaped {
+	if !p.str(&s) || s.escaped() {
 		return "", false
 	}
 	// A member name compares without allocating (string(b) in a switch).
@@ -582,7 +594,7 @@ func (p *parser) str(s *str) bool {
 	// (the common case, and every base64 Data string).
 	if end := bytes.IndexByte(p.b[start:], '"'); end >= 0 && plain(p.b[start:start+end]) {
 		p.i = start + end + 1
-		s.start, s.end, s.escaped, s.present = start, start+end, false, true
+		s.start, s.end, s.esc, s.present = int32(start), int32(start+end), 0, true
 		return true
 	}
 	escaped := false
@@ -590,14 +602,15 @@ func (p *parser) str(s *str) bool {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
-			s.start, s.end, s.escaped, s.present = start, p.i, escaped, true
+			s.start, s.end, s.esc, s.present = int32(start), int32(p.i), 0, true
 			p.i++
 			if escaped {
 				v, ok := unquote(p.b[start-1 : p.i])
 				if !ok {
 					return false
 				}
-				s.val = v
+				p.vals = append(p.vals, v)
+				s.esc = int32(len(p.vals))
 			}
 			return true
 		case c < 0x20:
@@ -645,7 +658,7 @@ func (p *parser) data(s *str) bool {
 		return false
 	}
 	p.i = start + end + 1
-	s.start, s.end, s.escaped, s.present = start, start+end, false, true
+	s.start, s.end, s.esc, s.present = int32(start), int32(start+end), 0, true
 	return true
 }
 
@@ -754,11 +767,12 @@ func (p *parser) integer() (int64, bool) {
 
 // epochSeconds parses a timestamp the way the SDK's ReadTime does for
 // epoch-seconds: a number (strings such as "NaN" are the SDK's), then
-// smithytime.ParseEpochSeconds without its big.Float.
-func (p *parser) epochSeconds() (time.Time, bool) {
+// smithytime.ParseEpochSeconds without its big.Float. It returns the
+// milliseconds that epochMillis turns into the time.
+func (p *parser) epochSeconds() (int64, bool) {
 	tok, ok := p.number()
 	if !ok {
-		return time.Time{}, false
+		return 0, false
 	}
 	var f float64
 	if n, ok := parseInt(tok); ok {
@@ -766,29 +780,33 @@ func (p *parser) epochSeconds() (time.Time, bool) {
 	} else {
 		v, err := strconv.ParseFloat(string(tok), 64)
 		if err != nil {
-			return time.Time{}, false
+			return 0, false
 		}
 		f = v
 	}
-	return epochMillis(f), true
+	return millisOf(f), true
 }
 
-// epochMillis is smithytime.ParseEpochSeconds: value*1000 rounded to 53
-// bits (as big.Float's Mul at precision 53, nearest even), truncated
-// toward zero and clamped to int64, then time.Unix(0, ms*1e6).UTC().
-func epochMillis(v float64) time.Time {
+// millisOf is smithytime.ParseEpochSeconds' first half: value*1000
+// rounded to 53 bits (as big.Float's Mul at precision 53, nearest even),
+// truncated toward zero and clamped to int64.
+func millisOf(v float64) int64 {
 	const two63 = 9223372036854775808.0
 	m := v * 1e3
-	var i int64
 	switch {
 	case m >= two63: // and +Inf (never reached: ParseFloat fails first)
-		i = math.MaxInt64
+		return math.MaxInt64
 	case m <= -two63:
-		i = math.MinInt64
+		return math.MinInt64
 	default:
-		i = int64(m)
+		return int64(m)
 	}
-	return time.Unix(0, i*1e6).UTC()
+}
+
+// epochMillis is smithytime.ParseEpochSeconds' second half:
+// time.Unix(0, ms*1e6).UTC(), overflow included.
+func epochMillis(ms int64) time.Time {
+	return time.Unix(0, ms*1e6).UTC()
 }
 
 // parseInt is the SDK's parseInt (decimal, optional '-', int64 range).

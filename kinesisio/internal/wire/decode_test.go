@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -193,7 +195,7 @@ func TestDataNeverAliases(t *testing.T) {
 
 func TestEpochMillis(t *testing.T) {
 	for _, v := range []float64{0, 1.5, -1.5, 1765080000.123, 1765080000.1239, 1e20, -1e20, 9.2233720368547758e15, 0.0005, -0.0005} {
-		got := epochMillis(v)
+		got := epochMillis(millisOf(v))
 		body := fmt.Sprintf(`{"Records":[{"ApproximateArrivalTimestamp":%v}]}`, strings.TrimSuffix(fmt.Sprint(v), "+00"))
 		sdk, err := sdkDecode([]byte(body))
 		if err != nil {
@@ -231,4 +233,28 @@ func TestPlain(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The parser keeps its pending records for the Decoder's life (as many
+// as the largest call had): they must hold no pointer, so that the GC
+// neither scans nor zeroes their backing array for its pointers, and
+// stay small (232 B each when they held strings and times).
+func TestPendingIsSmallAndPointerFree(t *testing.T) {
+	if size := unsafe.Sizeof(pending{}); size > 96 {
+		t.Errorf("pending is %d bytes, want at most 96", size)
+	}
+	var walk func(reflect.Type, string)
+	walk = func(rt reflect.Type, path string) {
+		switch rt.Kind() {
+		case reflect.Struct:
+			for i := range rt.NumField() {
+				walk(rt.Field(i).Type, path+"."+rt.Field(i).Name)
+			}
+		case reflect.Array:
+			walk(rt.Elem(), path+"[]")
+		case reflect.Pointer, reflect.String, reflect.Slice, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			t.Errorf("%s is a %v: pending must hold no pointer", path, rt.Kind())
+		}
+	}
+	walk(reflect.TypeFor[pending](), "pending")
 }
