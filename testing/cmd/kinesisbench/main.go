@@ -92,7 +92,7 @@ func scenarios(c *config) []scenario {
 			add(scenario{fig: "read", shards: shards, size: size, n: perShard * int64(shards) / int64(size)}, bareGet, polling, unpaced, bareSub, fanOut)
 		}
 	}
-	add(scenario{fig: "cpu", shards: 4, size: 100, n: int64(c.cpuRecords), profile: true}, bareGet, unpaced)
+	add(scenario{fig: "cpu", shards: 4, size: 100, n: int64(c.cpuRecords), profile: true, steady: true}, bareGet, unpaced)
 	add(scenario{fig: "latency", shards: 4, size: 100, rate: float64(c.latencyRate) / 4, dur: c.latencyDur}, polling, fanOut)
 	for range c.startupRuns {
 		add(scenario{fig: "startup", shards: 4, size: 100, n: int64(c.startupN)}, trivial, polling)
@@ -149,7 +149,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(intsFlag{&c.sizes}, "sizes", "read: record sizes, bytes")
 	fs.Var(intsFlag{&c.shards}, "shards", "read: shard counts")
 	fs.IntVar(&c.readKiB, "read-kib", 8192, "read: KiB of records per shard (x3 for records of 1 KiB and more)")
-	fs.IntVar(&c.cpuRecords, "cpu-records", 400000, "cpu: records on 4 shards")
+	fs.IntVar(&c.cpuRecords, "cpu-records", 400000, "cpu: records on 4 shards (CPU measured from 20% to 80% of them: the steady state)")
 	fs.IntVar(&c.latencyRate, "latency-rate", 1000, "latency: producer records/s on 4 shards")
 	fs.DurationVar(&c.latencyDur, "latency-duration", 10*time.Second, "latency: how long the producer runs")
 	fs.IntVar(&c.startupRuns, "startup-runs", 3, "startup: runs of each pipeline")

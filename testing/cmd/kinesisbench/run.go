@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -52,6 +54,7 @@ type scenario struct {
 	quotas   bool // the server enforces the per-shard read and write quotas
 	inFlight int  // write: PutRecords calls in flight
 	profile  bool // split the CPU by part (a CPU profile over the run)
+	steady   bool // CPU and profile over the steady state only (steadyWindow)
 }
 
 func (sc scenario) String() string {
@@ -68,15 +71,22 @@ type result struct {
 	s           *sink
 	wall        time.Duration // the loop's, or beam.Run's
 	first, last time.Duration // from the start to the first and last record
-	window      time.Duration // what cpu covers: the producer's run if live, else wall
+	window      time.Duration // what cpu covers: the producer's run if live, the steady state (steadyWindow) if steady, else wall
 	cpu         time.Duration // process CPU (getrusage) over window
+	counted     int64         // the records received in the window, when steady (else all)
 	calls       float64       // live: GetRecords calls per shard per second
 	rssPerShard float64       // live: the read's RSS per shard, bytes
 	parts       []int64       // profile: CPU ns by part (parts)
 }
 
 // perRec is the mean of ns per record, in µs.
-func (r *result) perRec(ns int64) float64 { return float64(ns) / 1e3 / float64(max(r.s.n.Load(), 1)) }
+func (r *result) perRec(ns int64) float64 {
+	n := r.s.n.Load()
+	if r.counted > 0 {
+		n = r.counted
+	}
+	return float64(ns) / 1e3 / float64(max(n, 1))
+}
 
 // rate is records per second per shard from the start of the reading (of
 // the loop, or beam.Run: Prism's job start included) to the last record.
@@ -149,9 +159,12 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 	var prof []byte
 	timed := func(f func()) { // the reading, or the live window: what the profile covers
 		start = time.Now()
-		if sc.profile {
+		switch {
+		case sc.steady:
+			prof = res.steadyWindow(f)
+		case sc.profile:
 			prof = captureCPU(f)
-		} else {
+		default:
 			f()
 		}
 	}
@@ -187,6 +200,50 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 		res.rssPerShard = (live - float64(before) - float64(data)) / float64(sc.shards)
 	}
 	return res, nil
+}
+
+// steadyFrom and steadyTo bound a steady scenario's window by the share
+// of its records received: before it, the job's start, the first calls
+// and the buffers' first growth (not CPU per record); after it, the
+// end, where Read's consumers drain what its fetchers fetched earlier.
+// In between, a reader that fetches ahead of its consumer (Read) is as
+// far ahead at both ends, so the fetching and the emitting in the window
+// are of about as many records; the bare loop does both in step.
+const steadyFrom, steadyTo = 0.2, 0.8
+
+// steadyWindow runs the reading f and measures its steady state: the
+// process CPU and the CPU profile from the record that brings the count
+// to steadyFrom of those expected to the one that brings it to steadyTo,
+// and the records received in between. The job's start is figure 4's,
+// and figure 1 gives the CPU per record of the whole read.
+func (r *result) steadyWindow(f func()) []byte {
+	s := r.s
+	s.warmAt = max(int64(float64(s.expected)*steadyFrom), 1)
+	s.coolAt = max(int64(float64(s.expected)*steadyTo), s.warmAt+1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	defer func() { <-done }()
+	select {
+	case <-s.warm:
+	case <-done:
+		return nil // ended before its window: no figure
+	}
+	var buf bytes.Buffer
+	profiling := pprof.StartCPUProfile(&buf) == nil
+	start, cpu0, n0 := time.Now(), bench.CPUTime(), s.n.Load()
+	select {
+	case <-s.cool:
+	case <-done:
+	}
+	r.wall, r.window, r.cpu, r.counted = time.Since(start), time.Since(start), bench.CPUTime()-cpu0, s.n.Load()-n0
+	if !profiling {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	return buf.Bytes()
 }
 
 // measure runs res's scenario on fx, filling res's sink, the reading or
