@@ -210,7 +210,11 @@ const maxGrowth = 1.5
 //   - A call that brings a full batch (as many records as it asked for),
 //     or records while the shard is behind (MillisBehindLatest > 0), is
 //     followed at the quota's pace, and the rate window is cleared (those
-//     calls measure the reader, not the shard).
+//     calls measure the reader, not the shard). So is the first call
+//     that finds the shard caught up, and it is no rate sample: it brings
+//     the rest of a backlog, not what arrived since the call before (as a
+//     sample, a catch-up's 3,000-record last call kept an idle shard at
+//     the quota's pace for the next 8 calls).
 //   - After a call that brings records on a caught-up shard
 //     (MillisBehindLatest 0, or not reported), the gap is what brings
 //     fewRecords at the shard's rate estimated over the window (the
@@ -245,8 +249,9 @@ type pacer struct {
 	// the records each brought, and the time since the call before it.
 	recs  [rateCalls]int
 	spans [rateCalls]time.Duration
-	head  int // where the next call goes
-	held  int // how many calls the ring holds
+	head  int  // where the next call goes
+	held  int  // how many calls the ring holds
+	tip   bool // the last call found the shard caught up (not full, not behind)
 }
 
 // after returns how long after the start of a call (at start) that
@@ -260,15 +265,22 @@ func (p *pacer) after(start time.Time, n int, full bool, mbl int64) time.Duratio
 	}
 	p.last = start
 	first := min(idleFirst, p.bound)
+	wasTip := p.tip
 	if full || mbl > 0 {
-		p.held = 0
-	} else if since > 0 {
-		p.recs[p.head], p.spans[p.head] = n, since
-		p.head = (p.head + 1) % rateCalls
-		p.held = min(p.held+1, rateCalls)
+		p.held, p.tip = 0, false
+	} else {
+		// A call is a rate sample when the one before it was caught up
+		// too: the first call at the tip brings the rest of a backlog, not
+		// what arrived since the call before it.
+		if since > 0 && wasTip {
+			p.recs[p.head], p.spans[p.head] = n, since
+			p.head = (p.head + 1) % rateCalls
+			p.held = min(p.held+1, rateCalls)
+		}
+		p.tip = true
 	}
 	switch {
-	case n > 0 && (full || mbl > 0 || p.floor <= 0 || since <= 0):
+	case n > 0 && (full || mbl > 0 || p.floor <= 0 || since <= 0 || !wasTip):
 		p.gap = 0
 	case n > 0:
 		// Records on a caught-up shard: aim at fewRecords at its rate.

@@ -366,6 +366,11 @@ func TestPacerSchedule(t *testing.T) {
 		// window (15 records over 1.9 s), not twice the last gap (950 ms).
 		{"an empty call among records does not double", time.Second, ms(200), []call{{2, false, 0, 0}, {2, false, 0, ms(300)}, {3, false, 0, ms(450)}, {5, false, 0, ms(475)}, {5, false, 0, ms(475)}, {0, false, 0, 633333333 * time.Nanosecond}}},
 		{"unpaced calls at once after records", time.Second, 0, []call{{1, false, 0, 0}, {1, false, 0, 0}, {0, false, 0, ms(250)}, {1, false, 0, 0}}},
+		// The end of a catch-up: the call after the last full one brings
+		// the rest of the backlog (3,000 records in 200 ms is no rate the
+		// shard has), then the shard is idle: the gaps grow as on any idle
+		// shard, not at the quota's pace until that call leaves the window.
+		{"a catch-up's last call is no rate", time.Second, ms(200), []call{{10000, true, 0, 0}, {3000, false, 0, 0}, {0, false, 0, ms(250)}, {0, false, 0, ms(500)}, {0, false, 0, ms(1000)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := pacer{bound: tc.bound, floor: tc.floor}
