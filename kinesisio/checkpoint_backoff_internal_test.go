@@ -237,8 +237,9 @@ func TestCommitWhenDoneLogsWithinOneLimit(t *testing.T) {
 	slog.SetDefault(slog.New(countingHandler{prev.Handler(), &lines, "CommitWhenDone: reading shard 9 of application onelimit"}))
 	t.Cleanup(func() { slog.SetDefault(prev) })
 	ctx := context.Background()
+	spec := checkpoint.Spec{Kind: checkpoint.Dir, Path: t.TempDir()}
 	for range instances {
-		fn := &sinkCommitFn{App: "onelimit", Store: checkpoint.Spec{Kind: checkpoint.Dir, Path: t.TempDir()}}
+		fn := &sinkCommitFn{App: "onelimit", Store: spec}
 		fn.store = st
 		if err := fn.commit(ctx, "stream", "9", "1"); err != nil {
 			t.Fatal(err)
