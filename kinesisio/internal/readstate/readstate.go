@@ -4,12 +4,15 @@
 // the signal that a reader saw a shard end with children, the
 // discovery step's failed listings in a row and, with checkpoints, what
 // its start got (the lease taken, the checkpoints loaded: once per run
-// in a process, however often the step wakes before its first listing). All of it lives
+// in a process, however often the step wakes before its first listing),
+// and the backoffs and log limit of its readers' store calls. All of it lives
 // in one Run, found by read ID and run ID, so that nothing of a read is
 // kept anywhere else and a finished run is dropped whole. The one thing
 // kept per read rather than per run, the ARN of its enhanced fan-out
 // consumer (resolved in the readers' Setup, before any run is known), is
-// held here too (ConsumerARN) and dropped with the read's runs.
+// held here too (ConsumerARN) and dropped with the read's runs. The log
+// limit of CommitWhenDone, which knows no run, is kept per application
+// and store for the life of the process (SinkLog).
 //
 // A run is dropped when the last DoFn instance of its read (reader or
 // discovery) in this process is torn down, or, since Prism v2.77 never
