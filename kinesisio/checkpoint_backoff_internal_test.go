@@ -30,6 +30,7 @@ type flakyStore struct {
 	checkpoint.Store
 	failing       atomic.Bool
 	gets, commits atomic.Int64
+	background    atomic.Int64 // the committer's own Commit calls
 }
 
 var errStoreDown = errors.New("the store does not answer")
@@ -47,6 +48,8 @@ func (s *flakyStore) Get(ctx context.Context, _, _ string, _ []string) (map[stri
 func (s *flakyStore) Commit(ctx context.Context, _ checkpoint.Lease, _ checkpoint.Checkpoint) error {
 	if ctx.Value(stepKey{}) != nil {
 		s.commits.Add(1)
+	} else {
+		s.background.Add(1)
 	}
 	if s.failing.Load() {
 		return errStoreDown
@@ -205,10 +208,10 @@ func TestEndWritesBackOffTogether(t *testing.T) {
 			}
 			st.failing.Store(true)
 			failed := resumeFor(t, fn, run, ctx, st, shards, outage)
-			calls := st.calls()
+			calls, background := st.calls(), st.background.Load()
 			st.failing.Store(false)
 			resumeFor(t, fn, run, ctx, st, shards, storeRetry.Max+time.Second)
-			t.Logf("store failing for %v: %d steps of %d closing shards made %d store calls; first resume in %v", outage, len(failed), shardCount, calls, failed[0].cont.ResumeDelay())
+			t.Logf("store failing for %v: %d steps of %d closing shards made %d store calls (and the committer %d writes of its own); first resume in %v", outage, len(failed), shardCount, calls, background, failed[0].cont.ResumeDelay())
 			if d := failed[0].cont.ResumeDelay(); d > storeRetry.Base {
 				t.Errorf("a first failed end write is retried in %v, want at most %v", d, storeRetry.Base)
 			}
