@@ -580,7 +580,7 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		if b.err != nil {
 			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying in %v)", d.ShardID, fn.Spec.Checkpoints.Store, b.err, b.wait.Round(time.Millisecond))
 		}
-		return wait(max(b.wait, time.Millisecond))
+		return nil, resumeIn(b.wait), nil
 	}
 	if err != nil {
 		return nil, nil, err
