@@ -19,6 +19,7 @@ import (
 	"github.com/kinesisio/beam-kinesis/internal/backoff"
 	"github.com/kinesisio/beam-kinesis/internal/checkpoint"
 	"github.com/kinesisio/beam-kinesis/internal/seqnum"
+	"github.com/kinesisio/beam-kinesis/kinesisio/internal/readstate"
 )
 
 func init() {
@@ -201,8 +202,10 @@ type sinkCommitFn struct {
 
 	store checkpoint.Store
 	// logs bounds the lines about commits that failed (the next window
-	// retries them): each window of each shard commits.
-	logs backoff.LogLimit
+	// retries them): each window of each shard commits. It is the
+	// process's limit for the transform's application and store
+	// (readstate.Registry.SinkLog), shared by all its instances.
+	logs *backoff.LogLimit
 }
 
 // pendingWindows maps a window's end (Unix ms, as a string) to the last
@@ -274,7 +277,7 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, pos string) e
 	seq, sub := splitPosition(pos)
 	got, err := fn.store.Get(ctx, fn.App, stream, []string{shard})
 	if err != nil {
-		fn.logs.Warnf(ctx, "kinesisio: CommitWhenDone: reading shard %s of application %s from %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
+		fn.warnf(ctx, "kinesisio: CommitWhenDone: reading shard %s of application %s from %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
 		return nil
 	}
 	cp, ok := got[shard]
@@ -288,9 +291,18 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, pos string) e
 	}
 	if err := fn.store.Set(ctx, fn.App, cp); err != nil {
 		// The next window's commit covers this one.
-		fn.logs.Warnf(ctx, "kinesisio: CommitWhenDone: committing shard %s of application %s to %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
+		fn.warnf(ctx, "kinesisio: CommitWhenDone: committing shard %s of application %s to %v: %v (the next window commits it)", shard, fn.App, fn.Store, err)
 	}
 	return nil
+}
+
+// warnf logs a line about a failed commit within the limit of the
+// transform's instances in this process.
+func (fn *sinkCommitFn) warnf(ctx context.Context, format string, args ...any) {
+	if fn.logs == nil {
+		fn.logs = readstate.Default.SinkLog(fn.App + "\x00" + fn.Store.String())
+	}
+	fn.logs.Warnf(ctx, format, args...)
 }
 
 // positionText is the positionOf form of a checkpoint's position.

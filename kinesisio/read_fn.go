@@ -516,16 +516,16 @@ func (m *readMetrics) report(ctx context.Context, shardID string, f *fetcher.Fet
 func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID string) (*commit.Committer, error) {
 	return run.Committer(func() (*commit.Committer, error) {
 		now := time.Now()
-		if w := run.LeaseRead.Wait(now); w > 0 {
+		if w := run.StoreRead.Wait(now); w > 0 {
 			return nil, errBackingOff{wait: w}
 		}
 		app := fn.Spec.Checkpoints.App
 		l, ok, err := fn.store.ReadLease(ctx, app, fn.stream.Name)
 		if err != nil {
-			_, _, w := run.LeaseRead.Fail(now, storeRetry, time.Time{})
+			_, _, w := run.StoreRead.Fail(now, storeRetry, time.Time{})
 			return nil, errBackingOff{wait: w, err: err}
 		}
-		run.LeaseRead.Reset()
+		run.StoreRead.Reset()
 		if !ok || l.Owner != runID {
 			return nil, fmt.Errorf("%w: application %s is held by run %q (%s), not by this run %s", errLeaseLost, app, l.Owner, l.Job, runID)
 		}
@@ -534,7 +534,7 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 }
 
 // errBackingOff is the committer's answer while the run's lease reads
-// back off (run.LeaseRead): wait before the next; err is the read that
+// back off (run.StoreRead): wait before the next; err is the read that
 // failed, nil for a reader that found the run backing off.
 type errBackingOff struct {
 	wait time.Duration
@@ -557,9 +557,11 @@ func (e errBackingOff) Unwrap() error { return e.err }
 // runner committed everything before it), writes the final position of
 // a closing restriction, and holds a child shard until its parents are
 // recorded as read to their end. A non-nil continuation ends the call.
-// Store calls that fail are retried at a later wake, and logged within
-// the run's limit (readstate.Run.StoreLog): the first, then one line per
-// 10 s for all the run's shards.
+// Store calls that fail are retried at a later wake, after one backoff
+// for the run's shards in the process (storeRetry; readstate.Run.StoreRead
+// for its reads, EndWrite for the ends written), and logged within the
+// run's limit (readstate.Run.StoreLog): the first, then one line per 10 s
+// for all the run's shards.
 func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
 	if fn.store == nil {
 		return nil, nil, nil
@@ -578,7 +580,7 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		if b.err != nil {
 			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: checkpoint store %v: %v (retrying in %v)", d.ShardID, fn.Spec.Checkpoints.Store, b.err, b.wait.Round(time.Millisecond))
 		}
-		return wait(max(b.wait, time.Millisecond))
+		return nil, resumeIn(b.wait), nil
 	}
 	if err != nil {
 		return nil, nil, err
@@ -599,14 +601,18 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		return fn.closeAfterSink(ctx, run, c, rt, d, rest)
 	}
 	if rest.Closing {
+		if w := run.EndWrite.Wait(time.Now()); w > 0 {
+			return c, resumeIn(w), nil
+		}
 		if err := c.Final(ctx, d.ShardID, d.ParentIDs, rest.ShardEnded); err != nil {
 			if c.Err() != nil {
 				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 			}
-			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed (retrying): %v", d.ShardID, fn.Spec.Checkpoints.Store, err)
-			pc := sdf.ResumeProcessingIn(storeRetry.Max)
-			return c, &pc, nil
+			n, since, w := run.EndWrite.Fail(time.Now(), storeRetry, time.Time{})
+			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed%s (retrying in %v): %v", d.ShardID, fn.Spec.Checkpoints.Store, backoff.InARow(n, time.Since(since)), w.Round(time.Millisecond), err)
+			return c, resumeIn(w), nil
 		}
+		run.EndWrite.Reset()
 		fn.finish(rt, run)
 		releaseIfOver(ctx, run)
 		return c, &stop, nil
@@ -619,25 +625,44 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 			fn.end(rt, run, c, false)
 			return wait(0)
 		}
+		// While the store fails, the run's children ask it after one
+		// backoff (StoreRead); while it answers "not yet" (a parent is
+		// being read), each asks every parentStorePoll.
+		if w := run.StoreRead.Wait(time.Now()); w > 0 {
+			return c, resumeIn(w), nil
+		}
 		ok, err := c.ParentsFinished(ctx, d.ParentIDs)
 		if err != nil {
-			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err)
+			n, since, w := run.StoreRead.Fail(time.Now(), storeRetry, time.Time{})
+			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: asking %v whether its parents %v were read: %v%s (retrying in %v)", d.ShardID, fn.Spec.Checkpoints.Store, d.ParentIDs, err, backoff.InARow(n, time.Since(since)), w.Round(time.Millisecond))
+			return c, resumeIn(w), nil
 		}
+		run.StoreRead.Reset()
 		if !ok {
-			pc := sdf.ResumeProcessingIn(parentStorePoll)
-			return c, &pc, nil
+			return c, resumeIn(parentStorePoll), nil
 		}
 	}
 	return c, nil, nil
+}
+
+// resumeIn is the continuation of a checkpoint step that waits d (at
+// least 1 ms: a backoff's full jitter may draw 0).
+func resumeIn(d time.Duration) *sdf.ProcessContinuation {
+	pc := sdf.ResumeProcessingIn(max(d, time.Millisecond))
+	return &pc
 }
 
 // closeAfterSink ends a shard whose positions CommitWhenDone commits
 // (WithCommitsAfterSink): a shard read to its end is recorded as such
 // (EndSeq, which CommitWhenDone turns into Finished once it commits the
 // shard's last record), so that its children start without waiting for
-// the windows of that record to close.
+// the windows of that record to close. A failed write is retried after
+// the run's backoff (readstate.Run.EndWrite).
 func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *commit.Committer, rt *restriction.Tracker, d shardDesc, rest restriction.Restriction) (*commit.Committer, *sdf.ProcessContinuation, error) {
 	if rest.ShardEnded {
+		if w := run.EndWrite.Wait(time.Now()); w > 0 {
+			return c, resumeIn(w), nil
+		}
 		last := ""
 		if rest.Start.Kind == restriction.AfterSequence {
 			last = rest.Start.Seq
@@ -646,10 +671,11 @@ func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *com
 			if c.Err() != nil {
 				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 			}
-			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v (retrying)", d.ShardID, fn.Spec.Checkpoints.Store, err)
-			pc := sdf.ResumeProcessingIn(storeRetry.Max)
-			return c, &pc, nil
+			n, since, w := run.EndWrite.Fail(time.Now(), storeRetry, time.Time{})
+			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v%s (retrying in %v)", d.ShardID, fn.Spec.Checkpoints.Store, err, backoff.InARow(n, time.Since(since)), w.Round(time.Millisecond))
+			return c, resumeIn(w), nil
 		}
+		run.EndWrite.Reset()
 	}
 	fn.finish(rt, run)
 	releaseIfOver(ctx, run)

@@ -4,12 +4,15 @@
 // the signal that a reader saw a shard end with children, the
 // discovery step's failed listings in a row and, with checkpoints, what
 // its start got (the lease taken, the checkpoints loaded: once per run
-// in a process, however often the step wakes before its first listing). All of it lives
+// in a process, however often the step wakes before its first listing),
+// and the backoffs and log limit of its readers' store calls. All of it lives
 // in one Run, found by read ID and run ID, so that nothing of a read is
 // kept anywhere else and a finished run is dropped whole. The one thing
 // kept per read rather than per run, the ARN of its enhanced fan-out
 // consumer (resolved in the readers' Setup, before any run is known), is
-// held here too (ConsumerARN) and dropped with the read's runs.
+// held here too (ConsumerARN) and dropped with the read's runs. The log
+// limit of CommitWhenDone, which knows no run, is kept per application
+// and store for the life of the process (SinkLog).
 //
 // A run is dropped when the last DoFn instance of its read (reader or
 // discovery) in this process is torn down, or, since Prism v2.77 never
@@ -54,14 +57,21 @@ type Run struct {
 	Listing backoff.Streak
 	// StoreLog bounds the lines the run's readers log about checkpoint
 	// store calls that fail and are retried at a later wake (the lease
-	// read, the parents asked, a final position written): every waiting
+	// read, the parents asked, a shard's end written): every waiting
 	// shard retries on each wake.
 	StoreLog backoff.LogLimit
-	// LeaseRead follows the failed lease reads of readers that build the
-	// run's committer (on a worker without the discovery step): one
-	// backoff for all of the run's shards in the process, not a read per
-	// shard per wake.
-	LeaseRead backoff.Streak
+	// StoreRead follows the failed store reads of the run's readers: the
+	// lease read of readers that build the run's committer (on a worker
+	// without the discovery step), and the children's question whether
+	// their parents were read to their end. One backoff for all of the
+	// run's shards in the process, not a read per shard per wake; a read
+	// the store answers ends it.
+	StoreRead backoff.Streak
+	// EndWrite follows the failed writes of the run's shards' ends (the
+	// final position, or with WithCommitsAfterSink the end recorded for
+	// CommitWhenDone): one backoff for the run's closing shards in the
+	// process, from the first retry on; a write that succeeds ends it.
+	EndWrite backoff.Streak
 
 	commitMu    sync.Mutex
 	committer   *commit.Committer
@@ -154,6 +164,7 @@ type Registry struct {
 	runs      map[key]*Run
 	instances map[string]int       // live DoFn instances per read ID
 	consumers map[string]*consumer // the fan-out consumer per read ID
+	sinkLogs  map[string]*backoff.LogLimit
 	sweeping  bool
 }
 
@@ -168,7 +179,7 @@ var Default = NewRegistry()
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{quiet: time.Minute, SweepEvery: time.Second, runs: map[key]*Run{}, instances: map[string]int{}, consumers: map[string]*consumer{}}
+	return &Registry{quiet: time.Minute, SweepEvery: time.Second, runs: map[key]*Run{}, instances: map[string]int{}, consumers: map[string]*consumer{}, sinkLogs: map[string]*backoff.LogLimit{}}
 }
 
 // SetQuiet sets how long a run must go without a lookup before the
@@ -228,6 +239,25 @@ func (r *Registry) ConsumerARN(readID string, resolve func() (string, error)) (s
 	r.consumers[readID] = &consumer{arn: arn, used: time.Since(epoch)}
 	r.startSweeper()
 	return arn, nil
+}
+
+// SinkLog returns the log limit of the CommitWhenDone transforms named
+// by key (the application and store they commit to) in this process,
+// shared by all their DoFn instances: a runner may make one per bundle,
+// and a limit per instance would let each log its first line. A
+// CommitWhenDone knows no run of a Read, so its limit is not dropped with
+// one: it is kept for the life of the process, one small value per
+// distinct application and store, and spans the jobs that use that name
+// one after the other (only one at a time may).
+func (r *Registry) SinkLog(key string) *backoff.LogLimit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.sinkLogs[key]
+	if l == nil {
+		l = &backoff.LogLimit{}
+		r.sinkLogs[key] = l
+	}
+	return l
 }
 
 // Consumers returns the number of reads whose consumer ARN is held.

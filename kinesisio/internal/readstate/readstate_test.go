@@ -101,3 +101,15 @@ func TestStartOnceKeepsNoError(t *testing.T) {
 		t.Errorf("start made %d times, want 2 (a failure, then once)", calls)
 	}
 }
+
+// SinkLog gives one limit per key, whichever instance asks.
+func TestSinkLogOnePerKey(t *testing.T) {
+	r := NewRegistry()
+	a, b := r.SinkLog("app\x00dir /x"), r.SinkLog("app\x00dir /x")
+	if a != b {
+		t.Error("two lookups of one key got two limits")
+	}
+	if r.SinkLog("other\x00dir /x") == a {
+		t.Error("two keys share a limit")
+	}
+}
