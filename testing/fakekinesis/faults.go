@@ -184,6 +184,10 @@ func (s *Server) CallsByShard(op, shard string) int {
 	return s.shardCalls[[2]string{op, shard}]
 }
 
+// RecordsServed is the number of records the server has returned in
+// GetRecords responses (a benchmark's measure of what was fetched).
+func (s *Server) RecordsServed() int64 { return s.served.Load() }
+
 // countCall records a request for op.
 func (s *Server) countCall(op string) {
 	s.countMu.Lock()

@@ -309,6 +309,7 @@ func (c *call) getRecords(body []byte) (any, error) {
 		sh.q.chargeRead(size)
 	}
 	pos := it.Pos + n
+	s.served.Add(int64(n))
 	out := getRecordsOutput{
 		Records:            wireRecords(sh.records[it.Pos:pos]),
 		MillisBehindLatest: millisBehind(sh, pos, c.now),

@@ -41,6 +41,7 @@ type Server struct {
 	faults       faultinject.Injector[FaultKind]
 	unavailableN atomic.Int64 // SetUnavailable's answers, to alternate them
 
+	served     atomic.Int64 // records returned by GetRecords (RecordsServed)
 	countMu    sync.Mutex
 	calls      map[string]int
 	shardCalls map[[2]string]int

@@ -149,7 +149,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(intsFlag{&c.sizes}, "sizes", "read: record sizes, bytes")
 	fs.Var(intsFlag{&c.shards}, "shards", "read: shard counts")
 	fs.IntVar(&c.readKiB, "read-kib", 8192, "read: KiB of records per shard (x3 for records of 1 KiB and more)")
-	fs.IntVar(&c.cpuRecords, "cpu-records", 400000, "cpu: records on 4 shards (CPU measured from 20% to 80% of them: the steady state)")
+	fs.IntVar(&c.cpuRecords, "cpu-records", 2000000, "cpu: records on 4 shards (CPU measured while the server returns the 20% to 80% of them: the steady state)")
 	fs.IntVar(&c.latencyRate, "latency-rate", 1000, "latency: producer records/s on 4 shards")
 	fs.DurationVar(&c.latencyDur, "latency-duration", 10*time.Second, "latency: how long the producer runs")
 	fs.IntVar(&c.startupRuns, "startup-runs", 3, "startup: runs of each pipeline")
@@ -257,7 +257,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		b.results = append(b.results, res)
-		fmt.Fprintf(stderr, "[%s] %v: %v (load %s)\n", time.Now().Format(time.TimeOnly), sc, time.Since(t0).Round(time.Millisecond), loadAvg())
+		steady := ""
+		if res.counted > 0 {
+			steady = fmt.Sprintf("; steady window %v: %d records received, %d fetched", res.window.Round(time.Millisecond), res.counted, res.fetched)
+		}
+		fmt.Fprintf(stderr, "[%s] %v: %v (load %s)%s\n", time.Now().Format(time.TimeOnly), sc, time.Since(t0).Round(time.Millisecond), loadAvg(), steady)
 	}
 	fmt.Fprintf(stderr, "all scenarios done in %v; load average %s\n", time.Since(start).Round(time.Second), loadAvg())
 	if err := b.report(stdout); err != nil {

@@ -74,16 +74,20 @@ type result struct {
 	window      time.Duration // what cpu covers: the producer's run if live, the steady state (steadyWindow) if steady, else wall
 	cpu         time.Duration // process CPU (getrusage) over window
 	counted     int64         // the records received in the window, when steady (else all)
+	fetched     int64         // the records the server returned in the window, when steady
 	calls       float64       // live: GetRecords calls per shard per second
 	rssPerShard float64       // live: the read's RSS per shard, bytes
 	parts       []int64       // profile: CPU ns by part (parts)
 }
 
-// perRec is the mean of ns per record, in µs.
+// perRec is the mean of ns per record, in µs: over the records received,
+// or in a steady window the fewer of those received and those fetched in
+// it (of the two halves of a reader's work, the one done for fewer
+// records: an overestimate of the other's, never an underestimate).
 func (r *result) perRec(ns int64) float64 {
 	n := r.s.n.Load()
 	if r.counted > 0 {
-		n = r.counted
+		n = min(r.counted, max(r.fetched, 1))
 	}
 	return float64(ns) / 1e3 / float64(max(n, 1))
 }
@@ -161,7 +165,7 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 		start = time.Now()
 		switch {
 		case sc.steady:
-			prof = res.steadyWindow(f)
+			prof = res.steadyWindow(f, fx.srv.RecordsServed)
 		case sc.profile:
 			prof = captureCPU(f)
 		default:
@@ -203,42 +207,54 @@ func (b *benchRun) runScenario(ctx context.Context, sc scenario) (*result, error
 }
 
 // steadyFrom and steadyTo bound a steady scenario's window by the share
-// of its records received: before it, the job's start, the first calls
-// and the buffers' first growth (not CPU per record); after it, the
-// end, where Read's consumers drain what its fetchers fetched earlier.
-// In between, a reader that fetches ahead of its consumer (Read) is as
-// far ahead at both ends, so the fetching and the emitting in the window
-// are of about as many records; the bare loop does both in step.
+// of its records the server has returned: before it, the job's start,
+// the first calls and the buffers' first growth (not CPU per record);
+// after it, the end, where the fetching stops and Read's consumers drain
+// what was fetched ahead. In between, a reader that fetches ahead of its
+// consumer (Read: up to its buffer's bound) is as far ahead at both ends,
+// so the window holds the fetching and the emitting of about as many
+// records (the progress line says how many of each); the bare loop does
+// both in step. Counted by records received instead, a read whose
+// fetchers had its whole backlog before the window opened left their
+// work out of it.
 const steadyFrom, steadyTo = 0.2, 0.8
 
 // steadyWindow runs the reading f and measures its steady state: the
-// process CPU and the CPU profile from the record that brings the count
-// to steadyFrom of those expected to the one that brings it to steadyTo,
-// and the records received in between. The job's start is figure 4's,
-// and figure 1 gives the CPU per record of the whole read.
-func (r *result) steadyWindow(f func()) []byte {
-	s := r.s
-	s.warmAt = max(int64(float64(s.expected)*steadyFrom), 1)
-	s.coolAt = max(int64(float64(s.expected)*steadyTo), s.warmAt+1)
+// process CPU, the CPU profile and the records received from the moment
+// served (the server's count of records returned) has grown by
+// steadyFrom of those expected to the moment it has grown by steadyTo.
+// The job's start is figure 4's, and figure 1 gives the CPU per record
+// of the whole read.
+func (r *result) steadyWindow(f func(), served func() int64) []byte {
+	s, base := r.s, served()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		f()
 	}()
 	defer func() { <-done }()
-	select {
-	case <-s.warm:
-	case <-done:
+	reached := func(share float64) bool { // polls every millisecond: as cheap for both readers
+		want := base + max(int64(float64(s.expected)*share), 1)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for served() < want {
+			select {
+			case <-t.C:
+			case <-done:
+				return false
+			}
+		}
+		return true
+	}
+	if !reached(steadyFrom) {
 		return nil // ended before its window: no figure
 	}
 	var buf bytes.Buffer
 	profiling := pprof.StartCPUProfile(&buf) == nil
-	start, cpu0, n0 := time.Now(), bench.CPUTime(), s.n.Load()
-	select {
-	case <-s.cool:
-	case <-done:
-	}
+	start, cpu0, n0, s0 := time.Now(), bench.CPUTime(), s.n.Load(), served()
+	reached(steadyTo)
 	r.wall, r.window, r.cpu, r.counted = time.Since(start), time.Since(start), bench.CPUTime()-cpu0, s.n.Load()-n0
+	r.fetched = served() - s0
 	if !profiling {
 		return nil
 	}

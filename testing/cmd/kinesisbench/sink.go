@@ -40,15 +40,11 @@ type sink struct {
 	// latency runs from the record's PutRecords call to the sink, lag
 	// from its arrival time at the server.
 	latency, lag *Histogram
-	// warm and cool are closed when the warmAt-th and the coolAt-th
-	// record arrive (0: never): a steady-state window (steadyWindow).
-	warmAt, coolAt int64
-	warm, cool     chan struct{}
 }
 
 func newSink(expected int64) *sink {
 	return &sink{expected: expected, seen: make([]atomic.Uint64, (expected+63)/64), ids: make([]atomic.Uint64, expected),
-		latency: newHistogram(), lag: newHistogram(), warm: make(chan struct{}), cool: make(chan struct{})}
+		latency: newHistogram(), lag: newHistogram()}
 }
 
 // observe counts one record; shard and seq tell a record received twice
@@ -57,12 +53,7 @@ func (s *sink) observe(data []byte, arrival time.Time, shard, seq string) {
 	now := time.Now()
 	s.first.CompareAndSwap(0, now.UnixNano())
 	s.last.Store(now.UnixNano())
-	switch n := s.n.Add(1); n {
-	case s.warmAt:
-		close(s.warm)
-	case s.coolAt:
-		close(s.cool)
-	}
+	s.n.Add(1)
 	if len(data) < headerLen {
 		s.bad.Add(1)
 		return
