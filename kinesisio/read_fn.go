@@ -567,10 +567,6 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		return nil, nil, nil
 	}
 	stop := sdf.StopProcessing()
-	wait := func(d time.Duration) (*commit.Committer, *sdf.ProcessContinuation, error) {
-		pc := sdf.ResumeProcessingIn(d)
-		return nil, &pc, nil
-	}
 	c, err := fn.committer(ctx, run, d.RunID)
 	if errors.Is(err, errLeaseLost) {
 		return nil, nil, err
@@ -623,7 +619,8 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 			// are, so the child ends before its first record (it writes
 			// nothing).
 			fn.end(rt, run, c, false)
-			return wait(0)
+			now := sdf.ResumeProcessingIn(0)
+			return nil, &now, nil
 		}
 		// While the store fails, the run's children ask it after one
 		// backoff (StoreRead); while it answers "not yet" (a parent is
