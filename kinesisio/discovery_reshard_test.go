@@ -405,9 +405,7 @@ func TestResumeFromPositionsReadsChildren(t *testing.T) {
 			read := got()
 			checkExactlyOnce(t, read, want)
 			checkParentsFirst(t, e, read)
-			if n := counter(res, "read_unknown_shard_positions"); n != 1 {
-				t.Errorf("read_unknown_shard_positions = %d, want 1", n)
-			}
+			checkCounter(t, res, "read_unknown_shard_positions", 1)
 		})
 	}
 }

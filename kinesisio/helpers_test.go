@@ -246,6 +246,13 @@ func counter(res beam.PipelineResult, name string) int64 {
 	return n
 }
 
+// checkCounter checks a kinesisio counter of a finished pipeline with
+// beamtest.CheckCounter: exact where Prism does not lose counter updates.
+func checkCounter(t *testing.T, res beam.PipelineResult, name string, want int64) {
+	t.Helper()
+	beamtest.CheckCounter(t, res, kinesisio.MetricsNamespace, name, want)
+}
+
 // gauges returns the kinesisio gauges by name.
 func gauges(res beam.PipelineResult) map[string]int64 {
 	m := map[string]int64{}

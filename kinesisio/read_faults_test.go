@@ -47,9 +47,7 @@ func TestTransientFaultsAreRetriedWithoutLoss(t *testing.T) {
 	if n := counter(res, "read_retries"); n < 5 {
 		t.Errorf("read_retries = %d, want >= 5 (3 server errors + 2 resets)", n)
 	}
-	if n := counter(res, "read_iterator_renewals"); n != 3 {
-		t.Errorf("read_iterator_renewals = %d, want 3", n)
-	}
+	checkCounter(t, res, "read_iterator_renewals", 3)
 }
 
 // TestPermanentErrorFailsTheJobClearly: access denied on GetRecords is not

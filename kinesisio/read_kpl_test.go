@@ -223,9 +223,7 @@ func TestReadsAggregatesOfAWSAggregator(t *testing.T) {
 		"read_kpl_outside_shard": outsideShard,
 		"read_records":           int64(len(want)),
 	} {
-		if n := counter(res, name); n != want {
-			t.Errorf("counter %s = %d, want %d", name, n, want)
-		}
+		checkCounter(t, res, name, want)
 	}
 	t.Logf("%d aggregates holding %d user records (%d outside their shard), %d records read", aggregates, users, outsideShard, len(recs))
 }
@@ -346,9 +344,7 @@ func TestAggregateAcrossReshardDeliversAll(t *testing.T) {
 	if diff := cmp.Diff(want, userRecs(got()), cmpopts.EquateEmpty()); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
-	if n := counter(res, "read_kpl_outside_shard"); n != wantOutside {
-		t.Errorf("read_kpl_outside_shard = %d, want %d", n, wantOutside)
-	}
+	checkCounter(t, res, "read_kpl_outside_shard", wantOutside)
 }
 
 // TestAWSAggregatorReadsWriteAggregates is the cross-check in the other

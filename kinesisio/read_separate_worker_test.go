@@ -46,9 +46,7 @@ func separateWorkerCase(t *testing.T, e *env, n int, tag string, opts ...kinesis
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := counter(res, "read_records"); n != int64(len(puts)) {
-		t.Errorf("records counter = %d, want %d", n, len(puts))
-	}
+	checkCounter(t, res, "read_records", int64(len(puts)))
 	return res.(*beamtest.Result)
 }
 

@@ -38,12 +38,8 @@ func TestReadTrimHorizonExactlyOnce(t *testing.T) {
 			for _, p := range puts {
 				bytes += int64(len(p.Data) + len(p.PartitionKey))
 			}
-			if n := counter(res, "read_records"); n != int64(len(puts)) {
-				t.Errorf("records counter = %d, want %d", n, len(puts))
-			}
-			if n := counter(res, "read_bytes"); n != bytes {
-				t.Errorf("bytes counter = %d, want %d", n, bytes)
-			}
+			checkCounter(t, res, "read_records", int64(len(puts)))
+			checkCounter(t, res, "read_bytes", bytes)
 			if n := counter(res, "read_calls"); n < 4 {
 				t.Errorf("read_calls counter = %d, want at least one per shard", n)
 			}
@@ -238,9 +234,7 @@ func TestMaxRecordsBudgetPerRun(t *testing.T) {
 	got := collect(s, kinesisio.Read(s, e.stream, e.opts(kinesisio.WithMaxRecords(int64(len(puts))), kinesisio.WithMaxReadTime(time.Minute))...))
 	for i := 1; i <= 2; i++ {
 		res := run(t, p)
-		if n := counter(res, "read_records"); n != int64(len(puts)) {
-			t.Errorf("run %d: records counter = %d, want %d", i, n, len(puts))
-		}
+		checkCounter(t, res, "read_records", int64(len(puts)))
 		if n := len(got()); n != i*len(puts) {
 			t.Errorf("after run %d: %d records read in all, want %d", i, n, i*len(puts))
 		}

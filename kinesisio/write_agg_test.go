@@ -291,9 +291,7 @@ func TestWriteAggregationLandsOnPredictedShards(t *testing.T) {
 				if aggregated < spec.N-4 {
 					t.Errorf("%d of %d user records aggregated", aggregated, spec.N)
 				}
-				if n := counter(pr, "write_records"); n != int64(spec.N) {
-					t.Errorf("write_records = %d, want %d", n, spec.N)
-				}
+				checkCounter(t, pr, "write_records", int64(spec.N))
 				aggs, inAggs := counter(pr, "write_aggregates"), counter(pr, "write_aggregated_records")
 				if inAggs != int64(aggregated) || aggs < 4 || (a.MaxRecords == 50 && aggs < int64(spec.N/50)) {
 					t.Errorf("write_aggregates = %d, write_aggregated_records = %d; want %d records aggregated", aggs, inAggs, aggregated)
@@ -451,9 +449,7 @@ func TestWriteAggregationPartialFailures(t *testing.T) {
 		if len(failed) != len(lost) {
 			t.Errorf("Failed has %d user records, want the %d of the doomed shard", len(failed), len(lost))
 		}
-		if n := counter(pr, "write_failures"); n != int64(len(lost)) {
-			t.Errorf("write_failures = %d, want %d", n, len(lost))
-		}
+		checkCounter(t, pr, "write_failures", int64(len(lost)))
 	})
 	t.Run("FailBundle", func(t *testing.T) {
 		e, lost := doom(t)

@@ -276,15 +276,11 @@ func TestWriteRoundTrip(t *testing.T) {
 			if len(calls) < 3 {
 				t.Errorf("1,200 records in %d PutRecords calls, want at least 3", len(calls))
 			}
-			if n := counter(pr, "write_records"); n != 1200 {
-				t.Errorf("write_records = %d, want 1200", n)
-			}
+			checkCounter(t, pr, "write_records", 1200)
 			if n := counter(pr, "write_bytes"); n < 1200*64 {
 				t.Errorf("write_bytes = %d, want at least %d", n, 1200*64)
 			}
-			if n := counter(pr, "write_calls"); n != int64(len(calls)) {
-				t.Errorf("write_calls = %d, want %d (calls the proxy saw)", n, len(calls))
-			}
+			checkCounter(t, pr, "write_calls", int64(len(calls)))
 			if len(got().failed) != 0 {
 				t.Errorf("Failed: %v", got().failed)
 			}
@@ -307,9 +303,7 @@ func TestWriteWithoutWrittenRecords(t *testing.T) {
 	if n := len(got().written); n != 0 {
 		t.Errorf("Written has %d records, want none", n)
 	}
-	if n := counter(pr, "write_records"); n != 600 {
-		t.Errorf("write_records = %d, want 600", n)
-	}
+	checkCounter(t, pr, "write_records", 600)
 }
 
 // distribution returns a kinesisio distribution summed over steps.
@@ -363,9 +357,7 @@ func TestWriteSplitsLargeInputs(t *testing.T) {
 			if fmt.Sprint(sizes) != "[500 500 208 4]" {
 				t.Errorf("calls of %v records, want [500 500 208 4]", sizes)
 			}
-			if n := counter(pr, "write_calls"); n != int64(len(calls)) {
-				t.Errorf("write_calls = %d, want %d", n, len(calls))
-			}
+			checkCounter(t, pr, "write_calls", int64(len(calls)))
 		})
 	}
 }
@@ -411,9 +403,7 @@ func TestWriteReportsInvalidRecords(t *testing.T) {
 					t.Errorf("a call carried %d bytes: the oversized record was sent", c.Bytes)
 				}
 			}
-			if n := counter(pr, "write_failures"); n != 4 {
-				t.Errorf("write_failures = %d, want 4", n)
-			}
+			checkCounter(t, pr, "write_failures", 4)
 		})
 	}
 }
@@ -518,9 +508,7 @@ func TestWritePartialFailuresKeepKeyOrder(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no entry failed")
 	}
-	if n := counter(pr, "write_retries"); n != int64(failed) {
-		t.Errorf("write_retries = %d, want %d (the entries that failed)", n, failed)
-	}
+	checkCounter(t, pr, "write_retries", int64(failed))
 	// Only failed entries are resent: the calls carried exactly the
 	// records plus the failures.
 	total := 0
@@ -564,12 +552,8 @@ func TestWriteAttemptsExhausted(t *testing.T) {
 				t.Errorf("Failed record %+v", f)
 			}
 		}
-		if n := counter(pr, "write_failures"); n != 2 {
-			t.Errorf("write_failures = %d, want 2", n)
-		}
-		if n := counter(pr, "write_retries"); n != 4 {
-			t.Errorf("write_retries = %d, want 4 (2 records x 2 retries)", n)
-		}
+		checkCounter(t, pr, "write_failures", 2)
+		checkCounter(t, pr, "write_retries", 4)
 	})
 	t.Run("FailBundle", func(t *testing.T) {
 		e := newEnv(t, emulators.Kinesalite, 1)
@@ -616,9 +600,7 @@ func TestWriteWholeCallAttemptsExhausted(t *testing.T) {
 	if n := proxy.Count("PutRecords"); n != 3 {
 		t.Errorf("%d calls, want 3", n)
 	}
-	if n := counter(pr, "write_retries"); n != 10 {
-		t.Errorf("write_retries = %d, want 10 (5 records x 2 retries)", n)
-	}
+	checkCounter(t, pr, "write_retries", 10)
 	if stream := e.readBack(t); len(stream) != 0 {
 		t.Errorf("the stream holds records: %v", stream)
 	}
@@ -815,9 +797,7 @@ func TestWriteInSeparateWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStream(t, e.readBack(t), spec.records(), nil)
-	if n := counter(res, "write_records"); n != 600 {
-		t.Errorf("write_records = %d, want 600", n)
-	}
+	checkCounter(t, res, "write_records", 600)
 }
 
 // TestWriteOptionsAreValidated: bad options and inputs are refused when
@@ -901,9 +881,7 @@ func TestWriteEmptyData(t *testing.T) {
 				t.Errorf("record %q (key %s) failed: %s: %s after %d attempts", f.Record.Data, f.Record.PartitionKey, f.ErrorCode, f.ErrorMessage, f.Attempts)
 			}
 			checkStream(t, e.readBack(t), recs, got().written)
-			if n := counter(pr, "write_retries"); n != 0 {
-				t.Errorf("write_retries = %d, want 0", n)
-			}
+			checkCounter(t, pr, "write_retries", 0)
 		})
 	}
 }

@@ -240,12 +240,8 @@ func TestCountWordsSeparateWorker(t *testing.T) {
 	})
 	want := sc.expected(t, res)
 	checkOutputFile(t, out, want)
-	if got := beamtest.Counter(pr, MetricsNamespace, "words"); got != testRecords*testPerRec {
-		t.Errorf("counter words = %d, want %d", got, testRecords*testPerRec)
-	}
-	if got := beamtest.Counter(pr, MetricsNamespace, "windows"); got != int64(len(want)) {
-		t.Errorf("counter windows = %d, want %d", got, len(want))
-	}
+	beamtest.CheckCounter(t, pr, MetricsNamespace, "words", testRecords*testPerRec)
+	beamtest.CheckCounter(t, pr, MetricsNamespace, "windows", int64(len(want)))
 }
 
 // TestDemoTapRefusesSeparateWorker checks that the demo's in-process tap

@@ -26,9 +26,7 @@
 //		if err != nil {
 //			t.Fatal(err)
 //		}
-//		if got := beamtest.Counter(pr, "mypkg", "records"); got != 10 {
-//			t.Errorf("records = %d, want 10", got)
-//		}
+//		beamtest.CheckCounter(t, pr, "mypkg", "records", 10)
 //	}
 //
 // DoFns must be registered (register.DoFnXxY, beam.RegisterType) in init(),
@@ -481,21 +479,4 @@ func writePlaceholderWorker() (string, error) {
 		return "", fmt.Errorf("beamtest: writing the placeholder worker artifact: %w", err)
 	}
 	return f.Name(), nil
-}
-
-// Counter returns the value of the user counter namespace/name in pr,
-// summed over the steps that updated it: the committed value where the
-// runner reports one, else the attempted value. An empty namespace matches
-// any namespace. It works on the result of any runner.
-func Counter(pr beam.PipelineResult, namespace, name string) int64 {
-	if pr == nil {
-		return 0
-	}
-	var sum int64
-	for _, c := range pr.Metrics().AllMetrics().Counters() {
-		if c.Key.Name == name && (namespace == "" || c.Key.Namespace == namespace) {
-			sum += c.Result()
-		}
-	}
-	return sum
 }

@@ -167,12 +167,8 @@ func TestCountersFromSeparateWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := Counter(pr, metricsNamespace, "elements"); got != n {
-		t.Errorf("elements = %d, want %d", got, n)
-	}
-	if got := Counter(pr, "", "elements"); got != n {
-		t.Errorf("elements in any namespace = %d, want %d", got, n)
-	}
+	CheckCounter(t, pr, metricsNamespace, "elements", n)
+	CheckCounter(t, pr, "", "elements", n)
 	if pr.JobID() == "" {
 		t.Errorf("empty job ID")
 	}

@@ -63,12 +63,8 @@ func TestToFilesGlobalWindow(t *testing.T) {
 	if diff := cmp.Diff(want, readFiles(t, filepath.Join(dir, "*.jsonl"))); diff != "" {
 		t.Errorf("letters read back differ (-want +got):\n%s", diff)
 	}
-	if n := beamtest.Counter(pr, deadletter.MetricsNamespace, "file_letters"); n != int64(len(want)) {
-		t.Errorf("file_letters = %d, want %d", n, len(want))
-	}
-	if n := beamtest.Counter(pr, deadletter.MetricsNamespace, "files"); n != 1 {
-		t.Errorf("files = %d, want 1", n)
-	}
+	beamtest.CheckCounter(t, pr, deadletter.MetricsNamespace, "file_letters", int64(len(want)))
+	beamtest.CheckCounter(t, pr, deadletter.MetricsNamespace, "files", 1)
 }
 
 // TestToFilesWindowed: letters in fixed windows give one file per window,

@@ -109,9 +109,7 @@ func TestToStreamRoundTrip(t *testing.T) {
 	if f := failed(); len(f) != 0 {
 		t.Fatalf("Write failed letters: %v", f)
 	}
-	if n := beamtest.Counter(pr, deadletter.MetricsNamespace, "stream_letters"); n != int64(len(want)) {
-		t.Errorf("stream_letters = %d, want %d", n, len(want))
-	}
+	beamtest.CheckCounter(t, pr, deadletter.MetricsNamespace, "stream_letters", int64(len(want)))
 
 	recs := readStream(t, e.Endpoint, stream)
 	var got []deadletter.Letter

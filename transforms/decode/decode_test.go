@@ -237,9 +237,8 @@ func TestJSON(t *testing.T) {
 	if len(got.values)+len(got.letters) != len(recs) {
 		t.Errorf("%d values + %d failures for %d records", len(got.values), len(got.letters), len(recs))
 	}
-	if d, f := beamtest.Counter(pr, decode.MetricsNamespace, "decoded"), beamtest.Counter(pr, decode.MetricsNamespace, "failed"); d != int64(len(valid)) || f != int64(len(want)) {
-		t.Errorf("counters decoded %d, failed %d; want %d, %d", d, f, len(valid), len(want))
-	}
+	beamtest.CheckCounter(t, pr, decode.MetricsNamespace, "decoded", int64(len(valid)))
+	beamtest.CheckCounter(t, pr, decode.MetricsNamespace, "failed", int64(len(want)))
 }
 
 // TestJSONDisallowUnknownFields: with the option, unknown fields and
@@ -302,9 +301,8 @@ func TestWithBytes(t *testing.T) {
 		{recs[3], decode.ErrCodeInvalid, `want id:qty, got ""`},
 		{recs[4], decode.ErrCodeInvalid, `quantity "x"`},
 	})
-	if d, f := beamtest.Counter(pr, decode.MetricsNamespace, "decoded"), beamtest.Counter(pr, decode.MetricsNamespace, "failed"); d != 2 || f != 3 {
-		t.Errorf("counters decoded %d, failed %d; want 2, 3", d, f)
-	}
+	beamtest.CheckCounter(t, pr, decode.MetricsNamespace, "decoded", 2)
+	beamtest.CheckCounter(t, pr, decode.MetricsNamespace, "failed", 3)
 }
 
 // TestWithRecordAndPanic decodes with a registered

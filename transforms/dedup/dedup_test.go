@@ -27,19 +27,12 @@ func init() {
 	register.Function1x1(shardAndSeq)
 }
 
-// counters returns the dedup counters of a finished pipeline.
-func counters(pr beam.PipelineResult) (records, duplicates, expired int64) {
-	return beamtest.Counter(pr, dedup.MetricsNamespace, "records"),
-		beamtest.Counter(pr, dedup.MetricsNamespace, "duplicates"),
-		beamtest.Counter(pr, dedup.MetricsNamespace, "expired")
-}
-
+// checkCounters checks the dedup counters of a finished pipeline.
 func checkCounters(t *testing.T, pr beam.PipelineResult, records, duplicates, expired int64) {
 	t.Helper()
-	r, d, e := counters(pr)
-	if r != records || d != duplicates || e != expired {
-		t.Errorf("counters records, duplicates, expired = %d, %d, %d; want %d, %d, %d", r, d, e, records, duplicates, expired)
-	}
+	beamtest.CheckCounter(t, pr, dedup.MetricsNamespace, "records", records)
+	beamtest.CheckCounter(t, pr, dedup.MetricsNamespace, "duplicates", duplicates)
+	beamtest.CheckCounter(t, pr, dedup.MetricsNamespace, "expired", expired)
 }
 
 // In event time, a key is forgotten once the watermark passes its first
@@ -106,12 +99,11 @@ func TestProcessingTimeHorizon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// That a and b passed again proves their timers fired; of the
-	// counters, spread over one bundle a second, only duplicates is
-	// checked (see TestRestartOverlap).
-	if got := beamtest.Counter(pr, dedup.MetricsNamespace, "duplicates"); got != 2 {
-		t.Errorf("counter duplicates = %d, want 2", got)
-	}
+	// That a and b passed again proves their timers fired. Of the
+	// counters only duplicates is checked: how many keys expire before
+	// the job ends depends on when the runner fires processing-time
+	// timers at its end.
+	beamtest.CheckCounter(t, pr, dedup.MetricsNamespace, "duplicates", 2)
 }
 
 // A key function drops records that are different Kinesis records but
@@ -177,14 +169,11 @@ func TestRestartOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 	// passert above is the proof: 2 x 30 + 2 x 20 records in, 60 out.
-	// Of the counters only duplicates is checked: once on CI, Prism
-	// reported records = 90 for 100 (a bundle of the first read's 10
-	// records without duplicates lost its counter updates, the outputs
-	// were all there).
+	// The counters agree; every key expires when the read ends. (On
+	// Prism as released CI once saw records = 90 for 100 and once
+	// duplicates = 20 for 40: see beamtest.CheckCounter.)
 	dup := int64(len(shards) * (perShard - from))
-	if got := beamtest.Counter(pr, dedup.MetricsNamespace, "duplicates"); got != dup {
-		t.Errorf("counter duplicates = %d, want %d", got, dup)
-	}
+	checkCounters(t, pr, int64(len(want))+dup, dup, int64(len(want)))
 }
 
 func TestInvalidOptions(t *testing.T) {
