@@ -43,7 +43,7 @@ func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
 	if !s.Checkpoints.enabled() {
 		return nil, nil
 	}
-	return openStoreWithin(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints")
+	return openStoreWithin(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints", nil)
 }
 
 // openStoreWithin opens spec, retrying a store that fails for within; who
@@ -51,9 +51,9 @@ func (s readSpec) openStore(ctx context.Context) (checkpoint.Store, error) {
 // store is retried too: at a worker's start it may be one being replaced
 // for a moment (the discovery step's start, which opens it first, has
 // the same bound).
-func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Duration, who string) (checkpoint.Store, error) {
+func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Duration, who string, logs *backoff.LogLimit) (checkpoint.Store, error) {
 	var st checkpoint.Store
-	err := retryStore(ctx, spec, within, who, "opening the store", nil, func(ctx context.Context) (err error) {
+	err := retryStore(ctx, spec, within, who, "opening the store", nil, logs, func(ctx context.Context) (err error) {
 		st, err = openCheckpointStore(ctx, spec)
 		return err
 	})
@@ -67,8 +67,11 @@ func openStoreWithin(ctx context.Context, spec checkpoint.Spec, within time.Dura
 // it returns to count its calls.
 var openCheckpointStore = checkpoint.Open
 
-func (s readSpec) commitConfig(stream string) commit.Config {
-	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry, AfterSink: s.Checkpoints.AfterSink, SinkGrace: s.Checkpoints.SinkGrace}
+// commitConfig is the configuration of run's committer: its failed
+// writes are logged within the run's limit, with its readers' store
+// failures.
+func (s readSpec) commitConfig(run *readstate.Run, stream string) commit.Config {
+	return commit.Config{Stream: stream, Interval: s.Checkpoints.Interval, Retry: storeRetry, Log: &run.StoreLog, AfterSink: s.Checkpoints.AfterSink, SinkGrace: s.Checkpoints.SinkGrace}
 }
 
 // startCheckpoints is the discovery step's part of a run with a store: it
@@ -106,7 +109,7 @@ func (s readSpec) startCheckpoints(ctx context.Context, store checkpoint.Store, 
 		log.Infof(ctx, "kinesisio: %s was reset: reading from the start positions", lease.Name())
 	}
 	if _, err := run.Committer(func() (*commit.Committer, error) {
-		return commit.New(store, lease, s.commitConfig(stream)), nil
+		return commit.New(store, lease, s.commitConfig(run, stream)), nil
 	}); err != nil {
 		return nil, err
 	}
@@ -139,7 +142,7 @@ func kinesischeckpoints(spec checkpoint.Spec, app string) string {
 // retryStore runs op until it succeeds, fails for good (a held lease, a
 // store that is not ours) or StartupTimeout passes.
 func (s readSpec) retryStore(ctx context.Context, what string, op func(context.Context) error) error {
-	return retryStore(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints", what, permanentStoreError, op)
+	return retryStore(ctx, s.Checkpoints.Store, s.Checkpoints.StartupTimeout, "WithCheckpoints", what, permanentStoreError, nil, op)
 }
 
 // permanentStoreError reports errors of a store that retrying cannot
@@ -150,8 +153,10 @@ func permanentStoreError(err error) bool {
 
 // retryStore runs op on the store spec until it succeeds, fails for good
 // (permanent, when not nil, says which errors are) or within passes; who
-// names the option for messages.
-func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration, who, what string, permanent func(error) bool, op func(context.Context) error) error {
+// names the option for messages. Each retry logs a line, within logs
+// when it is not nil (a limit the caller shares with the other DoFn
+// instances doing the same).
+func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration, who, what string, permanent func(error) bool, logs *backoff.LogLimit, op func(context.Context) error) error {
 	deadline := time.Now().Add(within)
 	return backoff.Retry{
 		Policy: storeRetry,
@@ -163,7 +168,11 @@ func retryStore(ctx context.Context, spec checkpoint.Spec, within time.Duration,
 				return 0, fmt.Errorf("kinesisio: %s: %s in %v failed for %v: %w; check that the store is reachable from the workers (endpoint, region, network) and that they may read and write it",
 					who, what, spec, within, err)
 			}
-			log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
+			if logs != nil {
+				logs.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
+			} else {
+				log.Warnf(ctx, "kinesisio: %s in %v failed (attempt %d, retrying in %v): %v", what, spec, attempt, d, err)
+			}
 			return d, nil
 		},
 		Interrupted: func(error) error { return ctx.Err() },

@@ -57,6 +57,16 @@ func (s *flakyStore) Commit(ctx context.Context, _ checkpoint.Lease, _ checkpoin
 	return nil
 }
 
+func (s *flakyStore) ReadLease(ctx context.Context, _, _ string) (checkpoint.Lease, bool, error) {
+	if ctx.Value(stepKey{}) != nil {
+		s.gets.Add(1)
+	}
+	if s.failing.Load() {
+		return checkpoint.Lease{}, false, errStoreDown
+	}
+	return checkpoint.Lease{}, false, nil
+}
+
 func (s *flakyStore) calls() int64 { return s.gets.Load() + s.commits.Load() }
 
 // storeReader is a readFn on st whose run holds a committer already (as
@@ -70,7 +80,7 @@ func storeReader(t *testing.T, st checkpoint.Store, afterSink bool) (*readFn, *r
 	fn.stream.Name = "stream"
 	run := readstate.NewRegistry().Run("read", "run")
 	c, _ := run.Committer(func() (*commit.Committer, error) {
-		return commit.New(st, checkpoint.Lease{App: "app", Stream: "stream", Owner: "run", Epoch: 1, AfterSink: afterSink}, fn.Spec.commitConfig("stream")), nil
+		return commit.New(st, checkpoint.Lease{App: "app", Stream: "stream", Owner: "run", Epoch: 1, AfterSink: afterSink}, fn.Spec.commitConfig(run, "stream")), nil
 	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -190,7 +200,8 @@ func TestChildrenAskTheirParentsWithTheRunsBackoff(t *testing.T) {
 // end of a bounded read) write their ends while the store fails. The
 // first failure is retried within storeRetry.Base (not storeRetry.Max),
 // the shards' writes follow one backoff for the run rather than one
-// write per shard per 5 s, and every shard ends once the store answers.
+// write per shard per 5 s, the committer's own retries of those writes
+// follow the same one, and every shard ends once the store answers.
 // Both the final position (c.Final) and, with WithCommitsAfterSink, the
 // end recorded for CommitWhenDone (c.EndAfterSink).
 func TestEndWritesBackOffTogether(t *testing.T) {
@@ -218,8 +229,8 @@ func TestEndWritesBackOffTogether(t *testing.T) {
 			if d := failed[0].cont.ResumeDelay(); d > storeRetry.Base {
 				t.Errorf("a first failed end write is retried in %v, want at most %v", d, storeRetry.Base)
 			}
-			if calls > 32 {
-				t.Errorf("%d closing shards called the failing store %d times in %v, want at most 32 (one backoff for the run)", shardCount, calls, outage)
+			if calls+background > 32 {
+				t.Errorf("%d closing shards called the failing store %d times in %v, and the committer %d, want at most 32 in all (one backoff for the run's writes)", shardCount, calls, outage, background)
 			}
 			for i, s := range shards {
 				if s != nil {
@@ -256,6 +267,31 @@ func TestCommitWhenDoneLogsWithinOneLimit(t *testing.T) {
 	}
 }
 
+// TestCommitWhenDoneLeaseChecksLogWithinOneLimit: CommitWhenDone's first
+// step checks the Read's lease in each of its instances; while the store
+// fails, their retries log within the transform's one limit (the first
+// line, then one per 10 s), not a line per retry per instance.
+func TestCommitWhenDoneLeaseChecksLogWithinOneLimit(t *testing.T) {
+	const instances = 3
+	st := &flakyStore{}
+	st.failing.Store(true)
+	var lines atomic.Int64
+	prev := slog.Default()
+	slog.SetDefault(slog.New(countingHandler{prev.Handler(), &lines, "reading the lease of application leaselimit"}))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	spec := checkpoint.Spec{Kind: checkpoint.Dir, Path: t.TempDir()}
+	for range instances {
+		fn := &positionFn{App: "leaselimit", Store: spec, StartupTimeout: 500 * time.Millisecond}
+		fn.store, fn.checked, fn.logs = st, map[string]int64{}, sinkLog(fn.App, fn.Store)
+		if err := fn.check(context.Background(), "stream"); !errors.Is(err, errStoreDown) {
+			t.Fatalf("check while the store fails: %v, want %v", err, errStoreDown)
+		}
+	}
+	if n := lines.Load(); n != 1 {
+		t.Errorf("%d instances retrying the lease for 500 ms each logged %d lines, want 1 (the first; the next after 10 s)", instances, n)
+	}
+}
+
 // countingHandler passes records on and counts the WARN lines that
 // contain about.
 type countingHandler struct {
@@ -269,4 +305,38 @@ func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.n.Add(1)
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// TestChildOfAKnownEndStartsWhileTheStoreFails: a child whose parent this
+// process wrote as read to its end starts at once, without asking the
+// store, even while the run's store reads back off; a child of a parent
+// it does not know waits the backoff out.
+func TestChildOfAKnownEndStartsWhileTheStoreFails(t *testing.T) {
+	st := &flakyStore{}
+	fn, run, ctx := storeReader(t, st, false)
+	parent := shardDesc{RunID: "run", ShardID: "shardId-000000000000"}
+	closing := restriction.Restriction{ShardID: parent.ShardID, Start: restriction.Position{Kind: restriction.TrimHorizon}, Closing: true, ShardEnded: true}
+	if _, cont, err := fn.checkpointStep(ctx, run, restriction.NewTracker(closing), parent); err != nil || cont == nil || (*cont).ShouldResume() {
+		t.Fatalf("closing the parent: continuation %v, error %v; want a stop", cont, err)
+	}
+	st.failing.Store(true)
+	child := func(id string, parents ...string) (*sdf.ProcessContinuation, int64) {
+		d := shardDesc{RunID: "run", ShardID: id, ParentIDs: parents}
+		r := restriction.Restriction{ShardID: id, Start: restriction.Position{Kind: restriction.TrimHorizon}}
+		before := st.calls()
+		_, cont, err := fn.checkpointStep(ctx, run, restriction.NewTracker(r), d)
+		if err != nil {
+			t.Fatalf("child %s: %v", id, err)
+		}
+		return cont, st.calls() - before
+	}
+	if cont, calls := child("shardId-000000000002", "shardId-000000000001"); cont == nil || !(*cont).ShouldResume() || calls != 1 {
+		t.Fatalf("child of an unknown parent: continuation %v after %d store calls; want a resume after 1", cont, calls)
+	}
+	if w := run.StoreRead.Wait(time.Now()); w <= 0 {
+		t.Fatal("the run's store reads do not back off after a failed question")
+	}
+	if cont, calls := child("shardId-000000000003", parent.ShardID); cont != nil || calls != 0 {
+		t.Errorf("child of a parent ended here: continuation %v after %d store calls; want it to read at once, with none", cont, calls)
+	}
 }

@@ -95,10 +95,13 @@ type positionFn struct {
 
 	store   checkpoint.Store
 	checked map[string]int64 // stream -> lease epoch marked
+	// logs bounds the lines about store calls retried (sinkLog).
+	logs *backoff.LogLimit
 }
 
 func (fn *positionFn) Setup(ctx context.Context) error {
-	st, err := openStoreWithin(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone")
+	fn.logs = sinkLog(fn.App, fn.Store)
+	st, err := openStoreWithin(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", fn.logs)
 	if err != nil {
 		return err
 	}
@@ -120,7 +123,7 @@ func (fn *positionFn) ProcessElement(ctx context.Context, r Record) (string, str
 func (fn *positionFn) check(ctx context.Context, stream string) error {
 	var l checkpoint.Lease
 	var ok bool
-	err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "reading the lease of application "+fn.App+" for stream "+stream, permanentStoreError, func(ctx context.Context) (err error) {
+	err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "reading the lease of application "+fn.App+" for stream "+stream, permanentStoreError, fn.logs, func(ctx context.Context) (err error) {
 		l, ok, err = fn.store.ReadLease(ctx, fn.App, stream)
 		return err
 	})
@@ -136,7 +139,7 @@ func (fn *positionFn) check(ctx context.Context, stream string) error {
 			ErrInvalidOption, fn.App, stream)
 	}
 	if !l.SinkAttached() {
-		err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "marking the lease of application "+fn.App+" for stream "+stream, func(err error) bool { return errors.Is(err, checkpoint.ErrNotHeld) }, func(ctx context.Context) error {
+		err := retryStore(ctx, fn.Store, fn.StartupTimeout, "CommitWhenDone", "marking the lease of application "+fn.App+" for stream "+stream, func(err error) bool { return errors.Is(err, checkpoint.ErrNotHeld) }, fn.logs, func(ctx context.Context) error {
 			return fn.store.MarkSink(ctx, l)
 		})
 		if errors.Is(err, checkpoint.ErrNotHeld) {
@@ -204,7 +207,7 @@ type sinkCommitFn struct {
 	// logs bounds the lines about commits that failed (the next window
 	// retries them): each window of each shard commits. It is the
 	// process's limit for the transform's application and store
-	// (readstate.Registry.SinkLog), shared by all its instances.
+	// (sinkLog), shared by all its instances and positionFn's.
 	logs *backoff.LogLimit
 }
 
@@ -213,7 +216,8 @@ type sinkCommitFn struct {
 type pendingWindows map[string]string
 
 func (fn *sinkCommitFn) Setup(ctx context.Context) error {
-	st, err := openStoreWithin(ctx, fn.Store, defaultCheckpointSpec().StartupTimeout, "CommitWhenDone")
+	fn.logs = sinkLog(fn.App, fn.Store)
+	st, err := openStoreWithin(ctx, fn.Store, defaultCheckpointSpec().StartupTimeout, "CommitWhenDone", fn.logs)
 	if err != nil {
 		return err
 	}
@@ -300,9 +304,16 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, pos string) e
 // transform's instances in this process.
 func (fn *sinkCommitFn) warnf(ctx context.Context, format string, args ...any) {
 	if fn.logs == nil {
-		fn.logs = readstate.Default.SinkLog(fn.App + "\x00" + fn.Store.String())
+		fn.logs = sinkLog(fn.App, fn.Store)
 	}
 	fn.logs.Warnf(ctx, format, args...)
+}
+
+// sinkLog is the log limit in this process of the CommitWhenDone
+// transforms of app and store, shared by both their steps' instances
+// (readstate.Registry.SinkLog).
+func sinkLog(app string, store checkpoint.Spec) *backoff.LogLimit {
+	return readstate.Default.SinkLog(app + "\x00" + store.String())
 }
 
 // positionText is the positionOf form of a checkpoint's position.

@@ -529,7 +529,7 @@ func (fn *readFn) committer(ctx context.Context, run *readstate.Run, runID strin
 		if !ok || l.Owner != runID {
 			return nil, fmt.Errorf("%w: application %s is held by run %q (%s), not by this run %s", errLeaseLost, app, l.Owner, l.Job, runID)
 		}
-		return commit.New(fn.store, l, fn.Spec.commitConfig(fn.stream.Name)), nil
+		return commit.New(fn.store, l, fn.Spec.commitConfig(run, fn.stream.Name)), nil
 	})
 }
 
@@ -559,9 +559,10 @@ func (e errBackingOff) Unwrap() error { return e.err }
 // recorded as read to their end. A non-nil continuation ends the call.
 // Store calls that fail are retried at a later wake, after one backoff
 // for the run's shards in the process (storeRetry; readstate.Run.StoreRead
-// for its reads, EndWrite for the ends written), and logged within the
-// run's limit (readstate.Run.StoreLog): the first, then one line per 10 s
-// for all the run's shards.
+// for its reads, the committer's WriteBackoff for its writes, the ends
+// written included), and logged within the run's limit
+// (readstate.Run.StoreLog): the first, then one line per 10 s for all the
+// run's shards and the committer's own writes.
 func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *restriction.Tracker, d shardDesc) (*commit.Committer, *sdf.ProcessContinuation, error) {
 	if fn.store == nil {
 		return nil, nil, nil
@@ -597,18 +598,17 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 		return fn.closeAfterSink(ctx, run, c, rt, d, rest)
 	}
 	if rest.Closing {
-		if w := run.EndWrite.Wait(time.Now()); w > 0 {
+		if _, _, w := c.WriteBackoff(time.Now()); w > 0 {
 			return c, resumeIn(w), nil
 		}
 		if err := c.Final(ctx, d.ShardID, d.ParentIDs, rest.ShardEnded); err != nil {
 			if c.Err() != nil {
 				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 			}
-			n, since, w := run.EndWrite.Fail(time.Now(), storeRetry, time.Time{})
+			n, since, w := c.WriteBackoff(time.Now())
 			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: writing its final position to %v failed%s (retrying in %v): %v", d.ShardID, fn.Spec.Checkpoints.Store, backoff.InARow(n, time.Since(since)), w.Round(time.Millisecond), err)
 			return c, resumeIn(w), nil
 		}
-		run.EndWrite.Reset()
 		fn.finish(rt, run)
 		releaseIfOver(ctx, run)
 		return c, &stop, nil
@@ -622,9 +622,13 @@ func (fn *readFn) checkpointStep(ctx context.Context, run *readstate.Run, rt *re
 			now := sdf.ResumeProcessingIn(0)
 			return nil, &now, nil
 		}
+		// Parents this process knows to be read need no question.
 		// While the store fails, the run's children ask it after one
 		// backoff (StoreRead); while it answers "not yet" (a parent is
 		// being read), each asks every parentStorePoll.
+		if c.KnownFinished(d.ParentIDs) {
+			return c, nil, nil
+		}
 		if w := run.StoreRead.Wait(time.Now()); w > 0 {
 			return c, resumeIn(w), nil
 		}
@@ -654,10 +658,10 @@ func resumeIn(d time.Duration) *sdf.ProcessContinuation {
 // (EndSeq, which CommitWhenDone turns into Finished once it commits the
 // shard's last record), so that its children start without waiting for
 // the windows of that record to close. A failed write is retried after
-// the run's backoff (readstate.Run.EndWrite).
+// the run's backoff (the committer's WriteBackoff).
 func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *commit.Committer, rt *restriction.Tracker, d shardDesc, rest restriction.Restriction) (*commit.Committer, *sdf.ProcessContinuation, error) {
 	if rest.ShardEnded {
-		if w := run.EndWrite.Wait(time.Now()); w > 0 {
+		if _, _, w := c.WriteBackoff(time.Now()); w > 0 {
 			return c, resumeIn(w), nil
 		}
 		last := ""
@@ -668,11 +672,10 @@ func (fn *readFn) closeAfterSink(ctx context.Context, run *readstate.Run, c *com
 			if c.Err() != nil {
 				return nil, nil, fmt.Errorf("%w: %w", errLeaseLost, err)
 			}
-			n, since, w := run.EndWrite.Fail(time.Now(), storeRetry, time.Time{})
+			n, since, w := c.WriteBackoff(time.Now())
 			run.StoreLog.Warnf(ctx, "kinesisio: shard %s: recording its end in %v: %v%s (retrying in %v)", d.ShardID, fn.Spec.Checkpoints.Store, err, backoff.InARow(n, time.Since(since)), w.Round(time.Millisecond))
 			return c, resumeIn(w), nil
 		}
-		run.EndWrite.Reset()
 	}
 	fn.finish(rt, run)
 	releaseIfOver(ctx, run)

@@ -106,6 +106,15 @@ func (s *Streak) Since() time.Time {
 	return s.since
 }
 
+// State returns the failures in a row (0 when the last attempt
+// succeeded), when the first of them was, and how long after now the
+// next attempt is due (0: now).
+func (s *Streak) State(now time.Time) (n int, since time.Time, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n, s.since, max(0, s.due.Sub(now))
+}
+
 // Wait returns how long after now the next attempt is due (0: now).
 func (s *Streak) Wait(now time.Time) time.Duration {
 	s.mu.Lock()

@@ -126,9 +126,7 @@ func TestPackageStateNotShared(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("in-process run: %v", time.Since(start))
-		if got := Counter(pr, metricsNamespace, "global_missing"); got != 0 {
-			t.Errorf("global_missing = %d, want 0", got)
-		}
+		CheckCounter(t, pr, metricsNamespace, "global_missing", 0)
 		if pid, ok := gauge(pr, metricsNamespace, "worker_pid"); !ok || pid != int64(os.Getpid()) {
 			t.Errorf("worker_pid = %d (found %v), want the test's PID %d", pid, ok, os.Getpid())
 		}
@@ -142,9 +140,7 @@ func TestPackageStateNotShared(t *testing.T) {
 		}
 		t.Logf("separate-worker run: %v", time.Since(start))
 		res := pr.(*Result)
-		if got := Counter(pr, metricsNamespace, "global_missing"); got != n {
-			t.Errorf("global_missing = %d, want %d", got, n)
-		}
+		CheckCounter(t, pr, metricsNamespace, "global_missing", n)
 		pid, ok := gauge(pr, metricsNamespace, "worker_pid")
 		switch {
 		case !ok:

@@ -1,10 +1,11 @@
 // Package commit writes the positions of one run of a Read to its
 // checkpoint store, from one worker process: at most one write per shard
-// per interval, in the background, retried with backoff while the store
-// fails, and at once for a shard's final position. It also heartbeats the
-// run's lease while the run is active in the process, and remembers that
-// the lease was lost (taken over by another job), after which it writes
-// nothing more.
+// per interval, in the background, and at once for a shard's final
+// position. While the store fails, all of those writes wait out one
+// backoff, and a failed pass logs one line within the run's limit. It
+// also heartbeats the run's lease while the run is active in the
+// process, and remembers that the lease was lost (taken over by another
+// job), after which it writes nothing more.
 //
 // Only positions that the runner has committed are offered to it (the
 // readers offer a restriction's start when a ProcessElement call begins:
@@ -39,6 +40,10 @@ type Config struct {
 	Tick time.Duration
 	// Retry spaces the retries of a failed write or heartbeat.
 	Retry backoff.Policy
+	// Log bounds the lines about failed writes; nil: the Committer's own
+	// limit. The readers pass their run's, which their own store
+	// failures share.
+	Log *backoff.LogLimit
 	// AfterSink: positions are committed by another writer
 	// (CommitWhenDone), and a shard counts as read to its end for its
 	// children once its EndSeq is recorded.
@@ -68,8 +73,8 @@ type shard struct {
 	written   checkpoint.Checkpoint // the last one written
 	dirty     bool
 	writtenAt time.Time // when written was written; zero = never
-	failures  int       // consecutive failures, for backoff
-	retryAt   time.Time
+	failures  int       // consecutive failures of this shard's writes
+	retryAt   time.Time // after failures: when this shard may be written again
 }
 
 // Committer writes one run's checkpoints from this process.
@@ -83,6 +88,12 @@ type Committer struct {
 	shards   map[string]*shard
 	finished map[string]bool // shards known to be read to their end
 	lost     error           // the lease was lost: nothing more is written
+
+	// writes follows the failures in a row of all the writes, whatever
+	// the shard: while the store fails, the background flushes and the
+	// readers' final writes wait out one backoff (WriteBackoff), not
+	// one per shard.
+	writes backoff.Streak
 
 	commits, failures, throttled atomic.Int64
 	reported                     Stats // what StatsDelta last returned
@@ -105,6 +116,9 @@ func New(store checkpoint.Store, l checkpoint.Lease, cfg Config) *Committer {
 		cfg.SinkGrace = 15 * time.Second
 	}
 	c := &Committer{store: store, lease: l, last: l, cfg: cfg, shards: map[string]*shard{}, finished: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if c.cfg.Log == nil {
+		c.cfg.Log = &c.writes.Log
+	}
 	c.Touch()
 	go c.loop()
 	return c
@@ -214,10 +228,13 @@ func (c *Committer) EndAfterSink(ctx context.Context, shardID string, parents []
 	}
 	got, err := c.store.Get(ctx, c.lease.App, c.cfg.Stream, []string{shardID})
 	if err != nil {
+		// Part of the write: the writes back off.
+		c.writes.Fail(time.Now(), c.cfg.Retry, time.Time{})
 		return err
 	}
 	cp, ok := got[shardID]
 	if ok && cp.Finished {
+		c.writes.Reset()
 		c.mu.Lock()
 		c.finished[shardID] = true
 		c.mu.Unlock()
@@ -261,13 +278,15 @@ func (c *Committer) write(ctx context.Context, shardID string, cp checkpoint.Che
 		}
 		s.failures++
 		s.retryAt = now.Add(c.cfg.Retry.Delay(s.failures))
+		c.writes.Fail(now, c.cfg.Retry, time.Time{})
 		return err
 	}
+	c.writes.Reset()
 	c.commits.Add(1)
 	if cp.Finished {
 		c.finished[shardID] = true
 	}
-	s.failures = 0
+	s.failures, s.retryAt = 0, time.Time{}
 	s.written, s.writtenAt = cp, now
 	// Clean unless a newer position arrived meanwhile.
 	s.dirty = s.pending.Seq != cp.Seq || s.pending.SubSeq != cp.SubSeq || s.pending.Finished != cp.Finished
@@ -278,6 +297,28 @@ func (c *Committer) loseLocked(err error) {
 	if c.lost == nil {
 		c.lost = fmt.Errorf("%w (application %s, run %s, epoch %d)", err, c.lease.App, c.lease.Owner, c.lease.Epoch)
 	}
+}
+
+// WriteBackoff returns the failed writes in a row (0: the last write
+// succeeded), when the first of them failed, and how long after now the
+// next write is due (0: now). It is one backoff for the run's writes in
+// this process: a reader that writes a final position waits it out as
+// the background flushes do.
+func (c *Committer) WriteBackoff(now time.Time) (n int, since time.Time, wait time.Duration) {
+	return c.writes.State(now)
+}
+
+// KnownFinished reports whether every shard of parents is known in this
+// process to be read to its end, without asking the store.
+func (c *Committer) KnownFinished(parents []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range parents {
+		if !c.finished[p] {
+			return false
+		}
+	}
+	return true
 }
 
 // ParentsFinished reports whether every shard of parents is recorded in
@@ -423,8 +464,14 @@ func (c *Committer) leaseGone(ctx context.Context, err error) {
 }
 
 // flush writes the shards that are due: dirty, written longer than the
-// interval ago (all dirty ones when force), and not waiting out a retry.
+// interval ago and not waiting out a retry of their own (all dirty ones
+// when force). While the writes back off (WriteBackoff) a pass that is
+// not forced writes nothing; a failed write ends the pass (the store is
+// likely down for the others too) with one line within the log limit.
 func (c *Committer) flush(ctx context.Context, now time.Time, force bool) {
+	if !force && c.writes.Wait(now) > 0 {
+		return
+	}
 	type due struct {
 		id string
 		cp checkpoint.Checkpoint
@@ -442,12 +489,15 @@ func (c *Committer) flush(ctx context.Context, now time.Time, force bool) {
 		todo = append(todo, due{id, s.pending})
 	}
 	c.mu.Unlock()
-	for _, d := range todo {
+	for i, d := range todo {
 		if err := c.write(ctx, d.id, d.cp, now); err != nil {
 			if c.Err() != nil {
 				return
 			}
-			log.Warnf(ctx, "kinesisio: committing shard %s of application %s failed (retried): %v", d.id, c.lease.App, err)
+			n, since, wait := c.writes.State(now)
+			c.cfg.Log.Warnf(ctx, "kinesisio: committing the positions of application %s (shard %s; %d shards pending) failed%s (retrying in %v): %v",
+				c.lease.App, d.id, len(todo)-i, backoff.InARow(n, now.Sub(since)), wait.Round(time.Millisecond), err)
+			return
 		}
 	}
 }

@@ -3,6 +3,8 @@ package commit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,5 +184,94 @@ func TestReleaseWritesPendingFirst(t *testing.T) {
 	}
 	if l, ok, err := st.ReadLease(context.Background(), "app", "s"); err != nil || !ok || l.Owner != "" {
 		t.Errorf("lease %+v, %v, %v; want released", l, ok, err)
+	}
+}
+
+// downStore is a store whose Commit fails while down is set, counting
+// the calls.
+type downStore struct {
+	checkpoint.Store
+	down    atomic.Bool
+	commits atomic.Int64
+}
+
+var errDown = errors.New("the store does not answer")
+
+func (s *downStore) Commit(ctx context.Context, l checkpoint.Lease, cp checkpoint.Checkpoint) error {
+	s.commits.Add(1)
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Store.Commit(ctx, l, cp)
+}
+
+// TestFailedWritesBackOffTogether: 64 shards with positions to write
+// while the store fails for 1 s. The committer's passes wait out one
+// backoff for all of them and end at their first failure, rather than
+// each shard retrying on its own (with only a backoff per shard:
+// 860 calls, and as many log lines); a
+// reader's final write in the outage waits it out too, and every
+// position is written once the store answers.
+func TestFailedWritesBackOffTogether(t *testing.T) {
+	const shards, outage = 64, time.Second
+	st := &downStore{Store: newStore(t)}
+	retry := backoff.Policy{Base: 10 * time.Millisecond, Max: 200 * time.Millisecond}
+	var logs backoff.LogLimit
+	c := New(st, acquire(t, st.Store, "run", time.Minute), Config{Stream: "s", Interval: 20 * time.Millisecond, Tick: 5 * time.Millisecond, Retry: retry, Log: &logs})
+	defer c.Close(context.Background())
+	st.down.Store(true)
+	for i := range shards {
+		c.Offer(fmt.Sprintf("shard-%02d", i), nil, "5", 0)
+	}
+	waitFor(t, "a failed write", func() bool { n, _, _ := c.WriteBackoff(time.Now()); return n > 0 })
+	// A reader's final write fails and leaves the committer backing off.
+	if err := c.Final(context.Background(), "shard-00", nil, true); !errors.Is(err, errDown) {
+		t.Errorf("Final while the store fails: %v, want %v", err, errDown)
+	}
+	if n, _, _ := c.WriteBackoff(time.Now()); n < 2 {
+		t.Errorf("after a failed final write: %d failures in a row, want at least 2", n)
+	}
+	time.Sleep(outage)
+	calls := st.commits.Load()
+	st.down.Store(false)
+	waitFor(t, "every position written", func() bool {
+		for i := range shards {
+			if stored(t, st.Store, fmt.Sprintf("shard-%02d", i)).Seq != "5" {
+				return false
+			}
+		}
+		return true
+	})
+	n, _, wait := c.WriteBackoff(time.Now())
+	t.Logf("store failing for %v: %d writes for %d shards (retry %v up to %v); after it: %d failures in a row, next write in %v", outage, calls, shards, retry.Base, retry.Max, n, wait)
+	// Passes at most every ~100 ms on average (full jitter up to 200 ms
+	// after the first few), one failed write each, and the final write.
+	if max := int64(outage / (20 * time.Millisecond)); calls > max {
+		t.Errorf("%d shards made %d writes to a failing store in %v, want at most %d (one backoff for all)", shards, calls, outage, max)
+	}
+	if n != 0 || wait != 0 {
+		t.Errorf("after the store answered: %d failures in a row, next write in %v; want 0 and 0", n, wait)
+	}
+	if !stored(t, st.Store, "shard-00").Finished {
+		t.Error("shard-00's final position is not written as finished")
+	}
+}
+
+// TestKnownFinished: parents this process wrote as finished are known
+// without the store; others are not.
+func TestKnownFinished(t *testing.T) {
+	st := newStore(t)
+	c := New(st, acquire(t, st, "run", time.Minute), Config{Stream: "s", Interval: time.Hour, Retry: cfg.Retry})
+	defer c.Close(context.Background())
+	c.Offer("a", nil, "5", 0)
+	c.Offer("b", nil, "5", 0)
+	if err := c.Final(context.Background(), "a", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if !c.KnownFinished([]string{"a"}) {
+		t.Error("KnownFinished(a) = false after its final write")
+	}
+	if c.KnownFinished([]string{"a", "b"}) {
+		t.Error("KnownFinished(a, b) = true, b is not finished")
 	}
 }

@@ -67,11 +67,6 @@ type Run struct {
 	// run's shards in the process, not a read per shard per wake; a read
 	// the store answers ends it.
 	StoreRead backoff.Streak
-	// EndWrite follows the failed writes of the run's shards' ends (the
-	// final position, or with WithCommitsAfterSink the end recorded for
-	// CommitWhenDone): one backoff for the run's closing shards in the
-	// process, from the first retry on; a write that succeeds ends it.
-	EndWrite backoff.Streak
 
 	commitMu    sync.Mutex
 	committer   *commit.Committer
