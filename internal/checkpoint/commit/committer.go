@@ -40,9 +40,9 @@ type Config struct {
 	Tick time.Duration
 	// Retry spaces the retries of a failed write or heartbeat.
 	Retry backoff.Policy
-	// Log bounds the lines about failed writes; nil: the Committer's own
-	// limit. The readers pass their run's, which their own store
-	// failures share.
+	// Log bounds the lines about failed writes and heartbeats; nil: the
+	// Committer's own limit. The readers pass their run's, which their
+	// own store failures share.
 	Log *backoff.LogLimit
 	// AfterSink: positions are committed by another writer
 	// (CommitWhenDone), and a shard counts as read to its end for its
@@ -422,7 +422,7 @@ func (c *Committer) loop() {
 					default:
 						beatFailures++
 						lastBeat = now.Add(c.cfg.Retry.Delay(beatFailures) - beat)
-						log.Warnf(context.Background(), "kinesisio: heartbeat of application %s failed (attempt %d): %v", c.lease.App, beatFailures, err)
+						c.cfg.Log.Warnf(context.Background(), "kinesisio: heartbeat of application %s failed (attempt %d): %v", c.lease.App, beatFailures, err)
 					}
 				}
 			}
