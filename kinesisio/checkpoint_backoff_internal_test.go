@@ -249,10 +249,7 @@ func TestCommitWhenDoneLogsWithinOneLimit(t *testing.T) {
 	const instances = 8
 	st := &flakyStore{}
 	st.failing.Store(true)
-	var lines atomic.Int64
-	prev := slog.Default()
-	slog.SetDefault(slog.New(countingHandler{prev.Handler(), &lines, "CommitWhenDone: reading shard 9 of application onelimit"}))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	lines := countWarnings(t, "CommitWhenDone: reading shard 9 of application onelimit")
 	ctx := context.Background()
 	spec := checkpoint.Spec{Kind: checkpoint.Dir, Path: t.TempDir()}
 	for range instances {
@@ -275,10 +272,7 @@ func TestCommitWhenDoneLeaseChecksLogWithinOneLimit(t *testing.T) {
 	const instances = 3
 	st := &flakyStore{}
 	st.failing.Store(true)
-	var lines atomic.Int64
-	prev := slog.Default()
-	slog.SetDefault(slog.New(countingHandler{prev.Handler(), &lines, "reading the lease of application leaselimit"}))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	lines := countWarnings(t, "reading the lease of application leaselimit")
 	spec := checkpoint.Spec{Kind: checkpoint.Dir, Path: t.TempDir()}
 	for range instances {
 		fn := &positionFn{App: "leaselimit", Store: spec, StartupTimeout: 500 * time.Millisecond}
@@ -290,6 +284,16 @@ func TestCommitWhenDoneLeaseChecksLogWithinOneLimit(t *testing.T) {
 	if n := lines.Load(); n != 1 {
 		t.Errorf("%d instances retrying the lease for 500 ms each logged %d lines, want 1 (the first; the next after 10 s)", instances, n)
 	}
+}
+
+// countWarnings counts, until the test ends, the WARN lines logged that
+// contain about.
+func countWarnings(t *testing.T, about string) *atomic.Int64 {
+	var lines atomic.Int64
+	prev := slog.Default()
+	slog.SetDefault(slog.New(countingHandler{prev.Handler(), &lines, about}))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return &lines
 }
 
 // countingHandler passes records on and counts the WARN lines that

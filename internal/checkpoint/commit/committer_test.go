@@ -86,7 +86,8 @@ func TestOffersAreWrittenAtMostOncePerInterval(t *testing.T) {
 }
 
 // TestFinalWritesAtOnce: Final writes the pending position with Finished
-// without waiting for the interval, and ParentsFinished then sees it.
+// without waiting for the interval, and ParentsFinished and KnownFinished
+// (without the store) then see it.
 func TestFinalWritesAtOnce(t *testing.T) {
 	st := newStore(t)
 	c := New(st, acquire(t, st, "run", time.Minute), Config{Stream: "s", Interval: time.Hour, Retry: cfg.Retry})
@@ -104,6 +105,9 @@ func TestFinalWritesAtOnce(t *testing.T) {
 	c.Offer("a", nil, "9", 0) // after the end: ignored
 	if ok, err := c.ParentsFinished(context.Background(), []string{"a"}); !ok || err != nil {
 		t.Errorf("ParentsFinished after the end = %v, %v", ok, err)
+	}
+	if !c.KnownFinished([]string{"a"}) || c.KnownFinished([]string{"a", "b"}) {
+		t.Errorf("KnownFinished(a) = %v, KnownFinished(a, b) = %v; want true, false (b was not read)", c.KnownFinished([]string{"a"}), c.KnownFinished([]string{"a", "b"}))
 	}
 }
 
@@ -254,24 +258,5 @@ func TestFailedWritesBackOffTogether(t *testing.T) {
 	}
 	if !stored(t, st.Store, "shard-00").Finished {
 		t.Error("shard-00's final position is not written as finished")
-	}
-}
-
-// TestKnownFinished: parents this process wrote as finished are known
-// without the store; others are not.
-func TestKnownFinished(t *testing.T) {
-	st := newStore(t)
-	c := New(st, acquire(t, st, "run", time.Minute), Config{Stream: "s", Interval: time.Hour, Retry: cfg.Retry})
-	defer c.Close(context.Background())
-	c.Offer("a", nil, "5", 0)
-	c.Offer("b", nil, "5", 0)
-	if err := c.Final(context.Background(), "a", nil, true); err != nil {
-		t.Fatal(err)
-	}
-	if !c.KnownFinished([]string{"a"}) {
-		t.Error("KnownFinished(a) = false after its final write")
-	}
-	if c.KnownFinished([]string{"a", "b"}) {
-		t.Error("KnownFinished(a, b) = true, b is not finished")
 	}
 }
