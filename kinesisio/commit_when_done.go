@@ -204,11 +204,6 @@ type sinkCommitFn struct {
 	Due     timers.EventTime
 
 	store checkpoint.Store
-	// logs bounds the lines about commits that failed (the next window
-	// retries them): each window of each shard commits. It is the
-	// process's limit for the transform's application and store
-	// (sinkLog), shared by all its instances and positionFn's.
-	logs *backoff.LogLimit
 }
 
 // pendingWindows maps a window's end (Unix ms, as a string) to the last
@@ -216,8 +211,7 @@ type sinkCommitFn struct {
 type pendingWindows map[string]string
 
 func (fn *sinkCommitFn) Setup(ctx context.Context) error {
-	fn.logs = sinkLog(fn.App, fn.Store)
-	st, err := openStoreWithin(ctx, fn.Store, defaultCheckpointSpec().StartupTimeout, "CommitWhenDone", fn.logs)
+	st, err := openStoreWithin(ctx, fn.Store, defaultCheckpointSpec().StartupTimeout, "CommitWhenDone", sinkLog(fn.App, fn.Store))
 	if err != nil {
 		return err
 	}
@@ -300,13 +294,11 @@ func (fn *sinkCommitFn) commit(ctx context.Context, stream, shard, pos string) e
 	return nil
 }
 
-// warnf logs a line about a failed commit within the limit of the
-// transform's instances in this process.
+// warnf logs a line about a failed commit (the next window retries it;
+// each window of each shard commits) within the limit of the transform's
+// instances in this process (sinkLog).
 func (fn *sinkCommitFn) warnf(ctx context.Context, format string, args ...any) {
-	if fn.logs == nil {
-		fn.logs = sinkLog(fn.App, fn.Store)
-	}
-	fn.logs.Warnf(ctx, format, args...)
+	sinkLog(fn.App, fn.Store).Warnf(ctx, format, args...)
 }
 
 // sinkLog is the log limit in this process of the CommitWhenDone
